@@ -33,7 +33,7 @@ include mk/deps.mk
 
 # Component fragments, in a stable order. A fragment only appends to the
 # variables below and calls the templates.
-MODULE_MKS := $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk))
+MODULE_MKS := $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk lib/*.mk))
 include $(MODULE_MKS)
 
 .PHONY: all deps check unit integration fuzz fuzz-check demo bench install format format-check clean check-vm
@@ -45,7 +45,8 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all unit-bins fuzz-bins
 	@/usr/bin/python3 tests/run_all.py --build $(BUILD) --sanitize $(SANITIZE) \
-		--unit "$(UNIT_TESTS)" --fuzz "$(FUZZ_TARGETS)" --fuzz-seconds $(FUZZ_SECONDS)
+		--unit "$(UNIT_TESTS)" --fuzz "$(FUZZ_TARGETS)" --fuzz-seconds $(FUZZ_SECONDS) \
+		--extra "$(EXTRA_CHECKS)"
 
 unit-bins: $(UNIT_TESTS)
 fuzz-bins: $(FUZZ_TARGETS)

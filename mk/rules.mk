@@ -12,7 +12,7 @@
 #          listed sources (so the code under test is instrumented)
 #
 # Variables a fragment appends to: APT_PKGS (Debian packages it needs to build
-# or test), INSTALL_BINS (go to $(PREFIX)/bin), CNI_PLUGINS (go to CNI_BIN_DIR).
+# or test), EXTRA_CHECKS (commands, see below), INSTALL_BINS (go to $(PREFIX)/bin), CNI_PLUGINS (go to CNI_BIN_DIR).
 
 PKGS_ALL := jansson libnl-3.0 libnl-route-3.0 yaml-0.1 libcurl libseccomp libcap libarchive libcrypto libprotobuf-c libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL) 2>/dev/null)
@@ -38,6 +38,10 @@ FUZZ_TARGETS :=
 APT_PKGS :=
 INSTALL_BINS :=
 CNI_PLUGINS :=
+# Commands run last by make check, separated by ";;" (EXTRA_CHECKS += ;; cmd);
+# each prints its own closing line
+# "N passed, N failed[, N skipped]" which is added to the totals.
+EXTRA_CHECKS :=
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

@@ -98,6 +98,28 @@ def run_integration(build, sanitize, extra):
         return passed, failed, skipped
 
 
+def run_extra(commands):
+    """Each extra check prints its own "N passed, N failed[, N skipped]" line."""
+    passed = failed = skipped = 0
+    for cmd in commands:
+        print(f"extra {cmd}")
+        p = subprocess.run(cmd, shell=True, cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        sys.stdout.write(p.stdout[-20000:])
+        m = None
+        for line in p.stdout.splitlines():
+            mm = re.match(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", line.strip())
+            if mm:
+                m = mm
+        if m:
+            passed += int(m.group(1))
+            failed += int(m.group(2))
+            skipped += int(m.group(3) or 0)
+        if p.returncode != 0 and not (m and int(m.group(2))):
+            failed += 1
+    return passed, failed, skipped
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -105,7 +127,8 @@ def main():
     ap.add_argument("--unit", default="")
     ap.add_argument("--fuzz", default="")
     ap.add_argument("--fuzz-seconds", type=int, default=5)
-    ap.add_argument("--only", choices=["unit", "fuzz", "integration"])
+    ap.add_argument("--extra", default="", help="commands separated by ';;'")
+    ap.add_argument("--only", choices=["unit", "fuzz", "integration", "extra"])
     ap.add_argument("pytest_args", nargs="*")
     a = ap.parse_args()
     sanitize = a.sanitize == "1"
@@ -120,6 +143,11 @@ def main():
         failed += f
     if a.only in (None, "integration"):
         p, f, s = run_integration(a.build, sanitize, a.pytest_args)
+        passed += p
+        failed += f
+        skipped += s
+    if a.only in (None, "extra") and a.extra.strip():
+        p, f, s = run_extra([c.strip() for c in a.extra.split(";;") if c.strip()])
         passed += p
         failed += f
         skipped += s
