@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spawn-timer: wait4: %m\n");
 		return 125;
 	}
-	long long ns = (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+	long long ns =
+	    (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	printf("%lld %d %ld\n", ns, code, ru.ru_maxrss);
 	return 0;
