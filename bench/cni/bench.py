@@ -223,6 +223,67 @@ def report(impls, masq, n, floor, out):
     return {"masq": masq, "containers": n, "summary": summary}
 
 
+def strace_profile(args, masq):
+    """One ADD and one DEL of each implementation under `strace -f -c`: where
+    the time goes in syscalls, and which programs each one executes."""
+    impls = [Impl("ref", args.ref, 1, masq), Impl("ours", args.ours, 2, masq)]
+    for impl in impls:
+        ns = f"/run/netns/prof-{impl.label}"
+        subprocess.run(["ip", "netns", "add", f"prof-{impl.label}"], check=True)
+        env = {"CNI_CONTAINERID": "profile", "CNI_NETNS": ns, "CNI_IFNAME": "eth0",
+               "CNI_PATH": impl.dir, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        try:
+            prev = None
+            for cmd in ("ADD", "DEL"):
+                conf = dict(impl.conf)
+                if prev is not None:
+                    conf["prevResult"] = prev
+                trace = os.path.join(IO_DIR, "strace")
+                p = subprocess.run(
+                    ["strace", "-f", "-qq", "-o", trace, "-e", "trace=execve", "-e", "signal=none",
+                     impl.bridge_bin],
+                    input=json.dumps(conf).encode(), env=dict(env, CNI_COMMAND=cmd),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                if p.returncode != 0:
+                    sys.exit(f"bench/cni: strace {impl.label} {cmd}: {p.stderr.decode()}")
+                if cmd == "ADD":
+                    prev = json.loads(p.stdout)
+                with open(trace) as f:
+                    execs = [l.split('"')[1] for l in f if "execve(" in l and "= 0" in l]
+                # Summary counts in a second run would change state, so count
+                # syscalls on the same invocation kind with -c afterwards.
+                counts = {}
+                for e in execs:
+                    counts[os.path.basename(e)] = counts.get(os.path.basename(e), 0) + 1
+                print(f"{impl.label} {cmd}: programs executed: "
+                      + ", ".join(f"{k} x{v}" for k, v in counts.items()))
+            # -c on a fresh ADD/DEL pair for syscall totals.
+            for cmd in ("ADD", "DEL"):
+                conf = dict(impl.conf)
+                if cmd == "DEL":
+                    conf["prevResult"] = prev
+                trace = os.path.join(IO_DIR, "strace-c")
+                p = subprocess.run(["strace", "-f", "-c", "-o", trace, impl.bridge_bin],
+                                   input=json.dumps(conf).encode(),
+                                   env=dict(env, CNI_COMMAND=cmd),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                if p.returncode != 0:
+                    sys.exit(f"bench/cni: strace -c {impl.label} {cmd}: {p.stderr.decode()}")
+                if cmd == "ADD":
+                    prev = json.loads(p.stdout)
+                with open(trace) as f:
+                    lines = f.read().splitlines()
+                print(f"{impl.label} {cmd}: strace -f -c (top 8 by time)")
+                body = [l for l in lines[2:] if l.strip() and not l.startswith("-")]
+                total = [l for l in body if l.rstrip().endswith("total")]
+                for l in [l for l in body if l not in total][:8] + total:
+                    print("    " + l)
+        finally:
+            subprocess.run(["ip", "netns", "del", f"prof-{impl.label}"],
+                           stderr=subprocess.DEVNULL)
+            subprocess.run(["ip", "link", "del", impl.bridge], stderr=subprocess.DEVNULL)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ours", required=True, help="dir with our bridge and host-local")
@@ -231,6 +292,8 @@ def main():
     ap.add_argument("--masq", choices=["true", "false", "both"], default="both")
     ap.add_argument("--timer", required=True, help="the spawn-timer helper (spawn_timer.c)")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--strace", action="store_true",
+                    help="also profile one ADD/DEL of each under strace")
     a = ap.parse_args()
     refuse_host_namespace()
     global TIMER
@@ -245,6 +308,11 @@ def main():
         impls = run_variant(a, masq)
         out.append(report(impls, masq, a.containers, floor, sys.stdout))
         print()
+    if a.strace:
+        for masq in variants:
+            print(f"== strace profile, ipMasq={'true' if masq else 'false'}")
+            strace_profile(a, masq)
+            print()
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
