@@ -12,6 +12,7 @@ the machine's hybrid cgroup layout, so a cgroup2-only view is mounted over
 podman's storage, run state and network config live in a temp dir; the image is
 imported from a tar of Debian's busybox-static, so nothing touches the network.
 """
+import hashlib
 import json
 import os
 import re
@@ -23,7 +24,10 @@ import pytest
 
 import harness
 
-pytestmark = [pytest.mark.network, pytest.mark.slow]
+# Every podman test runs in the harness's private namespaces (marked network);
+# the demo and benchmark smoke tests at the end run from the machine's own
+# namespace on purpose, so the harness's guard proves the scripts isolate
+# themselves.
 
 REF_DIR = "/usr/lib/cni"
 PLUGINS = ("bridge", "host-local", "loopback")
@@ -225,17 +229,19 @@ def nat_rules():
     return [l for l in out.splitlines() if l.startswith(("-A", ":CNI-"))]
 
 
+def chain_name(network, cid):
+    """The per-container nat chain name the reference bridge uses (and so a
+    drop-in must use, or the other implementation could not clean it up)."""
+    return ("CNI-" + hashlib.sha512((network + cid).encode()).hexdigest())[:28]
+
+
 def normalize_rules(rules, ids):
-    """Replace container ids and per-container chain names by stable tokens
-    so runs with different ids compare equal."""
+    """Replace container ids and their chain names by stable tokens so runs
+    with different ids compare equal."""
     out = []
-    chains = {}
     for r in rules:
         for n, cid in enumerate(ids):
-            r = r.replace(cid, f"<ID{n}>")
-        for c in re.findall(r"CNI-[0-9a-f]{24}", r):
-            chains.setdefault(c, f"<CHAIN{len(chains)}>")
-            r = r.replace(c, chains[c])
+            r = r.replace(chain_name(NET, cid), f"<CHAIN{n}>").replace(cid, f"<ID{n}>")
         out.append(r)
     return sorted(out)
 
@@ -298,7 +304,10 @@ def scenario(pm, plugin_dir):
     rules = nat_rules()
     assert sum(1 for r in rules if r.startswith("-A POSTROUTING") and id1 in r) == 1
     assert sum(1 for r in rules if r.startswith("-A POSTROUTING") and id2 in r) == 1
+    for cid in (id1, id2):
+        assert f":{chain_name(NET, cid)} - [0:0]" in rules, (cid, rules)
     obs["nat"] = normalize_rules(rules, [id1, id2])
+    assert not [r for r in obs["nat"] if re.search(r"CNI-[0-9a-f]", r)], obs["nat"]
 
     # Removal calls DEL on the whole chain: nothing of ours may stay.
     pm.run("rm", "-f", "-t", "0", "c1", "c2")
@@ -323,15 +332,21 @@ def reset_network_state():
 # ---- tests ---------------------------------------------------------------
 
 
+@pytest.mark.network
+@pytest.mark.slow
 def test_podman_two_containers_ours(podman, tmp_path):
     scenario(podman, _our_plugin_dir(str(tmp_path)))
 
 
+@pytest.mark.network
+@pytest.mark.slow
 def test_podman_two_containers_reference(podman):
     # Validates the scenario itself against the implementation ours replaces.
     scenario(podman, REF_DIR)
 
 
+@pytest.mark.network
+@pytest.mark.slow
 def test_podman_ours_matches_reference(podman, tmp_path):
     ours_dir = _our_plugin_dir(str(tmp_path))
     ref = scenario(podman, REF_DIR)
@@ -340,6 +355,8 @@ def test_podman_ours_matches_reference(podman, tmp_path):
     assert ours == ref
 
 
+@pytest.mark.network
+@pytest.mark.slow
 def test_podman_mixed_add_and_del(podman, tmp_path):
     """c1 set up by the reference, c2 by ours (which must honour the
     reference's leases); then each is torn down by the other implementation."""
@@ -367,6 +384,8 @@ def test_podman_mixed_add_and_del(podman, tmp_path):
     assert [r for r in nat_rules() if "CNI-" in r] == []
 
 
+@pytest.mark.network
+@pytest.mark.slow
 def test_podman_restart_keeps_connectivity(podman, tmp_path):
     """stop/start runs DEL then ADD for the same container: the old lease is
     released, a new one taken, and the peers reach each other again."""
@@ -389,3 +408,38 @@ def test_podman_restart_keeps_connectivity(podman, tmp_path):
     # Give podman's netns cleanup a moment (it unmounts after DEL returns).
     harness.wait_for(lambda: os.listdir("/run/netns") == [], timeout=5,
                      what="podman netns pins removed")
+
+
+# ---- make demo and make bench on our plugins -------------------------------
+
+
+def _build_arg():
+    return os.path.relpath(harness.BUILD, harness.ROOT) \
+        if harness.BUILD.startswith(harness.ROOT + "/") else harness.BUILD
+
+
+def test_demo_script_runs_on_our_plugins():
+    assert harness.in_host_netns()
+    p = subprocess.run(["bash", os.path.join(harness.ROOT, "mk", "demo.sh"), _build_arg()],
+                       cwd=harness.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout
+    out = p.stdout
+    assert f"Plugins: {harness.BIN}/" in out
+    assert re.search(r"pod-a -> 10\.22\.0\.\d+: 2 packets transmitted, 2 received", out), out
+    assert re.search(r"pod-b -> 10\.22\.0\.1: 2 packets transmitted, 2 received", out), out
+    assert "veths: 0\nleases: 0\nnat rules: 0" in out, out
+    assert out.rstrip().splitlines()[-1].startswith("demo: ok")
+
+
+def test_bench_script_smoke():
+    """A few containers through bench/cni/run.sh: it runs both implementations,
+    checks that DEL left nothing, and prints the comparison table."""
+    assert harness.in_host_netns()
+    p = subprocess.run(["bash", os.path.join(harness.ROOT, "bench", "cni", "run.sh"),
+                        _build_arg(), "-n", "4", "--masq", "true"],
+                       cwd=harness.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stdout
+    for row in ("ADD    p50", "CHECK  p50", "DEL    p50", "RSSmx", "targets: ADD"):
+        assert row in p.stdout, p.stdout
