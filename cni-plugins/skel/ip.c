@@ -1,6 +1,7 @@
 /* IP address and prefix parsing, formatting and arithmetic for CNI results
  * and IPAM (same textual forms as Go's net package prints them). */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -63,9 +64,50 @@ int cni_ipnet_parse(const char *s, struct cni_ipnet *ret, ndl_error_t *err)
 	return 0;
 }
 
+/* IPv6 text as Go's net.IP.String() writes it (RFC 5952: lowercase, the
+ * longest run of two or more zero groups, the first on ties, becomes "::"),
+ * which host-local's lease file names depend on. glibc's inet_ntop differs
+ * for IPv4-compatible addresses (it prints "::10.0.0.1"). */
+static void format_v6(const uint8_t *a, char *buf)
+{
+	int best = -1, best_len = 0;
+	for (int i = 0; i < 8;) {
+		if (a[2 * i] || a[2 * i + 1]) {
+			i++;
+			continue;
+		}
+		int j = i;
+		while (j < 8 && !a[2 * j] && !a[2 * j + 1])
+			j++;
+		if (j - i >= 2 && j - i > best_len) {
+			best = i;
+			best_len = j - i;
+		}
+		i = j;
+	}
+	char *p = buf;
+	for (int i = 0; i < 8; i++) {
+		if (i == best) {
+			*p++ = ':';
+			*p++ = ':';
+			i += best_len - 1;
+			continue;
+		}
+		if (i > 0 && p[-1] != ':')
+			*p++ = ':';
+		p += sprintf(p, "%x", (unsigned)(a[2 * i] << 8 | a[2 * i + 1]));
+	}
+	*p = 0;
+}
+
 const char *cni_ip_format(const struct cni_ip *ip, char *buf)
 {
-	if (!ip->family || !inet_ntop(ip->family, ip->addr, buf, CNI_IPNET_STRLEN))
+	if (ip->family == AF_INET)
+		snprintf(buf, CNI_IPNET_STRLEN, "%u.%u.%u.%u", ip->addr[0], ip->addr[1], ip->addr[2],
+			 ip->addr[3]);
+	else if (ip->family == AF_INET6)
+		format_v6(ip->addr, buf);
+	else
 		snprintf(buf, CNI_IPNET_STRLEN, "<nil>");
 	return buf;
 }
