@@ -1,0 +1,4 @@
+# cri/network: CNI invocation from the runtime side (conflist loading,
+# plugin exec, libcni result cache). No gRPC dependency.
+$(eval $(call static_lib,cri_network,cri/network/cni.c))
+LIBS_CRI_NETWORK := -ljansson
