@@ -1,0 +1,27 @@
+/* bridge: helpers shared between the plugin's files (not a public API). */
+#pragma once
+
+#include "cni-plugins/bridge/bridge.h"
+#include "cni-plugins/skel/skel.h"
+#include "lib/error.h"
+
+/* Run argv[0] (PATH lookup) with `in` on stdin; collect stdout/stderr.
+ * ret_out/ret_errout may be NULL. Fails only when the tool cannot be run;
+ * its exit status goes to *ret_status. */
+int bridge_run(char *const argv[], const char *in, char **ret_out, char **ret_errout,
+	       int *ret_status, ndl_error_t *err);
+
+/* iptables masquerade for the addresses of one attachment, exactly the
+ * rules of the reference's ip.SetupIPMasq / TeardownIPMasq (one chain per
+ * network+container in the nat table, jumped to from POSTROUTING). */
+int bridge_ipmasq_setup(const struct cni_ipnet *addrs, size_t n, const char *chain,
+			const char *comment, ndl_error_t *err);
+/* Remove every POSTROUTING jump to `chain` and the chain itself for the
+ * given family (AF_INET / AF_INET6). Missing rules are fine. */
+int bridge_ipmasq_teardown(int family, const char *chain, const char *comment, ndl_error_t *err);
+
+/* MAC spoof check (nftables bridge table "nat", as the reference's
+ * link.SpoofChecker). id is "<containerID>-<ifname>". */
+int bridge_spoofcheck_setup(const char *host_iface, const char *mac, const char *id,
+			    ndl_error_t *err);
+int bridge_spoofcheck_teardown(const char *id, ndl_error_t *err);

@@ -1,0 +1,15 @@
+# cni-plugins/bridge: the bridge CNI plugin (drop-in for the reference one).
+# Linked statically outside sanitizer builds: each ADD/DEL is a fresh
+# process, and a static binary skips the dynamic loader and libc's
+# relocations, which is most of the difference between ~1.1 MB and ~0.6 MB
+# peak RSS. ASan cannot link statically, so SANITIZE=1 stays dynamic.
+$(eval $(call static_lib,cni_bridge,cni-plugins/bridge/config.c cni-plugins/bridge/bridge.c cni-plugins/bridge/ipmasq.c cni-plugins/bridge/spoofcheck.c cni-plugins/bridge/exec.c))
+ifeq ($(SANITIZE),1)
+CNI_BRIDGE_STATIC :=
+else
+CNI_BRIDGE_STATIC := -static
+endif
+$(eval $(call program,bridge,cni-plugins/bridge/main.c,cni_bridge cni_skel cni_netlink ndl,$(CNI_BRIDGE_STATIC) -ljansson))
+CNI_PLUGINS += bridge
+APT_PKGS += libjansson-dev iptables nftables iproute2
+$(eval $(call unit_test,test_cni_bridge,tests/unit/test_cni_bridge.c,cni_bridge cni_skel cni_netlink ndl,-ljansson))

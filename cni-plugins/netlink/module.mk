@@ -1,0 +1,3 @@
+# cni-plugins/netlink: raw rtnetlink helpers shared by the CNI plugins (no
+# libnl: see netlink.h for why).
+$(eval $(call static_lib,cni_netlink,cni-plugins/netlink/netlink.c))
