@@ -1,4 +1,4 @@
 # cni-plugins/host-local: the host-local IPAM plugin (jansson only).
 $(eval $(call static_lib,cni_hostlocal,cni-plugins/host-local/config.c cni-plugins/host-local/range.c cni-plugins/host-local/allocator.c cni-plugins/host-local/store.c))
-$(eval $(call program,host-local,cni-plugins/host-local/main.c,cni_hostlocal cni_skel ndl,-ljansson))
+$(eval $(call program,host-local,cni-plugins/host-local/main.c,cni_hostlocal cni_skel ndl,$(if $(filter 1,$(SANITIZE)),,-static) -ljansson))
 CNI_PLUGINS += host-local
