@@ -1,0 +1,7 @@
+# kubelet/: the nodelet binary (kubelet): configuration, pod model, QoS,
+# static pod events, healthz and read-only /pods.
+KUBELET_SRCS := kubelet/config.c kubelet/flags.c kubelet/pod.c kubelet/pod_defaults.c kubelet/pod_validate.c kubelet/qos.c
+$(eval $(call static_lib,kubelet,$(KUBELET_SRCS)))
+# Field paths in messages are built in bounded buffers; a (theoretical)
+# truncated path is acceptable, so gcc's truncation warning is off here.
+CFLAGS_kubelet_ := -Wno-format-truncation
