@@ -83,6 +83,8 @@ struct cri_rpc_server {
 
 static const char TAG_NEW_CALL;
 
+#define CRI_MAX_STATUS_MSG 4096
+
 enum cri_status cri_status_from_errno(int code)
 {
 	switch (code) {
@@ -272,6 +274,10 @@ static void serve_call(struct cri_rpc_server *s, grpc_completion_queue *cq, grpc
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n++].data.send_message.send_message = resp;
 	}
+	/* Status details travel as a header: clients refuse headers over 8 KiB,
+	 * which would turn our error into a confusing RESOURCE_EXHAUSTED. */
+	if (r.message && strlen(r.message) > CRI_MAX_STATUS_MSG)
+		strcpy(r.message + CRI_MAX_STATUS_MSG - 4, "...");
 	grpc_slice details = grpc_slice_from_copied_string(r.message ? r.message : "");
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = (grpc_status_code)r.status;

@@ -337,8 +337,8 @@ static enum cri_status h_update_runtime_config(void *user, const ProtobufCMessag
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		if (!valid_cidr(t))
 			return cri_reply_error(r, CRI_INVALID_ARGUMENT,
-					       "field \"runtime_config.network_config.pod_cidr\": invalid CIDR \"%s\"",
-					       t);
+					       "field \"runtime_config.network_config.pod_cidr\": invalid CIDR \"%.64s%s\"",
+					       t, strlen(t) > 64 ? "..." : "");
 
 	cleanup_json json_t *doc = json_pack("{s:s}", "podCIDR", cidr);
 	cleanup_free char *data = ndl_json_dumps(doc, true);
