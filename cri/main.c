@@ -1,0 +1,24 @@
+/* nodelet-cri: one binary, dispatching on its first argument. For now the
+ * only command is `image ...` (the image store CLI); the daemon mode is
+ * added here by the CRI server. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cri/images/images.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: nodelet-cri image COMMAND ...   (nodelet-cri image --help)\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "image") == 0)
+		return images_cli_main(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}
