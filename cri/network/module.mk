@@ -2,3 +2,4 @@
 # plugin exec, libcni result cache). No gRPC dependency.
 $(eval $(call static_lib,cri_network,cri/network/cni.c))
 LIBS_CRI_NETWORK := -ljansson
+$(eval $(call unit_test,test_cri_cni,tests/unit/test_cri_cni.c,cri_network ndl,-ljansson))

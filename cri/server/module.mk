@@ -14,3 +14,5 @@ APT_PKGS += libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
 # Temporary daemon binary until cri/main.c (nodelet-cri) dispatches to
 # cri_daemon_main().
 $(eval $(call program,nodelet-cri-server,cri/server/main.c,$(CRI_SERVER_STATIC),$(CRI_SERVER_LDLIBS)))
+$(eval $(call unit_test,test_cri_store,tests/unit/test_cri_store.c,$(CRI_SERVER_STATIC),$(CRI_SERVER_LDLIBS)))
+$(call obj,tests/unit/test_cri_store.c): | $(CRI_API_GEN_H)
