@@ -1,7 +1,13 @@
 # kubelet/: the nodelet binary (kubelet): configuration, pod model, QoS,
 # static pod events, healthz and read-only /pods.
-KUBELET_SRCS := kubelet/config.c kubelet/flags.c kubelet/pod.c kubelet/pod_defaults.c kubelet/pod_validate.c kubelet/qos.c
+KUBELET_SRCS := kubelet/config.c kubelet/flags.c kubelet/pod.c kubelet/pod_defaults.c \
+	kubelet/pod_validate.c kubelet/qos.c kubelet/http.c
 $(eval $(call static_lib,kubelet,$(KUBELET_SRCS)))
+KUBELET_LIBS := staticpods kubelet ndl_quantity ndl_yaml ndl
+KUBELET_LDLIBS := -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm
+$(eval $(call program,nodelet,kubelet/main.c,$(KUBELET_LIBS),$(KUBELET_LDLIBS)))
+INSTALL_BINS += nodelet
+APT_PKGS += libmicrohttpd-dev libssl-dev libyaml-dev libjansson-dev
 # Field paths in messages are built in bounded buffers; a (theoretical)
 # truncated path is acceptable, so gcc's truncation warning is off here.
 CFLAGS_kubelet_ := -Wno-format-truncation

@@ -775,6 +775,10 @@ static void pod_free(struct pod *p)
 		strv_free(&p->host_aliases[i].hostnames);
 	}
 	free(p->host_aliases);
+	if (p->labels)
+		json_decref(p->labels);
+	if (p->annotations)
+		json_decref(p->annotations);
 	if (p->json)
 		json_decref(p->json);
 	free(p);
@@ -827,33 +831,34 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 		return ndl_error_setf(err, EINVAL, "kind: Invalid value: \"%s\": expected \"Pod\"", kind);
 	if (!api || strcmp(api, "v1") != 0)
 		return ndl_error_setf(err, EINVAL, "apiVersion: Invalid value: \"%s\": expected \"v1\"", api ? api : "");
-	json_t *md, *spec;
+	json_t *md, *spec, *labels = NULL, *annotations = NULL;
 	if ((r = ndl_json_get_object(j, "", "metadata", true, &md, err)) < 0)
 		return r;
 	if ((r = get_str(md, "metadata", "name", false, &p->name, err)) < 0 ||
 	    (r = get_str(md, "metadata", "namespace", false, &p->namespace, err)) < 0 ||
 	    (r = get_str(md, "metadata", "uid", false, &p->uid, err)) < 0 ||
-	    (r = get_obj(md, "metadata", "labels", &p->labels, err)) < 0 ||
-	    (r = get_obj(md, "metadata", "annotations", &p->annotations, err)) < 0)
+	    (r = get_obj(md, "metadata", "labels", &labels, err)) < 0 ||
+	    (r = get_obj(md, "metadata", "annotations", &annotations, err)) < 0)
 		return r;
 	/* Map values must be strings. */
-	json_t *maps[2] = {p->labels, p->annotations};
+	json_t *maps[2] = {labels, annotations};
 	const char *mn[2] = {"labels", "annotations"};
 	for (int m = 0; m < 2; m++) {
 		const char *k;
 		json_t *v;
-		if (!maps[m]) {
-			json_object_set_new(md, mn[m], json_object());
-			maps[m] = json_object_get(md, mn[m]);
-		}
+		/* Held as new references so a missing map can be an empty
+		 * object without adding it to the served JSON. */
+		maps[m] = maps[m] ? json_incref(maps[m]) : json_object();
+		if (m == 0)
+			p->labels = maps[0];
+		else
+			p->annotations = maps[1];
 		json_object_foreach(maps[m], k, v) {
 			if (!json_is_string(v))
 				return ndl_error_setf(err, EINVAL, "field \"metadata.%s.%s\": expected string, got %s",
 						      mn[m], k, ndl_json_type_name(v));
 		}
 	}
-	p->labels = maps[0];
-	p->annotations = maps[1];
 	if (!p->name)
 		p->name = xstrdup("");
 	if (!p->namespace)

@@ -196,7 +196,7 @@ struct pod {
 
 	/* metadata */
 	char *name, *namespace, *uid;
-	json_t *labels, *annotations; /* borrowed objects, never NULL */
+	json_t *labels, *annotations; /* own references, never NULL */
 	char *full_name;              /* "<name>_<namespace>", the kubelet's key */
 
 	/* spec */

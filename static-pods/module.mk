@@ -1,0 +1,3 @@
+# static-pods/: the static pod file source (manifest dir watch -> pod events).
+$(eval $(call static_lib,staticpods,static-pods/manifest.c static-pods/source.c))
+CFLAGS_static-pods_ := -Wno-format-truncation
