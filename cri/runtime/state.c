@@ -1,0 +1,145 @@
+/* <root>/<id>/state.json: what later commands need to find a container
+ * (init pid and its start time against pid reuse, bundle, cgroup, the
+ * spec as created). One atomic write per create. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cri/runtime/runtime-internal.h"
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "lib/xalloc.h"
+
+int rt_validate_id(const char *id, ndl_error_t *err)
+{
+	if (!id || !*id)
+		return ndl_error_setf(err, EINVAL, "container id: empty");
+	if (strlen(id) > 1024)
+		return ndl_error_setf(err, EINVAL, "container id: longer than 1024 bytes");
+	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return ndl_error_setf(err, EINVAL, "container id \"%s\": invalid", id);
+	for (const char *p = id; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '+' || *p == '-' || *p == '.'))
+			return ndl_error_setf(err, EINVAL,
+					      "container id \"%s\": only [a-zA-Z0-9_+.-] allowed", id);
+	return 0;
+}
+
+void rt_state_rec_clear(struct rt_state_rec *r)
+{
+	free(r->id);
+	free(r->bundle);
+	free(r->rootfs);
+	free(r->cgroup_path);
+	free(r->created);
+	if (r->config)
+		json_decref(r->config);
+	memset(r, 0, sizeof(*r));
+}
+
+int rt_state_rec_write(int dirfd, const struct rt_state_rec *r, ndl_error_t *err)
+{
+	cleanup_json json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:O}", "id", r->id,
+					   "pid", (json_int_t)r->pid, "start_time",
+					   (json_int_t)r->start_time, "bundle", r->bundle, "rootfs",
+					   r->rootfs, "cgroup_path", r->cgroup_path ? r->cgroup_path : "",
+					   "created", r->created, "owner", (json_int_t)r->owner,
+					   "config", r->config ? r->config : json_null());
+	if (!j)
+		return ndl_error_setf(err, EINVAL, "state: cannot serialize");
+	cleanup_free char *s = json_dumps(j, JSON_COMPACT);
+	/* No fsync needed for correctness on tmpfs (/run); ndl's atomic write
+	 * fsyncs anyway, which is cheap there. */
+	return ndl_write_file_atomic_at(dirfd, "state.json", s, strlen(s), 0600, err);
+}
+
+int rt_state_rec_read(const char *root, const char *id, struct rt_state_rec *ret, ndl_error_t *err)
+{
+	int r = rt_validate_id(id, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *path = xasprintf("%s/%s/state.json", root, id);
+	cleanup_json json_t *j = NULL;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return ndl_error_setf(err, ENOENT, "container \"%s\" does not exist", id);
+		return ndl_error_set(err, errno, "open %s", path);
+	}
+	if ((r = ndl_json_load_fd(fd, &j, err)) < 0)
+		return ndl_error_wrap(err, "%s", path);
+	struct rt_state_rec rec = {0};
+	const char *s;
+	int64_t v;
+#define GETS(field, key)                                                                           \
+	s = NULL;                                                                                  \
+	if ((r = ndl_json_get_string(j, path, key, true, &s, err)) < 0)                            \
+		goto fail;                                                                         \
+	rec.field = xstrdup(s);
+	GETS(id, "id");
+	GETS(bundle, "bundle");
+	GETS(rootfs, "rootfs");
+	GETS(cgroup_path, "cgroup_path");
+	GETS(created, "created");
+#undef GETS
+	if ((r = ndl_json_get_int(j, path, "pid", true, &v, err)) < 0)
+		goto fail;
+	rec.pid = (pid_t)v;
+	if ((r = ndl_json_get_int(j, path, "start_time", true, &v, err)) < 0)
+		goto fail;
+	rec.start_time = (unsigned long long)v;
+	if ((r = ndl_json_get_int(j, path, "owner", true, &v, err)) < 0)
+		goto fail;
+	rec.owner = (uid_t)v;
+	json_t *cfg = json_object_get(j, "config");
+	rec.config = cfg && json_is_object(cfg) ? json_incref(cfg) : NULL;
+	*ret = rec;
+	return 0;
+fail:
+	rt_state_rec_clear(&rec);
+	return r;
+}
+
+unsigned long long rt_pid_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may hold spaces and parens: fields start after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	/* p points at " S ppid ...": state is field 3, starttime field 22. */
+	int field = 2;
+	char *save = NULL;
+	for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		field++;
+		if (field == 3 && tok[0] == 'Z')
+			return 0; /* a zombie has exited */
+		if (field == 22)
+			return strtoull(tok, NULL, 10);
+	}
+	return 0;
+}
+
+bool rt_pid_alive(pid_t pid, unsigned long long start_time)
+{
+	if (pid <= 0)
+		return false;
+	unsigned long long st = rt_pid_start_time(pid);
+	return st != 0 && st == start_time;
+}
