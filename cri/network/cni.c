@@ -210,7 +210,8 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int cni_netconf_load_dir(const char *dir, struct cni_netconf **ret, ndl_error_t *err)
+/* Sorted config file names of dir with the extensions libcni looks for. */
+static int list_conf_files(const char *dir, char ***ret, size_t *ret_n, ndl_error_t *err)
 {
 	cleanup_closedir DIR *d = opendir(dir);
 	if (!d)
@@ -228,28 +229,73 @@ int cni_netconf_load_dir(const char *dir, struct cni_netconf **ret, ndl_error_t 
 		names[n++] = xstrdup(de->d_name);
 	}
 	qsort(names, n, sizeof(*names), cmp_str);
-	int r = 0;
-	size_t i;
-	for (i = 0; i < n; i++) {
-		cleanup_free char *path = xasprintf("%s/%s", dir, names[i]);
-		struct stat st;
-		/* Directories or special files with a matching name are skipped, as
-		 * libcni's ConfFiles does. */
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		cleanup_free char *buf = NULL;
-		size_t len = 0;
-		r = ndl_read_file(path, CNI_MAX_CONF_SIZE, &buf, &len, err);
-		if (r == 0)
-			r = cni_netconf_parse(buf, len, has_suffix(names[i], ".conflist"), path, ret,
-					      err);
-		break;
-	}
-	if (i == n)
-		r = ndl_error_setf(err, ENOENT, "no network config found in %s", dir);
+	*ret = names;
+	*ret_n = n;
+	return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
 	for (size_t j = 0; j < n; j++)
 		free(names[j]);
 	free(names);
+}
+
+/* 1: not a regular file (skipped, as libcni's ConfFiles does), 0: loaded,
+ * <0: error. */
+static int load_one(const char *dir, const char *fname, struct cni_netconf **ret, ndl_error_t *err)
+{
+	cleanup_free char *path = xasprintf("%s/%s", dir, fname);
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 1;
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	if (ndl_read_file(path, CNI_MAX_CONF_SIZE, &buf, &len, err) < 0)
+		return -EIO;
+	return cni_netconf_parse(buf, len, has_suffix(fname, ".conflist"), path, ret, err);
+}
+
+int cni_netconf_load_dir(const char *dir, struct cni_netconf **ret, ndl_error_t *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	if (list_conf_files(dir, &names, &n, err) < 0)
+		return -abs(err && err->code ? err->code : EIO);
+	int r = 1;
+	for (size_t i = 0; i < n && r == 1; i++)
+		r = load_one(dir, names[i], ret, err);
+	if (r == 1)
+		r = ndl_error_setf(err, ENOENT, "no network config found in %s", dir);
+	free_names(names, n);
+	return r;
+}
+
+int cni_netconf_load_by_name(const char *dir, const char *name, struct cni_netconf **ret,
+			     ndl_error_t *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	if (list_conf_files(dir, &names, &n, err) < 0)
+		return -abs(err && err->code ? err->code : EIO);
+	int r = 1;
+	for (size_t i = 0; i < n && r != 0; i++) {
+		struct cni_netconf *nc = NULL;
+		ndl_error_t e = NDL_ERROR_INIT;
+		/* Files that do not load are skipped here: they cannot be the one named. */
+		if (load_one(dir, names[i], &nc, &e) == 0) {
+			if (strcmp(nc->name, name) == 0) {
+				*ret = nc;
+				r = 0;
+			} else {
+				cni_netconf_free(nc);
+			}
+		}
+		ndl_error_clear(&e);
+	}
+	if (r != 0)
+		r = ndl_error_setf(err, ENOENT, "no network config named \"%s\" in %s", name, dir);
+	free_names(names, n);
 	return r;
 }
 

@@ -41,6 +41,11 @@ int cni_netconf_parse(const char *buf, size_t len, bool is_list, const char *sou
  * when the dir holds none; the file's own error when it is invalid. */
 int cni_netconf_load_dir(const char *dir, struct cni_netconf **ret, ndl_error_t *err);
 
+/* Load the config named `name` from dir (every file in the same order; the
+ * first whose name matches), as libcni's LoadConfList does. ENOENT if none. */
+int cni_netconf_load_by_name(const char *dir, const char *name, struct cni_netconf **ret,
+			     ndl_error_t *err);
+
 /* Where and how plugins run. */
 struct cni_config {
 	const char *const *bin_dirs; /* NULL-terminated search list */

@@ -3,3 +3,6 @@
 $(eval $(call static_lib,cri_network,cri/network/cni.c))
 LIBS_CRI_NETWORK := -ljansson
 $(eval $(call unit_test,test_cri_cni,tests/unit/test_cri_cni.c,cri_network ndl,-ljansson))
+# A cnitool-compatible driver of the library, used by the integration tests
+# and handy for debugging a conflist on a node.
+$(eval $(call program,nodelet-cnitool,cri/network/cnitool.c,cri_network ndl,-ljansson))

@@ -1,0 +1,157 @@
+"""The runtime-side CNI library (through nodelet-cnitool) against real
+plugins: the reference plugins in /usr/lib/cni and ours in build/bin when
+built. ADD gives an IP, CHECK passes, DEL frees the lease; the result cache
+is written as libcni writes it and lets DEL work after the conflist changed.
+Every test runs in network namespaces of its own."""
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+
+import harness
+from harness import bin_path
+
+REF_DIR = "/usr/lib/cni"
+
+
+def plugin_dirs():
+    out = []
+    if os.path.exists(os.path.join(REF_DIR, "bridge")):
+        out.append(pytest.param(REF_DIR, id="reference"))
+    if all(os.path.exists(bin_path(p)) for p in ("bridge", "host-local", "loopback")):
+        out.append(pytest.param(harness.BIN, id="nodelet"))
+    return out
+
+
+def write_conf(d, name, subnet, fname="10-net.conflist", bridge="cni-t0"):
+    conf = {"cniVersion": "1.0.0", "name": name, "plugins": [
+        {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
+         "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
+                  "routes": [{"dst": "0.0.0.0/0"}]}}]}
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, fname), "w") as f:
+        json.dump(conf, f)
+    return conf
+
+
+def cnitool(cmd, net, netns, conf_dir, bin_dir, cid="c0ffee", check=True, **env):
+    e = dict(os.environ, NETCONFPATH=conf_dir, CNI_PATH=bin_dir, CNI_CONTAINERID=cid,
+             CNI_IFNAME="eth0",
+             CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=%s;"
+                      "K8S_POD_UID=u1;IgnoreUnknown=1" % cid)
+    e.update(env)
+    p = subprocess.run([bin_path("nodelet-cnitool"), cmd, net, netns], env=e,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def addrs(netns, ifname="eth0"):
+    r = harness.nsrun(netns, ["ip", "-j", "addr", "show", "dev", ifname], check=False)
+    if r.returncode != 0:
+        return None
+    return [a["local"] for a in json.loads(r.stdout)[0]["addr_info"] if a["family"] == "inet"]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("bin_dir", plugin_dirs())
+def test_add_check_del(netns, tmp_path, bin_dir):
+    conf_dir = str(tmp_path / "net.d")
+    conf = write_conf(conf_dir, "podnet", "10.77.0.0/24")
+    ns = netns.add_netns("pod1")
+    p = cnitool("add", "podnet", ns, conf_dir, bin_dir)
+    result = json.loads(p.stdout)
+    ip = result["ips"][0]["address"].split("/")[0]
+    assert ip.startswith("10.77.0.")
+    assert addrs(ns) == [ip]
+    # host-local lease on disk.
+    assert os.path.exists(f"/var/lib/cni/networks/podnet/{ip}")
+    # The cache as libcni writes it.
+    cache_path = "/var/lib/cni/results/podnet-c0ffee-eth0"
+    with open(cache_path) as f:
+        cache = json.load(f)
+    assert cache["kind"] == "cniCacheV1"
+    assert cache["containerId"] == "c0ffee"
+    assert cache["ifName"] == "eth0"
+    assert cache["networkName"] == "podnet"
+    assert json.loads(base64.b64decode(cache["config"])) == conf
+    assert cache["result"] == result
+    assert ["K8S_POD_NAMESPACE", "default"] in cache["cniArgs"]
+
+    cnitool("check", "podnet", ns, conf_dir, bin_dir)
+
+    cnitool("del", "podnet", ns, conf_dir, bin_dir)
+    assert addrs(ns) is None  # eth0 gone
+    assert not os.path.exists(f"/var/lib/cni/networks/podnet/{ip}")
+    assert not os.path.exists(cache_path)
+    # DEL is idempotent.
+    cnitool("del", "podnet", ns, conf_dir, bin_dir)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("bin_dir", plugin_dirs())
+def test_del_uses_cache_after_conf_change(netns, tmp_path, bin_dir):
+    conf_dir = str(tmp_path / "net.d")
+    write_conf(conf_dir, "podnet", "10.78.0.0/24")
+    ns = netns.add_netns("pod2")
+    ip = json.loads(cnitool("add", "podnet", ns, conf_dir, bin_dir).stdout)["ips"][0]["address"]
+    ip = ip.split("/")[0]
+    # The admin changes the subnet and bridge: DEL must still undo what ADD did.
+    write_conf(conf_dir, "podnet", "10.99.0.0/24", bridge="cni-other")
+    cnitool("del", "podnet", ns, conf_dir, bin_dir)
+    assert not os.path.exists(f"/var/lib/cni/networks/podnet/{ip}")
+    assert addrs(ns) is None
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("bin_dir", plugin_dirs())
+def test_two_pods_distinct_ips_and_connectivity(netns, tmp_path, bin_dir):
+    conf_dir = str(tmp_path / "net.d")
+    write_conf(conf_dir, "podnet", "10.79.0.0/24")
+    a, b = netns.add_netns("pa"), netns.add_netns("pb")
+    ipa = json.loads(cnitool("add", "podnet", a, conf_dir, bin_dir, cid="aaa").stdout)
+    ipb = json.loads(cnitool("add", "podnet", b, conf_dir, bin_dir, cid="bbb").stdout)
+    ipa = ipa["ips"][0]["address"].split("/")[0]
+    ipb = ipb["ips"][0]["address"].split("/")[0]
+    assert ipa != ipb
+    harness.nsrun(a, ["ping", "-c", "1", "-W", "2", ipb])
+    cnitool("del", "podnet", a, conf_dir, bin_dir, cid="aaa")
+    cnitool("del", "podnet", b, conf_dir, bin_dir, cid="bbb")
+    # Only bookkeeping files remain, no lease.
+    assert [f for f in os.listdir("/var/lib/cni/networks/podnet") if f.startswith("10.")] == []
+
+
+@pytest.mark.network
+def test_plugin_error_surfaced_and_rolled_back(netns, tmp_path):
+    conf_dir = str(tmp_path / "net.d")
+    os.makedirs(conf_dir)
+    # bridge succeeds, then a host-local with an exhausted range fails: the
+    # CNI error code and message reach the caller and nothing is left.
+    conf = {"cniVersion": "1.0.0", "name": "bad", "plugins": [
+        {"type": "bridge", "bridge": "cni-bad",
+         "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.80.0.0/30"}]]}},
+        {"type": "host-local-missing"}]}
+    with open(os.path.join(conf_dir, "10.conflist"), "w") as f:
+        json.dump(conf, f)
+    ns = netns.add_netns("pod3")
+    p = cnitool("add", "bad", ns, conf_dir, REF_DIR, check=False)
+    assert p.returncode == 1
+    assert 'failed to find plugin "host-local-missing"' in p.stderr
+    assert 'CNI ADD network "bad"' in p.stderr
+    # Rolled back: no interface, no lease, no cache.
+    assert addrs(ns) is None
+    assert [f for f in os.listdir("/var/lib/cni/networks/bad") if f.startswith("10.")] == []
+    assert not os.path.exists("/var/lib/cni/results/bad-c0ffee-eth0")
+
+    # A plugin error with a CNI code: invalid subnet in IPAM.
+    conf["plugins"] = [{"type": "bridge", "bridge": "cni-bad",
+                        "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.0.0/8"}]]}}]
+    with open(os.path.join(conf_dir, "10.conflist"), "w") as f:
+        json.dump(conf, f)
+    p = cnitool("add", "bad", ns, conf_dir, REF_DIR, check=False)
+    assert p.returncode == 1
+    assert 'plugin "bridge" ADD failed: code ' in p.stderr
+    assert "10.0.0/8" in p.stderr
