@@ -98,6 +98,39 @@ const struct kubelet_option kubelet_options[] = {
 };
 const size_t kubelet_n_options = sizeof(kubelet_options) / sizeof(kubelet_options[0]);
 
+/* Non-pointer fields of the Go type: a zero value in the file ("", 0, "0s")
+ * is indistinguishable from "not set" there and gets the default. */
+static const char *const zero_is_default[] = {
+	"syncFrequency", "fileCheckFrequency", "httpCheckFrequency", "address", "port",
+	"registryBurst", "eventBurst", "healthzBindAddress", "streamingConnectionIdleTimeout",
+	"nodeStatusUpdateFrequency", "nodeStatusReportFrequency", "nodeLeaseDurationSeconds",
+	"imageMinimumGCAge", "volumeStatsAggPeriod", "cgroupDriver", "cpuManagerPolicy",
+	"memoryManagerPolicy", "topologyManagerPolicy", "runtimeRequestTimeout", "hairpinMode",
+	"maxPods", "maxOpenFiles", "kubeAPIBurst", "evictionPressureTransitionPeriod",
+	"containerLogMaxSize", "containerRuntimeEndpoint", "podLogsDir",
+};
+
+static bool json_is_zero_value(const struct kubelet_option *o, const json_t *v)
+{
+	bool listed = false;
+	for (size_t i = 0; i < sizeof(zero_is_default) / sizeof(zero_is_default[0]); i++)
+		listed |= strcmp(zero_is_default[i], o->field) == 0;
+	if (!listed)
+		return false;
+	if (json_is_string(v) && !*json_string_value(v))
+		return true;
+	if (json_is_integer(v) && json_integer_value(v) == 0)
+		return true;
+	if (o->type == KOPT_DURATION && json_is_string(v)) {
+		int64_t ns = 1;
+		ndl_error_t e = NDL_ERROR_INIT;
+		if (ndl_duration_parse(json_string_value(v), &ns, &e) == 0 && ns == 0)
+			return true;
+		ndl_error_clear(&e);
+	}
+	return false;
+}
+
 /* KubeletConfiguration fields that exist in v1beta1 but nodelet does not act
  * on yet: accepted (logged at -v=1) so existing config files keep working. */
 static const char *const accepted_fields[] = {
@@ -508,6 +541,24 @@ int kubelet_option_set_json(struct kubelet_config *c, const struct kubelet_optio
 			      ndl_json_type_name(v));
 }
 
+static void file_derived_defaults(struct kubelet_config *c, const json_t *doc)
+{
+	/* podPidsLimit: nil or negative means -1. */
+	if (c->pod_pids_limit < 0)
+		c->pod_pids_limit = -1;
+	/* serializeImagePulls defaults to false when maxParallelImagePulls >= 2. */
+	json_t *sip = json_object_get(doc, "serializeImagePulls");
+	if ((!sip || json_is_null(sip)) && c->max_parallel_image_pulls >= 2)
+		c->serialize_image_pulls = false;
+	/* nodeStatusReportFrequency follows an explicit nodeStatusUpdateFrequency. */
+	json_t *nsr = json_object_get(doc, "nodeStatusReportFrequency");
+	json_t *nsu = json_object_get(doc, "nodeStatusUpdateFrequency");
+	const struct kubelet_option *o = kubelet_option_by_field("nodeStatusReportFrequency");
+	if ((!nsr || json_is_null(nsr) || json_is_zero_value(o, nsr)) && nsu && !json_is_null(nsu) &&
+	    !json_is_zero_value(kubelet_option_by_field("nodeStatusUpdateFrequency"), nsu))
+		c->node_status_report_frequency_ns = c->node_status_update_frequency_ns;
+}
+
 int kubelet_config_apply_file_json(struct kubelet_config *c, const json_t *doc, ndl_error_t *err)
 {
 	if (!json_is_object(doc))
@@ -529,8 +580,8 @@ int kubelet_config_apply_file_json(struct kubelet_config *c, const json_t *doc, 
 			continue;
 		const struct kubelet_option *o = kubelet_option_by_field(key);
 		if (o) {
-			if (json_is_null(v))
-				continue; /* nil pointer fields keep their default */
+			if (json_is_null(v) || json_is_zero_value(o, v))
+				continue; /* nil / zero: the default stays */
 			int r = kubelet_option_set_json(c, o, v, err);
 			if (r < 0)
 				return r;
@@ -546,6 +597,7 @@ int kubelet_config_apply_file_json(struct kubelet_config *c, const json_t *doc, 
 			 * failure and only warns about unknown fields. */
 			log_warn("unknown KubeletConfiguration field ignored", "field=%s", key);
 	}
+	file_derived_defaults(c, doc);
 	return 0;
 }
 

@@ -11,3 +11,6 @@ APT_PKGS += libmicrohttpd-dev libssl-dev libyaml-dev libjansson-dev
 # Field paths in messages are built in bounded buffers; a (theoretical)
 # truncated path is acceptable, so gcc's truncation warning is off here.
 CFLAGS_kubelet_ := -Wno-format-truncation
+
+# Unit tests and fuzz targets.
+$(eval $(call unit_test,test_kubelet_quantity,tests/unit/test_kubelet_quantity.c,ndl_quantity ndl,-ljansson))

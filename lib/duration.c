@@ -74,7 +74,7 @@ int ndl_duration_parse(const char *s, int64_t *ret_ns, ndl_error_t *err)
 					      s, (int)ulen, u);
 		unsigned __int128 v = whole * (unsigned __int128)unit;
 		/* Go truncates the fractional part to whole nanoseconds. */
-		v += (unsigned __int128)frac * (unsigned)unit / frac_scale;
+		v += (unsigned __int128)frac * (unsigned __int128)unit / frac_scale;
 		total += v;
 		if (total > (unsigned __int128)INT64_MAX + (neg ? 1 : 0))
 			return ndl_error_setf(err, ERANGE, "invalid duration \"%s\": overflow", s);
