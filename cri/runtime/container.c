@@ -38,6 +38,7 @@
 #include "lib/xalloc.h"
 
 #define OCI_VERSION "1.0.2"
+
 #define SYNC_MSG_MAX 2048
 
 enum { SYNC_GO = 'G', SYNC_HOOKS = 'H', SYNC_READY = 'R', SYNC_ERROR = 'E' };
@@ -75,6 +76,13 @@ static int sync_recv(int fd, struct sync_msg *m)
 		return 0;
 	m->msg[sizeof(m->msg) - 1] = '\0';
 	return 1;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
 }
 
 void rt_create_opts_init(struct rt_create_opts *o)
@@ -321,7 +329,67 @@ struct init_args {
 	struct rt_seccomp_filter *filter;
 	bool userns, cgroupns, mntns;
 	int console_fd;
+	char **self_enter; /* v1 "tasks" files the init writes "0" to, or NULL */
 };
+
+/* Joining a v1 cgroup by writing a pid to cgroup.procs takes the kernel's
+ * global threadgroup lock, whose first writer waits for an RCU grace period
+ * (~10 ms here). A thread moving itself through "tasks" skips that lock,
+ * and a v2 cgroup is joined at birth with CLONE_INTO_CGROUP: so the init
+ * enters its cgroups itself. */
+static char **v1_task_files(struct cgroup_manager *mgr, struct cgroup *cg)
+{
+	if (cgroup_manager_mode(mgr) == CGROUP_MODE_V2)
+		return NULL;
+	const char *ctrls, *mnt;
+	size_t n = 0;
+	char **v = NULL;
+	for (size_t i = 0; cgroup_manager_hierarchy(mgr, i, &ctrls, &mnt); i++) {
+		const char *dir = cgroup_controller_dir(cg, ctrls);
+		if (!dir)
+			continue;
+		v = xrealloc(v, (n + 2) * sizeof(char *));
+		v[n++] = xasprintf("%s/tasks", dir);
+		v[n] = NULL;
+	}
+	return v;
+}
+
+static int enter_self(char **files, ndl_error_t *err)
+{
+	for (char **f = files; f && *f; f++) {
+		int r = ndl_write_file_str(*f, "0", err);
+		if (r < 0)
+			return ndl_error_wrap(err, "join cgroup");
+	}
+	return 0;
+}
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+struct rt_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		set_tid_size, cgroup;
+};
+
+/* fork-like clone; into the v2 cgroup cgfd when >= 0 (*ret_in_cg says
+ * whether that worked). */
+static pid_t clone_child(unsigned long flags, int cgfd, bool *ret_in_cg)
+{
+	*ret_in_cg = false;
+	if (cgfd >= 0) {
+		struct rt_clone_args ca = {.flags = flags | CLONE_INTO_CGROUP,
+					   .exit_signal = SIGCHLD,
+					   .cgroup = (uint64_t)cgfd};
+		pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid >= 0) {
+			*ret_in_cg = true;
+			return pid;
+		}
+	}
+	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
 
 static void __attribute__((noreturn)) container_init(struct init_args *a)
 {
@@ -332,6 +400,8 @@ static void __attribute__((noreturn)) container_init(struct init_args *a)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (sync_recv(a->sync_fd, &m) <= 0 || m.type != SYNC_GO)
 		_exit(1);
+	if (a->self_enter && enter_self(a->self_enter, &err) < 0)
+		child_fail(a->sync_fd, &err);
 	if (a->userns) {
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
 			ndl_error_set(&err, errno, "become root in the user namespace");
@@ -534,7 +604,23 @@ static int write_pid_file(const char *path, pid_t pid, ndl_error_t *err)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-	return ndl_write_file_atomic(path, buf, (size_t)n, 0644, err);
+	/* Callers (conmon, podman) read it as soon as we exit: atomic, but a
+	 * pid needs no fsync (see rt_write_volatile_at). */
+	cleanup_free char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	const char *name = path;
+	int dfd = AT_FDCWD;
+	if (slash) {
+		*slash = '\0';
+		name = slash + 1;
+		dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return ndl_error_set(err, errno, "pid file %s", path);
+	}
+	int r = rt_write_volatile_at(dfd, name, buf, (size_t)n, 0644, err);
+	if (dfd != AT_FDCWD)
+		close(dfd);
+	return r;
 }
 
 static char *state_json_string(const char *id, const char *status, pid_t pid, const char *bundle,
@@ -694,12 +780,20 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	int was_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	fflush(NULL);
-	pid = (pid_t)syscall(SYS_clone, (unsigned long)clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	const char *udir = cgroup_unified_dir(a.cg);
+	int cgfd = udir ? open(udir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	bool in_cg = false;
+	if (cgroup_manager_mode(a.mgr) != CGROUP_MODE_V2 || cgfd >= 0)
+		a.self_enter = v1_task_files(a.mgr, a.cg);
+	pid = clone_child((unsigned long)clone_flags, cgfd, &in_cg);
 	if (pid == 0) {
 		close(socks[0]);
 		container_init(&a);
 	}
 	int clone_errno = errno;
+	if (cgfd >= 0)
+		close(cgfd);
+	bool need_enter = cgroup_manager_mode(a.mgr) == CGROUP_MODE_V2 ? !in_cg : false;
 	if (was_dumpable > 0)
 		prctl(PR_SET_DUMPABLE, was_dumpable, 0, 0, 0);
 	if (own_pidns >= 0) {
@@ -718,7 +812,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		    (r = write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err)) < 0)
 			goto fail;
 	}
-	if ((r = cgroup_enter(a.cg, pid, err)) < 0)
+	if (need_enter && (r = cgroup_enter(a.cg, pid, err)) < 0)
 		goto fail;
 	if (sync_send(socks[0], SYNC_GO, 0, NULL) < 0) {
 		r = ndl_error_set(err, errno, "sync with container init");
@@ -776,6 +870,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	if (pidns_fd >= 0)
 		close(pidns_fd);
 	rt_seccomp_filter_free(a.filter);
+	strv_free(a.self_enter);
 	cgroup_free(a.cg);
 	cgroup_manager_free(a.mgr);
 	*ret_pid = pid;
@@ -808,6 +903,7 @@ fail:
 		ndl_error_clear(&e2);
 	}
 fail_early:
+	strv_free(a.self_enter);
 	for (size_t i = 0; i < a.n_join; i++)
 		close(a.join_fds[i]);
 	if (pidns_fd >= 0)
@@ -1068,8 +1164,13 @@ int rt_container_delete(const char *root, const char *id, bool force, ndl_error_
 		wait_gone(rec.pid, rec.start_time, 10000);
 	}
 	if (cg) {
-		/* Without a pid namespace, processes can outlive the init. */
-		cgroup_kill_all(cg, SIGKILL, &e);
+		/* Without a pid namespace, processes can outlive the init. Only
+		 * then pay for cgroup_kill_all's freeze/thaw. */
+		pid_t *left = NULL;
+		size_t nleft = 0;
+		if (cgroup_pids(cg, &left, &nleft, &e) < 0 || nleft > 0)
+			cgroup_kill_all(cg, SIGKILL, &e);
+		free(left);
 		ndl_error_clear(&e);
 		if (cgroup_destroy(cg, &e) < 0)
 			log_debug(1, "cgroup destroy failed", "error=\"%s\"", ndl_error_msg(&e));
@@ -1216,12 +1317,6 @@ static char **strv_concat(char *const *a, char *const *b)
 	return v;
 }
 
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
 
 /* The process to exec: a whole process object, or the container's own
  * process with the CLI's overrides (as runc exec does). */

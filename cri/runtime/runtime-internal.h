@@ -83,6 +83,9 @@ struct rt_state_rec {
 	json_t *config; /* the spec as given */
 };
 void rt_state_rec_clear(struct rt_state_rec *r);
+/* temp + rename, no fsync (see state.c) */
+int rt_write_volatile_at(int dirfd, const char *name, const char *data, size_t len, mode_t mode,
+			 ndl_error_t *err);
 int rt_state_rec_write(int dirfd, const struct rt_state_rec *r, ndl_error_t *err);
 int rt_state_rec_read(const char *root, const char *id, struct rt_state_rec *ret, ndl_error_t *err);
 /* start time of pid, 0 when it does not exist */

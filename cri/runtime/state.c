@@ -54,9 +54,28 @@ int rt_state_rec_write(int dirfd, const struct rt_state_rec *r, ndl_error_t *err
 	if (!j)
 		return ndl_error_setf(err, EINVAL, "state: cannot serialize");
 	cleanup_free char *s = json_dumps(j, JSON_COMPACT);
-	/* No fsync needed for correctness on tmpfs (/run); ndl's atomic write
-	 * fsyncs anyway, which is cheap there. */
-	return ndl_write_file_atomic_at(dirfd, "state.json", s, strlen(s), 0600, err);
+	return rt_write_volatile_at(dirfd, "state.json", s, strlen(s), 0600, err);
+}
+
+int rt_write_volatile_at(int dirfd, const char *name, const char *data, size_t len, mode_t mode,
+			 ndl_error_t *err)
+{
+	/* Runtime state describes live processes: after a power loss there is
+	 * nothing left for it to describe, so it needs atomicity against
+	 * concurrent readers (temp + rename) but no fsync, which costs
+	 * milliseconds on a disk-backed /run. */
+	char tmp[512];
+	snprintf(tmp, sizeof(tmp), ".%s.tmp.%d", name, (int)getpid());
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return ndl_error_set(err, errno, "create %s", tmp);
+	int r = ndl_write_all(fd, data, len, err);
+	close(fd);
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = ndl_error_set(err, errno, "rename %s", tmp);
+	if (r < 0)
+		unlinkat(dirfd, tmp, 0);
+	return r;
 }
 
 int rt_state_rec_read(const char *root, const char *id, struct rt_state_rec *ret, ndl_error_t *err)
