@@ -72,3 +72,8 @@ json_t *cri_msg_to_json(const ProtobufCMessage *msg);
  * ints. Unknown fields and wrong types are errors naming the field path. */
 int cri_msg_from_json(const ProtobufCMessageDescriptor *desc, const json_t *j,
 		      ProtobufCMessage **ret, ndl_error_t *err);
+
+/* Fields in a received message tree that our proto does not define (a
+ * wire-compatibility gap with the peer); the path of the first, e.g.
+ * "status.linux#7", is written to where. */
+size_t cri_msg_unknown_fields(const ProtobufCMessage *msg, char *where, size_t wsize);

@@ -20,12 +20,16 @@ static void usage(FILE *f)
 		"  -r, --runtime-endpoint  unix:///path (default unix:///run/nodelet/cri.sock,\n"
 		"                          or $CONTAINER_RUNTIME_ENDPOINT)\n"
 		"  -t, --timeout           per call, seconds (default 10)\n"
+		"  -s, --strict            fail (exit 3) if a response has fields unknown to our proto\n"
 		"Commands:\n"
 		"  version | status [-v] | runtime-config | update-runtime-config POD_CIDR\n"
 		"  pods | ps | images | imagefsinfo\n"
 		"  call METHOD [JSON | @FILE | -]   any unary method, request as JSON\n"
 		"  methods                          list the methods\n");
 }
+
+/* --strict: fail when a response carries fields our proto does not know. */
+static bool strict;
 
 static int run_call(struct cri_client *c, const char *method, const char *json_text, int timeout_ms)
 {
@@ -71,8 +75,15 @@ static int run_call(struct cri_client *c, const char *method, const char *json_t
 		/* Distinct exit code per gRPC status lets scripts tell them apart. */
 		return st.code > 0 ? 10 + st.code : 1;
 	}
+	char where[512];
+	size_t unknown = cri_msg_unknown_fields(resp, where, sizeof(where));
 	cleanup_json json_t *out = cri_msg_to_json(resp);
 	protobuf_c_message_free_unpacked(resp, NULL);
+	if (unknown && strict) {
+		fprintf(stderr, "nodelet-crictl: %s response has %zu field(s) unknown to our proto, first at %s\n",
+			method, unknown, where);
+		return 3;
+	}
 	char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
 	printf("%s\n", s);
 	free(s);
@@ -87,10 +98,11 @@ int main(int argc, char **argv)
 	int timeout_ms = 10000;
 	static const struct option opts[] = {{"runtime-endpoint", required_argument, NULL, 'r'},
 					     {"timeout", required_argument, NULL, 't'},
+					     {"strict", no_argument, NULL, 's'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	int opt;
-	while ((opt = getopt_long(argc, argv, "+r:t:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+r:t:sh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'r': endpoint = optarg; break;
 		case 't': {
@@ -103,6 +115,7 @@ int main(int argc, char **argv)
 			timeout_ms = (int)(t * 1000);
 			break;
 		}
+		case 's': strict = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -444,3 +444,40 @@ int cri_msg_from_json(const ProtobufCMessageDescriptor *desc, const json_t *j,
 {
 	return from_json(desc, j, "", 0, ret, err);
 }
+
+/* Walk a message tree counting fields the sender set that our proto does not
+ * know; the first one's path goes to where. */
+static size_t unknown_walk(const ProtobufCMessage *m, const char *path, char *where, size_t wsize,
+			   int depth)
+{
+	if (!m || depth > MAX_DEPTH)
+		return 0;
+	size_t count = m->n_unknown_fields;
+	if (count && where && !*where)
+		snprintf(where, wsize, "%s%s#%u", path, *path ? "." : "", m->unknown_fields[0].tag);
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		char sub[512];
+		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", f->name);
+		const char *p = (const char *)m + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			for (size_t k = 0; k < n; k++)
+				count += unknown_walk((*(ProtobufCMessage *const *const *)p)[k], sub, where,
+						      wsize, depth + 1);
+		} else {
+			count += unknown_walk(*(ProtobufCMessage *const *)p, sub, where, wsize, depth + 1);
+		}
+	}
+	return count;
+}
+
+size_t cri_msg_unknown_fields(const ProtobufCMessage *msg, char *where, size_t wsize)
+{
+	if (where && wsize)
+		where[0] = 0;
+	return unknown_walk(msg, "", where, wsize, 0);
+}

@@ -88,14 +88,17 @@ class Client:
         self.close()
 
     def request(self, method, **fields):
-        """Build the request message of `method` from keyword fields."""
+        """Build the request message of `method` from keyword fields, with
+        protobuf's JSON mapping (nested dicts, enum names, 64-bit ints as
+        strings all work)."""
+        from google.protobuf.json_format import ParseDict
         _, req, _, _ = _methods()[method]
-        return getattr(pb(), req)(**fields)
+        return ParseDict(fields, getattr(pb(), req)())
 
     def call(self, method, request=None, timeout=None, **fields):
         svc, req, resp, streaming = _methods()[method]
         if request is None:
-            request = getattr(pb(), req)(**fields)
+            request = self.request(method, **fields)
         resp_cls = getattr(pb(), resp)
         path = f"/{svc}/{method}"
         if streaming:

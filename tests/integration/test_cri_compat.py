@@ -1,0 +1,313 @@
+"""Wire compatibility of our CRI proto against containerd 1.6 (Debian's).
+
+containerd is started by the test with a temporary config/root/state/socket
+inside the test's own network and mount namespaces, the reference CNI plugins
+and a tiny "pause" image built locally from busybox (no network). The same
+scenarios run through our Python client (classes generated from our proto)
+and our C client (nodelet-crictl --strict), and every response is checked
+for fields our proto does not know: any such field, or a response that does
+not parse, is a bug in cri/api/api.proto.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+import criclient
+import harness
+from harness import bin_path
+
+CONTAINERD = shutil.which("containerd")
+CTR = shutil.which("ctr")
+PAUSE_REF = "nodelet.local/pause:1"
+
+pytestmark = [
+    pytest.mark.skipif(not CONTAINERD or not CTR, reason="containerd not installed"),
+    pytest.mark.slow,
+]
+
+
+def unknown_fields(msg, path=""):
+    """Paths of fields in a received message tree that our proto lacks."""
+    out = []
+    if len(msg.UnknownFields()):
+        out.append(path or "(top)")
+    for fd, val in msg.ListFields():
+        if fd.message_type is None:
+            continue
+        if fd.message_type.GetOptions().map_entry:
+            if fd.message_type.fields_by_name["value"].message_type is not None:
+                for k, v in val.items():
+                    out += unknown_fields(v, f"{path}.{fd.name}[{k}]")
+            continue
+        if fd.label == fd.LABEL_REPEATED:
+            for i, v in enumerate(val):
+                out += unknown_fields(v, f"{path}.{fd.name}[{i}]")
+        else:
+            out += unknown_fields(val, f"{path}.{fd.name}")
+    return out
+
+
+def build_pause_tar(workdir):
+    """A pause image: busybox-static sleeping forever, as a docker-archive."""
+    oci = os.path.join(workdir, "oci")
+    bundle = os.path.join(workdir, "bundle")
+    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL,  # noqa: E731
+                                    stderr=subprocess.PIPE, timeout=120)
+    run("umoci", "init", "--layout", oci)
+    run("umoci", "new", "--image", f"{oci}:pause")
+    run("umoci", "unpack", "--image", f"{oci}:pause", bundle)
+    rootfs = os.path.join(bundle, "rootfs")
+    os.makedirs(os.path.join(rootfs, "bin"), exist_ok=True)
+    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(rootfs, "bin", "sleep"))
+    run("umoci", "repack", "--image", f"{oci}:pause", bundle)
+    run("umoci", "config", "--image", f"{oci}:pause", "--config.entrypoint", "/bin/sleep",
+        "--config.cmd", "2147483647")
+    tar = os.path.join(workdir, "pause.tar")
+    run("skopeo", "--insecure-policy", "copy", f"oci:{oci}:pause",
+        f"docker-archive:{tar}:{PAUSE_REF}")
+    return tar
+
+
+class Containerd:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.root = os.path.join(tmp, "root")
+        self.state = os.path.join(tmp, "state")
+        self.sock = os.path.join(tmp, "containerd.sock")
+        self.conf_dir = os.path.join(tmp, "net.d")
+        os.makedirs(self.conf_dir)
+        with open(os.path.join(self.conf_dir, "10-compat.conflist"), "w") as f:
+            json.dump({"cniVersion": "1.0.0", "name": "compat", "plugins": [
+                {"type": "bridge", "bridge": "cni-compat", "isGateway": True,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.66.0.0/24"}]]}},
+                {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
+        self.config = os.path.join(tmp, "config.toml")
+        with open(self.config, "w") as f:
+            f.write(f"""version = 2
+root = "{self.root}"
+state = "{self.state}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+                    "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper",
+                    "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "{self.sock}"
+[ttrpc]
+  address = "{self.sock}.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{PAUSE_REF}"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{self.conf_dir}"
+""")
+        self.log = open(os.path.join(tmp, "containerd.log"), "w+")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([CONTAINERD, "--config", self.config, "--log-level", "info"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("containerd exited:\n" + self.logtext()[-3000:])
+            if not os.path.exists(self.sock):
+                return False
+            try:
+                with criclient.Client(self.sock, timeout=2) as c:
+                    c.Version()
+                return True
+            except criclient.CRIError:
+                return False
+        harness.wait_for(ready, timeout=30, interval=0.2, what="containerd CRI")
+
+    def ctr(self, *args):
+        return subprocess.run([CTR, "--address", self.sock, "-n", "k8s.io"] + list(args),
+                              check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # Shims containerd started for our sandboxes (normally gone after
+        # RemovePodSandbox): stop them by the PID containerd recorded.
+        task_dir = os.path.join(self.state, "io.containerd.runtime.v2.task", "k8s.io")
+        if os.path.isdir(task_dir):
+            for cid in os.listdir(task_dir):
+                for name in ("shim.pid", "init.pid"):
+                    p = os.path.join(task_dir, cid, name)
+                    try:
+                        with open(p) as f:
+                            os.kill(int(f.read().strip()), signal.SIGKILL)
+                    except (OSError, ValueError):
+                        pass
+
+
+def crictl(sock, *args, check=True):
+    p = subprocess.run([bin_path("nodelet-crictl"), "--strict", "-t", "60", "-r", "unix://" + sock]
+                       + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=120)
+    if check:
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+    return p
+
+
+def sandbox_config(name, uid):
+    return {
+        "metadata": {"name": name, "uid": uid, "namespace": "compat", "attempt": 1},
+        "hostname": name,
+        "log_directory": "/tmp/compat-logs-" + uid,
+        "dns_config": {"servers": ["10.66.0.10"], "searches": ["svc.cluster.local"],
+                       "options": ["ndots:5"]},
+        "port_mappings": [{"protocol": "TCP", "container_port": 80, "host_port": 18080}],
+        "labels": {"app": name, "io.kubernetes.pod.uid": uid},
+        "annotations": {"note": "wire-compat"},
+        "linux": {"cgroup_parent": "",
+                  "sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
+                  "security_context": {"namespace_options": {"network": "POD", "pid": "CONTAINER",
+                                                             "ipc": "POD"},
+                                       "run_as_user": {"value": "0"}}},
+    }
+
+
+@pytest.fixture
+def containerd(netns, tmp_path):
+    tmp = str(tmp_path)
+    tar = build_pause_tar(os.path.join(tmp, "img"))
+    cd = Containerd(tmp)
+    try:
+        cd.start()
+        cd.ctr("images", "import", tar)
+        yield cd
+    finally:
+        cd.stop()
+
+
+@pytest.mark.network
+def test_containerd_wire_compat(containerd):
+    sock = containerd.sock
+    pb = criclient.pb()
+    with criclient.Client(sock, timeout=60) as c:
+        # --- read-only RPCs, both clients ---
+        v = c.Version(version="0.1.0")
+        assert v.runtime_name == "containerd" and v.runtime_api_version == "v1"
+        assert unknown_fields(v) == []
+        assert crictl(sock, "version") == criclient.to_dict(v)
+
+        st = c.Status(verbose=True)
+        assert unknown_fields(st) == []
+        conds = {x.type: x.status for x in st.status.conditions}
+        assert conds["RuntimeReady"] is True
+        # Same shape from the C client (info values are JSON texts).
+        cst = crictl(sock, "status", "-v")
+        assert cst["status"] == criclient.to_dict(st)["status"]
+        assert set(cst["info"]) == set(st.info)
+
+        # containerd 1.6 predates RuntimeConfig (Kubernetes 1.28): it answers
+        # UNIMPLEMENTED for the path, as it would for any method it lacks.
+        with pytest.raises(criclient.CRIError) as e:
+            c.RuntimeConfig()
+        assert e.value.code.name == "UNIMPLEMENTED"
+
+        imgs = c.ListImages()
+        assert unknown_fields(imgs) == []
+        tags = [t for i in imgs.images for t in i.repo_tags]
+        assert PAUSE_REF in tags
+        cimgs = crictl(sock, "images")
+        assert cimgs == criclient.to_dict(imgs)
+        ist = c.ImageStatus(image={"image": PAUSE_REF}, verbose=True)
+        assert unknown_fields(ist) == [] and ist.image.id
+        assert crictl(sock, "call", "ImageStatus",
+                      json.dumps({"image": {"image": PAUSE_REF}}))["image"]["id"] == ist.image.id
+        fs = c.ImageFsInfo()
+        assert unknown_fields(fs) == [] and len(fs.image_filesystems) >= 1
+        # Usage is sampled periodically by containerd; the mountpoint is fixed.
+        assert fs.image_filesystems[0].fs_id.mountpoint.endswith("overlayfs")
+        assert fs.image_filesystems[0].timestamp > 0
+        assert crictl(sock, "imagefsinfo")["image_filesystems"][0]["fs_id"] == \
+            criclient.to_dict(fs)["image_filesystems"][0]["fs_id"]
+        assert len(c.ListPodSandbox().items) == 0
+        assert len(c.ListContainers().containers) == 0
+        assert crictl(sock, "pods") == {} and crictl(sock, "ps") == {}
+
+        # --- sandbox lifecycle through the Python client ---
+        cfg = sandbox_config("py-pod", "uid-py-1")
+        r = c.RunPodSandbox(config=cfg)
+        sid = r.pod_sandbox_id
+        assert len(sid) == 64
+        s = c.PodSandboxStatus(pod_sandbox_id=sid, verbose=True)
+        assert unknown_fields(s) == []
+        assert s.status.state == pb.SANDBOX_READY
+        assert s.status.metadata.name == "py-pod" and s.status.metadata.attempt == 1
+        assert s.status.labels["app"] == "py-pod"
+        assert s.status.annotations["note"] == "wire-compat"
+        assert s.status.network.ip.startswith("10.66.0.")
+        assert s.status.linux.namespaces.options.network == pb.POD
+        assert "info" in s.info or len(s.info) >= 1
+        lst = c.ListPodSandbox(filter={"label_selector": {"app": "py-pod"}})
+        assert [x.id for x in lst.items] == [sid]
+        assert unknown_fields(lst) == []
+
+        # --- the same through the C client ---
+        ccfg = sandbox_config("c-pod", "uid-c-1")
+        out = crictl(sock, "call", "RunPodSandbox", json.dumps({"config": ccfg}))
+        csid = out["pod_sandbox_id"]
+        cs = crictl(sock, "call", "PodSandboxStatus",
+                    json.dumps({"pod_sandbox_id": csid, "verbose": True}))
+        ps = criclient.to_dict(c.PodSandboxStatus(pod_sandbox_id=csid, verbose=True))
+        # Both clients decode the same status (info carries timestamps that do not change).
+        assert cs["status"] == ps["status"]
+        # SANDBOX_READY is enum value 0: omitted as a default, as MessageToDict does.
+        assert "state" not in cs["status"]
+        assert cs["status"]["network"]["ip"].startswith("10.66.0.")
+        assert cs["status"]["network"]["ip"] != s.status.network.ip
+        assert cs["status"]["linux"]["namespaces"]["options"]["pid"] == "CONTAINER"
+        pods = crictl(sock, "call", "ListPodSandbox",
+                      json.dumps({"filter": {"state": {"state": "SANDBOX_READY"}}}))
+        assert sorted(p["id"] for p in pods["items"]) == sorted([sid, csid])
+        # A duplicate name is refused by the peer as by us.
+        dup = crictl(sock, "call", "RunPodSandbox", json.dumps({"config": ccfg}), check=False)
+        assert dup.returncode != 0 and "reserve" in dup.stderr.lower()
+
+        # CNI: containerd's libcni cache has the format our library writes.
+        cache = f"/var/lib/cni/results/compat-{sid}-eth0"
+        with open(cache) as f:
+            rec = json.load(f)
+        assert rec["kind"] == "cniCacheV1" and rec["containerId"] == sid
+        assert rec["networkName"] == "compat" and rec["ifName"] == "eth0"
+        assert {"config", "result", "cniArgs"} <= set(rec)
+        assert ["K8S_POD_NAMESPACE", "compat"] in rec["cniArgs"]
+
+        # --- stop and remove, both clients ---
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        assert c.PodSandboxStatus(pod_sandbox_id=sid).status.state == pb.SANDBOX_NOTREADY
+        assert crictl(sock, "call", "StopPodSandbox", json.dumps({"pod_sandbox_id": csid})) == {}
+        assert not os.path.exists(cache)  # DEL removed it
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+        assert crictl(sock, "call", "RemovePodSandbox", json.dumps({"pod_sandbox_id": csid})) == {}
+        assert len(c.ListPodSandbox().items) == 0
+        with pytest.raises(criclient.CRIError) as e:
+            c.PodSandboxStatus(pod_sandbox_id=sid)
+        assert e.value.code.name == "NOT_FOUND"
+        nf = crictl(sock, "call", "PodSandboxStatus", json.dumps({"pod_sandbox_id": sid}),
+                    check=False)
+        assert nf.returncode == 10 + 5 and "NotFound" in nf.stderr
