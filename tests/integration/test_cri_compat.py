@@ -139,26 +139,69 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         with open(self.log.name) as f:
             return f.read()
 
+    def remove_all_sandboxes(self):
+        """Through CRI, so containerd stops its shims and removes its cgroups."""
+        try:
+            with criclient.Client(self.sock, timeout=30) as c:
+                for sb in c.ListPodSandbox().items:
+                    try:
+                        c.StopPodSandbox(pod_sandbox_id=sb.id)
+                        c.RemovePodSandbox(pod_sandbox_id=sb.id)
+                    except criclient.CRIError:
+                        pass
+        except criclient.CRIError:
+            pass
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
+            self.remove_all_sandboxes()
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        # Shims containerd started for our sandboxes (normally gone after
-        # RemovePodSandbox): stop them by the PID containerd recorded.
+        # Whatever is left of what containerd started for this test (after a
+        # failure): its shims (found by our socket on their command line) and
+        # sandbox processes (init.pid), stopped by PID; then their cgroups.
         task_dir = os.path.join(self.state, "io.containerd.runtime.v2.task", "k8s.io")
-        if os.path.isdir(task_dir):
-            for cid in os.listdir(task_dir):
-                for name in ("shim.pid", "init.pid"):
-                    p = os.path.join(task_dir, cid, name)
-                    try:
-                        with open(p) as f:
-                            os.kill(int(f.read().strip()), signal.SIGKILL)
-                    except (OSError, ValueError):
-                        pass
+        ids = os.listdir(task_dir) if os.path.isdir(task_dir) else []
+        pids = []
+        for cid in ids:
+            try:
+                with open(os.path.join(task_dir, cid, "init.pid")) as f:
+                    pids.append(int(f.read().strip()))
+            except (OSError, ValueError):
+                pass
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    cmd = f.read().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"containerd-shim-runc-v2") and self.sock.encode() in cmd:
+                pids.append(int(d))
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if pids:
+            time.sleep(0.5)
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            for cid in ids:
+                try:
+                    os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "k8s.io", cid))
+                except OSError:
+                    pass
+            # containerd's default parent, left behind empty (rmdir refuses
+            # if anything else lives there).
+            try:
+                os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "k8s.io"))
+            except OSError:
+                pass
 
 
 def crictl(sock, *args, check=True):
