@@ -17,3 +17,4 @@ $(eval $(call unit_test,test_kubelet_quantity,tests/unit/test_kubelet_quantity.c
 KUBELET_TEST_LIBS := staticpods kubelet ndl_quantity ndl_yaml ndl
 KUBELET_TEST_LDLIBS := -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm
 $(eval $(call unit_test,test_kubelet_config,tests/unit/test_kubelet_config.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
+$(eval $(call unit_test,test_kubelet_pod,tests/unit/test_kubelet_pod.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))

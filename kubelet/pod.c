@@ -513,8 +513,8 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 		return r;
 	if (res) {
 		snprintf(p, sizeof(p), "%s.resources", where);
-		if ((r = get_resources(res, p, "requests", &ct->requests, err)) < 0 ||
-		    (r = get_resources(res, p, "limits", &ct->limits, err)) < 0)
+		if ((r = get_resources(res, p, "limits", &ct->limits, err)) < 0 ||
+		    (r = get_resources(res, p, "requests", &ct->requests, err)) < 0)
 			return r;
 	}
 	if ((r = get_arr(c, where, "volumeMounts", &a, err)) < 0)

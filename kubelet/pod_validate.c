@@ -243,8 +243,9 @@ static bool is_standard_resource(const char *n)
 
 static int validate_resources(const struct pod_container *c, const char *path, ndl_error_t *err)
 {
-	const struct pod_resource_list *lists[2] = {&c->requests, &c->limits};
-	const char *ln[2] = {"requests", "limits"};
+	/* Limits first, as the API server's ValidateResourceRequirements. */
+	const struct pod_resource_list *lists[2] = {&c->limits, &c->requests};
+	const char *ln[2] = {"limits", "requests"};
 	for (int l = 0; l < 2; l++) {
 		for (size_t i = 0; i < lists[l]->n; i++) {
 			const struct pod_resource *r = &lists[l]->items[i];

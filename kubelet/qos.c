@@ -129,6 +129,20 @@ int kubelet_container_oom_score_adj(const struct pod *p, const struct pod_contai
 	if (memory_capacity <= 0)
 		memory_capacity = 1;
 	int64_t adj = 1000 - (int64_t)((__int128)1000 * mem_req / memory_capacity);
+	/* A sidecar (init container with restartPolicy Always) is never more
+	 * likely to be killed than the smallest regular container. */
+	if (c->is_init && c->restart_policy && strcmp(c->restart_policy, "Always") == 0) {
+		int64_t min_req = 0;
+		for (size_t i = 0; i < p->n_containers; i++) {
+			const struct pod_resource *r = pod_resource_get(&p->containers[i].requests, "memory");
+			int64_t v = r ? r->q.value : 0;
+			if (i == 0 || v < min_req)
+				min_req = v;
+		}
+		int64_t min_adj = 1000 - (int64_t)((__int128)1000 * min_req / memory_capacity);
+		if (adj > min_adj)
+			adj = min_adj;
+	}
 	/* Burstable stays above Guaranteed and below BestEffort. */
 	if (adj < 1000 + KUBELET_GUARANTEED_OOM_SCORE_ADJ)
 		return 1000 + KUBELET_GUARANTEED_OOM_SCORE_ADJ;
