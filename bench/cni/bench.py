@@ -111,6 +111,31 @@ def floor_spawn(n):
     return statistics.median(ts), max(rs), static_rss
 
 
+def kernel_veth_floor(n=20):
+    """What the kernel alone charges for the veth work every bridge ADD/DEL
+    does: `ip link add` of a veth pair with its peer in a netns and `ip link
+    del` of it, next to a no-op `ip link show` (the ip tool's own cost).
+    On DEL the kernel waits in rtnl_dellink -> netdev_run_todo -> rcu_barrier
+    before it answers, whoever sends the request."""
+    def run_ms(argv):
+        t0 = time.perf_counter_ns()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        return (time.perf_counter_ns() - t0) / 1e6
+    add, dele, noop = [], [], []
+    for i in range(n):
+        subprocess.run(["ip", "netns", "add", f"floor{i}"], check=True)
+    try:
+        for i in range(n):
+            add.append(run_ms(["ip", "link", "add", f"flv{i}", "type", "veth", "peer",
+                               "name", "eth0", "netns", f"floor{i}"]))
+            noop.append(run_ms(["ip", "-n", f"floor{i}", "link", "show", "eth0"]))
+            dele.append(run_ms(["ip", "-n", f"floor{i}", "link", "del", "eth0"]))
+    finally:
+        for i in range(n):
+            subprocess.run(["ip", "netns", "del", f"floor{i}"], stderr=subprocess.DEVNULL)
+    return statistics.median(add), statistics.median(dele), statistics.median(noop)
+
+
 def pct(xs, p):
     s = sorted(xs)
     k = min(len(s) - 1, max(0, int(round(p / 100.0 * len(s) + 0.5)) - 1))
@@ -181,7 +206,7 @@ def leftovers(impls):
     return left
 
 
-def report(impls, masq, n, floor, out):
+def report(impls, masq, n, floor, kfloor, out):
     ref, ours = impls
     title = (f"bridge + host-local, {n} containers (own netns each), "
              f"isGateway, ipMasq={'true' if masq else 'false'}, cniVersion 1.0.0")
@@ -207,6 +232,8 @@ def report(impls, masq, n, floor, out):
     lines.append(f"floor (vfork+exec+wait4 of /bin/true): {floor[0] / 1e6:.2f} ms, "
                  f"ru_maxrss {floor[1] / 1024:.2f} MB (a static do-nothing program: "
                  f"{floor[2] / 1024:.2f} MB); the time is included in both columns")
+    lines.append(f"kernel floor: `ip link add` veth pair {kfloor[0]:.2f} ms, `ip link del` "
+                 f"{kfloor[1]:.2f} ms, no-op `ip link show` {kfloor[2]:.2f} ms (medians)")
     lines.append("RSSmx/RSSmd: max/median of wait4() ru_maxrss over the invocations "
                  "(bridge process, incl. its host-local child)")
     add = summary["ADD"]["ref_p50_ms"] / summary["ADD"]["ours_p50_ms"]
@@ -263,7 +290,7 @@ def strace_profile(args, masq):
                 if cmd == "DEL":
                     conf["prevResult"] = prev
                 trace = os.path.join(IO_DIR, "strace-c")
-                p = subprocess.run(["strace", "-f", "-c", "-o", trace, impl.bridge_bin],
+                p = subprocess.run(["strace", "-f", "-c", "-w", "-o", trace, impl.bridge_bin],
                                    input=json.dumps(conf).encode(),
                                    env=dict(env, CNI_COMMAND=cmd),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -273,7 +300,7 @@ def strace_profile(args, masq):
                     prev = json.loads(p.stdout)
                 with open(trace) as f:
                     lines = f.read().splitlines()
-                print(f"{impl.label} {cmd}: strace -f -c (top 8 by time)")
+                print(f"{impl.label} {cmd}: strace -f -c -w (top 8 by wall time)")
                 body = [l for l in lines[2:] if l.strip() and not l.startswith("-")]
                 total = [l for l in body if l.rstrip().endswith("total")]
                 for l in [l for l in body if l not in total][:8] + total:
@@ -306,7 +333,8 @@ def main():
     out = []
     for masq in variants:
         impls = run_variant(a, masq)
-        out.append(report(impls, masq, a.containers, floor, sys.stdout))
+        out.append(report(impls, masq, a.containers, floor, kernel_veth_floor(),
+                          sys.stdout))
         print()
     if a.strace:
         for masq in variants:
