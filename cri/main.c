@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cri/images/images.h"
+#include "cri/server/daemon.h"
 
 static void usage(FILE *f)
 {
@@ -19,6 +20,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* Daemon mode: no subcommand, only flags (nodelet-cri --listen ...). */
+	if (argc < 2 || argv[1][0] == '-')
+		return cri_daemon_main(argc, argv);
 	usage(stderr);
 	return 2;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cri/server/daemon.h"
 #include "cri/server/service.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
