@@ -18,12 +18,8 @@ import grpc
 
 
 def daemon_bin():
-    # nodelet-cri dispatches daemon mode (no subcommand) to cri_daemon_main;
-    # the temporary nodelet-cri-server is used while it is still built.
-    for name in ("nodelet-cri-server", "nodelet-cri"):
-        if os.path.exists(bin_path(name)):
-            return bin_path(name)
-    pytest.skip("no nodelet-cri binary built")
+    # nodelet-cri with no subcommand is the daemon (cri_daemon_main).
+    return bin_path("nodelet-cri")
 
 
 class Daemon:
