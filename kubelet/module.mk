@@ -18,3 +18,4 @@ KUBELET_TEST_LIBS := staticpods kubelet ndl_quantity ndl_yaml ndl
 KUBELET_TEST_LDLIBS := -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm
 $(eval $(call unit_test,test_kubelet_config,tests/unit/test_kubelet_config.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
 $(eval $(call unit_test,test_kubelet_pod,tests/unit/test_kubelet_pod.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
+$(eval $(call unit_test,test_kubelet_qos,tests/unit/test_kubelet_qos.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
