@@ -9,3 +9,6 @@ CRI_CLIENT_LDLIBS := $(shell $(PKG_CONFIG) --libs grpc libprotobuf-c 2>/dev/null
 APT_PKGS += libgrpc-dev libprotobuf-c-dev
 $(eval $(call program,nodelet-crictl,cri/client/crictl.c,$(CRI_CLIENT_STATIC),$(CRI_CLIENT_LDLIBS)))
 INSTALL_BINS += nodelet-crictl
+# Server framework + client together (the client is the framework's test peer).
+$(eval $(call unit_test,test_cri_rpc,tests/unit/test_cri_rpc.c,cri_client cri_server cri_network cri_api ndl_yaml ndl,$(CRI_CLIENT_LDLIBS) -lyaml))
+$(call obj,tests/unit/test_cri_rpc.c): | $(CRI_API_GEN_H)

@@ -29,6 +29,7 @@ struct worker {
 /* A packed message shared by every subscriber queue it is on. */
 struct event_buf {
 	int refs; /* protected by the stream thread (only it touches refs after posting) */
+	uint64_t seq; /* posting order, to skip events older than a subscriber */
 	size_t len;
 	uint8_t data[];
 };
@@ -46,6 +47,7 @@ struct subscriber {
 	bool close_pending;	 /* RECV_CLOSE_ON_SERVER outstanding */
 	bool dead;		 /* no more sends */
 	int cancelled;
+	uint64_t since; /* receives events with seq > since */
 	struct ev_node *head, *tail;
 	size_t queued;
 };
@@ -77,6 +79,7 @@ struct cri_rpc_server {
 	struct ev_node *posted_head, *posted_tail;
 	bool stopping;
 	int n_subs;
+	uint64_t seq; /* last posted event */
 
 	bool grpc_inited;
 };
@@ -405,6 +408,11 @@ static struct subscriber *stream_accept(struct cri_rpc_server *s, struct pending
 		protobuf_c_message_free_unpacked(req, NULL);
 
 	struct subscriber *sub = xcalloc(1, sizeof(*sub));
+	/* Events posted before this point (even if not yet dispatched) are not
+	 * this subscriber's. */
+	pthread_mutex_lock(&s->lock);
+	sub->since = s->seq;
+	pthread_mutex_unlock(&s->lock);
 	sub->call = p->call;
 	p->call = NULL;
 
@@ -496,7 +504,7 @@ static void *stream_main(void *arg)
 		while (posted) {
 			struct ev_node *next = posted->next;
 			for (struct subscriber *sub = subs; sub; sub = sub->next) {
-				if (sub->dead)
+				if (sub->dead || posted->buf->seq <= sub->since)
 					continue;
 				if (sub->queued >= s->stream_queue_max) {
 					/* A subscriber that does not read must not grow our memory
@@ -570,6 +578,7 @@ int cri_rpc_post_event(struct cri_rpc_server *s, const ProtobufCMessage *msg)
 		free(node);
 		subs = 0;
 	} else {
+		b->seq = ++s->seq;
 		if (s->posted_tail)
 			s->posted_tail->next = node;
 		else
