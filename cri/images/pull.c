@@ -586,10 +586,11 @@ int images_preload_dir(struct image_store *s, const char *dir, ndl_error_t *err)
 	int n = scandir(dir, &names, NULL, alphasort);
 	if (n < 0)
 		return ndl_error_set(err, errno, "preload dir %s", dir);
-	int r = 0, failures = 0;
+	int r = 0, failures = 0, tried = 0;
 	for (int i = 0; i < n; i++) {
 		const char *nm = names[i]->d_name;
 		if (nm[0] != '.') {
+			tried++;
 			cleanup_free char *p = xasprintf("%s/%s", dir, nm);
 			ndl_error_t e = NDL_ERROR_INIT;
 			char **ids = NULL;
@@ -613,6 +614,6 @@ int images_preload_dir(struct image_store *s, const char *dir, ndl_error_t *err)
 	}
 	free(names);
 	if (failures)
-		ndl_error_wrap(err, "preload %s: %d of %d entries failed", dir, failures, n);
+		ndl_error_wrap(err, "preload %s: %d of %d entries failed", dir, failures, tried);
 	return r;
 }

@@ -366,8 +366,9 @@ static bool transient_curl(CURLcode rc)
 
 static bool tls_failure(CURLcode rc)
 {
-	return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
-	       rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_RECV_ERROR;
+	/* Only a failed handshake (a plain-HTTP server answering): a
+	 * certificate that does not verify is never a reason to drop TLS. */
+	return rc == CURLE_SSL_CONNECT_ERROR;
 }
 
 static char *url_escape(const char *s)

@@ -54,6 +54,29 @@ struct unpacker {
 	unsigned char buf[IOBUF];
 };
 
+/* Every uncompressed byte passes here: hash it, and stop bombs (also ones
+ * hidden after the end-of-archive marker, which must still be hashed). */
+static int account(struct unpacker *u, size_t n)
+{
+	EVP_DigestUpdate(u->md, u->buf, n);
+	u->tar_bytes += (uint64_t)n;
+	int64_t comp = archive_filter_bytes(u->outer, -1);
+	if (u->tar_bytes > BOMB_MIN_BYTES && comp > 0 && u->tar_bytes / (uint64_t)comp > BOMB_RATIO) {
+		free(u->limit_msg);
+		u->limit_msg = xasprintf("decompression bomb: %llu bytes from %lld compressed (ratio over %d)",
+					 (unsigned long long)u->tar_bytes, (long long)comp, BOMB_RATIO);
+		return -1;
+	}
+	/* Headers and padding add a little to the content limit. */
+	if (u->tar_bytes > u->lim->max_bytes + u->lim->max_bytes / 8 + (64u << 20)) {
+		free(u->limit_msg);
+		u->limit_msg = xasprintf("layer stream larger than the limit of %llu bytes",
+					 (unsigned long long)u->lim->max_bytes);
+		return -1;
+	}
+	return 0;
+}
+
 static la_ssize_t inner_read(struct archive *a, void *data, const void **buf)
 {
 	struct unpacker *u = data;
@@ -62,13 +85,7 @@ static la_ssize_t inner_read(struct archive *a, void *data, const void **buf)
 		archive_set_error(a, EIO, "decompress: %s", archive_error_string(u->outer));
 		return -1;
 	}
-	EVP_DigestUpdate(u->md, u->buf, (size_t)n);
-	u->tar_bytes += (uint64_t)n;
-	int64_t comp = archive_filter_bytes(u->outer, -1);
-	if (u->tar_bytes > BOMB_MIN_BYTES && comp > 0 && u->tar_bytes / (uint64_t)comp > BOMB_RATIO) {
-		free(u->limit_msg);
-		u->limit_msg = xasprintf("decompression bomb: %llu bytes from %lld compressed (ratio over %d)",
-					 (unsigned long long)u->tar_bytes, (long long)comp, BOMB_RATIO);
+	if (account(u, (size_t)n) < 0) {
 		archive_set_error(a, EFBIG, "%s", u->limit_msg);
 		return -1;
 	}
@@ -556,7 +573,10 @@ int layer_unpack_fd_digest(int fd, int dirfd, const int *lowers, size_t n_lowers
 		}
 		if (n == 0)
 			break;
-		EVP_DigestUpdate(u->md, u->buf, (size_t)n);
+		if (account(u, (size_t)n) < 0) {
+			r = ndl_error_setf(err, EFBIG, "layer: after the end of the archive: %s", u->limit_msg);
+			goto out;
+		}
 	}
 	finish_dirs(u);
 	if (ret_diff_id) {
