@@ -19,3 +19,4 @@ KUBELET_TEST_LDLIBS := -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm
 $(eval $(call unit_test,test_kubelet_config,tests/unit/test_kubelet_config.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
 $(eval $(call unit_test,test_kubelet_pod,tests/unit/test_kubelet_pod.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
 $(eval $(call unit_test,test_kubelet_qos,tests/unit/test_kubelet_qos.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
+$(eval $(call fuzz_target,fuzz_kubeletconfig,tests/fuzz/fuzz_kubeletconfig.c kubelet/config.c kubelet/flags.c lib/quantity.c lib/duration.c lib/yaml2json.c lib/json.c lib/fs.c lib/log.c lib/error.c lib/xalloc.c,-lyaml -ljansson -lm))
