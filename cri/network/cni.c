@@ -228,7 +228,8 @@ static int list_conf_files(const char *dir, char ***ret, size_t *ret_n, ndl_erro
 		names = xrealloc(names, (n + 1) * sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	*ret = names;
 	*ret_n = n;
 	return 0;

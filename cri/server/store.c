@@ -309,7 +309,8 @@ int cri_store_open(const char *root, struct cri_store **ret, ndl_error_t *err)
 			cri_store_close(st);
 			return ndl_error_wrap(err, "state store");
 		}
-		qsort(st->recs[k], st->n[k], sizeof(*st->recs[k]), cmp_created);
+		if (st->n[k] > 1)
+			qsort(st->recs[k], st->n[k], sizeof(*st->recs[k]), cmp_created);
 	}
 	*ret = st;
 	return 0;
