@@ -14,6 +14,7 @@
 #include "cni-plugins/bridge/bridge-internal.h"
 #include "cni-plugins/netlink/netlink.h"
 #include "lib/cleanup.h"
+#include "lib/json.h"
 #include "lib/xalloc.h"
 
 /* IF_OPER_UP from linux/if.h (RFC 2863 operational state). */
@@ -40,6 +41,14 @@ static void to_nladdr(const struct cni_ipnet *n, int ifindex, struct netlink_add
 	memcpy(a->addr, n->ip.addr, n->ip.family == AF_INET ? 4 : 16);
 	a->prefixlen = n->prefix;
 	a->ifindex = ifindex;
+}
+
+/* The bridge keys plus CNI_ARGS (MAC, IgnoreUnknown), as loadNetConf. */
+static int load_conf(struct skel_ctx *ctx, struct bridge_conf *c, ndl_error_t *err)
+{
+	if (cni_env_parse_args(&ctx->env, err) < 0)
+		return -EINVAL;
+	return bridge_conf_parse(ctx->conf.raw, ctx->env.kv, ctx->env.n_kv, c, err);
 }
 
 /* ---- bridge ---------------------------------------------------------- */
@@ -244,8 +253,15 @@ static int ensure_addr(struct netlink_sock *hs, const struct netlink_link *l,
 		goto out;
 	}
 	/* Pin the bridge MAC to its current value: otherwise it follows the
-	 * lowest port MAC and changes as veths come and go. */
-	r = netlink_link_set_mac(hs, l->index, l->mac, l->mac_len, err);
+	 * lowest port MAC and changes as veths come and go. Read it now: the
+	 * reference uses the value from before the veth joined, which is
+	 * 00:00:00:00:00:00 for a port-less bridge that never had its MAC set
+	 * (after an L2-only network was torn down) and then fails EINVAL. */
+	struct netlink_link now;
+	r = netlink_link_get(hs, NULL, l->index, &now, err);
+	if (r < 0)
+		goto out;
+	r = netlink_link_set_mac(hs, l->index, now.mac, now.mac_len, err);
 	if (r < 0)
 		ndl_error_wrap(err, "could not set bridge's mac");
 out:
@@ -399,6 +415,31 @@ static int configure_iface(struct netlink_sock *cs, const struct netlink_link *c
 
 /* ---- ADD --------------------------------------------------------------- */
 
+/* The result as the reference prints it: its Go types always carry "dns"
+ * (an empty object when unset) for 0.3.0 and later, including 1.0.0, while
+ * skel's serialiser drops an empty one for 1.0+; add it back here. */
+static int print_result(const struct cni_result *res, enum cni_version v, ndl_error_t *err)
+{
+	cleanup_json json_t *j = NULL;
+	if (cni_result_to_json(res, v, &j, err) < 0)
+		return -EINVAL;
+	if (v >= CNI_VERSION_0_3_0 && !json_object_get(j, "dns"))
+		json_object_set_new(j, "dns", json_object());
+	cleanup_free char *s = json_dumps(j, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+	if (!s)
+		return cni_error_set(err, CNI_ERR_IO, "serialise result");
+	size_t len = strlen(s), off = 0;
+	while (off < len) {
+		ssize_t n = write(STDOUT_FILENO, s + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cni_error_set(err, CNI_ERR_IO, "write result: %s", strerror(errno));
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 struct gw_info {
 	struct cni_ipnet gws[16];
 	size_t n;
@@ -474,7 +515,7 @@ static void rollback(struct skel_ctx *ctx, struct add_undo *u)
 int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 {
 	struct bridge_conf c;
-	if (bridge_conf_parse(ctx->conf.raw, ctx->env.kv, ctx->env.n_kv, &c, err) < 0)
+	if (load_conf(ctx, &c, err) < 0)
 		return -EINVAL;
 	bool layer3 = ctx->conf.ipam_type && *ctx->conf.ipam_type;
 	if (c.is_default_gw)
@@ -666,7 +707,7 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	if (ctx->conf.has_dns)
 		cni_dns_copy(&res->dns, &ctx->conf.dns);
 
-	r = cni_print_result(res, ctx->conf.version, err);
+	r = print_result(res, ctx->conf.version, err);
 out:
 	if (r < 0)
 		rollback(ctx, &u);
@@ -683,7 +724,7 @@ out:
 int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 {
 	struct bridge_conf c;
-	if (bridge_conf_parse(ctx->conf.raw, ctx->env.kv, ctx->env.n_kv, &c, err) < 0)
+	if (load_conf(ctx, &c, err) < 0)
 		return -EINVAL;
 	bool layer3 = ctx->conf.ipam_type && *ctx->conf.ipam_type;
 
@@ -907,7 +948,7 @@ out:
 int bridge_cmd_check(struct skel_ctx *ctx, ndl_error_t *err)
 {
 	struct bridge_conf c;
-	if (bridge_conf_parse(ctx->conf.raw, ctx->env.kv, ctx->env.n_kv, &c, err) < 0)
+	if (load_conf(ctx, &c, err) < 0)
 		return -EINVAL;
 	cleanup_close int netns_fd = -1;
 	int r = netlink_netns_open(ctx->env.netns, &netns_fd, err);
