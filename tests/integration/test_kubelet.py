@@ -1,0 +1,171 @@
+"""nodelet (kubelet) command line, configuration file, healthz and the
+read-only server, run as the real binary. There is no kubelet binary on the
+test machine to compare against; the expected behaviour is the kubelet's
+(flags, precedence, messages naming the flag/field)."""
+import os
+import time
+
+import pytest
+
+from test_kubelet_lib import Nodelet, free_port, http_get, run_nodelet_once
+
+
+@pytest.fixture
+def nodelet_factory():
+    made = []
+
+    def make(*args, **kw):
+        n = Nodelet(*args, **kw)
+        made.append(n)
+        return n
+    yield make
+    for n in made:
+        n.cleanup()
+
+
+def test_help_lists_flags_and_says_what_is_missing():
+    r = run_nodelet_once(["--help"])
+    assert r.returncode == 0
+    for flag in ("--pod-manifest-path", "--config", "--container-runtime-endpoint", "--root-dir",
+                 "--hostname-override", "--node-ip", "--cgroup-driver", "--runtime-request-timeout",
+                 "--kubeconfig", "--read-only-port", "--bootstrap-kubeconfig"):
+        assert flag in r.stdout
+    assert "does not start containers yet" in r.stdout.replace("\n", " ") or \
+        "not start containers" in r.stdout.replace("\n", " ")
+    assert run_nodelet_once(["-h"]).returncode == 0
+    v = run_nodelet_once(["--version"])
+    assert v.returncode == 0 and v.stdout.startswith("nodelet v")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--bogus-flag"], "unknown flag: --bogus-flag"),
+    (["--pod-manifest=/x"], "unknown flag: --pod-manifest"),
+    (["-x"], "unknown shorthand flag"),
+    (["run"], "unknown command"),
+    (["--sync-frequency=10"], "--sync-frequency"),
+    (["--runtime-request-timeout=2 minutes"], "--runtime-request-timeout"),
+    (["--read-only-port=70000"], "readOnlyPort (--read-only-port) 70000"),
+    (["--max-pods=-1"], "maxPods (--max-pods)"),
+    (["--cgroup-driver=docker"], "cgroupDriver (--cgroup-driver)"),
+    (["--node-ip=300.1.1.1"], "--node-ip"),
+    (["--container-runtime-endpoint=tcp://10.0.0.1:1"], "containerRuntimeEndpoint"),
+    (["--eviction-hard=memory.available<lots"], "--eviction-hard.memory.available"),
+    (["--fail-swap-on=perhaps"], "--fail-swap-on"),
+    (["--root-dir"], "flag needs an argument: --root-dir"),
+])
+def test_invalid_flags_stop_startup(args, needle):
+    r = run_nodelet_once(["--hostname-override=n", "--healthz-port=0"] + args)
+    assert r.returncode == 1, r.stderr
+    assert needle in r.stderr, r.stderr
+    assert "level=error" in r.stderr
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("maxPods: lots\n", 'config field \\"maxPods\\": expected integer, got string'),
+    ("syncFrequency: 1fortnight\n", 'config field \\"syncFrequency\\": invalid duration'),
+    ("port: 0\nreadOnlyPort: -1\n", "readOnlyPort (--read-only-port) -1"),
+    ("evictionHard: {memory.available: 2Qi}\n", "evictionHard"),
+    ("containerLogMaxFiles: 1\n", "containerLogMaxFiles (--container-log-max-files) 1"),
+])
+def test_invalid_config_file_stops_startup(tmp_path, body, needle):
+    cfg = tmp_path / "kubelet.yaml"
+    cfg.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n" + body)
+    r = run_nodelet_once([f"--config={cfg}", "--hostname-override=n", "--healthz-port=0"])
+    assert r.returncode == 1
+    assert needle in r.stderr, r.stderr
+
+
+def test_config_wrong_kind_and_missing_file(tmp_path):
+    cfg = tmp_path / "kubelet.yaml"
+    cfg.write_text("apiVersion: v1\nkind: Pod\n")
+    r = run_nodelet_once([f"--config={cfg}", "--hostname-override=n"])
+    assert r.returncode == 1 and "KubeletConfiguration" in r.stderr
+    r = run_nodelet_once(["--config=/nonexistent/kubelet.yaml", "--hostname-override=n"])
+    assert r.returncode == 1 and "--config" in r.stderr and "No such file" in r.stderr
+
+
+def test_unused_real_kubelet_flags_accepted_with_warning(nodelet_factory):
+    # A kubeadm-style drop-in: flags we do not act on must not break startup.
+    kubeadm = ["--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+               "--container-runtime=remote", "--pod-infra-container-image", "registry.k8s.io/pause:3.9",
+               "--network-plugin=cni", "--node-labels=node-role.kubernetes.io/worker=",
+               "--register-with-taints=a=b:NoSchedule", "--rotate-certificates",
+               "--cert-dir=/var/lib/kubelet/pki", "--feature-gates=Foo=true",
+               "--register-node=false", "--fail-swap-on=false", "-v", "2"]
+    n = nodelet_factory(extra_args=kubeadm).start()
+    warned = {d["flag"] for d in n.lines("flag accepted but not used") if "flag" in d}
+    for f in ("--bootstrap-kubeconfig", "--container-runtime", "--pod-infra-container-image",
+              "--network-plugin", "--node-labels", "--register-with-taints", "--rotate-certificates",
+              "--cert-dir", "--feature-gates"):
+        assert f in warned, n.log()
+    # -v 2 logs the effective configuration
+    eff = n.lines("effective configuration")
+    assert eff and '"registerNode":false' in eff[0]["config"] and '"failSwapOn":false' in eff[0]["config"]
+    assert http_get(n.healthz_port, "/healthz")[:2] == (200, "ok")
+    assert n.stop() == 0
+
+
+def test_healthz_and_read_only_server(nodelet_factory):
+    n = nodelet_factory().start()
+    assert http_get(n.healthz_port, "/healthz")[:2] == (200, "ok")
+    assert http_get(n.healthz_port, "/pods")[0] == 404  # healthz server serves only /healthz
+    assert http_get(n.ro_port, "/healthz")[:2] == (200, "ok")
+    assert http_get(n.healthz_port, "/healthz", method="POST")[0] == 405
+    assert http_get(n.ro_port, "/nope")[0] == 404
+    pods = n.pods()
+    assert pods == {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}
+    log = n.log()
+    assert "mode=standalone" in log and "node=test-node" in log
+    assert "runtime_endpoint=unix:///run/nodelet/cri.sock" in log
+    assert os.path.isdir(os.path.join(n.root, "pods"))
+    t0 = time.monotonic()
+    assert n.stop() == 0
+    assert time.monotonic() - t0 < 2
+    assert "shutting down" in n.log()
+
+
+def test_read_only_port_disabled_by_default(nodelet_factory):
+    n = nodelet_factory(read_only=False).start()
+    assert http_get(n.healthz_port, "/healthz")[:2] == (200, "ok")
+    assert "read_only_port=0" in n.log()
+
+
+def test_config_file_with_flag_precedence(nodelet_factory, tmp_path):
+    ro = free_port()
+    n = nodelet_factory(read_only=False, manifests=False)
+    other = tmp_path / "from-config"
+    other.mkdir()
+    cfg = tmp_path / "kubelet.yaml"
+    cfg.write_text(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+        f"staticPodPath: {other}\nreadOnlyPort: {ro}\nfileCheckFrequency: 1m30s\n"
+        "containerRuntimeEndpoint: unix:///run/from-config.sock\n"
+        "someUnknownField: true\n")
+    n.args = [a for a in n.args if not a.startswith("--read-only-port")]
+    n.args += [f"--config={cfg}", f"--pod-manifest-path={n.manifests}",
+               "--container-runtime-endpoint=unix:///run/from-flag.sock"]
+    n.ro_port = ro
+    n.start()
+    log = n.log()
+    assert f"path={n.manifests} check_frequency=1m30s" in log  # flag beats file, file beats default
+    assert "runtime_endpoint=unix:///run/from-flag.sock" in log
+    assert "unknown KubeletConfiguration field ignored" in log and "field=someUnknownField" in log
+    assert http_get(ro, "/healthz")[:2] == (200, "ok")  # readOnlyPort from the file
+
+
+def test_port_in_use_is_reported(nodelet_factory):
+    import socket
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    try:
+        n = nodelet_factory()
+        n.args = [a for a in n.args if not a.startswith("--healthz-port")]
+        n.args.append(f"--healthz-port={s.getsockname()[1]}")
+        n.start(wait_ready=False)
+        n.proc.wait(10)
+        assert n.proc.returncode == 1
+        assert "--healthz-port" in n.log()
+    finally:
+        s.close()
