@@ -130,7 +130,8 @@ static int cmp_entry(const void *a, const void *b)
  * get announced once their name is free, in file-name order. */
 static void activate_pending(struct sp_source *s)
 {
-	qsort(s->entries, s->n_entries, sizeof(*s->entries), cmp_entry);
+	if (s->n_entries > 1)
+		qsort(s->entries, s->n_entries, sizeof(*s->entries), cmp_entry);
 	for (size_t i = 0; i < s->n_entries; i++) {
 		struct sp_entry *e = &s->entries[i];
 		if (e->pod && !e->active && !active_by_full_name(s, e->pod->full_name, e)) {
@@ -268,7 +269,8 @@ static void full_rescan(struct sp_source *s)
 		else
 			i++;
 	}
-	qsort(names, n, sizeof(char *), cmp_name);
+	if (n > 1)
+		qsort(names, n, sizeof(char *), cmp_name);
 	for (size_t k = 0; k < n; k++) {
 		rescan_file(s, names[k]);
 		free(names[k]);
