@@ -269,7 +269,7 @@ int cni_conf_parse(char *data, size_t len, struct cni_conf *ret, ndl_error_t *er
 	c.stdin_data = data;
 	c.stdin_len = len;
 	json_error_t je;
-	c.raw = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+	c.raw = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!c.raw) {
 		cni_error_set(err, CNI_ERR_DECODE,
 			      "error unmarshall network config: invalid JSON at line %d column %d: %s",

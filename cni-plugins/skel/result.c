@@ -174,10 +174,11 @@ fail:
 static int get_uint_opt(const json_t *obj, const char *where, const char *key, int *ret,
 			bool *ret_has, ndl_error_t *err)
 {
-	int64_t v = -1;
-	GET(ndl_json_get_int(obj, where, key, false, &v, err));
-	if (v == -1)
+	int64_t v = 0;
+	json_t *j = json_object_get(obj, key);
+	if (!j || json_is_null(j))
 		return 0;
+	GET(ndl_json_get_int(obj, where, key, false, &v, err));
 	if (v < 0 || v > INT32_MAX)
 		return cni_error_set(err, CNI_ERR_DECODE, "field \"%s.%s\": %lld out of range",
 				     where, key, (long long)v);

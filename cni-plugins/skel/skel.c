@@ -149,6 +149,10 @@ static int pump(int in_fd, const char *data, size_t len, int out_fd, char **ret_
 {
 	size_t off = 0, cap = 4096, used = 0;
 	char *buf = xmalloc(cap);
+	/* A blocking write of more than the pipe holds would wait for a reader
+	 * that may itself be waiting for us to read its output. */
+	if (in_fd >= 0)
+		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
 	if (len == 0) {
 		close(in_fd);
 		in_fd = -1;
