@@ -69,7 +69,18 @@ static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *p)
 	}
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)p;
-		return json_string(s ? s : "");
+		json_t *j = json_string(s ? s : "");
+		if (!j) {
+			/* protobuf-c does not check UTF-8; JSON needs it. Show the
+			 * field rather than drop it: non-ASCII bytes become '?'. */
+			char *copy = xstrdup(s);
+			for (char *c = copy; *c; c++)
+				if ((unsigned char)*c >= 0x80)
+					*c = '?';
+			j = json_string(copy);
+			free(copy);
+		}
+		return j;
 	}
 	case PROTOBUF_C_TYPE_BYTES:
 		return bytes_json((const ProtobufCBinaryData *)p);

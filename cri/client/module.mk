@@ -12,3 +12,5 @@ INSTALL_BINS += nodelet-crictl
 # Server framework + client together (the client is the framework's test peer).
 $(eval $(call unit_test,test_cri_rpc,tests/unit/test_cri_rpc.c,cri_client cri_server cri_network cri_api ndl_yaml ndl,$(CRI_CLIENT_LDLIBS) -lyaml))
 $(call obj,tests/unit/test_cri_rpc.c): | $(CRI_API_GEN_H)
+# -Ulinux: the generated code is compiled here too (CRI fields named linux).
+$(eval $(call fuzz_target,fuzz_cri_message,tests/fuzz/fuzz_cri_message.c cri/client/json.c $(CRI_API_GEN_C) lib/error.c lib/xalloc.c lib/json.c lib/fs.c,-Ulinux -lprotobuf-c -ljansson))

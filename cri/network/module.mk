@@ -6,3 +6,4 @@ $(eval $(call unit_test,test_cri_cni,tests/unit/test_cri_cni.c,cri_network ndl,-
 # A cnitool-compatible driver of the library, used by the integration tests
 # and handy for debugging a conflist on a node.
 $(eval $(call program,nodelet-cnitool,cri/network/cnitool.c,cri_network ndl,-ljansson))
+$(eval $(call fuzz_target,fuzz_cri_conflist,tests/fuzz/fuzz_cri_conflist.c cri/network/cni.c lib/error.c lib/xalloc.c lib/json.c lib/fs.c lib/log.c,-ljansson))

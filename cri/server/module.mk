@@ -15,3 +15,4 @@ APT_PKGS += libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
 # cri_daemon_main() (cri/server/daemon.h) and links the libs above.
 $(eval $(call unit_test,test_cri_store,tests/unit/test_cri_store.c,$(CRI_SERVER_STATIC),$(CRI_SERVER_LDLIBS)))
 $(call obj,tests/unit/test_cri_store.c): | $(CRI_API_GEN_H)
+$(eval $(call fuzz_target,fuzz_cri_store,tests/fuzz/fuzz_cri_store.c cri/server/store.c lib/error.c lib/xalloc.c lib/json.c lib/fs.c lib/log.c,-ljansson -lpthread))
