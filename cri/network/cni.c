@@ -312,6 +312,26 @@ size_t cni_k8s_args(struct cni_arg *out, const char *ns, const char *name, const
 	return 5;
 }
 
+json_t *cni_ip_ranges(const char *pod_cidrs)
+{
+	if (!pod_cidrs || !*pod_cidrs)
+		return NULL;
+	json_t *sets = json_array();
+	cleanup_free char *copy = xstrdup(pod_cidrs);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		if (*t)
+			json_array_append_new(sets, json_pack("[{s:s}]", "subnet", t));
+	}
+	if (json_array_size(sets) == 0) {
+		json_decref(sets);
+		return NULL;
+	}
+	return sets;
+}
+
 char *cni_args_string(const struct cni_arg *args, size_t n)
 {
 	size_t cap = 1;

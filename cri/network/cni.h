@@ -78,6 +78,12 @@ struct cni_runtime {
 size_t cni_k8s_args(struct cni_arg *out, const char *ns, const char *name, const char *infra_id,
 		    const char *uid);
 
+/* The "ipRanges" capability argument for a pod CIDR list as the kubelet
+ * sends it ("10.244.1.0/24,fd00:1::/64"): one range set per CIDR,
+ * [[{"subnet": "10.244.1.0/24"}], [{"subnet": "fd00:1::/64"}]]. NULL for an
+ * empty or NULL list. New reference. */
+json_t *cni_ip_ranges(const char *pod_cidrs);
+
 /* "K=V;K=V" (heap). */
 char *cni_args_string(const struct cni_arg *args, size_t n);
 

@@ -155,3 +155,25 @@ def test_plugin_error_surfaced_and_rolled_back(netns, tmp_path):
     assert p.returncode == 1
     assert 'plugin "bridge" ADD failed: code ' in p.stderr
     assert "10.0.0/8" in p.stderr
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("bin_dir", plugin_dirs())
+def test_ip_ranges_capability_from_pod_cidr(netns, tmp_path, bin_dir):
+    """The pod CIDR from UpdateRuntimeConfig reaches host-local as the
+    ipRanges capability (runtimeConfig), only because the plugin declares it."""
+    conf_dir = str(tmp_path / "net.d")
+    os.makedirs(conf_dir)
+    with open(os.path.join(conf_dir, "10.conflist"), "w") as f:
+        json.dump({"cniVersion": "1.0.0", "name": "cidrnet", "plugins": [
+            {"type": "bridge", "bridge": "cni-cidr",
+             "capabilities": {"ipRanges": True},
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.81.0.0/24"}]]}}]}, f)
+    ns = netns.add_netns("pod4")
+    caps = json.dumps({"ipRanges": [[{"subnet": "10.82.5.0/24"}]]})
+    res = json.loads(cnitool("add", "cidrnet", ns, conf_dir, bin_dir, CAP_ARGS=caps).stdout)
+    assert res["ips"][0]["address"].startswith("10.82.5.")
+    with open("/var/lib/cni/results/cidrnet-c0ffee-eth0") as f:
+        assert json.load(f)["capabilityArgs"] == json.loads(caps)
+    cnitool("del", "cidrnet", ns, conf_dir, bin_dir)
+    assert [f for f in os.listdir("/var/lib/cni/networks/cidrnet") if f.startswith("10.")] == []

@@ -269,6 +269,18 @@ static void test_cache_format(void **state)
 	cni_netconf_free(net);
 }
 
+static void test_ip_ranges(void **state)
+{
+	assert_null(cni_ip_ranges(NULL));
+	assert_null(cni_ip_ranges(""));
+	assert_null(cni_ip_ranges(","));
+	json_t *r = cni_ip_ranges("10.244.1.0/24,fd00:1::/64");
+	json_t *want = json_loads("[[{\"subnet\":\"10.244.1.0/24\"}],[{\"subnet\":\"fd00:1::/64\"}]]", 0, NULL);
+	assert_true(json_equal(r, want));
+	json_decref(r);
+	json_decref(want);
+}
+
 static void test_version_cmp(void **state)
 {
 	assert_true(cni_version_cmp("0.4.0", "1.0.0") < 0);
@@ -493,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_args_env_stdin),
 		cmocka_unit_test(test_cache_format),
 		cmocka_unit_test(test_version_cmp),
+		cmocka_unit_test(test_ip_ranges),
 		cmocka_unit_test(test_exec_chain_add_del),
 		cmocka_unit_test(test_exec_failure_rolls_back),
 		cmocka_unit_test(test_exec_missing_and_timeout),
