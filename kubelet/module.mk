@@ -1,7 +1,7 @@
 # kubelet/: the nodelet binary (kubelet): configuration, pod model, QoS,
 # static pod events, healthz and read-only /pods.
 KUBELET_SRCS := kubelet/config.c kubelet/flags.c kubelet/pod.c kubelet/pod_defaults.c \
-	kubelet/pod_validate.c kubelet/qos.c kubelet/http.c
+	kubelet/pod_validate.c kubelet/qos.c kubelet/env.c kubelet/http.c
 $(eval $(call static_lib,kubelet,$(KUBELET_SRCS)))
 KUBELET_LIBS := staticpods kubelet ndl_quantity ndl_yaml ndl
 KUBELET_LDLIBS := -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm

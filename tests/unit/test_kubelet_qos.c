@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kubelet/env.h"
 #include "kubelet/qos.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -265,12 +266,88 @@ static void test_backoff(void **state)
 	assert_int_equal(kubelet_backoff_next(&b, t), 10 * S);
 }
 
+static struct pod *defaulted(const char *y)
+{
+	json_t *j = yaml(y);
+	struct pod *p = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	if (pod_from_json_defaulted(j, &p, &err) < 0)
+		fail_msg("pod: %s", ndl_error_msg(&err));
+	json_decref(j);
+	return p;
+}
+
+static void test_container_env(void **state)
+{
+	cleanup_pod struct pod *p = defaulted(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: ns, uid: u1, labels: {app: a}}\n"
+		"spec:\n  nodeName: node1\n  containers:\n  - name: c\n    image: i\n"
+		"    command: [sh, -c, 'echo $(FOO) $$(FOO) $(NOPE)']\n    args: ['$(BLU)', '$$$(ZOO)']\n"
+		"    resources: {requests: {memory: 32Mi}, limits: {cpu: 250m, memory: 64Mi}}\n"
+		"    env:\n"
+		"    - {name: EARLY, value: '$(FOO)'}\n"
+		"    - {name: FOO, value: bar}\n"
+		"    - {name: ZOO, value: '$(FOO)-1'}\n"
+		"    - {name: BLU, value: '$(ZOO)-2'}\n"
+		"    - {name: EMPTY}\n"
+		"    - {name: NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n"
+		"    - {name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}\n"
+		"    - {name: APP, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['app']\"}}}\n"
+		"    - {name: NOANN, valueFrom: {fieldRef: {fieldPath: \"metadata.annotations['x']\"}}}\n"
+		"    - {name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n"
+		"    - {name: MEM_MI, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}\n"
+		"    - {name: CPU, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}\n"
+		"    - {name: CPU_M, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}\n"
+		"    - {name: REQ_CPU, valueFrom: {resourceFieldRef: {resource: requests.cpu}}}\n"
+		"    - {name: REQ_MEM, valueFrom: {resourceFieldRef: {resource: requests.memory}}}\n"
+		"    - {name: STORAGE, valueFrom: {resourceFieldRef: {resource: limits.ephemeral-storage, divisor: 1Gi}}}\n"
+		"    - {name: OPT, valueFrom: {configMapKeyRef: {name: cm, key: k, optional: true}}}\n"
+		"    - {name: FOO, value: again}\n");
+	struct kubelet_env_context ctx = {.pod_ip = "10.1.2.3", .alloc_cpu_milli = 4000,
+					  .alloc_memory = 8LL << 30, .alloc_ephemeral_storage = 100LL << 30};
+	struct kubelet_env env = {0};
+	ndl_error_t err = NDL_ERROR_INIT;
+	if (kubelet_container_env(p, &p->containers[0], &ctx, &env, &err) < 0)
+		fail_msg("%s", ndl_error_msg(&err));
+	struct {
+		const char *k, *v;
+	} want[] = {
+		{"EARLY", "$(FOO)"}, {"FOO", "again"}, {"ZOO", "bar-1"}, {"BLU", "bar-1-2"}, {"EMPTY", ""},
+		{"NAME", "web"}, {"NODE", "node1"}, {"APP", "a"}, {"NOANN", ""}, {"IP", "10.1.2.3"},
+		{"MEM_MI", "64"}, {"CPU", "1"}, {"CPU_M", "250"}, {"REQ_CPU", "1"} /* defaulted from the limit */, {"REQ_MEM", "33554432"},
+		{"STORAGE", "100"},
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *v = kubelet_env_get(&env, want[i].k);
+		if (!v || strcmp(v, want[i].v) != 0)
+			fail_msg("%s=%s, want %s", want[i].k, v ? v : "(unset)", want[i].v);
+	}
+	assert_null(kubelet_env_get(&env, "OPT"));
+	assert_string_equal(env.names[1], "FOO"); /* redefinition keeps the first position */
+	struct pod_strv cmd, args;
+	kubelet_expand_command(&p->containers[0], &env, &cmd, &args);
+	assert_string_equal(cmd.v[2], "echo again $(FOO) $(NOPE)");
+	assert_string_equal(args.v[0], "bar-1-2");
+	assert_string_equal(args.v[1], "$bar-1");
+	kubelet_strv_free(&cmd);
+	kubelet_strv_free(&args);
+	kubelet_env_free(&env);
+
+	/* a required ConfigMap reference cannot be met without an API server */
+	cleanup_pod struct pod *q = defaulted(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n  containers:\n  - name: c\n    image: i\n"
+		"    env: [{name: X, valueFrom: {secretKeyRef: {name: s, key: k}}}]\n");
+	assert_int_not_equal(kubelet_container_env(q, &q->containers[0], &ctx, &env, &err), 0);
+	assert_non_null(strstr(ndl_error_msg(&err), "env[0] X: secret \"/s\""));
+	ndl_error_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_qos_class),      cmocka_unit_test(test_oom_score_adj),
 		cmocka_unit_test(test_linux_resources), cmocka_unit_test(test_expand),
-		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_backoff),       cmocka_unit_test(test_container_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
