@@ -764,7 +764,14 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 			ndl_error_wrap(err, "failed to get IP addresses for \"%s\"", ctx->env.ifname);
 			goto out;
 		}
-		r = netlink_link_del(&cs, cont.index, err);
+		/* Return once the link is gone; the kernel's RCU teardown of
+		 * the netdev finishes in a detached helper. */
+		struct netlink_sock mon = NETLINK_SOCK_INIT;
+		r = netlink_open_in_netns(&mon, netns_fd, err);
+		if (r < 0)
+			goto out;
+		r = netlink_link_del_detached(&cs, &mon, cont.index, err);
+		netlink_close(&mon);
 		if (r < 0) {
 			ndl_error_wrap(err, "failed to delete \"%s\"", ctx->env.ifname);
 			goto out;

@@ -13,12 +13,14 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -431,6 +433,107 @@ int netlink_link_del(struct netlink_sock *s, int index, ndl_error_t *err)
 	if (rc < 0)
 		return ndl_error_wrap(err, "delete link %d", index);
 	return 0;
+}
+
+/* Close every fd except stdio, a and b. */
+static void close_all_but(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	if (lo > 3)
+		close_range(3, (unsigned)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0U, 0);
+}
+
+int netlink_link_del_detached(struct netlink_sock *s, struct netlink_sock *mon, int index,
+			      ndl_error_t *err)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	socklen_t sl = sizeof(sa);
+	int grp = RTNLGRP_LINK;
+	if (setsockopt(mon->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp)) < 0 ||
+	    getsockname(mon->fd, (struct sockaddr *)&sa, &sl) < 0)
+		return netlink_link_del(s, index, err); /* cannot watch: just wait */
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ndl_error_set(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return ndl_error_set(err, e, "fork");
+	}
+	if (pid == 0) {
+		/* Double fork: the helper is not our child, so nobody has
+		 * to reap it when we are gone. */
+		pid_t g = fork();
+		if (g != 0)
+			_exit(g < 0 ? 1 : 0);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		/* The caller may wait for EOF on pipes it gave us. */
+		close_all_but(s->fd, pfd[1]);
+		ndl_error_t e = NDL_ERROR_INIT;
+		int r = netlink_link_del(s, index, &e);
+		int code = r < 0 ? -r : 0;
+		ssize_t n = write(pfd[1], &code, sizeof(code));
+		(void)n;
+		_exit(0);
+	}
+	close(pfd[1]);
+	netlink_close(s);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	cleanup_free char *buf = xmalloc(RECV_SIZE);
+	struct pollfd pf[2] = {{mon->fd, POLLIN, 0}, {pfd[0], POLLIN, 0}};
+	int rc = 0;
+	for (;;) {
+		int n = poll(pf, 2, 30000);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = ndl_error_setf(err, ETIMEDOUT, "delete link %d: no answer", index);
+			break;
+		}
+		if (pf[1].revents) {
+			int code = 0;
+			ssize_t r = read(pfd[0], &code, sizeof(code));
+			if (r != (ssize_t)sizeof(code))
+				rc = ndl_error_setf(err, EIO, "delete link %d: helper died", index);
+			else if (code)
+				rc = ndl_error_set(err, code, "delete link %d: netlink", index);
+			break;
+		}
+		if (pf[0].revents) {
+			ssize_t r = recv(mon->fd, buf, RECV_SIZE, MSG_DONTWAIT);
+			if (r < 0) {
+				if (errno == EINTR || errno == EAGAIN)
+					continue;
+				/* ENOBUFS: events lost; the helper's answer still comes. */
+				pf[0].fd = -1;
+				continue;
+			}
+			bool gone = false;
+			for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
+			     h = NLMSG_NEXT(h, r)) {
+				if (h->nlmsg_type != RTM_DELLINK)
+					continue;
+				struct ifinfomsg *ifi = NLMSG_DATA(h);
+				if (ifi->ifi_index == index)
+					gone = true;
+			}
+			if (gone)
+				break;
+		}
+	}
+	close(pfd[0]);
+	return rc;
 }
 
 int netlink_link_set_flags(struct netlink_sock *s, int index, unsigned flags, unsigned mask,

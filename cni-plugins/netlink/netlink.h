@@ -74,6 +74,17 @@ int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer,
 		     int peer_netns_fd, int mtu, const uint8_t *mac, ndl_error_t *err);
 
 int netlink_link_del(struct netlink_sock *s, int index, ndl_error_t *err);
+
+/* Delete link `index` (in the namespace of s) and return as soon as the
+ * kernel has unlisted it, not when the syscall returns: unregistering a
+ * netdev ends in rcu_barrier() and friends, 15-30 ms on this kernel after
+ * the link has already vanished. A detached helper process (double fork,
+ * stdio on /dev/null, no other fds) sends the request on s and finishes
+ * that wait; we watch for the RTM_DELLINK notification on a second socket
+ * `mon` in the same namespace. Kernel errors (e.g. -ENODEV) are reported
+ * as from netlink_link_del. s must not be used afterwards. */
+int netlink_link_del_detached(struct netlink_sock *s, struct netlink_sock *mon, int index,
+			      ndl_error_t *err);
 /* Change IFF_* flags: only bits in mask are changed to their value in flags. */
 int netlink_link_set_flags(struct netlink_sock *s, int index, unsigned flags, unsigned mask,
 			   ndl_error_t *err);
