@@ -27,18 +27,31 @@ struct cri_client {
 };
 
 static const char *const status_names[] = {
-	"OK",	     "CANCELLED",	"UNKNOWN",	      "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-	"NOT_FOUND", "ALREADY_EXISTS",	"PERMISSION_DENIED",  "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-	"ABORTED",   "OUT_OF_RANGE",	"UNIMPLEMENTED",      "INTERNAL",	  "UNAVAILABLE",
-	"DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 };
 
 /* The spelling Go's gRPC uses in "rpc error: code = X desc = Y". */
 static const char *const status_go_names[] = {
-	"OK",	    "Canceled",	     "Unknown",		 "InvalidArgument",   "DeadlineExceeded",
-	"NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-	"Aborted",  "OutOfRange",    "Unimplemented",	 "Internal",	      "Unavailable",
-	"DataLoss", "Unauthenticated",
+    "OK",	"Canceled",	   "Unknown",	       "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",   "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",	"OutOfRange",	   "Unimplemented",    "Internal",	    "Unavailable",
+    "DataLoss", "Unauthenticated",
 };
 
 const char *cri_status_name(int code)
@@ -51,17 +64,28 @@ const char *cri_status_name(int code)
 static int status_errno(int code)
 {
 	switch (code) {
-	case GRPC_STATUS_NOT_FOUND: return ENOENT;
-	case GRPC_STATUS_ALREADY_EXISTS: return EEXIST;
-	case GRPC_STATUS_INVALID_ARGUMENT: return EINVAL;
-	case GRPC_STATUS_UNIMPLEMENTED: return ENOSYS;
-	case GRPC_STATUS_DEADLINE_EXCEEDED: return ETIMEDOUT;
-	case GRPC_STATUS_UNAVAILABLE: return ECONNREFUSED;
-	case GRPC_STATUS_PERMISSION_DENIED: return EACCES;
-	case GRPC_STATUS_RESOURCE_EXHAUSTED: return EMSGSIZE;
-	case GRPC_STATUS_CANCELLED: return ECANCELED;
-	case GRPC_STATUS_FAILED_PRECONDITION: return EBUSY;
-	default: return EIO;
+	case GRPC_STATUS_NOT_FOUND:
+		return ENOENT;
+	case GRPC_STATUS_ALREADY_EXISTS:
+		return EEXIST;
+	case GRPC_STATUS_INVALID_ARGUMENT:
+		return EINVAL;
+	case GRPC_STATUS_UNIMPLEMENTED:
+		return ENOSYS;
+	case GRPC_STATUS_DEADLINE_EXCEEDED:
+		return ETIMEDOUT;
+	case GRPC_STATUS_UNAVAILABLE:
+		return ECONNREFUSED;
+	case GRPC_STATUS_PERMISSION_DENIED:
+		return EACCES;
+	case GRPC_STATUS_RESOURCE_EXHAUSTED:
+		return EMSGSIZE;
+	case GRPC_STATUS_CANCELLED:
+		return ECANCELED;
+	case GRPC_STATUS_FAILED_PRECONDITION:
+		return EBUSY;
+	default:
+		return EIO;
 	}
 }
 
@@ -73,9 +97,9 @@ int cri_client_connect(const char *endpoint, struct cri_client **ret, ndl_error_
 	else if (strncmp(path, "unix:", 5) == 0)
 		path += 5;
 	if (path[0] != '/')
-		return ndl_error_setf(err, EINVAL,
-				      "endpoint \"%s\": expected unix:///path or an absolute socket path",
-				      endpoint);
+		return ndl_error_setf(
+		    err, EINVAL,
+		    "endpoint \"%s\": expected unix:///path or an absolute socket path", endpoint);
 	grpc_init();
 	struct cri_client *c = xcalloc(1, sizeof(*c));
 	c->target = xasprintf("unix:%s", path);
@@ -92,7 +116,8 @@ int cri_client_connect(const char *endpoint, struct cri_client **ret, ndl_error_
 		free(c->target);
 		free(c);
 		grpc_shutdown();
-		return ndl_error_setf(err, EINVAL, "endpoint \"%s\": cannot create channel", endpoint);
+		return ndl_error_setf(err, EINVAL, "endpoint \"%s\": cannot create channel",
+				      endpoint);
 	}
 	*ret = c;
 	return 0;
@@ -169,10 +194,10 @@ int cri_client_call(struct cri_client *c, const char *path, const ProtobufCMessa
 		}
 		if (status != GRPC_STATUS_OK) {
 			const char *name = status < (int)(sizeof(status_go_names) / sizeof(char *))
-						   ? status_go_names[status]
-						   : "Unknown";
-			r = ndl_error_setf(err, status_errno(status), "%s: rpc error: code = %s desc = %s",
-					   method, name, msg);
+					       ? status_go_names[status]
+					       : "Unknown";
+			r = ndl_error_setf(err, status_errno(status),
+					   "%s: rpc error: code = %s desc = %s", method, name, msg);
 		} else if (!resp_bb) {
 			r = ndl_error_setf(err, EPROTO, "%s: no response message", method);
 		} else {
@@ -181,7 +206,7 @@ int cri_client_call(struct cri_client *c, const char *path, const ProtobufCMessa
 			grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
 			grpc_byte_buffer_reader_destroy(&reader);
 			ProtobufCMessage *resp = protobuf_c_message_unpack(
-				resp_desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+			    resp_desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
 			grpc_slice_unref(all);
 			if (!resp)
 				r = ndl_error_setf(err, EPROTO, "%s: malformed %s", method,
@@ -242,8 +267,8 @@ int cri_client_call_by_name(struct cri_client *c, const char *method, const Prot
 	if (streaming)
 		return ndl_error_setf(err, EINVAL, "%s is a streaming method", method);
 	if (req->descriptor != reqd)
-		return ndl_error_setf(err, EINVAL, "%s: request must be %s, got %s", method, reqd->name,
-				      req->descriptor->name);
+		return ndl_error_setf(err, EINVAL, "%s: request must be %s, got %s", method,
+				      reqd->name, req->descriptor->name);
 	cleanup_free char *path = xasprintf("/%s/%s", svc, method);
 	return cri_client_call(c, path, req, respd, timeout_ms, ret_resp, st, err);
 }
@@ -253,8 +278,8 @@ int cri_client_call_by_name(struct cri_client *c, const char *method, const Prot
 			       Runtime__V1__##Resp **ret, int timeout_ms, ndl_error_t *err)        \
 	{                                                                                          \
 		ProtobufCMessage *resp = NULL;                                                     \
-		int r = cri_client_call_by_name(c, #Method, &req->base, timeout_ms, &resp, NULL,   \
-						err);                                              \
+		int r =                                                                            \
+		    cri_client_call_by_name(c, #Method, &req->base, timeout_ms, &resp, NULL, err); \
 		if (r == 0)                                                                        \
 			*ret = (Runtime__V1__##Resp *)resp;                                        \
 		return r;                                                                          \

@@ -15,17 +15,17 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: nodelet-crictl [-r ENDPOINT] [-t SECONDS] COMMAND\n"
-		"  -r, --runtime-endpoint  unix:///path (default unix:///run/nodelet/cri.sock,\n"
-		"                          or $CONTAINER_RUNTIME_ENDPOINT)\n"
-		"  -t, --timeout           per call, seconds (default 10)\n"
-		"  -s, --strict            fail (exit 3) if a response has fields unknown to our proto\n"
-		"Commands:\n"
-		"  version | status [-v] | runtime-config | update-runtime-config POD_CIDR\n"
-		"  pods | ps | images | imagefsinfo\n"
-		"  call METHOD [JSON | @FILE | -]   any unary method, request as JSON\n"
-		"  methods                          list the methods\n");
+	fprintf(f, "Usage: nodelet-crictl [-r ENDPOINT] [-t SECONDS] COMMAND\n"
+		   "  -r, --runtime-endpoint  unix:///path (default unix:///run/nodelet/cri.sock,\n"
+		   "                          or $CONTAINER_RUNTIME_ENDPOINT)\n"
+		   "  -t, --timeout           per call, seconds (default 10)\n"
+		   "  -s, --strict            fail (exit 3) if a response has fields unknown to "
+		   "our proto\n"
+		   "Commands:\n"
+		   "  version | status [-v] | runtime-config | update-runtime-config POD_CIDR\n"
+		   "  pods | ps | images | imagefsinfo\n"
+		   "  call METHOD [JSON | @FILE | -]   any unary method, request as JSON\n"
+		   "  methods                          list the methods\n");
 }
 
 /* --strict: fail when a response carries fields our proto does not know. */
@@ -43,8 +43,9 @@ static int run_call(struct cri_client *c, const char *method, const char *json_t
 	cleanup_free char *buf = NULL;
 	if (json_text && (json_text[0] == '@' || strcmp(json_text, "-") == 0)) {
 		size_t len;
-		int r = json_text[0] == '@' ? ndl_read_file(json_text + 1, 16 << 20, &buf, &len, &err)
-					    : ndl_read_fd(0, 16 << 20, &buf, &len, &err);
+		int r = json_text[0] == '@'
+			    ? ndl_read_file(json_text + 1, 16 << 20, &buf, &len, &err)
+			    : ndl_read_fd(0, 16 << 20, &buf, &len, &err);
 		if (r < 0) {
 			fprintf(stderr, "nodelet-crictl: %s\n", ndl_error_msg(&err));
 			ndl_error_clear(&err);
@@ -53,8 +54,8 @@ static int run_call(struct cri_client *c, const char *method, const char *json_t
 		json_text = buf;
 	}
 	cleanup_json json_t *reqj = NULL;
-	if (ndl_json_parse(json_text ? json_text : "{}", strlen(json_text ? json_text : "{}"), &reqj,
-			   &err) < 0) {
+	if (ndl_json_parse(json_text ? json_text : "{}", strlen(json_text ? json_text : "{}"),
+			   &reqj, &err) < 0) {
 		fprintf(stderr, "nodelet-crictl: request: %s\n", ndl_error_msg(&err));
 		ndl_error_clear(&err);
 		return 2;
@@ -80,7 +81,9 @@ static int run_call(struct cri_client *c, const char *method, const char *json_t
 	cleanup_json json_t *out = cri_msg_to_json(resp);
 	protobuf_c_message_free_unpacked(resp, NULL);
 	if (unknown && strict) {
-		fprintf(stderr, "nodelet-crictl: %s response has %zu field(s) unknown to our proto, first at %s\n",
+		fprintf(stderr,
+			"nodelet-crictl: %s response has %zu field(s) unknown to our proto, first "
+			"at %s\n",
 			method, unknown, where);
 		return 3;
 	}
@@ -104,20 +107,29 @@ int main(int argc, char **argv)
 	int opt;
 	while ((opt = getopt_long(argc, argv, "+r:t:sh", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'r': endpoint = optarg; break;
+		case 'r':
+			endpoint = optarg;
+			break;
 		case 't': {
 			char *end = NULL;
 			double t = strtod(optarg, &end);
 			if (!*optarg || *end || t <= 0 || t > 86400) {
-				fprintf(stderr, "nodelet-crictl: --timeout: invalid \"%s\"\n", optarg);
+				fprintf(stderr, "nodelet-crictl: --timeout: invalid \"%s\"\n",
+					optarg);
 				return 2;
 			}
 			timeout_ms = (int)(t * 1000);
 			break;
 		}
-		case 's': strict = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 's':
+			strict = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -127,8 +139,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
 	if (strcmp(cmd, "methods") == 0) {
-		const ProtobufCServiceDescriptor *svcs[] = {&runtime__v1__runtime_service__descriptor,
-							    &runtime__v1__image_service__descriptor};
+		const ProtobufCServiceDescriptor *svcs[] = {
+		    &runtime__v1__runtime_service__descriptor,
+		    &runtime__v1__image_service__descriptor};
 		for (int s = 0; s < 2; s++)
 			for (unsigned i = 0; i < svcs[s]->n_methods; i++)
 				printf("%s/%s\n", svcs[s]->name, svcs[s]->methods[i].name);
@@ -148,7 +161,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 			rc = 2;
 		} else {
-			rc = run_call(c, arg, optind + 2 < argc ? argv[optind + 2] : NULL, timeout_ms);
+			rc = run_call(c, arg, optind + 2 < argc ? argv[optind + 2] : NULL,
+				      timeout_ms);
 		}
 	} else if (strcmp(cmd, "version") == 0) {
 		rc = run_call(c, "Version", "{}", timeout_ms);
@@ -158,8 +172,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "runtime-config") == 0) {
 		rc = run_call(c, "RuntimeConfig", "{}", timeout_ms);
 	} else if (strcmp(cmd, "update-runtime-config") == 0 && arg) {
-		cleanup_json json_t *j = json_pack("{s:{s:{s:s}}}", "runtime_config", "network_config",
-						   "pod_cidr", arg);
+		cleanup_json json_t *j =
+		    json_pack("{s:{s:{s:s}}}", "runtime_config", "network_config", "pod_cidr", arg);
 		body = json_dumps(j, 0);
 		rc = run_call(c, "UpdateRuntimeConfig", body, timeout_ms);
 	} else if (strcmp(cmd, "pods") == 0) {

@@ -63,8 +63,8 @@ static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *p)
 		return json_boolean(*(const protobuf_c_boolean *)p);
 	case PROTOBUF_C_TYPE_ENUM: {
 		int v = *(const int *)p;
-		const ProtobufCEnumValue *ev =
-			protobuf_c_enum_descriptor_get_value((const ProtobufCEnumDescriptor *)f->descriptor, v);
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+		    (const ProtobufCEnumDescriptor *)f->descriptor, v);
 		return ev ? json_string(ev->name) : json_integer(v);
 	}
 	case PROTOBUF_C_TYPE_STRING: {
@@ -174,20 +174,23 @@ json_t *cri_msg_to_json(const ProtobufCMessage *msg)
 			if (is_map_entry(f)) {
 				json_t *m = json_object();
 				for (size_t k = 0; k < n; k++) {
-					const ProtobufCMessage *e = ((ProtobufCMessage *const *)arr)[k];
+					const ProtobufCMessage *e =
+					    ((ProtobufCMessage *const *)arr)[k];
 					const ProtobufCMessageDescriptor *ed = e->descriptor;
-					const char *key =
-						*(char *const *)((const char *)e + ed->fields[0].offset);
-					json_object_set_new(m, key ? key : "",
-							    value_json(&ed->fields[1],
-								       (const char *)e + ed->fields[1].offset));
+					const char *key = *(char *const *)((const char *)e +
+									   ed->fields[0].offset);
+					json_object_set_new(
+					    m, key ? key : "",
+					    value_json(&ed->fields[1],
+						       (const char *)e + ed->fields[1].offset));
 				}
 				json_object_set_new(obj, f->name, m);
 				continue;
 			}
 			json_t *a = json_array();
 			for (size_t k = 0; k < n; k++)
-				json_array_append_new(a, value_json(f, arr + k * type_size(f->type)));
+				json_array_append_new(a,
+						      value_json(f, arr + k * type_size(f->type)));
 			json_object_set_new(obj, f->name, a);
 			continue;
 		}
@@ -230,9 +233,11 @@ static int from_json(const ProtobufCMessageDescriptor *desc, const json_t *j, co
 	json_object_foreach((json_t *)j, key, v)
 	{
 		cleanup_free char *path = *where ? xasprintf("%s.%s", where, key) : xstrdup(key);
-		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc, key);
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field_by_name(desc, key);
 		if (!f) {
-			r = ndl_error_setf(err, EINVAL, "field \"%s\": unknown field of %s", path, desc->name);
+			r = ndl_error_setf(err, EINVAL, "field \"%s\": unknown field of %s", path,
+					   desc->name);
 			break;
 		}
 		if (json_is_null(v))
@@ -243,7 +248,8 @@ static int from_json(const ProtobufCMessageDescriptor *desc, const json_t *j, co
 			size_t *np = (size_t *)(base + f->quantifier_offset);
 			if (is_map_entry(f)) {
 				if (!json_is_object(v)) {
-					r = ndl_error_setf(err, EINVAL, "field \"%s\": expected object, got %s",
+					r = ndl_error_setf(err, EINVAL,
+							   "field \"%s\": expected object, got %s",
 							   path, ndl_json_type_name(v));
 					break;
 				}
@@ -260,8 +266,9 @@ static int from_json(const ProtobufCMessageDescriptor *desc, const json_t *j, co
 					arr[(*np)++] = e;
 					*(char **)((char *)e + ed->fields[0].offset) = xstrdup(mk);
 					cleanup_free char *ep = xasprintf("%s.%s", path, mk);
-					if ((r = set_value(&ed->fields[1], (char *)e + ed->fields[1].offset,
-							   mv, ep, depth, err)) < 0)
+					if ((r = set_value(&ed->fields[1],
+							   (char *)e + ed->fields[1].offset, mv, ep,
+							   depth, err)) < 0)
 						break;
 				}
 				if (r < 0)
@@ -269,7 +276,8 @@ static int from_json(const ProtobufCMessageDescriptor *desc, const json_t *j, co
 				continue;
 			}
 			if (!json_is_array(v)) {
-				r = ndl_error_setf(err, EINVAL, "field \"%s\": expected array, got %s", path,
+				r = ndl_error_setf(err, EINVAL,
+						   "field \"%s\": expected array, got %s", path,
 						   ndl_json_type_name(v));
 				break;
 			}
@@ -278,7 +286,8 @@ static int from_json(const ProtobufCMessageDescriptor *desc, const json_t *j, co
 			*(void **)p = arr;
 			for (size_t k = 0; k < n; k++) {
 				cleanup_free char *ep = xasprintf("%s[%zu]", path, k);
-				if ((r = set_value(f, arr + k * sz, json_array_get(v, k), ep, depth, err)) < 0)
+				if ((r = set_value(f, arr + k * sz, json_array_get(v, k), ep, depth,
+						   err)) < 0)
 					break;
 				(*np)++;
 			}
@@ -318,17 +327,20 @@ static int get_int(const json_t *v, const char *where, bool is_unsigned, int64_t
 		errno = 0;
 		if (is_unsigned) {
 			if (*s == '-')
-				return ndl_error_setf(err, ERANGE, "field \"%s\": negative value", where);
+				return ndl_error_setf(err, ERANGE, "field \"%s\": negative value",
+						      where);
 			unsigned long long u = strtoull(s, &end, 10);
 			if (!*s || *end || errno)
-				return ndl_error_setf(err, EINVAL, "field \"%s\": invalid integer \"%s\"", where, s);
+				return ndl_error_setf(
+				    err, EINVAL, "field \"%s\": invalid integer \"%s\"", where, s);
 			*ret_u = u;
 			*ret = (int64_t)u;
 			return 0;
 		}
 		long long x = strtoll(s, &end, 10);
 		if (!*s || *end || errno || x < lo || x > hi)
-			return ndl_error_setf(err, EINVAL, "field \"%s\": invalid integer \"%s\"", where, s);
+			return ndl_error_setf(err, EINVAL, "field \"%s\": invalid integer \"%s\"",
+					      where, s);
 		*ret = x;
 		*ret_u = (uint64_t)x;
 		return 0;
@@ -374,8 +386,8 @@ static int set_value(const ProtobufCFieldDescriptor *f, void *p, const json_t *v
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE:
 		if (!json_is_number(v))
-			return ndl_error_setf(err, EINVAL, "field \"%s\": expected number, got %s", where,
-					      ndl_json_type_name(v));
+			return ndl_error_setf(err, EINVAL, "field \"%s\": expected number, got %s",
+					      where, ndl_json_type_name(v));
 		if (f->type == PROTOBUF_C_TYPE_FLOAT)
 			*(float *)p = (float)json_number_value(v);
 		else
@@ -383,18 +395,19 @@ static int set_value(const ProtobufCFieldDescriptor *f, void *p, const json_t *v
 		return 0;
 	case PROTOBUF_C_TYPE_BOOL:
 		if (!json_is_boolean(v))
-			return ndl_error_setf(err, EINVAL, "field \"%s\": expected boolean, got %s", where,
-					      ndl_json_type_name(v));
+			return ndl_error_setf(err, EINVAL, "field \"%s\": expected boolean, got %s",
+					      where, ndl_json_type_name(v));
 		*(protobuf_c_boolean *)p = json_is_true(v);
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM: {
 		const ProtobufCEnumDescriptor *ed = f->descriptor;
 		if (json_is_string(v)) {
 			const ProtobufCEnumValue *ev =
-				protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(v));
+			    protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(v));
 			if (!ev)
-				return ndl_error_setf(err, EINVAL, "field \"%s\": unknown %s value \"%s\"", where,
-						      ed->name, json_string_value(v));
+				return ndl_error_setf(err, EINVAL,
+						      "field \"%s\": unknown %s value \"%s\"",
+						      where, ed->name, json_string_value(v));
 			*(int *)p = ev->value;
 			return 0;
 		}
@@ -405,14 +418,15 @@ static int set_value(const ProtobufCFieldDescriptor *f, void *p, const json_t *v
 	}
 	case PROTOBUF_C_TYPE_STRING:
 		if (!json_is_string(v))
-			return ndl_error_setf(err, EINVAL, "field \"%s\": expected string, got %s", where,
-					      ndl_json_type_name(v));
+			return ndl_error_setf(err, EINVAL, "field \"%s\": expected string, got %s",
+					      where, ndl_json_type_name(v));
 		*(char **)p = xstrdup(json_string_value(v));
 		return 0;
 	case PROTOBUF_C_TYPE_BYTES: {
 		if (!json_is_string(v))
-			return ndl_error_setf(err, EINVAL, "field \"%s\": expected base64 string, got %s",
-					      where, ndl_json_type_name(v));
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s\": expected base64 string, got %s", where,
+					      ndl_json_type_name(v));
 		const char *s = json_string_value(v);
 		size_t len = strlen(s);
 		uint8_t *out = xmalloc(len / 4 * 3 + 3);
@@ -425,7 +439,8 @@ static int set_value(const ProtobufCFieldDescriptor *f, void *p, const json_t *v
 			int x = b64v(s[k]);
 			if (x < 0) {
 				free(out);
-				return ndl_error_setf(err, EINVAL, "field \"%s\": invalid base64", where);
+				return ndl_error_setf(err, EINVAL, "field \"%s\": invalid base64",
+						      where);
 			}
 			acc = acc << 6 | (unsigned)x;
 			bits += 6;
@@ -477,10 +492,11 @@ static size_t unknown_walk(const ProtobufCMessage *m, const char *path, char *wh
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
 			for (size_t k = 0; k < n; k++)
-				count += unknown_walk((*(ProtobufCMessage *const *const *)p)[k], sub, where,
-						      wsize, depth + 1);
+				count += unknown_walk((*(ProtobufCMessage *const *const *)p)[k],
+						      sub, where, wsize, depth + 1);
 		} else {
-			count += unknown_walk(*(ProtobufCMessage *const *)p, sub, where, wsize, depth + 1);
+			count += unknown_walk(*(ProtobufCMessage *const *)p, sub, where, wsize,
+					      depth + 1);
 		}
 	}
 	return count;

@@ -168,8 +168,9 @@ int cni_netconf_parse(const char *buf, size_t len, bool is_list, const char *sou
 		char where[32];
 		snprintf(where, sizeof(where), "plugins[%zu]", i);
 		if (!json_is_object(p))
-			return ndl_error_setf(err, EINVAL, "%s: field \"%s\": expected object, got %s",
-					      source, where, ndl_json_type_name(p));
+			return ndl_error_setf(err, EINVAL,
+					      "%s: field \"%s\": expected object, got %s", source,
+					      where, ndl_json_type_name(p));
 		const char *type = NULL, *pv = NULL;
 		json_t *caps = NULL;
 		if (ndl_json_get_string(p, where, "type", true, &type, err) < 0 ||
@@ -177,13 +178,14 @@ int cni_netconf_parse(const char *buf, size_t len, bool is_list, const char *sou
 		    ndl_json_get_object(p, where, "capabilities", false, &caps, err) < 0)
 			return ndl_error_wrap(err, "%s", source);
 		if (!valid_plugin_type(type))
-			return ndl_error_setf(err, EINVAL, "%s: field \"%s.type\": invalid plugin type \"%s\"",
+			return ndl_error_setf(err, EINVAL,
+					      "%s: field \"%s.type\": invalid plugin type \"%s\"",
 					      source, where, type);
 		if (pv && strcmp(pv, version) != 0 && is_list) {
 			/* libcni ignores a plugin's own cniVersion in a list (the list's
 			 * wins); tell the admin, once, at debug level. */
-			log_debug(2, "cni plugin cniVersion differs from list", "file=%s plugin=%s", source,
-				  type);
+			log_debug(2, "cni plugin cniVersion differs from list", "file=%s plugin=%s",
+				  source, type);
 		}
 	}
 
@@ -388,7 +390,8 @@ char **cni_build_env(const char *command, const struct cni_config *cfg,
 	env[k++] = xasprintf("CNI_PATH=%s", path);
 	/* Plugins run iptables, ip, etc.: give them a sane PATH when we have none. */
 	if (!have_path)
-		env[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		env[k++] =
+		    xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	env[k] = NULL;
 	return env;
 }
@@ -431,8 +434,7 @@ json_t *cni_plugin_stdin(const struct cni_netconf *net, size_t i, json_t *prev_r
 	return conf;
 }
 
-static int find_plugin(const struct cni_config *cfg, const char *type, char **ret,
-		       ndl_error_t *err)
+static int find_plugin(const struct cni_config *cfg, const char *type, char **ret, ndl_error_t *err)
 {
 	for (size_t i = 0; cfg->bin_dirs && cfg->bin_dirs[i]; i++) {
 		char *p = xasprintf("%s/%s", cfg->bin_dirs[i], type);
@@ -463,9 +465,10 @@ static int plugin_failure(const char *type, const char *command, int status, con
 		long long code = json_integer_value(json_object_get(e, "code"));
 		const char *msg = json_string_value(json_object_get(e, "msg"));
 		const char *details = json_string_value(json_object_get(e, "details"));
-		int r = ndl_error_setf(err, EIO, "plugin \"%s\" %s failed: code %lld: %s%s%s%s", type,
-				       command, code, msg ? msg : "", details && *details ? " (" : "",
-				       details && *details ? details : "", details && *details ? ")" : "");
+		int r = ndl_error_setf(
+		    err, EIO, "plugin \"%s\" %s failed: code %lld: %s%s%s%s", type, command, code,
+		    msg ? msg : "", details && *details ? " (" : "",
+		    details && *details ? details : "", details && *details ? ")" : "");
 		json_decref(e);
 		return r;
 	}
@@ -646,17 +649,17 @@ int cni_exec_plugin(const struct cni_config *cfg, const char *type, char *const 
 		output[olen] = 0;
 
 	if (timed_out)
-		return ndl_error_setf(err, ETIMEDOUT, "plugin \"%s\" %s: timed out after %d ms", type,
-				      command, timeout_ms);
+		return ndl_error_setf(err, ETIMEDOUT, "plugin \"%s\" %s: timed out after %d ms",
+				      type, command, timeout_ms);
 	if (too_big)
-		return ndl_error_setf(err, EFBIG, "plugin \"%s\" %s: output larger than %d bytes", type,
-				      command, CNI_MAX_OUTPUT);
+		return ndl_error_setf(err, EFBIG, "plugin \"%s\" %s: output larger than %d bytes",
+				      type, command, CNI_MAX_OUTPUT);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return plugin_failure(type, command, status, output, olen, ebuf, err);
 	/* Only whitespace: a DEL or CHECK has no result. */
 	size_t k = 0;
-	while (k < olen && (output[k] == ' ' || output[k] == '\n' || output[k] == '\t' ||
-			    output[k] == '\r'))
+	while (k < olen &&
+	       (output[k] == ' ' || output[k] == '\n' || output[k] == '\t' || output[k] == '\r'))
 		k++;
 	if (k == olen) {
 		*ret_output = NULL;
@@ -667,8 +670,8 @@ int cni_exec_plugin(const struct cni_config *cfg, const char *type, char *const 
 		return ndl_error_wrap(err, "plugin \"%s\" %s: invalid result", type, command);
 	if (!json_is_object(res)) {
 		json_decref(res);
-		return ndl_error_setf(err, EINVAL, "plugin \"%s\" %s: result is not an object", type,
-				      command);
+		return ndl_error_setf(err, EINVAL, "plugin \"%s\" %s: result is not an object",
+				      type, command);
 	}
 	*ret_output = res;
 	return 0;
@@ -677,7 +680,7 @@ int cni_exec_plugin(const struct cni_config *cfg, const char *type, char *const 
 static const char *plugin_type(const struct cni_netconf *net, size_t i)
 {
 	return json_string_value(
-		json_object_get(json_array_get(json_object_get(net->list, "plugins"), i), "type"));
+	    json_object_get(json_array_get(json_object_get(net->list, "plugins"), i), "type"));
 }
 
 static int run_one(const struct cni_config *cfg, const struct cni_netconf *net, size_t i,
@@ -688,8 +691,8 @@ static int run_one(const struct cni_config *cfg, const struct cni_netconf *net, 
 	cleanup_free char *data = ndl_json_dumps(conf, false);
 	char **env = cni_build_env(command, cfg, rt);
 	json_t *out = NULL;
-	int r = cni_exec_plugin(cfg, plugin_type(net, i), env, data, strlen(data), command, &out,
-				err);
+	int r =
+	    cni_exec_plugin(cfg, plugin_type(net, i), env, data, strlen(data), command, &out, err);
 	cni_env_free(env);
 	if (r < 0)
 		return r;
@@ -729,7 +732,8 @@ int cni_network_add(const struct cni_config *cfg, const struct cni_netconf *net,
 {
 	if (!rt->container_id || !*rt->container_id || !rt->ifname || !*rt->ifname || !rt->netns ||
 	    !*rt->netns)
-		return ndl_error_setf(err, EINVAL, "CNI ADD: container id, netns and ifname are required");
+		return ndl_error_setf(err, EINVAL,
+				      "CNI ADD: container id, netns and ifname are required");
 	json_t *prev = NULL;
 	for (size_t i = 0; i < net->n_plugins; i++) {
 		json_t *res = NULL;
@@ -771,8 +775,8 @@ int cni_network_del(const struct cni_config *cfg, const struct cni_netconf *net,
 	if (name && cni_cache_read(cfg, name, rt->container_id, rt->ifname, &cached, &result, &caps,
 				   &e) < 0) {
 		if (e.code != ENOENT)
-			log_warn("ignoring unreadable CNI cache", "network=%s id=%s err=\"%s\"", name,
-				 rt->container_id, ndl_error_msg(&e));
+			log_warn("ignoring unreadable CNI cache", "network=%s id=%s err=\"%s\"",
+				 name, rt->container_id, ndl_error_msg(&e));
 		ndl_error_clear(&e);
 	}
 	const struct cni_netconf *use = cached ? cached : net;
@@ -810,8 +814,8 @@ int cni_network_check(const struct cni_config *cfg, const struct cni_netconf *ne
 		return ndl_error_wrap(err, "CNI CHECK network \"%s\": cached result", net->name);
 	int r = 0;
 	for (size_t i = 0; i < net->n_plugins && r == 0; i++)
-		r = run_one(cfg, net, i, "CHECK", rt, result, rt->capability_args ? rt->capability_args : caps,
-			    NULL, err);
+		r = run_one(cfg, net, i, "CHECK", rt, result,
+			    rt->capability_args ? rt->capability_args : caps, NULL, err);
 	if (r < 0)
 		ndl_error_wrap(err, "CNI CHECK network \"%s\"", net->name);
 	cni_netconf_free(cached);
@@ -887,14 +891,16 @@ static unsigned char *b64_decode(const char *in, size_t *ret_len)
 char *cni_cache_path(const struct cni_config *cfg, const char *net_name, const char *container_id,
 		     const char *ifname)
 {
-	return xasprintf("%s/results/%s-%s-%s", cfg->cache_dir ? cfg->cache_dir : CNI_DEFAULT_CACHE_DIR,
-			 net_name, container_id, ifname);
+	return xasprintf("%s/results/%s-%s-%s",
+			 cfg->cache_dir ? cfg->cache_dir : CNI_DEFAULT_CACHE_DIR, net_name,
+			 container_id, ifname);
 }
 
 json_t *cni_cache_record(const struct cni_netconf *net, const struct cni_runtime *rt,
 			 json_t *result)
 {
-	cleanup_free char *conf64 = b64_encode((const unsigned char *)net->bytes, strlen(net->bytes));
+	cleanup_free char *conf64 =
+	    b64_encode((const unsigned char *)net->bytes, strlen(net->bytes));
 	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "cniCacheV1", "containerId",
 				rt->container_id, "config", conf64, "ifName", rt->ifname,
 				"networkName", net->name);
@@ -903,8 +909,9 @@ json_t *cni_cache_record(const struct cni_netconf *net, const struct cni_runtime
 	if (rt->n_args) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < rt->n_args; i++)
-			json_array_append_new(a, json_pack("[s,s]", rt->args[i].key,
-							   rt->args[i].value ? rt->args[i].value : ""));
+			json_array_append_new(
+			    a, json_pack("[s,s]", rt->args[i].key,
+					 rt->args[i].value ? rt->args[i].value : ""));
 		json_object_set_new(rec, "cniArgs", a);
 	}
 	if (json_is_object(rt->capability_args) && json_object_size(rt->capability_args))
@@ -917,8 +924,8 @@ json_t *cni_cache_record(const struct cni_netconf *net, const struct cni_runtime
 int cni_cache_write(const struct cni_config *cfg, const struct cni_netconf *net,
 		    const struct cni_runtime *rt, json_t *result, ndl_error_t *err)
 {
-	cleanup_free char *dir = xasprintf("%s/results",
-					   cfg->cache_dir ? cfg->cache_dir : CNI_DEFAULT_CACHE_DIR);
+	cleanup_free char *dir =
+	    xasprintf("%s/results", cfg->cache_dir ? cfg->cache_dir : CNI_DEFAULT_CACHE_DIR);
 	if (ndl_mkdir_p(dir, 0700, err) < 0)
 		return ndl_error_wrap(err, "CNI cache");
 	cleanup_json json_t *rec = cni_cache_record(net, rt, result);
@@ -946,7 +953,8 @@ int cni_cache_parse(const char *buf, size_t len, struct cni_netconf **ret_net, j
 	    ndl_json_get_object(rec, "", "capabilityArgs", false, &caps, err) < 0)
 		return -EINVAL;
 	if (strcmp(kind, "cniCacheV1") != 0)
-		return ndl_error_setf(err, EINVAL, "field \"kind\": unknown cache kind \"%s\"", kind);
+		return ndl_error_setf(err, EINVAL, "field \"kind\": unknown cache kind \"%s\"",
+				      kind);
 	size_t clen = 0;
 	cleanup_free unsigned char *conf = b64_decode(config, &clen);
 	if (!conf)

@@ -10,21 +10,21 @@
 
 #include "lib/error.h"
 
-#define CNI_DEFAULT_CONF_DIR "/etc/cni/net.d"
-#define CNI_DEFAULT_BIN_DIR "/opt/cni/bin"
-#define CNI_DEFAULT_CACHE_DIR "/var/lib/cni"
+#define CNI_DEFAULT_CONF_DIR   "/etc/cni/net.d"
+#define CNI_DEFAULT_BIN_DIR    "/opt/cni/bin"
+#define CNI_DEFAULT_CACHE_DIR  "/var/lib/cni"
 #define CNI_DEFAULT_TIMEOUT_MS (120 * 1000)
 /* Largest conf file or plugin output accepted. */
 #define CNI_MAX_CONF_SIZE (1024 * 1024)
-#define CNI_MAX_OUTPUT (4 * 1024 * 1024)
+#define CNI_MAX_OUTPUT	  (4 * 1024 * 1024)
 
 /* A loaded, validated network configuration list. */
 struct cni_netconf {
 	char *name;
 	char *cni_version;
-	char *source;	    /* file it came from (or "<bytes>") */
-	json_t *list;	    /* the conflist object (a .conf is wrapped into one) */
-	char *bytes;	    /* list serialised: what the result cache records */
+	char *source; /* file it came from (or "<bytes>") */
+	json_t *list; /* the conflist object (a .conf is wrapped into one) */
+	char *bytes;  /* list serialised: what the result cache records */
 	size_t n_plugins;
 	bool disable_check;
 };

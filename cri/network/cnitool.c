@@ -22,14 +22,17 @@ static const char *env_or(const char *k, const char *def)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4 || (strcmp(argv[1], "add") && strcmp(argv[1], "del") && strcmp(argv[1], "check"))) {
-		fprintf(stderr, "usage: nodelet-cnitool add|check|del <network-name> <netns-path>\n");
+	if (argc != 4 ||
+	    (strcmp(argv[1], "add") && strcmp(argv[1], "del") && strcmp(argv[1], "check"))) {
+		fprintf(stderr,
+			"usage: nodelet-cnitool add|check|del <network-name> <netns-path>\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *netname = argv[2], *netns = argv[3];
 	ndl_error_t err = NDL_ERROR_INIT;
 	struct cni_netconf *net = NULL;
-	if (cni_netconf_load_by_name(env_or("NETCONFPATH", CNI_DEFAULT_CONF_DIR), netname, &net, &err) < 0) {
+	if (cni_netconf_load_by_name(env_or("NETCONFPATH", CNI_DEFAULT_CONF_DIR), netname, &net,
+				     &err) < 0) {
 		fprintf(stderr, "nodelet-cnitool: %s\n", ndl_error_msg(&err));
 		return 1;
 	}
@@ -38,17 +41,20 @@ int main(int argc, char **argv)
 	const char *dirs[64];
 	size_t nd = 0;
 	char *save = NULL;
-	for (char *t = strtok_r(path_copy, ":", &save); t && nd < 63; t = strtok_r(NULL, ":", &save))
+	for (char *t = strtok_r(path_copy, ":", &save); t && nd < 63;
+	     t = strtok_r(NULL, ":", &save))
 		dirs[nd++] = t;
 	dirs[nd] = NULL;
-	struct cni_config cfg = {.bin_dirs = dirs, .cache_dir = env_or("CNI_CACHE_DIR", CNI_DEFAULT_CACHE_DIR)};
+	struct cni_config cfg = {.bin_dirs = dirs,
+				 .cache_dir = env_or("CNI_CACHE_DIR", CNI_DEFAULT_CACHE_DIR)};
 
 	/* CNI_ARGS -> pairs. */
 	cleanup_free char *args_copy = xstrdup(env_or("CNI_ARGS", ""));
 	struct cni_arg args[64];
 	size_t na = 0;
 	save = NULL;
-	for (char *t = strtok_r(args_copy, ";", &save); t && na < 64; t = strtok_r(NULL, ";", &save)) {
+	for (char *t = strtok_r(args_copy, ";", &save); t && na < 64;
+	     t = strtok_r(NULL, ";", &save)) {
 		char *eq = strchr(t, '=');
 		if (!eq) {
 			fprintf(stderr, "nodelet-cnitool: CNI_ARGS: \"%s\" is not KEY=VALUE\n", t);
@@ -76,12 +82,12 @@ int main(int argc, char **argv)
 	snprintf(idbuf, sizeof(idbuf), "%016llx", h);
 
 	struct cni_runtime rt = {
-		.container_id = env_or("CNI_CONTAINERID", idbuf),
-		.netns = netns,
-		.ifname = env_or("CNI_IFNAME", "eth0"),
-		.args = args,
-		.n_args = na,
-		.capability_args = caps,
+	    .container_id = env_or("CNI_CONTAINERID", idbuf),
+	    .netns = netns,
+	    .ifname = env_or("CNI_IFNAME", "eth0"),
+	    .args = args,
+	    .n_args = na,
+	    .capability_args = caps,
 	};
 	int r;
 	if (strcmp(cmd, "add") == 0) {

@@ -37,23 +37,35 @@ static void usage(FILE *f)
 		"  --config FILE            YAML/JSON file with the same keys (flags win)\n");
 }
 
-enum { OPT_LISTEN = 256, OPT_ROOT, OPT_RUN_ROOT, OPT_CONF_DIR, OPT_BIN_DIR, OPT_CACHE_DIR,
-       OPT_REGISTRY, OPT_PRELOAD, OPT_LOG_LEVEL, OPT_CONFIG, OPT_WORKERS, OPT_HELP };
+enum {
+	OPT_LISTEN = 256,
+	OPT_ROOT,
+	OPT_RUN_ROOT,
+	OPT_CONF_DIR,
+	OPT_BIN_DIR,
+	OPT_CACHE_DIR,
+	OPT_REGISTRY,
+	OPT_PRELOAD,
+	OPT_LOG_LEVEL,
+	OPT_CONFIG,
+	OPT_WORKERS,
+	OPT_HELP
+};
 
 static const struct option long_opts[] = {
-	{"listen", required_argument, NULL, OPT_LISTEN},
-	{"root", required_argument, NULL, OPT_ROOT},
-	{"run-root", required_argument, NULL, OPT_RUN_ROOT},
-	{"cni-conf-dir", required_argument, NULL, OPT_CONF_DIR},
-	{"cni-bin-dir", required_argument, NULL, OPT_BIN_DIR},
-	{"cni-cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-	{"registry-config", required_argument, NULL, OPT_REGISTRY},
-	{"image-preload-dir", required_argument, NULL, OPT_PRELOAD},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"config", required_argument, NULL, OPT_CONFIG},
-	{"workers", required_argument, NULL, OPT_WORKERS},
-	{"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"root", required_argument, NULL, OPT_ROOT},
+    {"run-root", required_argument, NULL, OPT_RUN_ROOT},
+    {"cni-conf-dir", required_argument, NULL, OPT_CONF_DIR},
+    {"cni-bin-dir", required_argument, NULL, OPT_BIN_DIR},
+    {"cni-cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+    {"registry-config", required_argument, NULL, OPT_REGISTRY},
+    {"image-preload-dir", required_argument, NULL, OPT_PRELOAD},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static void set_str(char **dst, const char *v)
@@ -101,29 +113,54 @@ static int parse_args(int argc, char **argv, struct cri_daemon_config *c)
 	opterr = 1;
 	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		switch (opt) {
-		case OPT_LISTEN: set_str(&c->listen, optarg); break;
-		case OPT_ROOT: set_str(&c->root, optarg); break;
-		case OPT_RUN_ROOT: set_str(&c->run_root, optarg); break;
-		case OPT_CONF_DIR: set_str(&c->cni_conf_dir, optarg); break;
-		case OPT_BIN_DIR: set_str(&c->cni_bin_dir, optarg); break;
-		case OPT_CACHE_DIR: set_str(&c->cni_cache_dir, optarg); break;
-		case OPT_REGISTRY: set_str(&c->registry_config, optarg); break;
-		case OPT_PRELOAD: set_str(&c->image_preload_dir, optarg); break;
-		case OPT_LOG_LEVEL: set_str(&c->log_level, optarg); break;
-		case OPT_CONFIG: break;
+		case OPT_LISTEN:
+			set_str(&c->listen, optarg);
+			break;
+		case OPT_ROOT:
+			set_str(&c->root, optarg);
+			break;
+		case OPT_RUN_ROOT:
+			set_str(&c->run_root, optarg);
+			break;
+		case OPT_CONF_DIR:
+			set_str(&c->cni_conf_dir, optarg);
+			break;
+		case OPT_BIN_DIR:
+			set_str(&c->cni_bin_dir, optarg);
+			break;
+		case OPT_CACHE_DIR:
+			set_str(&c->cni_cache_dir, optarg);
+			break;
+		case OPT_REGISTRY:
+			set_str(&c->registry_config, optarg);
+			break;
+		case OPT_PRELOAD:
+			set_str(&c->image_preload_dir, optarg);
+			break;
+		case OPT_LOG_LEVEL:
+			set_str(&c->log_level, optarg);
+			break;
+		case OPT_CONFIG:
+			break;
 		case OPT_WORKERS: {
 			char *end = NULL;
 			long n = strtol(optarg, &end, 10);
 			if (!*optarg || *end || n < 1 || n > 256) {
-				fprintf(stderr, "nodelet-cri: flag --workers: expected 1..256, got \"%s\"\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "nodelet-cri: flag --workers: expected 1..256, got \"%s\"\n",
+				    optarg);
 				return 2;
 			}
 			c->workers = (int)n;
 			break;
 		}
-		case OPT_HELP: usage(stdout); return 1;
-		default: usage(stderr); return 2;
+		case OPT_HELP:
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -134,13 +171,16 @@ static int parse_args(int argc, char **argv, struct cri_daemon_config *c)
 	if (strncmp(c->listen, "unix://", 7) == 0)
 		set_str(&c->listen, c->listen + 7);
 	if (c->listen[0] != '/') {
-		fprintf(stderr, "nodelet-cri: flag --listen: expected an absolute socket path, got \"%s\"\n",
-			c->listen);
+		fprintf(
+		    stderr,
+		    "nodelet-cri: flag --listen: expected an absolute socket path, got \"%s\"\n",
+		    c->listen);
 		return 2;
 	}
 	enum ndl_log_level lv;
 	if (parse_level(c->log_level, &lv) < 0) {
-		fprintf(stderr, "nodelet-cri: flag --log-level: unknown level \"%s\"\n", c->log_level);
+		fprintf(stderr, "nodelet-cri: flag --log-level: unknown level \"%s\"\n",
+			c->log_level);
 		return 2;
 	}
 	return 0;
@@ -232,12 +272,12 @@ int cri_daemon_main(int argc, char **argv)
 	size_t n_methods;
 	const struct cri_method *methods = cri_service_methods(&n_methods);
 	struct cri_rpc_config rc_cfg = {
-		.listen = cfg.listen,
-		.workers = cfg.workers,
-		.methods = methods,
-		.n_methods = n_methods,
-		.stream = cri_service_stream(),
-		.user = &svc,
+	    .listen = cfg.listen,
+	    .workers = cfg.workers,
+	    .methods = methods,
+	    .n_methods = n_methods,
+	    .stream = cri_service_stream(),
+	    .user = &svc,
 	};
 	if (cri_rpc_start(&rc_cfg, &svc.rpc, &err) < 0)
 		goto out;

@@ -28,7 +28,7 @@ struct worker {
 
 /* A packed message shared by every subscriber queue it is on. */
 struct event_buf {
-	int refs; /* protected by the stream thread (only it touches refs after posting) */
+	int refs;     /* protected by the stream thread (only it touches refs after posting) */
 	uint64_t seq; /* posting order, to skip events older than a subscriber */
 	size_t len;
 	uint8_t data[];
@@ -181,7 +181,7 @@ static bool cq_wait(grpc_completion_queue *cq, void *tag)
 {
 	for (;;) {
 		grpc_event ev =
-			grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		    grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			return false;
 		if (ev.type == GRPC_OP_COMPLETE && ev.tag == tag)
@@ -307,9 +307,8 @@ static void *worker_main(void *arg)
 		grpc_metadata_array md;
 		grpc_call_details_init(&details);
 		grpc_metadata_array_init(&md);
-		grpc_call_error ce =
-			grpc_server_request_call(s->server, &call, &details, &md, w->cq, w->cq,
-						 (void *)&TAG_NEW_CALL);
+		grpc_call_error ce = grpc_server_request_call(s->server, &call, &details, &md,
+							      w->cq, w->cq, (void *)&TAG_NEW_CALL);
 		bool ok = ce == GRPC_CALL_OK && cq_wait(w->cq, (void *)&TAG_NEW_CALL);
 		if (ok && call) {
 			char *path = grpc_slice_to_c_string(details.method);
@@ -455,11 +454,11 @@ static void *stream_main(void *arg)
 	for (;;) {
 		/* Posted events are picked up on a short tick: gRPC core offers no
 		 * portable way to wake a completion queue from another thread. */
-		grpc_event ev = grpc_completion_queue_next(
-			s->stream_cq,
-			gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-				     gpr_time_from_millis(20, GPR_TIMESPAN)),
-			NULL);
+		grpc_event ev =
+		    grpc_completion_queue_next(s->stream_cq,
+					       gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+							    gpr_time_from_millis(20, GPR_TIMESPAN)),
+					       NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type == GRPC_OP_COMPLETE) {
@@ -509,9 +508,9 @@ static void *stream_main(void *arg)
 				if (sub->queued >= s->stream_queue_max) {
 					/* A subscriber that does not read must not grow our memory
 					 * without bound; drop it, as containerd does. */
-					grpc_call_cancel_with_status(sub->call,
-								     GRPC_STATUS_RESOURCE_EXHAUSTED,
-								     "event backlog too large", NULL);
+					grpc_call_cancel_with_status(
+					    sub->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+					    "event backlog too large", NULL);
 					sub->dead = true;
 					sub_free_queue(sub);
 					continue;
@@ -680,9 +679,8 @@ int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret,
 	s->server = grpc_server_create(&chargs, NULL);
 
 	if (s->stream) {
-		s->stream_rm = grpc_server_register_method(s->server, s->stream->path, NULL,
-							   GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
-							   0);
+		s->stream_rm = grpc_server_register_method(
+		    s->server, s->stream->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 		s->stream_cq = grpc_completion_queue_create_for_next(NULL);
 		grpc_server_register_completion_queue(s->server, s->stream_cq, NULL);
 	}
@@ -696,7 +694,7 @@ int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret,
 
 	const char *listen = cfg->listen;
 	cleanup_free char *addr =
-		strncmp(listen, "unix:", 5) == 0 ? xstrdup(listen) : xasprintf("unix:%s", listen);
+	    strncmp(listen, "unix:", 5) == 0 ? xstrdup(listen) : xasprintf("unix:%s", listen);
 	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
 	int port = grpc_server_add_http2_port(s->server, addr, creds);
 	grpc_server_credentials_release(creds);

@@ -48,14 +48,14 @@ struct cri_reply {
 enum cri_status cri_reply_ok(struct cri_reply *r, const ProtobufCMessage *msg);
 /* Set an error status with a printf message. Returns status. */
 enum cri_status cri_reply_error(struct cri_reply *r, enum cri_status status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Map an ndl_error_t (errno-style code) onto a gRPC status with its message. */
 enum cri_status cri_reply_from_error(struct cri_reply *r, const ndl_error_t *err);
 enum cri_status cri_status_from_errno(int code);
 
 /* A unary handler: req is the unpacked request (never NULL). */
 typedef enum cri_status (*cri_unary_fn)(void *user, const ProtobufCMessage *req,
-					 struct cri_reply *reply);
+					struct cri_reply *reply);
 
 struct cri_method {
 	const char *path; /* "/runtime.v1.RuntimeService/Version" */
@@ -74,13 +74,13 @@ struct cri_stream_method {
 };
 
 struct cri_rpc_config {
-	const char *listen;  /* "unix:/path" or a path */
-	int workers;	     /* worker threads, >= 1 */
+	const char *listen; /* "unix:/path" or a path */
+	int workers;	    /* worker threads, >= 1 */
 	const struct cri_method *methods;
 	size_t n_methods;
 	const struct cri_stream_method *stream; /* may be NULL */
 	void *user;
-	size_t max_msg_size; /* 0: CRI_MAX_MSG_SIZE */
+	size_t max_msg_size;	 /* 0: CRI_MAX_MSG_SIZE */
 	size_t stream_queue_max; /* per subscriber backlog before it is dropped; 0: 1024 */
 };
 
@@ -88,8 +88,7 @@ struct cri_rpc_server;
 
 /* Bind and start serving. The listen path must not exist (the caller handles
  * locking and stale sockets). */
-int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret,
-		  ndl_error_t *err);
+int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret, ndl_error_t *err);
 
 /* Post a message to every current stream subscriber (serialised once). Safe
  * from any thread. Returns the number of subscribers it was queued for. */

@@ -56,15 +56,15 @@ static char **config_field(struct cri_daemon_config *c, const char *key)
 		const char *key;
 		size_t off;
 	} fields[] = {
-		{"listen", offsetof(struct cri_daemon_config, listen)},
-		{"root", offsetof(struct cri_daemon_config, root)},
-		{"run-root", offsetof(struct cri_daemon_config, run_root)},
-		{"cni-conf-dir", offsetof(struct cri_daemon_config, cni_conf_dir)},
-		{"cni-bin-dir", offsetof(struct cri_daemon_config, cni_bin_dir)},
-		{"cni-cache-dir", offsetof(struct cri_daemon_config, cni_cache_dir)},
-		{"registry-config", offsetof(struct cri_daemon_config, registry_config)},
-		{"image-preload-dir", offsetof(struct cri_daemon_config, image_preload_dir)},
-		{"log-level", offsetof(struct cri_daemon_config, log_level)},
+	    {"listen", offsetof(struct cri_daemon_config, listen)},
+	    {"root", offsetof(struct cri_daemon_config, root)},
+	    {"run-root", offsetof(struct cri_daemon_config, run_root)},
+	    {"cni-conf-dir", offsetof(struct cri_daemon_config, cni_conf_dir)},
+	    {"cni-bin-dir", offsetof(struct cri_daemon_config, cni_bin_dir)},
+	    {"cni-cache-dir", offsetof(struct cri_daemon_config, cni_cache_dir)},
+	    {"registry-config", offsetof(struct cri_daemon_config, registry_config)},
+	    {"image-preload-dir", offsetof(struct cri_daemon_config, image_preload_dir)},
+	    {"log-level", offsetof(struct cri_daemon_config, log_level)},
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (strcmp(fields[i].key, key) == 0)
@@ -85,8 +85,8 @@ int cri_daemon_config_apply_file(struct cri_daemon_config *c, const char *path, 
 	if (json_is_null(doc))
 		return 0;
 	if (!json_is_object(doc))
-		return ndl_error_setf(err, EINVAL, "config file %s: expected a mapping, got %s", path,
-				      ndl_json_type_name(doc));
+		return ndl_error_setf(err, EINVAL, "config file %s: expected a mapping, got %s",
+				      path, ndl_json_type_name(doc));
 	const char *key;
 	json_t *val;
 	json_object_foreach(doc, key, val)
@@ -94,20 +94,21 @@ int cri_daemon_config_apply_file(struct cri_daemon_config *c, const char *path, 
 		if (strcmp(key, "workers") == 0) {
 			if (!json_is_integer(val) || json_integer_value(val) < 1 ||
 			    json_integer_value(val) > 256)
-				return ndl_error_setf(err, EINVAL,
-						      "config file %s: field \"workers\": expected an integer 1..256",
-						      path);
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "config file %s: field \"workers\": expected an integer 1..256",
+				    path);
 			c->workers = (int)json_integer_value(val);
 			continue;
 		}
 		char **f = config_field(c, key);
 		if (!f)
-			return ndl_error_setf(err, EINVAL, "config file %s: unknown field \"%s\"", path,
-					      key);
+			return ndl_error_setf(err, EINVAL, "config file %s: unknown field \"%s\"",
+					      path, key);
 		if (!json_is_string(val))
-			return ndl_error_setf(err, EINVAL,
-					      "config file %s: field \"%s\": expected string, got %s",
-					      path, key, ndl_json_type_name(val));
+			return ndl_error_setf(
+			    err, EINVAL, "config file %s: field \"%s\": expected string, got %s",
+			    path, key, ndl_json_type_name(val));
 		free(*f);
 		*f = xstrdup(json_string_value(val));
 	}
@@ -154,8 +155,7 @@ static char *runtime_config_path(const struct cri_service *svc)
 	return xasprintf("%s/runtime-config.json", svc->cfg->root);
 }
 
-int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cfg,
-		     ndl_error_t *err)
+int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cfg, ndl_error_t *err)
 {
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
@@ -173,7 +173,8 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 		const char *cidr = NULL;
 		if (ndl_json_load_file(path, &rc, &e) < 0 ||
 		    ndl_json_get_string(rc, "", "podCIDR", false, &cidr, &e) < 0)
-			log_warn("ignoring runtime config", "path=%s err=\"%s\"", path, ndl_error_msg(&e));
+			log_warn("ignoring runtime config", "path=%s err=\"%s\"", path,
+				 ndl_error_msg(&e));
 		else if (cidr && *cidr)
 			svc->pod_cidr = xstrdup(cidr);
 		ndl_error_clear(&e);
@@ -320,7 +321,7 @@ static enum cri_status h_update_runtime_config(void *user, const ProtobufCMessag
 {
 	struct cri_service *svc = user;
 	const Runtime__V1__UpdateRuntimeConfigRequest *in =
-		(const Runtime__V1__UpdateRuntimeConfigRequest *)req;
+	    (const Runtime__V1__UpdateRuntimeConfigRequest *)req;
 	const char *cidr = "";
 	if (in->runtime_config && in->runtime_config->network_config &&
 	    in->runtime_config->network_config->pod_cidr)
@@ -329,7 +330,7 @@ static enum cri_status h_update_runtime_config(void *user, const ProtobufCMessag
 	 * containerd does. Dual-stack CIDRs arrive comma separated. */
 	if (!*cidr) {
 		Runtime__V1__UpdateRuntimeConfigResponse resp =
-			RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT;
+		    RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT;
 		return cri_reply_ok(r, &resp.base);
 	}
 	cleanup_free char *copy = xstrdup(cidr);
@@ -337,7 +338,8 @@ static enum cri_status h_update_runtime_config(void *user, const ProtobufCMessag
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		if (!valid_cidr(t))
 			return cri_reply_error(r, CRI_INVALID_ARGUMENT,
-					       "field \"runtime_config.network_config.pod_cidr\": invalid CIDR \"%.64s%s\"",
+					       "field \"runtime_config.network_config.pod_cidr\": "
+					       "invalid CIDR \"%.64s%s\"",
 					       t, strlen(t) > 64 ? "..." : "");
 
 	cleanup_json json_t *doc = json_pack("{s:s}", "podCIDR", cidr);
@@ -358,7 +360,8 @@ static enum cri_status h_update_runtime_config(void *user, const ProtobufCMessag
 		return st;
 	}
 	log_info("pod CIDR updated", "podCIDR=%s", cidr);
-	Runtime__V1__UpdateRuntimeConfigResponse resp = RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT;
+	Runtime__V1__UpdateRuntimeConfigResponse resp =
+	    RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT;
 	return cri_reply_ok(r, &resp.base);
 }
 
@@ -372,50 +375,52 @@ static enum cri_status on_events_subscribe(void *user, const ProtobufCMessage *r
 /* ---- the table ---- */
 
 #define NI_MSG(svc, m) "nodelet-cri: " #svc "/" #m " is not implemented yet"
-#define METHOD(svc, m, req, fn)                                                                   \
-	{"/runtime.v1." #svc "/" #m, &runtime__v1__##req##__descriptor, fn, NI_MSG(svc, m)}
+#define METHOD(svc, m, req, fn)                                                                    \
+	{                                                                                          \
+		"/runtime.v1." #svc "/" #m, &runtime__v1__##req##__descriptor, fn, NI_MSG(svc, m)  \
+	}
 
 static const struct cri_method methods[] = {
-	METHOD(RuntimeService, Version, version_request, h_version),
-	METHOD(RuntimeService, RunPodSandbox, run_pod_sandbox_request, NULL),
-	METHOD(RuntimeService, StopPodSandbox, stop_pod_sandbox_request, NULL),
-	METHOD(RuntimeService, RemovePodSandbox, remove_pod_sandbox_request, NULL),
-	METHOD(RuntimeService, PodSandboxStatus, pod_sandbox_status_request, NULL),
-	METHOD(RuntimeService, ListPodSandbox, list_pod_sandbox_request, NULL),
-	METHOD(RuntimeService, CreateContainer, create_container_request, NULL),
-	METHOD(RuntimeService, StartContainer, start_container_request, NULL),
-	METHOD(RuntimeService, StopContainer, stop_container_request, NULL),
-	METHOD(RuntimeService, RemoveContainer, remove_container_request, NULL),
-	METHOD(RuntimeService, ListContainers, list_containers_request, NULL),
-	METHOD(RuntimeService, ContainerStatus, container_status_request, NULL),
-	METHOD(RuntimeService, UpdateContainerResources, update_container_resources_request, NULL),
-	METHOD(RuntimeService, ReopenContainerLog, reopen_container_log_request, NULL),
-	METHOD(RuntimeService, ExecSync, exec_sync_request, NULL),
-	METHOD(RuntimeService, Exec, exec_request, NULL),
-	METHOD(RuntimeService, Attach, attach_request, NULL),
-	METHOD(RuntimeService, PortForward, port_forward_request, NULL),
-	METHOD(RuntimeService, ContainerStats, container_stats_request, NULL),
-	METHOD(RuntimeService, ListContainerStats, list_container_stats_request, NULL),
-	METHOD(RuntimeService, PodSandboxStats, pod_sandbox_stats_request, NULL),
-	METHOD(RuntimeService, ListPodSandboxStats, list_pod_sandbox_stats_request, NULL),
-	METHOD(RuntimeService, UpdateRuntimeConfig, update_runtime_config_request,
-	       h_update_runtime_config),
-	METHOD(RuntimeService, Status, status_request, h_status),
-	METHOD(RuntimeService, CheckpointContainer, checkpoint_container_request, NULL),
-	METHOD(RuntimeService, ListMetricDescriptors, list_metric_descriptors_request, NULL),
-	METHOD(RuntimeService, ListPodSandboxMetrics, list_pod_sandbox_metrics_request, NULL),
-	METHOD(RuntimeService, RuntimeConfig, runtime_config_request, h_runtime_config),
-	METHOD(ImageService, ListImages, list_images_request, NULL),
-	METHOD(ImageService, ImageStatus, image_status_request, NULL),
-	METHOD(ImageService, PullImage, pull_image_request, NULL),
-	METHOD(ImageService, RemoveImage, remove_image_request, NULL),
-	METHOD(ImageService, ImageFsInfo, image_fs_info_request, NULL),
+    METHOD(RuntimeService, Version, version_request, h_version),
+    METHOD(RuntimeService, RunPodSandbox, run_pod_sandbox_request, NULL),
+    METHOD(RuntimeService, StopPodSandbox, stop_pod_sandbox_request, NULL),
+    METHOD(RuntimeService, RemovePodSandbox, remove_pod_sandbox_request, NULL),
+    METHOD(RuntimeService, PodSandboxStatus, pod_sandbox_status_request, NULL),
+    METHOD(RuntimeService, ListPodSandbox, list_pod_sandbox_request, NULL),
+    METHOD(RuntimeService, CreateContainer, create_container_request, NULL),
+    METHOD(RuntimeService, StartContainer, start_container_request, NULL),
+    METHOD(RuntimeService, StopContainer, stop_container_request, NULL),
+    METHOD(RuntimeService, RemoveContainer, remove_container_request, NULL),
+    METHOD(RuntimeService, ListContainers, list_containers_request, NULL),
+    METHOD(RuntimeService, ContainerStatus, container_status_request, NULL),
+    METHOD(RuntimeService, UpdateContainerResources, update_container_resources_request, NULL),
+    METHOD(RuntimeService, ReopenContainerLog, reopen_container_log_request, NULL),
+    METHOD(RuntimeService, ExecSync, exec_sync_request, NULL),
+    METHOD(RuntimeService, Exec, exec_request, NULL),
+    METHOD(RuntimeService, Attach, attach_request, NULL),
+    METHOD(RuntimeService, PortForward, port_forward_request, NULL),
+    METHOD(RuntimeService, ContainerStats, container_stats_request, NULL),
+    METHOD(RuntimeService, ListContainerStats, list_container_stats_request, NULL),
+    METHOD(RuntimeService, PodSandboxStats, pod_sandbox_stats_request, NULL),
+    METHOD(RuntimeService, ListPodSandboxStats, list_pod_sandbox_stats_request, NULL),
+    METHOD(RuntimeService, UpdateRuntimeConfig, update_runtime_config_request,
+	   h_update_runtime_config),
+    METHOD(RuntimeService, Status, status_request, h_status),
+    METHOD(RuntimeService, CheckpointContainer, checkpoint_container_request, NULL),
+    METHOD(RuntimeService, ListMetricDescriptors, list_metric_descriptors_request, NULL),
+    METHOD(RuntimeService, ListPodSandboxMetrics, list_pod_sandbox_metrics_request, NULL),
+    METHOD(RuntimeService, RuntimeConfig, runtime_config_request, h_runtime_config),
+    METHOD(ImageService, ListImages, list_images_request, NULL),
+    METHOD(ImageService, ImageStatus, image_status_request, NULL),
+    METHOD(ImageService, PullImage, pull_image_request, NULL),
+    METHOD(ImageService, RemoveImage, remove_image_request, NULL),
+    METHOD(ImageService, ImageFsInfo, image_fs_info_request, NULL),
 };
 
 static const struct cri_stream_method events_stream = {
-	"/runtime.v1.RuntimeService/GetContainerEvents",
-	&runtime__v1__get_events_request__descriptor,
-	on_events_subscribe,
+    "/runtime.v1.RuntimeService/GetContainerEvents",
+    &runtime__v1__get_events_request__descriptor,
+    on_events_subscribe,
 };
 
 const struct cri_method *cri_service_methods(size_t *ret_n)

@@ -10,12 +10,12 @@
 #include "cri/server/store.h"
 #include "lib/error.h"
 
-#define CRI_RUNTIME_NAME "nodelet-cri"
+#define CRI_RUNTIME_NAME	"nodelet-cri"
 #define CRI_KUBELET_API_VERSION "0.1.0" /* VersionResponse.version, as containerd answers */
 #define CRI_RUNTIME_API_VERSION "v1"
 
-#define CRI_DEFAULT_LISTEN "/run/nodelet/cri.sock"
-#define CRI_DEFAULT_ROOT "/var/lib/nodelet-cri"
+#define CRI_DEFAULT_LISTEN   "/run/nodelet/cri.sock"
+#define CRI_DEFAULT_ROOT     "/var/lib/nodelet-cri"
 #define CRI_DEFAULT_RUN_ROOT "/run/nodelet-cri"
 
 /* Daemon settings: every flag also has a key of the same name (without the
@@ -46,7 +46,7 @@ struct cri_service {
 	const struct cri_daemon_config *cfg;
 	struct cri_store *store;
 	struct cri_rpc_server *rpc;
-	char **cni_bin_dirs; /* split cfg->cni_bin_dir, NULL-terminated */
+	char **cni_bin_dirs;  /* split cfg->cni_bin_dir, NULL-terminated */
 	pthread_mutex_t lock; /* pod_cidr */
 	char *pod_cidr;	      /* from UpdateRuntimeConfig, persisted */
 };

@@ -73,8 +73,9 @@ static int check_string_map(const json_t *data, const char *key, ndl_error_t *er
 	json_object_foreach((json_t *)m, k, v)
 	{
 		if (!json_is_string(v))
-			return ndl_error_setf(err, EINVAL, "field \"%s.%s\": expected string, got %s",
-					      key, k, ndl_json_type_name(v));
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.%s\": expected string, got %s", key, k,
+					      ndl_json_type_name(v));
 	}
 	return 0;
 }
@@ -94,8 +95,8 @@ int cri_record_validate(const json_t *data, enum cri_kind kind, ndl_error_t *err
 	    check_string_map(data, "annotations", err) < 0)
 		return -EINVAL;
 	if (!is_hex_id(id))
-		return ndl_error_setf(err, EINVAL, "field \"id\": expected 64 lowercase hex digits, got \"%s\"",
-				      id);
+		return ndl_error_setf(
+		    err, EINVAL, "field \"id\": expected 64 lowercase hex digits, got \"%s\"", id);
 	if (!*name)
 		return ndl_error_setf(err, EINVAL, "field \"name\": must not be empty");
 	/* PodSandboxState has 2 values, ContainerState 4. */
@@ -108,7 +109,8 @@ int cri_record_validate(const json_t *data, enum cri_kind kind, ndl_error_t *err
 			return -EINVAL;
 		if (!is_hex_id(sid))
 			return ndl_error_setf(err, EINVAL,
-					      "field \"pod_sandbox_id\": expected 64 lowercase hex digits, got \"%s\"",
+					      "field \"pod_sandbox_id\": expected 64 lowercase hex "
+					      "digits, got \"%s\"",
 					      sid);
 	}
 	return 0;
@@ -118,7 +120,8 @@ int cri_record_parse(const char *buf, size_t len, enum cri_kind kind, json_t **r
 		     ndl_error_t *err)
 {
 	if (len > CRI_RECORD_MAX_SIZE)
-		return ndl_error_setf(err, EFBIG, "record larger than %d bytes", CRI_RECORD_MAX_SIZE);
+		return ndl_error_setf(err, EFBIG, "record larger than %d bytes",
+				      CRI_RECORD_MAX_SIZE);
 	cleanup_json json_t *j = NULL;
 	if (ndl_json_parse(buf, len, &j, err) < 0)
 		return -EINVAL;
@@ -168,8 +171,7 @@ static void add_name_locked(struct cri_store *st, const char *name, const char *
 	st->n_names++;
 }
 
-int cri_store_reserve_name(struct cri_store *st, const char *name, const char *id,
-			   ndl_error_t *err)
+int cri_store_reserve_name(struct cri_store *st, const char *name, const char *id, ndl_error_t *err)
 {
 	pthread_mutex_lock(&st->lock);
 	struct name_res *n = find_name(st, name);
@@ -224,16 +226,17 @@ static int load_kind(struct cri_store *st, enum cri_kind kind, ndl_error_t *err)
 		json_t *data = NULL;
 		char id[CRI_ID_LEN + 1];
 		snprintf(id, sizeof(id), "%.*s", CRI_ID_LEN, de->d_name);
-		if (ndl_read_file_at(st->dirfd[kind], de->d_name, CRI_RECORD_MAX_SIZE, &buf, &len, &e) <
-			    0 ||
+		if (ndl_read_file_at(st->dirfd[kind], de->d_name, CRI_RECORD_MAX_SIZE, &buf, &len,
+				     &e) < 0 ||
 		    cri_record_parse(buf, len, kind, &data, &e) < 0 ||
 		    strcmp(json_string_value(json_object_get(data, "id")), id) != 0) {
 			if (data) {
-				ndl_error_setf(&e, EINVAL, "field \"id\" does not match the file name");
+				ndl_error_setf(&e, EINVAL,
+					       "field \"id\" does not match the file name");
 				json_decref(data);
 			}
-			log_warn("moving aside unreadable record", "dir=%s/%s file=%s err=\"%s\"", st->root,
-				 kind_dirs[kind], de->d_name, ndl_error_msg(&e));
+			log_warn("moving aside unreadable record", "dir=%s/%s file=%s err=\"%s\"",
+				 st->root, kind_dirs[kind], de->d_name, ndl_error_msg(&e));
 			char bad[CRI_ID_LEN + 16];
 			snprintf(bad, sizeof(bad), "%s.bad", de->d_name);
 			renameat(st->dirfd[kind], de->d_name, st->dirfd[kind], bad);
@@ -244,8 +247,8 @@ static int load_kind(struct cri_store *st, enum cri_kind kind, ndl_error_t *err)
 		pthread_mutex_lock(&st->lock);
 		struct name_res *n = find_name(st, r->name);
 		if (n)
-			log_warn("duplicate name in store", "name=%s id=%s holder=%s", r->name, r->id,
-				 n->id);
+			log_warn("duplicate name in store", "name=%s id=%s holder=%s", r->name,
+				 r->id, n->id);
 		else
 			add_name_locked(st, r->name, r->id);
 		index_add_locked(st, r);
@@ -362,8 +365,8 @@ static int write_record(struct cri_store *st, enum cri_kind kind, const char *id
 	return 0;
 }
 
-int cri_store_add(struct cri_store *st, enum cri_kind kind, json_t *data,
-		  struct cri_record **ret, ndl_error_t *err)
+int cri_store_add(struct cri_store *st, enum cri_kind kind, json_t *data, struct cri_record **ret,
+		  ndl_error_t *err)
 {
 	if (cri_record_validate(data, kind, err) < 0)
 		return -EINVAL;
@@ -378,8 +381,8 @@ int cri_store_add(struct cri_store *st, enum cri_kind kind, json_t *data,
 			dup = true;
 	pthread_mutex_unlock(&st->lock);
 	if (!ok_name)
-		return ndl_error_setf(err, EINVAL, "record %s: name \"%s\" is not reserved for it", id,
-				      name);
+		return ndl_error_setf(err, EINVAL, "record %s: name \"%s\" is not reserved for it",
+				      id, name);
 	if (dup)
 		return ndl_error_setf(err, EEXIST, "record %s already exists", id);
 	json_t *copy = json_deep_copy(data);
@@ -433,8 +436,8 @@ int cri_store_get(struct cri_store *st, enum cri_kind kind, const char *id_or_pr
 	if (matches == 0)
 		return ndl_error_setf(err, ENOENT, "%s \"%s\" not found", what, id_or_prefix);
 	if (matches > 1)
-		return ndl_error_setf(err, EINVAL, "%s ID prefix \"%s\" is ambiguous (%d matches)", what,
-				      id_or_prefix, matches);
+		return ndl_error_setf(err, EINVAL, "%s ID prefix \"%s\" is ambiguous (%d matches)",
+				      what, id_or_prefix, matches);
 	*ret = found;
 	return 0;
 }
@@ -459,7 +462,8 @@ int cri_store_save(struct cri_store *st, struct cri_record *rec, ndl_error_t *er
 	const char *id = json_string_value(json_object_get(rec->data, "id"));
 	const char *name = json_string_value(json_object_get(rec->data, "name"));
 	if (strcmp(id, rec->id) != 0 || strcmp(name, rec->name) != 0)
-		return ndl_error_setf(err, EINVAL, "record %s: \"id\" and \"name\" cannot change", rec->id);
+		return ndl_error_setf(err, EINVAL, "record %s: \"id\" and \"name\" cannot change",
+				      rec->id);
 	return write_record(st, rec->kind, rec->id, rec->data, err);
 }
 

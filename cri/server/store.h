@@ -15,7 +15,7 @@
 
 enum cri_kind { CRI_KIND_SANDBOX = 0, CRI_KIND_CONTAINER = 1 };
 
-#define CRI_ID_LEN 64
+#define CRI_ID_LEN	    64
 #define CRI_RECORD_MAX_SIZE (4 * 1024 * 1024)
 
 /* One sandbox or container. The store owns it; callers hold a reference
@@ -71,8 +71,8 @@ int cri_record_parse(const char *buf, size_t len, enum cri_kind kind, json_t **r
 /* Add a new record (data is copied; "id" and "name" must be set and the name
  * reserved for that id). Written to disk before it is visible. Returns a
  * reference in *ret (may be NULL). */
-int cri_store_add(struct cri_store *st, enum cri_kind kind, json_t *data,
-		  struct cri_record **ret, ndl_error_t *err);
+int cri_store_add(struct cri_store *st, enum cri_kind kind, json_t *data, struct cri_record **ret,
+		  ndl_error_t *err);
 
 /* Look up by full ID or a unique prefix. ENOENT when none, EINVAL when ambiguous. */
 int cri_store_get(struct cri_store *st, enum cri_kind kind, const char *id_or_prefix,

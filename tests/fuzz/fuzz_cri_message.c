@@ -10,11 +10,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const ProtobufCMessageDescriptor *descs[] = {
-		&runtime__v1__run_pod_sandbox_request__descriptor,
-		&runtime__v1__create_container_request__descriptor,
-		&runtime__v1__pod_sandbox_status_response__descriptor,
-		&runtime__v1__container_status_response__descriptor,
-		&runtime__v1__list_images_response__descriptor,
+	    &runtime__v1__run_pod_sandbox_request__descriptor,
+	    &runtime__v1__create_container_request__descriptor,
+	    &runtime__v1__pod_sandbox_status_response__descriptor,
+	    &runtime__v1__container_status_response__descriptor,
+	    &runtime__v1__list_images_response__descriptor,
 	};
 	for (size_t i = 0; i < sizeof(descs) / sizeof(descs[0]); i++) {
 		ProtobufCMessage *m = protobuf_c_message_unpack(descs[i], NULL, size, data);
@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (j) {
 		ProtobufCMessage *m = NULL;
 		ndl_error_t err = NDL_ERROR_INIT;
-		if (cri_msg_from_json(&runtime__v1__run_pod_sandbox_request__descriptor, j, &m, &err) == 0) {
+		if (cri_msg_from_json(&runtime__v1__run_pod_sandbox_request__descriptor, j, &m,
+				      &err) == 0) {
 			size_t n = protobuf_c_message_get_packed_size(m);
 			uint8_t *buf = malloc(n + 1);
 			protobuf_c_message_pack(m, buf);

@@ -15,8 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum cri_kind kind = (data[0] & 1) ? CRI_KIND_CONTAINER : CRI_KIND_SANDBOX;
 	if (cri_record_parse((const char *)data + 1, size - 1, kind, &rec, &err) == 0) {
 		json_t *sel = json_pack("{s:s}", "app", "web");
-		struct cri_filter f = {.id = "ab", .has_state = true, .state = 1,
-				       .pod_sandbox_id = "cd", .label_selector = sel};
+		struct cri_filter f = {.id = "ab",
+				       .has_state = true,
+				       .state = 1,
+				       .pod_sandbox_id = "cd",
+				       .label_selector = sel};
 		(void)cri_filter_match(&f, rec);
 		json_decref(sel);
 		json_decref(rec);

@@ -61,8 +61,10 @@ static void expect_parse_error(const char *json, bool is_list, const char *needl
 
 static void test_parse_list(void **state)
 {
-	const char *ok = "{\"cniVersion\":\"1.0.0\",\"name\":\"pod-net.1\",\"disableCheck\":\"true\","
-			 "\"plugins\":[{\"type\":\"bridge\"},{\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true}}]}";
+	const char *ok =
+	    "{\"cniVersion\":\"1.0.0\",\"name\":\"pod-net.1\",\"disableCheck\":\"true\","
+	    "\"plugins\":[{\"type\":\"bridge\"},{\"type\":\"portmap\",\"capabilities\":{"
+	    "\"portMappings\":true}}]}";
 	struct cni_netconf *n = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_int_equal(cni_netconf_parse(ok, strlen(ok), true, "x", &n, &err), 0);
@@ -78,28 +80,37 @@ static void test_parse_list(void **state)
 			   "field \"name\": required");
 	expect_parse_error("{\"name\":\"n\",\"plugins\":[{\"type\":\"a\"}]}", true,
 			   "field \"cniVersion\": required");
-	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"9.9.9\",\"plugins\":[{\"type\":\"a\"}]}", true,
-			   "unsupported CNI version \"9.9.9\"");
-	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\"}", true, "field \"plugins\": required");
-	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"plugins\":[]}", true, "no plugins");
+	expect_parse_error(
+	    "{\"name\":\"n\",\"cniVersion\":\"9.9.9\",\"plugins\":[{\"type\":\"a\"}]}", true,
+	    "unsupported CNI version \"9.9.9\"");
+	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\"}", true,
+			   "field \"plugins\": required");
+	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"plugins\":[]}", true,
+			   "no plugins");
 	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"plugins\":[{}]}", true,
 			   "field \"plugins[0].type\": required");
-	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"../sh\"}]}",
-			   true, "invalid plugin type");
-	expect_parse_error("{\"name\":\"-bad\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"a\"}]}",
-			   true, "invalid network name");
-	expect_parse_error("{\"name\":\"a/b\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"a\"}]}",
-			   true, "invalid network name");
-	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"disableCheck\":3,\"plugins\":[{\"type\":\"a\"}]}",
+	expect_parse_error(
+	    "{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"../sh\"}]}", true,
+	    "invalid plugin type");
+	expect_parse_error(
+	    "{\"name\":\"-bad\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"a\"}]}", true,
+	    "invalid network name");
+	expect_parse_error(
+	    "{\"name\":\"a/b\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"a\"}]}", true,
+	    "invalid network name");
+	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"disableCheck\":3,"
+			   "\"plugins\":[{\"type\":\"a\"}]}",
 			   true, "field \"disableCheck\"");
-	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"a\",\"capabilities\":[]}]}",
+	expect_parse_error("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"a\","
+			   "\"capabilities\":[]}]}",
 			   true, "field \"plugins[0].capabilities\"");
 	expect_parse_error("{\"name\":", true, "t.conflist");
 }
 
 static void test_parse_conf_wraps(void **state)
 {
-	const char *conf = "{\"cniVersion\":\"0.4.0\",\"name\":\"single\",\"type\":\"bridge\",\"bridge\":\"br0\"}";
+	const char *conf =
+	    "{\"cniVersion\":\"0.4.0\",\"name\":\"single\",\"type\":\"bridge\",\"bridge\":\"br0\"}";
 	struct cni_netconf *n = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_int_equal(cni_netconf_parse(conf, strlen(conf), false, "x.conf", &n, &err), 0);
@@ -127,20 +138,23 @@ static void test_load_dir_order(void **state)
 
 	write_file(d, "README", "not a config", 0644);
 	write_file(d, "99-last.conflist",
-		   "{\"cniVersion\":\"1.0.0\",\"name\":\"last\",\"plugins\":[{\"type\":\"a\"}]}", 0644);
+		   "{\"cniVersion\":\"1.0.0\",\"name\":\"last\",\"plugins\":[{\"type\":\"a\"}]}",
+		   0644);
 	write_file(d, "20-mid.json",
 		   "{\"cniVersion\":\"1.0.0\",\"name\":\"mid\",\"type\":\"bridge\"}", 0644);
 	assert_int_equal(cni_netconf_load_dir(d, &n, &err), 0);
 	assert_string_equal(n->name, "mid"); /* .json is a single conf */
 	cni_netconf_free(n);
 
-	write_file(d, "10-first.conf", "{\"cniVersion\":\"1.0.0\",\"name\":\"first\",\"type\":\"x\"}", 0644);
+	write_file(d, "10-first.conf",
+		   "{\"cniVersion\":\"1.0.0\",\"name\":\"first\",\"type\":\"x\"}", 0644);
 	assert_int_equal(cni_netconf_load_dir(d, &n, &err), 0);
 	assert_string_equal(n->name, "first");
 	cni_netconf_free(n);
 
 	/* The first file decides, as containerd's CNI layer: invalid means not ready. */
-	write_file(d, "05-broken.conflist", "{\"cniVersion\":\"1.0.0\",\"name\":\"b\",\"plugins\":[]}", 0644);
+	write_file(d, "05-broken.conflist",
+		   "{\"cniVersion\":\"1.0.0\",\"name\":\"b\",\"plugins\":[]}", 0644);
 	assert_true(cni_netconf_load_dir(d, &n, &err) < 0);
 	assert_non_null(strstr(ndl_error_msg(&err), "05-broken.conflist"));
 	ndl_error_clear(&err);
@@ -160,8 +174,11 @@ static void test_args_env_stdin(void **state)
 	setenv("CNI_COMMAND", "BOGUS", 1);
 	const char *dirs[] = {"/opt/cni/bin", "/usr/lib/cni", NULL};
 	struct cni_config cfg = {.bin_dirs = dirs};
-	struct cni_runtime rt = {.container_id = "abc", .netns = "/run/netns/x", .ifname = "eth0",
-				 .args = args, .n_args = n};
+	struct cni_runtime rt = {.container_id = "abc",
+				 .netns = "/run/netns/x",
+				 .ifname = "eth0",
+				 .args = args,
+				 .n_args = n};
 	char **env = cni_build_env("ADD", &cfg, &rt);
 	int seen_cmd = 0;
 	bool path = false, cnipath = false, netns = false, cniargs = false;
@@ -180,15 +197,16 @@ static void test_args_env_stdin(void **state)
 	cni_env_free(env);
 	unsetenv("CNI_COMMAND");
 
-	const char *list = "{\"cniVersion\":\"1.0.0\",\"name\":\"net\",\"plugins\":["
-			   "{\"type\":\"bridge\",\"name\":\"ignored\",\"prevResult\":{\"stale\":1}},"
-			   "{\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true,\"bandwidth\":false}}]}";
+	const char *list =
+	    "{\"cniVersion\":\"1.0.0\",\"name\":\"net\",\"plugins\":["
+	    "{\"type\":\"bridge\",\"name\":\"ignored\",\"prevResult\":{\"stale\":1}},"
+	    "{\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true,\"bandwidth\":false}}]}";
 	struct cni_netconf *net = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_int_equal(cni_netconf_parse(list, strlen(list), true, "x", &net, &err), 0);
-	json_t *caps = json_pack("{s:[{s:i,s:i,s:s}], s:{s:i}, s:[s]}", "portMappings", "hostPort", 8080,
-				 "containerPort", 80, "protocol", "tcp", "bandwidth", "ingressRate", 1,
-				 "ips", "10.1.0.5/24");
+	json_t *caps = json_pack("{s:[{s:i,s:i,s:s}], s:{s:i}, s:[s]}", "portMappings", "hostPort",
+				 8080, "containerPort", 80, "protocol", "tcp", "bandwidth",
+				 "ingressRate", 1, "ips", "10.1.0.5/24");
 	json_t *c0 = cni_plugin_stdin(net, 0, NULL, caps);
 	assert_string_equal(json_string_value(json_object_get(c0, "name")), "net");
 	assert_string_equal(json_string_value(json_object_get(c0, "cniVersion")), "1.0.0");
@@ -210,16 +228,22 @@ static void test_args_env_stdin(void **state)
 
 static void test_cache_format(void **state)
 {
-	const char *list = "{\"cniVersion\":\"1.0.0\",\"name\":\"net\",\"plugins\":[{\"type\":\"bridge\"}]}";
+	const char *list =
+	    "{\"cniVersion\":\"1.0.0\",\"name\":\"net\",\"plugins\":[{\"type\":\"bridge\"}]}";
 	struct cni_netconf *net = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_int_equal(cni_netconf_parse(list, strlen(list), true, "x", &net, &err), 0);
 	struct cni_arg args[5];
 	size_t n = cni_k8s_args(args, "ns", "p", "id", "u");
 	json_t *caps = json_pack("{s:[]}", "portMappings");
-	struct cni_runtime rt = {.container_id = "cid", .netns = "/run/netns/a", .ifname = "eth0",
-				 .args = args, .n_args = n, .capability_args = caps};
-	json_t *result = json_pack("{s:s, s:[{s:s}]}", "cniVersion", "1.0.0", "ips", "address", "10.0.0.2/24");
+	struct cni_runtime rt = {.container_id = "cid",
+				 .netns = "/run/netns/a",
+				 .ifname = "eth0",
+				 .args = args,
+				 .n_args = n,
+				 .capability_args = caps};
+	json_t *result =
+	    json_pack("{s:s, s:[{s:s}]}", "cniVersion", "1.0.0", "ips", "address", "10.0.0.2/24");
 	json_t *rec = cni_cache_record(net, &rt, result);
 	assert_string_equal(json_string_value(json_object_get(rec, "kind")), "cniCacheV1");
 	assert_string_equal(json_string_value(json_object_get(rec, "containerId")), "cid");
@@ -228,7 +252,8 @@ static void test_cache_format(void **state)
 	assert_string_equal(json_string_value(json_object_get(rec, "netns")), "/run/netns/a");
 	/* config is base64 of the list bytes, like Go's []byte in JSON. */
 	assert_string_equal(json_string_value(json_object_get(rec, "config")),
-			    "eyJjbmlWZXJzaW9uIjoiMS4wLjAiLCJuYW1lIjoibmV0IiwicGx1Z2lucyI6W3sidHlwZSI6ImJyaWRnZSJ9XX0=");
+			    "eyJjbmlWZXJzaW9uIjoiMS4wLjAiLCJuYW1lIjoibmV0IiwicGx1Z2lucyI6W3sidHlwZS"
+			    "I6ImJyaWRnZSJ9XX0=");
 	json_t *a0 = json_array_get(json_object_get(rec, "cniArgs"), 0);
 	assert_string_equal(json_string_value(json_array_get(a0, 0)), "K8S_POD_NAMESPACE");
 	assert_true(json_equal(json_object_get(rec, "result"), result));
@@ -247,10 +272,9 @@ static void test_cache_format(void **state)
 	free(text);
 
 	const char *bad[] = {
-		"{\"kind\":\"other\",\"config\":\"e30=\"}",
-		"{\"kind\":\"cniCacheV1\",\"config\":\"!!!\"}",
-		"{\"kind\":\"cniCacheV1\"}",
-		"{\"kind\":\"cniCacheV1\",\"config\":\"e30=\"}", /* "{}": no name */
+	    "{\"kind\":\"other\",\"config\":\"e30=\"}",
+	    "{\"kind\":\"cniCacheV1\",\"config\":\"!!!\"}", "{\"kind\":\"cniCacheV1\"}",
+	    "{\"kind\":\"cniCacheV1\",\"config\":\"e30=\"}", /* "{}": no name */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		back = NULL;
@@ -275,7 +299,8 @@ static void test_ip_ranges(void **state)
 	assert_null(cni_ip_ranges(""));
 	assert_null(cni_ip_ranges(","));
 	json_t *r = cni_ip_ranges("10.244.1.0/24,fd00:1::/64");
-	json_t *want = json_loads("[[{\"subnet\":\"10.244.1.0/24\"}],[{\"subnet\":\"fd00:1::/64\"}]]", 0, NULL);
+	json_t *want = json_loads(
+	    "[[{\"subnet\":\"10.244.1.0/24\"}],[{\"subnet\":\"fd00:1::/64\"}]]", 0, NULL);
 	assert_true(json_equal(r, want));
 	json_decref(r);
 	json_decref(want);
@@ -291,18 +316,19 @@ static void test_version_cmp(void **state)
 
 /* A fake plugin: records its invocation and stdin, answers from env. */
 static const char fake_plugin[] =
-	"#!/bin/sh\n"
-	"me=$(basename \"$0\")\n"
-	"in=$(cat)\n"
-	"echo \"$CNI_COMMAND $me $CNI_CONTAINERID $CNI_IFNAME\" >> \"$FAKE_DIR/log\"\n"
-	"printf '%s' \"$in\" > \"$FAKE_DIR/stdin-$CNI_COMMAND-$me\"\n"
-	"if [ \"$FAIL_PLUGIN\" = \"$me\" ] && [ \"$CNI_COMMAND\" = \"$FAIL_CMD\" ]; then\n"
-	"  echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"boom\",\"details\":\"from '$me'\"}'; exit 1\n"
-	"fi\n"
-	"if [ \"$SLOW_PLUGIN\" = \"$me\" ]; then sleep 5; fi\n"
-	"if [ \"$CNI_COMMAND\" = ADD ]; then\n"
-	"  echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.9.0.2/24\"}],\"by\":\"'$me'\"}'\n"
-	"fi\n";
+    "#!/bin/sh\n"
+    "me=$(basename \"$0\")\n"
+    "in=$(cat)\n"
+    "echo \"$CNI_COMMAND $me $CNI_CONTAINERID $CNI_IFNAME\" >> \"$FAKE_DIR/log\"\n"
+    "printf '%s' \"$in\" > \"$FAKE_DIR/stdin-$CNI_COMMAND-$me\"\n"
+    "if [ \"$FAIL_PLUGIN\" = \"$me\" ] && [ \"$CNI_COMMAND\" = \"$FAIL_CMD\" ]; then\n"
+    "  echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"boom\",\"details\":\"from '$me'\"}'; "
+    "exit 1\n"
+    "fi\n"
+    "if [ \"$SLOW_PLUGIN\" = \"$me\" ]; then sleep 5; fi\n"
+    "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
+    "  echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.9.0.2/24\"}],\"by\":\"'$me'\"}'\n"
+    "fi\n";
 
 struct fake {
 	char *dir, *bin, *cache;
@@ -326,7 +352,8 @@ static void fake_setup(struct fake *f, const char *list)
 	f->dirs[0] = "/nonexistent";
 	f->dirs[1] = f->bin;
 	f->dirs[2] = NULL;
-	f->cfg = (struct cni_config){.bin_dirs = f->dirs, .cache_dir = f->cache, .timeout_ms = 3000};
+	f->cfg =
+	    (struct cni_config){.bin_dirs = f->dirs, .cache_dir = f->cache, .timeout_ms = 3000};
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_int_equal(cni_netconf_parse(list, strlen(list), true, "x", &f->net, &err), 0);
 }
@@ -341,7 +368,8 @@ static void fake_teardown(struct fake *f)
 }
 
 static const char chain3[] = "{\"cniVersion\":\"1.0.0\",\"name\":\"chain\",\"plugins\":["
-			     "{\"type\":\"pa\"},{\"type\":\"pb\"},{\"type\":\"pc\",\"capabilities\":{\"portMappings\":true}}]}";
+			     "{\"type\":\"pa\"},{\"type\":\"pb\"},{\"type\":\"pc\","
+			     "\"capabilities\":{\"portMappings\":true}}]}";
 
 static void test_exec_chain_add_del(void **state)
 {
@@ -350,8 +378,12 @@ static void test_exec_chain_add_del(void **state)
 	struct cni_arg args[5];
 	size_t n = cni_k8s_args(args, "ns", "pod", "cid1", "uid");
 	json_t *caps = json_pack("{s:[{s:i}]}", "portMappings", "hostPort", 8080);
-	struct cni_runtime rt = {.container_id = "cid1", .netns = "/proc/self/ns/net", .ifname = "eth0",
-				 .args = args, .n_args = n, .capability_args = caps};
+	struct cni_runtime rt = {.container_id = "cid1",
+				 .netns = "/proc/self/ns/net",
+				 .ifname = "eth0",
+				 .args = args,
+				 .n_args = n,
+				 .capability_args = caps};
 	json_t *result = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_int_equal(cni_network_add(&f.cfg, f.net, &rt, &result, &err), 0);
@@ -363,11 +395,13 @@ static void test_exec_chain_add_del(void **state)
 	/* prevResult chains: pb got pa's result, pc got pb's; pc got runtimeConfig. */
 	char *in_b = read_text(f.dir, "stdin-ADD-pb");
 	json_t *jb = json_loads(in_b, 0, NULL);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(jb, "prevResult"), "by")), "pa");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(jb, "prevResult"), "by")), "pa");
 	assert_null(json_object_get(jb, "runtimeConfig"));
 	char *in_c = read_text(f.dir, "stdin-ADD-pc");
 	json_t *jc = json_loads(in_c, 0, NULL);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(jc, "prevResult"), "by")), "pb");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(jc, "prevResult"), "by")), "pb");
 	assert_non_null(json_object_get(json_object_get(jc, "runtimeConfig"), "portMappings"));
 	json_decref(jb);
 	json_decref(jc);
@@ -387,20 +421,23 @@ static void test_exec_chain_add_del(void **state)
 
 	/* The conflist changes (a plugin is dropped): DEL still runs the cached
 	 * list, in reverse, with the cached result as prevResult. */
-	const char *changed = "{\"cniVersion\":\"1.0.0\",\"name\":\"chain\",\"plugins\":[{\"type\":\"pa\"}]}";
+	const char *changed =
+	    "{\"cniVersion\":\"1.0.0\",\"name\":\"chain\",\"plugins\":[{\"type\":\"pa\"}]}";
 	struct cni_netconf *net2 = NULL;
 	assert_int_equal(cni_netconf_parse(changed, strlen(changed), true, "y", &net2, &err), 0);
 	char *logpath = xasprintf("%s/log", f.dir);
 	unlink(logpath);
 	free(logpath);
-	struct cni_runtime rt_del = {.container_id = "cid1", .ifname = "eth0", .args = args, .n_args = n};
+	struct cni_runtime rt_del = {
+	    .container_id = "cid1", .ifname = "eth0", .args = args, .n_args = n};
 	assert_int_equal(cni_network_del(&f.cfg, net2, &rt_del, &err), 0);
 	log = read_text(f.dir, "log");
 	assert_string_equal(log, "DEL pc cid1 eth0\nDEL pb cid1 eth0\nDEL pa cid1 eth0\n");
 	free(log);
 	char *in_del = read_text(f.dir, "stdin-DEL-pc");
 	json_t *jd = json_loads(in_del, 0, NULL);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(jd, "prevResult"), "by")), "pc");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(jd, "prevResult"), "by")), "pc");
 	/* The cached capability args come back for DEL (portmap needs them). */
 	assert_non_null(json_object_get(json_object_get(jd, "runtimeConfig"), "portMappings"));
 	json_decref(jd);
@@ -422,7 +459,8 @@ static void test_exec_failure_rolls_back(void **state)
 	fake_setup(&f, chain3);
 	setenv("FAIL_PLUGIN", "pb", 1);
 	setenv("FAIL_CMD", "ADD", 1);
-	struct cni_runtime rt = {.container_id = "cid2", .netns = "/proc/self/ns/net", .ifname = "eth0"};
+	struct cni_runtime rt = {
+	    .container_id = "cid2", .netns = "/proc/self/ns/net", .ifname = "eth0"};
 	json_t *result = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_true(cni_network_add(&f.cfg, f.net, &rt, &result, &err) < 0);
@@ -433,7 +471,8 @@ static void test_exec_failure_rolls_back(void **state)
 	ndl_error_clear(&err);
 	char *log = read_text(f.dir, "log");
 	/* pb failed: pb and pa are DELeted, pc never ran. */
-	assert_string_equal(log, "ADD pa cid2 eth0\nADD pb cid2 eth0\nDEL pb cid2 eth0\nDEL pa cid2 eth0\n");
+	assert_string_equal(
+	    log, "ADD pa cid2 eth0\nADD pb cid2 eth0\nDEL pb cid2 eth0\nDEL pa cid2 eth0\n");
 	free(log);
 	char *cache = read_text(f.cache, "results/chain-cid2-eth0");
 	assert_null(cache);
@@ -443,14 +482,17 @@ static void test_exec_failure_rolls_back(void **state)
 
 static void test_exec_missing_and_timeout(void **state)
 {
-	const char *list = "{\"cniVersion\":\"1.0.0\",\"name\":\"m\",\"plugins\":[{\"type\":\"nope\"}]}";
+	const char *list =
+	    "{\"cniVersion\":\"1.0.0\",\"name\":\"m\",\"plugins\":[{\"type\":\"nope\"}]}";
 	struct fake f;
 	fake_setup(&f, list);
-	struct cni_runtime rt = {.container_id = "c", .netns = "/proc/self/ns/net", .ifname = "eth0"};
+	struct cni_runtime rt = {
+	    .container_id = "c", .netns = "/proc/self/ns/net", .ifname = "eth0"};
 	json_t *result = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_true(cni_network_add(&f.cfg, f.net, &rt, &result, &err) < 0);
-	assert_non_null(strstr(ndl_error_msg(&err), "failed to find plugin \"nope\" in path [/nonexistent:"));
+	assert_non_null(
+	    strstr(ndl_error_msg(&err), "failed to find plugin \"nope\" in path [/nonexistent:"));
 	ndl_error_clear(&err);
 
 	/* Timeout: the plugin is killed and reaped; the error says so. */
@@ -458,7 +500,8 @@ static void test_exec_missing_and_timeout(void **state)
 	f.cfg.timeout_ms = 300;
 	char **env = cni_build_env("ADD", &f.cfg, &rt);
 	json_t *out = NULL;
-	assert_int_equal(cni_exec_plugin(&f.cfg, "pa", env, "{}", 2, "ADD", &out, &err), -ETIMEDOUT);
+	assert_int_equal(cni_exec_plugin(&f.cfg, "pa", env, "{}", 2, "ADD", &out, &err),
+			 -ETIMEDOUT);
 	assert_non_null(strstr(ndl_error_msg(&err), "timed out"));
 	ndl_error_clear(&err);
 	cni_env_free(env);
@@ -499,17 +542,17 @@ static void test_exec_plugin_garbage_output(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_list),
-		cmocka_unit_test(test_parse_conf_wraps),
-		cmocka_unit_test(test_load_dir_order),
-		cmocka_unit_test(test_args_env_stdin),
-		cmocka_unit_test(test_cache_format),
-		cmocka_unit_test(test_version_cmp),
-		cmocka_unit_test(test_ip_ranges),
-		cmocka_unit_test(test_exec_chain_add_del),
-		cmocka_unit_test(test_exec_failure_rolls_back),
-		cmocka_unit_test(test_exec_missing_and_timeout),
-		cmocka_unit_test(test_exec_plugin_garbage_output),
+	    cmocka_unit_test(test_parse_list),
+	    cmocka_unit_test(test_parse_conf_wraps),
+	    cmocka_unit_test(test_load_dir_order),
+	    cmocka_unit_test(test_args_env_stdin),
+	    cmocka_unit_test(test_cache_format),
+	    cmocka_unit_test(test_version_cmp),
+	    cmocka_unit_test(test_ip_ranges),
+	    cmocka_unit_test(test_exec_chain_add_del),
+	    cmocka_unit_test(test_exec_failure_rolls_back),
+	    cmocka_unit_test(test_exec_missing_and_timeout),
+	    cmocka_unit_test(test_exec_plugin_garbage_output),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,12 +58,13 @@ static enum cri_status h_slow(void *user, const ProtobufCMessage *req, struct cr
 }
 
 static const struct cri_method methods[] = {
-	{"/test.Svc/Echo", &runtime__v1__version_request__descriptor, h_echo, NULL},
-	{"/test.Svc/Fail", &runtime__v1__version_request__descriptor, h_fail, NULL},
-	{"/test.Svc/Errno", &runtime__v1__version_request__descriptor, h_errno, NULL},
-	{"/test.Svc/NoResp", &runtime__v1__version_request__descriptor, h_noresp, NULL},
-	{"/test.Svc/Slow", &runtime__v1__version_request__descriptor, h_slow, NULL},
-	{"/test.Svc/Later", &runtime__v1__version_request__descriptor, NULL, "Later is not implemented yet"},
+    {"/test.Svc/Echo", &runtime__v1__version_request__descriptor, h_echo, NULL},
+    {"/test.Svc/Fail", &runtime__v1__version_request__descriptor, h_fail, NULL},
+    {"/test.Svc/Errno", &runtime__v1__version_request__descriptor, h_errno, NULL},
+    {"/test.Svc/NoResp", &runtime__v1__version_request__descriptor, h_noresp, NULL},
+    {"/test.Svc/Slow", &runtime__v1__version_request__descriptor, h_slow, NULL},
+    {"/test.Svc/Later", &runtime__v1__version_request__descriptor, NULL,
+     "Later is not implemented yet"},
 };
 
 static enum cri_status on_sub(void *user, const ProtobufCMessage *req, struct cri_reply *r)
@@ -72,7 +73,7 @@ static enum cri_status on_sub(void *user, const ProtobufCMessage *req, struct cr
 }
 
 static const struct cri_stream_method stream = {
-	"/test.Svc/Events", &runtime__v1__get_events_request__descriptor, on_sub};
+    "/test.Svc/Events", &runtime__v1__get_events_request__descriptor, on_sub};
 
 struct fixture {
 	char *dir, *sock;
@@ -86,9 +87,13 @@ static int setup(void **state)
 	char tmpl[] = "/tmp/test_cri_rpc.XXXXXX";
 	f->dir = xstrdup(mkdtemp(tmpl));
 	f->sock = xasprintf("%s/s.sock", f->dir);
-	struct cri_rpc_config cfg = {.listen = f->sock, .workers = 3, .methods = methods,
+	struct cri_rpc_config cfg = {.listen = f->sock,
+				     .workers = 3,
+				     .methods = methods,
 				     .n_methods = sizeof(methods) / sizeof(methods[0]),
-				     .stream = &stream, .user = (void *)"u", .stream_queue_max = 8};
+				     .stream = &stream,
+				     .user = (void *)"u",
+				     .stream_queue_max = 8};
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_int_equal(cri_rpc_start(&cfg, &f->srv, &err), 0);
 	assert_int_equal(cri_client_connect(f->sock, &f->cli, &err), 0);
@@ -138,12 +143,13 @@ static void test_unary_ok_and_errors(void **state)
 		int code, err;
 		const char *needle;
 	} cases[] = {
-		{"/test.Svc/Fail", 5, ENOENT, "Fail: rpc error: code = NotFound desc = sandbox \"abc\" not found"},
-		{"/test.Svc/Errno", 6, EEXIST, "code = AlreadyExists desc = name \"x\" is reserved"},
-		{"/test.Svc/NoResp", 13, EIO, "handler produced no response"},
-		{"/test.Svc/Later", 12, ENOSYS, "Later is not implemented yet"},
-		{"/test.Svc/Missing", 12, ENOSYS, "unknown method /test.Svc/Missing"},
-		{"/runtime.v1.RuntimeService/Version", 12, ENOSYS, "unknown method"},
+	    {"/test.Svc/Fail", 5, ENOENT,
+	     "Fail: rpc error: code = NotFound desc = sandbox \"abc\" not found"},
+	    {"/test.Svc/Errno", 6, EEXIST, "code = AlreadyExists desc = name \"x\" is reserved"},
+	    {"/test.Svc/NoResp", 13, EIO, "handler produced no response"},
+	    {"/test.Svc/Later", 12, ENOSYS, "Later is not implemented yet"},
+	    {"/test.Svc/Missing", 12, ENOSYS, "unknown method /test.Svc/Missing"},
+	    {"/runtime.v1.RuntimeService/Version", 12, ENOSYS, "unknown method"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		resp = NULL;
@@ -152,7 +158,8 @@ static void test_unary_ok_and_errors(void **state)
 		assert_int_equal(st.code, cases[i].code);
 		assert_int_equal(err.code, cases[i].err);
 		if (!strstr(ndl_error_msg(&err), cases[i].needle))
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, ndl_error_msg(&err), cases[i].needle);
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, ndl_error_msg(&err),
+				 cases[i].needle);
 		ndl_error_clear(&err);
 	}
 }
@@ -165,7 +172,8 @@ static void test_deadline(void **state)
 	struct cri_call_status st;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_true(cri_client_call(f->cli, "/test.Svc/Slow", &req.base,
-				    &runtime__v1__version_response__descriptor, 50, &resp, &st, &err) < 0);
+				    &runtime__v1__version_response__descriptor, 50, &resp, &st,
+				    &err) < 0);
 	assert_int_equal(st.code, 4);
 	assert_int_equal(err.code, ETIMEDOUT);
 	ndl_error_clear(&err);
@@ -245,8 +253,9 @@ static void sub_open(struct sub *s, const char *sock)
 	ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->md;
 	assert_int_equal(grpc_call_start_batch(s->call, ops, 4, s, NULL), GRPC_CALL_OK);
 	grpc_event ev = grpc_completion_queue_pluck(
-		s->cq, s, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(5, GPR_TIMESPAN)),
-		NULL);
+	    s->cq, s,
+	    gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(5, GPR_TIMESPAN)),
+	    NULL);
 	assert_int_equal(ev.type, GRPC_OP_COMPLETE);
 	assert_true(ev.success);
 	grpc_byte_buffer_destroy(bb);
@@ -262,9 +271,10 @@ static char *sub_next(struct sub *s, int timeout_ms)
 	op.data.recv_message.recv_message = &bb;
 	assert_int_equal(grpc_call_start_batch(s->call, &op, 1, &bb, NULL), GRPC_CALL_OK);
 	grpc_event ev = grpc_completion_queue_pluck(
-		s->cq, &bb,
-		gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN)),
-		NULL);
+	    s->cq, &bb,
+	    gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+			 gpr_time_from_millis(timeout_ms, GPR_TIMESPAN)),
+	    NULL);
 	if (ev.type != GRPC_OP_COMPLETE || !bb)
 		return NULL;
 	grpc_byte_buffer_reader rd;
@@ -273,7 +283,7 @@ static char *sub_next(struct sub *s, int timeout_ms)
 	grpc_byte_buffer_reader_destroy(&rd);
 	grpc_byte_buffer_destroy(bb);
 	Runtime__V1__ContainerEventResponse *e = runtime__v1__container_event_response__unpack(
-		NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+	    NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
 	grpc_slice_unref(all);
 	assert_non_null(e);
 	char *id = xstrdup(e->container_id);
@@ -382,8 +392,10 @@ static void test_stop_with_open_stream_and_slow_call(void **state)
 
 static void test_listen_failure(void **state)
 {
-	struct cri_rpc_config cfg = {.listen = "/nonexistent-dir/x/s.sock", .workers = 1,
-				     .methods = methods, .n_methods = 1};
+	struct cri_rpc_config cfg = {.listen = "/nonexistent-dir/x/s.sock",
+				     .workers = 1,
+				     .methods = methods,
+				     .n_methods = 1};
 	struct cri_rpc_server *s = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	assert_true(cri_rpc_start(&cfg, &s, &err) < 0);
@@ -405,8 +417,8 @@ static void test_method_table_matches_proto(void **state)
 	for (int s = 0; s < 2; s++)
 		for (unsigned i = 0; i < svcs[s]->n_methods; i++) {
 			int streaming = -1;
-			assert_int_equal(cri_method_lookup(svcs[s]->methods[i].name, NULL, NULL, NULL,
-							   &streaming),
+			assert_int_equal(cri_method_lookup(svcs[s]->methods[i].name, NULL, NULL,
+							   NULL, &streaming),
 					 0);
 			n_unary += !streaming;
 		}
@@ -421,13 +433,14 @@ static void test_method_table_matches_proto(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_unary_ok_and_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stream_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_with_open_stream_and_slow_call, setup, teardown),
-		cmocka_unit_test(test_listen_failure),
-		cmocka_unit_test(test_method_table_matches_proto),
+	    cmocka_unit_test_setup_teardown(test_unary_ok_and_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_with_open_stream_and_slow_call, setup,
+					    teardown),
+	    cmocka_unit_test(test_listen_failure),
+	    cmocka_unit_test(test_method_table_matches_proto),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,8 @@ static char *mktemp_dir(void)
 	return xstrdup(d);
 }
 
-static json_t *sandbox(const char *id, const char *name, int state, json_t *labels, long long created)
+static json_t *sandbox(const char *id, const char *name, int state, json_t *labels,
+		       long long created)
 {
 	json_t *j = json_pack("{s:s, s:s, s:i, s:I}", "id", id, "name", name, "state", state,
 			      "created_at", (json_int_t)created);
@@ -64,7 +65,8 @@ static void test_record_validation(void **state)
 
 	/* Valid. */
 	char buf[512];
-	snprintf(buf, sizeof(buf), "{\"id\":\"%s\",\"name\":\"n\",\"state\":1,\"labels\":{\"a\":\"b\"}}", id);
+	snprintf(buf, sizeof(buf),
+		 "{\"id\":\"%s\",\"name\":\"n\",\"state\":1,\"labels\":{\"a\":\"b\"}}", id);
 	assert_int_equal(cri_record_parse(buf, strlen(buf), CRI_KIND_SANDBOX, &j, &err), 0);
 	json_decref(j);
 
@@ -73,27 +75,30 @@ static void test_record_validation(void **state)
 		enum cri_kind kind;
 		const char *needle;
 	} bad[] = {
-		{"[]", CRI_KIND_SANDBOX, "expected object"},
-		{"{\"name\":\"n\",\"state\":0}", CRI_KIND_SANDBOX, "field \"id\": required"},
-		{"{\"id\":\"abc\",\"name\":\"n\",\"state\":0}", CRI_KIND_SANDBOX, "64 lowercase hex"},
-		{NULL, CRI_KIND_SANDBOX, "field \"state\""}, /* state 7 */
-		{NULL, CRI_KIND_CONTAINER, "field \"pod_sandbox_id\": required"},
-		{NULL, CRI_KIND_SANDBOX, "field \"labels.a\": expected string"},
-		{"{\"id\":", CRI_KIND_SANDBOX, ""},
+	    {"[]", CRI_KIND_SANDBOX, "expected object"},
+	    {"{\"name\":\"n\",\"state\":0}", CRI_KIND_SANDBOX, "field \"id\": required"},
+	    {"{\"id\":\"abc\",\"name\":\"n\",\"state\":0}", CRI_KIND_SANDBOX, "64 lowercase hex"},
+	    {NULL, CRI_KIND_SANDBOX, "field \"state\""}, /* state 7 */
+	    {NULL, CRI_KIND_CONTAINER, "field \"pod_sandbox_id\": required"},
+	    {NULL, CRI_KIND_SANDBOX, "field \"labels.a\": expected string"},
+	    {"{\"id\":", CRI_KIND_SANDBOX, ""},
 	};
 	char tmp[3][512];
 	snprintf(tmp[0], sizeof(tmp[0]), "{\"id\":\"%s\",\"name\":\"n\",\"state\":7}", id);
 	snprintf(tmp[1], sizeof(tmp[1]), "{\"id\":\"%s\",\"name\":\"n\",\"state\":0}", id);
-	snprintf(tmp[2], sizeof(tmp[2]), "{\"id\":\"%s\",\"name\":\"n\",\"state\":0,\"labels\":{\"a\":1}}", id);
+	snprintf(tmp[2], sizeof(tmp[2]),
+		 "{\"id\":\"%s\",\"name\":\"n\",\"state\":0,\"labels\":{\"a\":1}}", id);
 	bad[3].json = tmp[0];
 	bad[4].json = tmp[1];
 	bad[5].json = tmp[2];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = NULL;
-		assert_true(cri_record_parse(bad[i].json, strlen(bad[i].json), bad[i].kind, &j, &err) < 0);
+		assert_true(
+		    cri_record_parse(bad[i].json, strlen(bad[i].json), bad[i].kind, &j, &err) < 0);
 		assert_null(j);
 		if (!strstr(ndl_error_msg(&err), bad[i].needle))
-			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, ndl_error_msg(&err), bad[i].needle);
+			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, ndl_error_msg(&err),
+				 bad[i].needle);
 		ndl_error_clear(&err);
 	}
 }
@@ -206,19 +211,19 @@ static void test_reserve_and_persist(void **state)
 	assert_int_equal(cri_store_get(st, CRI_KIND_SANDBOX, prefix, &rec, &err), 0);
 	assert_string_equal(rec->id, id1);
 	assert_int_equal(json_integer_value(json_object_get(rec->data, "state")), 1);
-	assert_int_equal(cri_store_get(st, CRI_KIND_SANDBOX, "zz", &(struct cri_record *){NULL}, &err),
-			 -ENOENT);
+	assert_int_equal(
+	    cri_store_get(st, CRI_KIND_SANDBOX, "zz", &(struct cri_record *){NULL}, &err), -ENOENT);
 	ndl_error_clear(&err);
-	assert_int_equal(cri_store_get(st, CRI_KIND_SANDBOX, "", &(struct cri_record *){NULL}, &err),
-			 -EINVAL);
+	assert_int_equal(
+	    cri_store_get(st, CRI_KIND_SANDBOX, "", &(struct cri_record *){NULL}, &err), -EINVAL);
 	ndl_error_clear(&err);
 
 	/* Remove: file gone, name free, lookups fail; our reference stays valid. */
 	assert_int_equal(cri_store_remove(st, rec, &err), 0);
 	assert_string_equal(rec->id, id1);
 	cri_store_put(rec);
-	assert_int_equal(cri_store_get(st, CRI_KIND_SANDBOX, id1, &(struct cri_record *){NULL}, &err),
-			 -ENOENT);
+	assert_int_equal(
+	    cri_store_get(st, CRI_KIND_SANDBOX, id1, &(struct cri_record *){NULL}, &err), -ENOENT);
 	ndl_error_clear(&err);
 	assert_int_equal(cri_store_reserve_name(st, "web_default_u1_0", id2, &err), 0);
 	cri_store_release_name(st, "web_default_u1_0");
@@ -268,7 +273,8 @@ static void test_filters(void **state)
 	sid[64] = 0;
 	memset(cid, 'c', 64);
 	cid[64] = 0;
-	json_t *c = container(cid, "n", sid, 1, json_pack("{s:s, s:s}", "app", "web", "tier", "fe"));
+	json_t *c =
+	    container(cid, "n", sid, 1, json_pack("{s:s, s:s}", "app", "web", "tier", "fe"));
 
 	struct cri_filter f = {0};
 	assert_true(cri_filter_match(NULL, c));
@@ -315,7 +321,8 @@ static void test_list_filter_store(void **state)
 		cri_store_new_id(st, id);
 		snprintf(name, sizeof(name), "c%d", i);
 		assert_int_equal(cri_store_reserve_name(st, name, id, &err), 0);
-		json_t *c = container(id, name, sid, i % 4, json_pack("{s:s}", "parity", i % 2 ? "odd" : "even"));
+		json_t *c = container(id, name, sid, i % 4,
+				      json_pack("{s:s}", "parity", i % 2 ? "odd" : "even"));
 		assert_int_equal(cri_store_add(st, CRI_KIND_CONTAINER, c, NULL, &err), 0);
 		json_decref(c);
 	}
@@ -343,10 +350,13 @@ static void test_list_filter_store(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),	     cmocka_unit_test(test_record_validation),
-		cmocka_unit_test(test_ids_unique),   cmocka_unit_test(test_reserve_and_persist),
-		cmocka_unit_test(test_ambiguous_prefix), cmocka_unit_test(test_filters),
-		cmocka_unit_test(test_list_filter_store),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_record_validation),
+	    cmocka_unit_test(test_ids_unique),
+	    cmocka_unit_test(test_reserve_and_persist),
+	    cmocka_unit_test(test_ambiguous_prefix),
+	    cmocka_unit_test(test_filters),
+	    cmocka_unit_test(test_list_filter_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
