@@ -904,8 +904,10 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 	    (r = get_str(spec, "spec", "runtimeClassName", false, &p->runtime_class_name, err)) < 0 ||
 	    (r = get_obj(spec, "spec", "nodeSelector", &p->node_selector, err)) < 0)
 		return r;
+	p->has_termination_grace_period_seconds = has_tgps;
 	if (!has_tgps)
 		p->termination_grace_period_seconds = -1;
+	p->has_active_deadline_seconds = has_ads;
 	if (!has_ads)
 		p->active_deadline_seconds = -1;
 	if (json_object_get(spec, "priority") && !json_is_null(json_object_get(spec, "priority"))) {

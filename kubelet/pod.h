@@ -207,8 +207,10 @@ struct pod {
 	struct pod_volume *volumes;
 	size_t n_volumes;
 	char *restart_policy;  /* Always, OnFailure, Never */
-	int64_t termination_grace_period_seconds;
-	int64_t active_deadline_seconds; /* 0 = unset */
+	int64_t termination_grace_period_seconds; /* -1 when absent (not defaulted) */
+	bool has_termination_grace_period_seconds;
+	int64_t active_deadline_seconds; /* -1 when absent */
+	bool has_active_deadline_seconds;
 	char *dns_policy;
 	struct pod_strv dns_nameservers, dns_searches;
 	json_t *dns_options;   /* borrowed array or NULL */

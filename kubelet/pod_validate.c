@@ -658,10 +658,11 @@ int pod_validate(const struct pod *p, ndl_error_t *err)
 				return INVALID("", "spec.dnsConfig.options[%zu].name: Required value", i);
 		}
 	}
-	if (p->termination_grace_period_seconds < 0 && p->termination_grace_period_seconds != -1)
+	if (p->has_termination_grace_period_seconds && p->termination_grace_period_seconds < 0)
 		return INVALID("", "spec.terminationGracePeriodSeconds: Invalid value: %lld: must be greater than or equal to 0",
 			       (long long)p->termination_grace_period_seconds);
-	if (p->active_deadline_seconds == 0 || p->active_deadline_seconds < -1)
+	if (p->has_active_deadline_seconds &&
+	    (p->active_deadline_seconds < 1 || p->active_deadline_seconds > 2147483647))
 		return INVALID("", "spec.activeDeadlineSeconds: Invalid value: %lld: must be between 1 and 2147483647, inclusive",
 			       (long long)p->active_deadline_seconds);
 	if (p->hostname && *p->hostname && !pod_is_dns1123_label(p->hostname))

@@ -383,6 +383,12 @@ static void test_validation_errors(void **state)
 		   "spec.activeDeadlineSeconds: Invalid value: 0");
 	parse_fail(HDR "spec:\n  terminationGracePeriodSeconds: -5\n  containers: [{name: c, image: i}]\n",
 		   "spec.terminationGracePeriodSeconds: Invalid value: -5");
+	parse_fail(HDR "spec:\n  terminationGracePeriodSeconds: -1\n  containers: [{name: c, image: i}]\n",
+		   "spec.terminationGracePeriodSeconds: Invalid value: -1");
+	parse_fail(HDR "spec:\n  activeDeadlineSeconds: -1\n  containers: [{name: c, image: i}]\n",
+		   "spec.activeDeadlineSeconds: Invalid value: -1");
+	parse_fail(HDR "spec:\n  activeDeadlineSeconds: 2147483648\n  containers: [{name: c, image: i}]\n",
+		   "spec.activeDeadlineSeconds: Invalid value: 2147483648");
 	parse_fail(HDR "spec:\n  hostname: Host_1\n  containers: [{name: c, image: i}]\n",
 		   "spec.hostname: Invalid value: \"Host_1\"");
 	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts: [{name: v, mountPath: /a, subPath: ../../etc}]\n  volumes: [{name: v}]\n",
