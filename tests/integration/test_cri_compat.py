@@ -74,19 +74,24 @@ def build_pause_tar(workdir):
     return tar
 
 
+def write_compat_conflist(conf_dir):
+    with open(os.path.join(conf_dir, "10-compat.conflist"), "w") as f:
+        json.dump({"cniVersion": "1.0.0", "name": "compat", "plugins": [
+            {"type": "bridge", "bridge": "cni-compat", "isGateway": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.66.0.0/24"}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
+
+
 class Containerd:
-    def __init__(self, tmp):
+    def __init__(self, tmp, with_conflist=True):
         self.tmp = tmp
         self.root = os.path.join(tmp, "root")
         self.state = os.path.join(tmp, "state")
         self.sock = os.path.join(tmp, "containerd.sock")
         self.conf_dir = os.path.join(tmp, "net.d")
         os.makedirs(self.conf_dir)
-        with open(os.path.join(self.conf_dir, "10-compat.conflist"), "w") as f:
-            json.dump({"cniVersion": "1.0.0", "name": "compat", "plugins": [
-                {"type": "bridge", "bridge": "cni-compat", "isGateway": True,
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.66.0.0/24"}]]}},
-                {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
+        if with_conflist:
+            write_compat_conflist(self.conf_dir)
         self.config = os.path.join(tmp, "config.toml")
         with open(self.config, "w") as f:
             f.write(f"""version = 2
@@ -354,3 +359,42 @@ def test_containerd_wire_compat(containerd):
         nf = crictl(sock, "call", "PodSandboxStatus", json.dumps({"pod_sandbox_id": sid}),
                     check=False)
         assert nf.returncode == 10 + 5 and "NotFound" in nf.stderr
+
+
+@pytest.mark.network
+def test_status_network_ready_matches_containerd(netns, tmp_path):
+    """Same conf dir, same answers: NetworkReady false (same reason, same
+    message prefix) with no config, then true once a conflist appears."""
+    tmp = str(tmp_path)
+    cd = Containerd(tmp, with_conflist=False)
+    ours = subprocess.Popen([bin_path("nodelet-cri"), "--listen", os.path.join(tmp, "n.sock"),
+                             "--root", os.path.join(tmp, "nroot"), "--run-root",
+                             os.path.join(tmp, "nrun"), "--cni-conf-dir", cd.conf_dir,
+                             "--cni-bin-dir", "/usr/lib/cni"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cd.start()
+        harness.wait_for(lambda: os.path.exists(os.path.join(tmp, "n.sock")), what="our socket")
+
+        def net(sock):
+            with criclient.Client(sock) as c:
+                st = c.Status()
+            by = {x.type: x for x in st.status.conditions}
+            assert by["RuntimeReady"].status is True
+            return by["NetworkReady"]
+        theirs, mine = net(cd.sock), net(os.path.join(tmp, "n.sock"))
+        assert (mine.status, mine.reason) == (theirs.status, theirs.reason) == \
+            (False, "NetworkPluginNotReady")
+        prefix = "Network plugin returns error: cni plugin not initialized"
+        assert theirs.message.startswith(prefix) and mine.message.startswith(prefix)
+
+        write_compat_conflist(cd.conf_dir)
+        # containerd notices through its file watch; we re-read per call.
+        harness.wait_for(lambda: net(cd.sock).status, timeout=15, what="containerd NetworkReady")
+        theirs, mine = net(cd.sock), net(os.path.join(tmp, "n.sock"))
+        assert (mine.status, mine.reason, mine.message) == \
+            (theirs.status, theirs.reason, theirs.message) == (True, "", "")
+    finally:
+        ours.terminate()
+        ours.wait(10)
+        cd.stop()
