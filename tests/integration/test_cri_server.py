@@ -22,6 +22,20 @@ def daemon_bin():
     return bin_path("nodelet-cri")
 
 
+_started = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_daemons():
+    """Whatever a test started is stopped (by PID) even when it fails."""
+    yield
+    while _started:
+        p = _started.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Daemon:
     def __init__(self, tmp, extra=(), conf_dir=None):
         self.tmp = str(tmp)
@@ -38,6 +52,7 @@ class Daemon:
     def start(self, wait=True):
         start = len(self.logtext())
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        _started.append(self.proc)
         if wait:
             # Serving, not just a socket file: a stale one may exist already.
             harness.wait_for(lambda: "serving CRI" in self.logtext()[start:]
@@ -226,6 +241,7 @@ def test_socket_mode_lock_and_second_daemon(daemon, tmp_path):
     second = Daemon(tmp_path)
     second.log = open(os.path.join(str(tmp_path), "second.log"), "w+")
     second.proc = subprocess.Popen(second.args, stdout=second.log, stderr=subprocess.STDOUT)
+    _started.append(second.proc)
     assert second.proc.wait(10) != 0
     assert "another nodelet-cri is serving" in second.logtext()
     # The first one still serves on its socket.
