@@ -48,7 +48,7 @@ const struct kubelet_option *kubelet_option_by_field(const char *field);
 /* Parse argv into (option, value) pairs without applying them. */
 struct kubelet_flag_value {
 	const struct kubelet_option *opt;
-	const char *value; /* borrowed from argv or a static "true" */
+	const char *value;   /* borrowed from argv or a static "true" */
 	const char *spelled; /* as given, for messages */
 };
 int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_values,

@@ -26,88 +26,160 @@
 /* Flags and fields nodelet uses. Flags that are deprecated aliases of a
  * config field in the kubelet keep working and take precedence. */
 const struct kubelet_option kubelet_options[] = {
-	{"config", NULL, KOPT_STRING, OFF(config_path), "KubeletConfiguration file (kubelet.config.k8s.io/v1beta1)"},
-	{"root-dir", NULL, KOPT_STRING, OFF(root_dir), "directory for nodelet files (default /var/lib/nodelet)"},
-	{"hostname-override", NULL, KOPT_STRING, OFF(hostname_override), "node name to use instead of the hostname"},
-	{"node-ip", NULL, KOPT_STRING, OFF(node_ip), "IP address(es) of the node (comma-separated, one per family)"},
-	{"kubeconfig", NULL, KOPT_STRING, OFF(kubeconfig), "API server credentials; absent = standalone mode"},
-	{"v", NULL, KOPT_INT32, OFF(verbosity), "log verbosity (also -v)"},
-	{"pod-manifest-path", "staticPodPath", KOPT_STRING, OFF(static_pod_path), "static pod manifest directory or file"},
-	{"manifest-url", "staticPodURL", KOPT_STRING, OFF(static_pod_url), "URL of static pod manifests (not fetched yet)"},
-	{"sync-frequency", "syncFrequency", KOPT_DURATION, OFF(sync_frequency_ns), "max period between pod syncs (default 1m0s)"},
-	{"file-check-frequency", "fileCheckFrequency", KOPT_DURATION, OFF(file_check_frequency_ns), "manifest dir re-check period (default 20s)"},
-	{"http-check-frequency", "httpCheckFrequency", KOPT_DURATION, OFF(http_check_frequency_ns), "manifest URL re-check period (default 20s)"},
-	{"address", "address", KOPT_STRING, OFF(address), "serving address for the kubelet API (default 0.0.0.0)"},
-	{"port", "port", KOPT_INT32, OFF(port), "kubelet API port (default 10250)"},
-	{"read-only-port", "readOnlyPort", KOPT_INT32, OFF(read_only_port), "read-only port for /pods and /healthz; 0 disables (default 0)"},
-	{"healthz-port", "healthzPort", KOPT_INT32, OFF(healthz_port), "healthz port; 0 disables (default 10248)"},
-	{"healthz-bind-address", "healthzBindAddress", KOPT_STRING, OFF(healthz_bind_address), "healthz address (default 127.0.0.1)"},
-	{"container-runtime-endpoint", "containerRuntimeEndpoint", KOPT_STRING, OFF(container_runtime_endpoint), "CRI endpoint (default unix:///run/nodelet/cri.sock)"},
-	{"image-service-endpoint", "imageServiceEndpoint", KOPT_STRING, OFF(image_service_endpoint), "CRI image endpoint (default: the runtime endpoint)"},
-	{"cgroup-driver", "cgroupDriver", KOPT_STRING, OFF(cgroup_driver), "cgroupfs or systemd (default cgroupfs)"},
-	{"cgroup-root", "cgroupRoot", KOPT_STRING, OFF(cgroup_root), "root cgroup for pods"},
-	{"cgroups-per-qos", "cgroupsPerQOS", KOPT_BOOL, OFF(cgroups_per_qos), "QoS and pod cgroup hierarchy (default true)"},
-	{"max-pods", "maxPods", KOPT_INT32, OFF(max_pods), "max pods on this node (default 110)"},
-	{"pod-max-pids", "podPidsLimit", KOPT_INT64, OFF(pod_pids_limit), "max processes per pod; -1 unlimited (default -1)"},
-	{"runtime-request-timeout", "runtimeRequestTimeout", KOPT_DURATION, OFF(runtime_request_timeout_ns), "CRI request timeout (default 2m0s)"},
-	{"serialize-image-pulls", "serializeImagePulls", KOPT_BOOL, OFF(serialize_image_pulls), "pull one image at a time (default true)"},
-	{"max-parallel-image-pulls", "maxParallelImagePulls", KOPT_INT32, OFF(max_parallel_image_pulls), "max parallel pulls when not serialized"},
-	{"container-log-max-size", "containerLogMaxSize", KOPT_STRING, OFF(container_log_max_size), "rotate container logs at this size (default 10Mi)"},
-	{"container-log-max-files", "containerLogMaxFiles", KOPT_INT32, OFF(container_log_max_files), "log files kept per container (default 5)"},
-	{"container-log-max-workers", "containerLogMaxWorkers", KOPT_INT32, OFF(container_log_max_workers), "log rotation workers (default 1)"},
-	{"container-log-monitor-interval", "containerLogMonitorInterval", KOPT_DURATION, OFF(container_log_monitor_interval_ns), "log rotation check period (default 10s)"},
-	{"eviction-hard", "evictionHard", KOPT_EVICTION, OFF(eviction_hard), "hard eviction thresholds (parsed; not enforced yet)"},
-	{"eviction-pressure-transition-period", "evictionPressureTransitionPeriod", KOPT_DURATION, OFF(eviction_pressure_transition_period_ns), "default 5m0s"},
-	{"cluster-dns", "clusterDNS", KOPT_STRING_LIST, OFF(cluster_dns), "DNS server IPs for pods (comma-separated)"},
-	{"cluster-domain", "clusterDomain", KOPT_STRING, OFF(cluster_domain), "cluster DNS domain"},
-	{"resolv-conf", "resolvConf", KOPT_STRING, OFF(resolv_conf), "resolver config for pods (default /etc/resolv.conf)"},
-	{"minimum-image-ttl-duration", "imageMinimumGCAge", KOPT_DURATION, OFF(image_minimum_gc_age_ns), "default 2m0s"},
-	{NULL, "imageMaximumGCAge", KOPT_DURATION, OFF(image_maximum_gc_age_ns), "default 0s (disabled)"},
-	{"image-gc-high-threshold", "imageGCHighThresholdPercent", KOPT_INT32, OFF(image_gc_high_threshold_percent), "default 85"},
-	{"image-gc-low-threshold", "imageGCLowThresholdPercent", KOPT_INT32, OFF(image_gc_low_threshold_percent), "default 80"},
-	{"fail-swap-on", "failSwapOn", KOPT_BOOL, OFF(fail_swap_on), "refuse to start with swap on (default true)"},
-	{"node-status-update-frequency", "nodeStatusUpdateFrequency", KOPT_DURATION, OFF(node_status_update_frequency_ns), "default 10s"},
-	{NULL, "nodeStatusReportFrequency", KOPT_DURATION, OFF(node_status_report_frequency_ns), "default 5m0s"},
-	{NULL, "nodeLeaseDurationSeconds", KOPT_INT32, OFF(node_lease_duration_seconds), "default 40"},
-	{"cpu-cfs-quota", "cpuCFSQuota", KOPT_BOOL, OFF(cpu_cfs_quota), "enforce CPU limits with CFS quota (default true)"},
-	{"cpu-cfs-quota-period", "cpuCFSQuotaPeriod", KOPT_DURATION, OFF(cpu_cfs_quota_period_ns), "default 100ms"},
-	{"hairpin-mode", "hairpinMode", KOPT_STRING, OFF(hairpin_mode), "promiscuous-bridge, hairpin-veth or none"},
-	{"oom-score-adj", "oomScoreAdj", KOPT_INT32, OFF(oom_score_adj), "kubelet's own oom_score_adj (default -999)"},
-	{"register-node", "registerNode", KOPT_BOOL, OFF(register_node), "register with the API server (default true)"},
-	{"enable-debugging-handlers", "enableDebuggingHandlers", KOPT_BOOL, OFF(enable_debugging_handlers), "default true"},
-	{"streaming-connection-idle-timeout", "streamingConnectionIdleTimeout", KOPT_DURATION, OFF(streaming_connection_idle_timeout_ns), "default 4h0m0s"},
-	{"volume-stats-agg-period", "volumeStatsAggPeriod", KOPT_DURATION, OFF(volume_stats_agg_period_ns), "default 1m0s"},
-	{NULL, "podLogsDir", KOPT_STRING, OFF(pod_logs_dir), "default /var/log/pods"},
-	{"seccomp-default", "seccompDefault", KOPT_BOOL, OFF(seccomp_default), "RuntimeDefault seccomp for all pods (default false)"},
-	{"protect-kernel-defaults", "protectKernelDefaults", KOPT_BOOL, OFF(protect_kernel_defaults), "default false"},
-	{"make-iptables-util-chains", "makeIPTablesUtilChains", KOPT_BOOL, OFF(make_iptables_util_chains), "default true"},
-	{"iptables-masquerade-bit", "iptablesMasqueradeBit", KOPT_INT32, OFF(iptables_masquerade_bit), "default 14"},
-	{"iptables-drop-bit", "iptablesDropBit", KOPT_INT32, OFF(iptables_drop_bit), "default 15"},
-	{"registry-qps", "registryPullQPS", KOPT_INT32, OFF(registry_pull_qps), "default 5"},
-	{"registry-burst", "registryBurst", KOPT_INT32, OFF(registry_burst), "default 10"},
-	{"event-qps", "eventRecordQPS", KOPT_INT32, OFF(event_record_qps), "default 50"},
-	{"event-burst", "eventBurst", KOPT_INT32, OFF(event_burst), "default 100"},
-	{"kube-api-qps", "kubeAPIQPS", KOPT_INT32, OFF(kube_api_qps), "default 50"},
-	{"kube-api-burst", "kubeAPIBurst", KOPT_INT32, OFF(kube_api_burst), "default 100"},
-	{"max-open-files", "maxOpenFiles", KOPT_INT32, OFF(max_open_files), "default 1000000"},
-	{"cpu-manager-policy", "cpuManagerPolicy", KOPT_STRING, OFF(cpu_manager_policy), "none (static not implemented)"},
-	{"memory-manager-policy", "memoryManagerPolicy", KOPT_STRING, OFF(memory_manager_policy), "None (Static not implemented)"},
-	{"topology-manager-policy", "topologyManagerPolicy", KOPT_STRING, OFF(topology_manager_policy), "none"},
-	{NULL, "shutdownGracePeriod", KOPT_DURATION, OFF(shutdown_grace_period_ns), "default 0s"},
-	{NULL, "memoryThrottlingFactor", KOPT_FLOAT, OFF(memory_throttling_factor), "default 0.9"},
+    {"config", NULL, KOPT_STRING, OFF(config_path),
+     "KubeletConfiguration file (kubelet.config.k8s.io/v1beta1)"},
+    {"root-dir", NULL, KOPT_STRING, OFF(root_dir),
+     "directory for nodelet files (default /var/lib/nodelet)"},
+    {"hostname-override", NULL, KOPT_STRING, OFF(hostname_override),
+     "node name to use instead of the hostname"},
+    {"node-ip", NULL, KOPT_STRING, OFF(node_ip),
+     "IP address(es) of the node (comma-separated, one per family)"},
+    {"kubeconfig", NULL, KOPT_STRING, OFF(kubeconfig),
+     "API server credentials; absent = standalone mode"},
+    {"v", NULL, KOPT_INT32, OFF(verbosity), "log verbosity (also -v)"},
+    {"pod-manifest-path", "staticPodPath", KOPT_STRING, OFF(static_pod_path),
+     "static pod manifest directory or file"},
+    {"manifest-url", "staticPodURL", KOPT_STRING, OFF(static_pod_url),
+     "URL of static pod manifests (not fetched yet)"},
+    {"sync-frequency", "syncFrequency", KOPT_DURATION, OFF(sync_frequency_ns),
+     "max period between pod syncs (default 1m0s)"},
+    {"file-check-frequency", "fileCheckFrequency", KOPT_DURATION, OFF(file_check_frequency_ns),
+     "manifest dir re-check period (default 20s)"},
+    {"http-check-frequency", "httpCheckFrequency", KOPT_DURATION, OFF(http_check_frequency_ns),
+     "manifest URL re-check period (default 20s)"},
+    {"address", "address", KOPT_STRING, OFF(address),
+     "serving address for the kubelet API (default 0.0.0.0)"},
+    {"port", "port", KOPT_INT32, OFF(port), "kubelet API port (default 10250)"},
+    {"read-only-port", "readOnlyPort", KOPT_INT32, OFF(read_only_port),
+     "read-only port for /pods and /healthz; 0 disables (default 0)"},
+    {"healthz-port", "healthzPort", KOPT_INT32, OFF(healthz_port),
+     "healthz port; 0 disables (default 10248)"},
+    {"healthz-bind-address", "healthzBindAddress", KOPT_STRING, OFF(healthz_bind_address),
+     "healthz address (default 127.0.0.1)"},
+    {"container-runtime-endpoint", "containerRuntimeEndpoint", KOPT_STRING,
+     OFF(container_runtime_endpoint), "CRI endpoint (default unix:///run/nodelet/cri.sock)"},
+    {"image-service-endpoint", "imageServiceEndpoint", KOPT_STRING, OFF(image_service_endpoint),
+     "CRI image endpoint (default: the runtime endpoint)"},
+    {"cgroup-driver", "cgroupDriver", KOPT_STRING, OFF(cgroup_driver),
+     "cgroupfs or systemd (default cgroupfs)"},
+    {"cgroup-root", "cgroupRoot", KOPT_STRING, OFF(cgroup_root), "root cgroup for pods"},
+    {"cgroups-per-qos", "cgroupsPerQOS", KOPT_BOOL, OFF(cgroups_per_qos),
+     "QoS and pod cgroup hierarchy (default true)"},
+    {"max-pods", "maxPods", KOPT_INT32, OFF(max_pods), "max pods on this node (default 110)"},
+    {"pod-max-pids", "podPidsLimit", KOPT_INT64, OFF(pod_pids_limit),
+     "max processes per pod; -1 unlimited (default -1)"},
+    {"runtime-request-timeout", "runtimeRequestTimeout", KOPT_DURATION,
+     OFF(runtime_request_timeout_ns), "CRI request timeout (default 2m0s)"},
+    {"serialize-image-pulls", "serializeImagePulls", KOPT_BOOL, OFF(serialize_image_pulls),
+     "pull one image at a time (default true)"},
+    {"max-parallel-image-pulls", "maxParallelImagePulls", KOPT_INT32, OFF(max_parallel_image_pulls),
+     "max parallel pulls when not serialized"},
+    {"container-log-max-size", "containerLogMaxSize", KOPT_STRING, OFF(container_log_max_size),
+     "rotate container logs at this size (default 10Mi)"},
+    {"container-log-max-files", "containerLogMaxFiles", KOPT_INT32, OFF(container_log_max_files),
+     "log files kept per container (default 5)"},
+    {"container-log-max-workers", "containerLogMaxWorkers", KOPT_INT32,
+     OFF(container_log_max_workers), "log rotation workers (default 1)"},
+    {"container-log-monitor-interval", "containerLogMonitorInterval", KOPT_DURATION,
+     OFF(container_log_monitor_interval_ns), "log rotation check period (default 10s)"},
+    {"eviction-hard", "evictionHard", KOPT_EVICTION, OFF(eviction_hard),
+     "hard eviction thresholds (parsed; not enforced yet)"},
+    {"eviction-pressure-transition-period", "evictionPressureTransitionPeriod", KOPT_DURATION,
+     OFF(eviction_pressure_transition_period_ns), "default 5m0s"},
+    {"cluster-dns", "clusterDNS", KOPT_STRING_LIST, OFF(cluster_dns),
+     "DNS server IPs for pods (comma-separated)"},
+    {"cluster-domain", "clusterDomain", KOPT_STRING, OFF(cluster_domain), "cluster DNS domain"},
+    {"resolv-conf", "resolvConf", KOPT_STRING, OFF(resolv_conf),
+     "resolver config for pods (default /etc/resolv.conf)"},
+    {"minimum-image-ttl-duration", "imageMinimumGCAge", KOPT_DURATION, OFF(image_minimum_gc_age_ns),
+     "default 2m0s"},
+    {NULL, "imageMaximumGCAge", KOPT_DURATION, OFF(image_maximum_gc_age_ns),
+     "default 0s (disabled)"},
+    {"image-gc-high-threshold", "imageGCHighThresholdPercent", KOPT_INT32,
+     OFF(image_gc_high_threshold_percent), "default 85"},
+    {"image-gc-low-threshold", "imageGCLowThresholdPercent", KOPT_INT32,
+     OFF(image_gc_low_threshold_percent), "default 80"},
+    {"fail-swap-on", "failSwapOn", KOPT_BOOL, OFF(fail_swap_on),
+     "refuse to start with swap on (default true)"},
+    {"node-status-update-frequency", "nodeStatusUpdateFrequency", KOPT_DURATION,
+     OFF(node_status_update_frequency_ns), "default 10s"},
+    {NULL, "nodeStatusReportFrequency", KOPT_DURATION, OFF(node_status_report_frequency_ns),
+     "default 5m0s"},
+    {NULL, "nodeLeaseDurationSeconds", KOPT_INT32, OFF(node_lease_duration_seconds), "default 40"},
+    {"cpu-cfs-quota", "cpuCFSQuota", KOPT_BOOL, OFF(cpu_cfs_quota),
+     "enforce CPU limits with CFS quota (default true)"},
+    {"cpu-cfs-quota-period", "cpuCFSQuotaPeriod", KOPT_DURATION, OFF(cpu_cfs_quota_period_ns),
+     "default 100ms"},
+    {"hairpin-mode", "hairpinMode", KOPT_STRING, OFF(hairpin_mode),
+     "promiscuous-bridge, hairpin-veth or none"},
+    {"oom-score-adj", "oomScoreAdj", KOPT_INT32, OFF(oom_score_adj),
+     "kubelet's own oom_score_adj (default -999)"},
+    {"register-node", "registerNode", KOPT_BOOL, OFF(register_node),
+     "register with the API server (default true)"},
+    {"enable-debugging-handlers", "enableDebuggingHandlers", KOPT_BOOL,
+     OFF(enable_debugging_handlers), "default true"},
+    {"streaming-connection-idle-timeout", "streamingConnectionIdleTimeout", KOPT_DURATION,
+     OFF(streaming_connection_idle_timeout_ns), "default 4h0m0s"},
+    {"volume-stats-agg-period", "volumeStatsAggPeriod", KOPT_DURATION,
+     OFF(volume_stats_agg_period_ns), "default 1m0s"},
+    {NULL, "podLogsDir", KOPT_STRING, OFF(pod_logs_dir), "default /var/log/pods"},
+    {"seccomp-default", "seccompDefault", KOPT_BOOL, OFF(seccomp_default),
+     "RuntimeDefault seccomp for all pods (default false)"},
+    {"protect-kernel-defaults", "protectKernelDefaults", KOPT_BOOL, OFF(protect_kernel_defaults),
+     "default false"},
+    {"make-iptables-util-chains", "makeIPTablesUtilChains", KOPT_BOOL,
+     OFF(make_iptables_util_chains), "default true"},
+    {"iptables-masquerade-bit", "iptablesMasqueradeBit", KOPT_INT32, OFF(iptables_masquerade_bit),
+     "default 14"},
+    {"iptables-drop-bit", "iptablesDropBit", KOPT_INT32, OFF(iptables_drop_bit), "default 15"},
+    {"registry-qps", "registryPullQPS", KOPT_INT32, OFF(registry_pull_qps), "default 5"},
+    {"registry-burst", "registryBurst", KOPT_INT32, OFF(registry_burst), "default 10"},
+    {"event-qps", "eventRecordQPS", KOPT_INT32, OFF(event_record_qps), "default 50"},
+    {"event-burst", "eventBurst", KOPT_INT32, OFF(event_burst), "default 100"},
+    {"kube-api-qps", "kubeAPIQPS", KOPT_INT32, OFF(kube_api_qps), "default 50"},
+    {"kube-api-burst", "kubeAPIBurst", KOPT_INT32, OFF(kube_api_burst), "default 100"},
+    {"max-open-files", "maxOpenFiles", KOPT_INT32, OFF(max_open_files), "default 1000000"},
+    {"cpu-manager-policy", "cpuManagerPolicy", KOPT_STRING, OFF(cpu_manager_policy),
+     "none (static not implemented)"},
+    {"memory-manager-policy", "memoryManagerPolicy", KOPT_STRING, OFF(memory_manager_policy),
+     "None (Static not implemented)"},
+    {"topology-manager-policy", "topologyManagerPolicy", KOPT_STRING, OFF(topology_manager_policy),
+     "none"},
+    {NULL, "shutdownGracePeriod", KOPT_DURATION, OFF(shutdown_grace_period_ns), "default 0s"},
+    {NULL, "memoryThrottlingFactor", KOPT_FLOAT, OFF(memory_throttling_factor), "default 0.9"},
 };
 const size_t kubelet_n_options = sizeof(kubelet_options) / sizeof(kubelet_options[0]);
 
 /* Non-pointer fields of the Go type: a zero value in the file ("", 0, "0s")
  * is indistinguishable from "not set" there and gets the default. */
 static const char *const zero_is_default[] = {
-	"syncFrequency", "fileCheckFrequency", "httpCheckFrequency", "address", "port",
-	"registryBurst", "eventBurst", "healthzBindAddress", "streamingConnectionIdleTimeout",
-	"nodeStatusUpdateFrequency", "nodeStatusReportFrequency", "nodeLeaseDurationSeconds",
-	"imageMinimumGCAge", "volumeStatsAggPeriod", "cgroupDriver", "cpuManagerPolicy",
-	"memoryManagerPolicy", "topologyManagerPolicy", "runtimeRequestTimeout", "hairpinMode",
-	"maxPods", "maxOpenFiles", "kubeAPIBurst", "evictionPressureTransitionPeriod",
-	"containerLogMaxSize", "containerRuntimeEndpoint", "podLogsDir",
+    "syncFrequency",
+    "fileCheckFrequency",
+    "httpCheckFrequency",
+    "address",
+    "port",
+    "registryBurst",
+    "eventBurst",
+    "healthzBindAddress",
+    "streamingConnectionIdleTimeout",
+    "nodeStatusUpdateFrequency",
+    "nodeStatusReportFrequency",
+    "nodeLeaseDurationSeconds",
+    "imageMinimumGCAge",
+    "volumeStatsAggPeriod",
+    "cgroupDriver",
+    "cpuManagerPolicy",
+    "memoryManagerPolicy",
+    "topologyManagerPolicy",
+    "runtimeRequestTimeout",
+    "hairpinMode",
+    "maxPods",
+    "maxOpenFiles",
+    "kubeAPIBurst",
+    "evictionPressureTransitionPeriod",
+    "containerLogMaxSize",
+    "containerRuntimeEndpoint",
+    "podLogsDir",
 };
 
 static bool json_is_zero_value(const struct kubelet_option *o, const json_t *v)
@@ -134,23 +206,66 @@ static bool json_is_zero_value(const struct kubelet_option *o, const json_t *v)
 /* KubeletConfiguration fields that exist in v1beta1 but nodelet does not act
  * on yet: accepted (logged at -v=1) so existing config files keep working. */
 static const char *const accepted_fields[] = {
-	"enableServer", "staticPodURLHeader", "tlsCertFile", "tlsPrivateKeyFile", "tlsCipherSuites",
-	"tlsMinVersion", "rotateCertificates", "serverTLSBootstrap", "authentication",
-	"authorization", "enableContentionProfiling", "providerID", "kubeletCgroups",
-	"systemCgroups", "cpuManagerPolicyOptions", "cpuManagerReconcilePeriod",
-	"topologyManagerScope", "topologyManagerPolicyOptions", "qosReserved", "podCIDR",
-	"podsPerCore", "evictionSoft", "evictionSoftGracePeriod", "evictionMaxPodGracePeriod",
-	"evictionMinimumReclaim", "mergeDefaultEvictionSettings", "enableControllerAttachDetach",
-	"featureGates", "memorySwap", "systemReserved", "kubeReserved", "reservedSystemCPUs",
-	"showHiddenMetricsForVersion", "systemReservedCgroup", "kubeReservedCgroup",
-	"enforceNodeAllocatable", "allowedUnsafeSysctls", "volumePluginDir", "kernelMemcgNotification",
-	"logging", "enableSystemLogHandler", "enableSystemLogQuery", "shutdownGracePeriodCriticalPods",
-	"shutdownGracePeriodByPodPriority", "reservedMemory", "enableProfilingHandler",
-	"enableDebugFlagsHandler", "registerWithTaints", "localStorageCapacityIsolation",
-	"failCgroupV1", "crashLoopBackOff", "userNamespaces", "imagePullCredentialsVerificationPolicy",
-	"preloadedImagesVerificationAllowlist", "singleProcessOOMKill", "contentType",
-	"configMapAndSecretChangeDetectionStrategy", "nodeStatusMaxImages", "containerRuntime",
-	"imagePullCredentialsVerificationPolicy",
+    "enableServer",
+    "staticPodURLHeader",
+    "tlsCertFile",
+    "tlsPrivateKeyFile",
+    "tlsCipherSuites",
+    "tlsMinVersion",
+    "rotateCertificates",
+    "serverTLSBootstrap",
+    "authentication",
+    "authorization",
+    "enableContentionProfiling",
+    "providerID",
+    "kubeletCgroups",
+    "systemCgroups",
+    "cpuManagerPolicyOptions",
+    "cpuManagerReconcilePeriod",
+    "topologyManagerScope",
+    "topologyManagerPolicyOptions",
+    "qosReserved",
+    "podCIDR",
+    "podsPerCore",
+    "evictionSoft",
+    "evictionSoftGracePeriod",
+    "evictionMaxPodGracePeriod",
+    "evictionMinimumReclaim",
+    "mergeDefaultEvictionSettings",
+    "enableControllerAttachDetach",
+    "featureGates",
+    "memorySwap",
+    "systemReserved",
+    "kubeReserved",
+    "reservedSystemCPUs",
+    "showHiddenMetricsForVersion",
+    "systemReservedCgroup",
+    "kubeReservedCgroup",
+    "enforceNodeAllocatable",
+    "allowedUnsafeSysctls",
+    "volumePluginDir",
+    "kernelMemcgNotification",
+    "logging",
+    "enableSystemLogHandler",
+    "enableSystemLogQuery",
+    "shutdownGracePeriodCriticalPods",
+    "shutdownGracePeriodByPodPriority",
+    "reservedMemory",
+    "enableProfilingHandler",
+    "enableDebugFlagsHandler",
+    "registerWithTaints",
+    "localStorageCapacityIsolation",
+    "failCgroupV1",
+    "crashLoopBackOff",
+    "userNamespaces",
+    "imagePullCredentialsVerificationPolicy",
+    "preloadedImagesVerificationAllowlist",
+    "singleProcessOOMKill",
+    "contentType",
+    "configMapAndSecretChangeDetectionStrategy",
+    "nodeStatusMaxImages",
+    "containerRuntime",
+    "imagePullCredentialsVerificationPolicy",
 };
 
 const struct kubelet_option *kubelet_option_by_flag(const char *name)
@@ -199,9 +314,9 @@ void kubelet_config_init(struct kubelet_config *c)
 	c->container_log_max_files = 5;
 	c->container_log_max_workers = 1;
 	c->container_log_monitor_interval_ns = 10 * NDL_NSEC_PER_SEC;
-	c->eviction_hard = json_pack("{s:s,s:s,s:s,s:s}", "memory.available", "100Mi",
-				     "nodefs.available", "10%", "nodefs.inodesFree", "5%",
-				     "imagefs.available", "15%");
+	c->eviction_hard =
+	    json_pack("{s:s,s:s,s:s,s:s}", "memory.available", "100Mi", "nodefs.available", "10%",
+		      "nodefs.inodesFree", "5%", "imagefs.available", "15%");
 	c->eviction_pressure_transition_period_ns = 300 * NDL_NSEC_PER_SEC;
 	c->cluster_domain = NULL;
 	c->resolv_conf = xstrdup("/etc/resolv.conf");
@@ -312,9 +427,9 @@ static int parse_int64(const char *v, int64_t min, int64_t max, int64_t *ret)
 
 /* One "signal<value" threshold; as the kubelet's eviction API accepts. */
 static const char *const eviction_signals[] = {
-	"memory.available", "nodefs.available", "nodefs.inodesFree", "imagefs.available",
-	"imagefs.inodesFree", "containerfs.available", "containerfs.inodesFree", "pid.available",
-	"allocatableMemory.available",
+    "memory.available",	      "nodefs.available",   "nodefs.inodesFree",
+    "imagefs.available",      "imagefs.inodesFree", "containerfs.available",
+    "containerfs.inodesFree", "pid.available",	    "allocatableMemory.available",
 };
 
 static int set_eviction(struct kubelet_config *c, json_t *map, const char *name, ndl_error_t *err)
@@ -323,14 +438,16 @@ static int set_eviction(struct kubelet_config *c, json_t *map, const char *name,
 	size_t n = 0;
 	const char *sig;
 	json_t *v;
-	json_object_foreach(map, sig, v) {
+	json_object_foreach(map, sig, v)
+	{
 		bool known = false;
 		for (size_t i = 0; i < sizeof(eviction_signals) / sizeof(eviction_signals[0]); i++)
 			known |= strcmp(sig, eviction_signals[i]) == 0;
 		const char *val = json_string_value(v);
 		int r = 0;
 		if (!known)
-			r = ndl_error_setf(err, EINVAL, "%s: unsupported eviction signal \"%s\"", name, sig);
+			r = ndl_error_setf(err, EINVAL, "%s: unsupported eviction signal \"%s\"",
+					   name, sig);
 		else if (!val)
 			r = ndl_error_setf(err, EINVAL, "%s.%s: expected string, got %s", name, sig,
 					   ndl_json_type_name(v));
@@ -341,16 +458,18 @@ static int set_eviction(struct kubelet_config *c, json_t *map, const char *name,
 				char *end;
 				t.percentage = true;
 				t.percent = strtod(val, &end);
-				if (end != val + len - 1 || len == 1 || !(t.percent >= 0 && t.percent <= 100))
-					r = ndl_error_setf(err, EINVAL,
-							   "%s.%s: invalid percentage \"%s\" (must be 0%%-100%%)",
-							   name, sig, val);
+				if (end != val + len - 1 || len == 1 ||
+				    !(t.percent >= 0 && t.percent <= 100))
+					r = ndl_error_setf(
+					    err, EINVAL,
+					    "%s.%s: invalid percentage \"%s\" (must be 0%%-100%%)",
+					    name, sig, val);
 			} else {
 				ndl_quantity_t q;
 				r = ndl_quantity_parse(val, &q, err);
 				if (r == 0 && q.value < 0)
-					r = ndl_error_setf(err, EINVAL, "%s.%s: must not be negative", name,
-							   sig);
+					r = ndl_error_setf(
+					    err, EINVAL, "%s.%s: must not be negative", name, sig);
 				else if (r < 0)
 					ndl_error_wrap(err, "%s.%s", name, sig);
 				t.quantity_value = q.value;
@@ -400,16 +519,22 @@ int kubelet_option_set_string(struct kubelet_config *c, const struct kubelet_opt
 		return 0;
 	case KOPT_BOOL:
 		if (parse_bool(v, slot) < 0)
-			return ndl_error_setf(err, EINVAL, "invalid value \"%s\" for %s: expected a boolean", v, name);
+			return ndl_error_setf(err, EINVAL,
+					      "invalid value \"%s\" for %s: expected a boolean", v,
+					      name);
 		return 0;
 	case KOPT_INT32:
 		if (parse_int64(v, INT32_MIN, INT32_MAX, &i64) < 0)
-			return ndl_error_setf(err, EINVAL, "invalid value \"%s\" for %s: expected a 32-bit integer", v, name);
+			return ndl_error_setf(
+			    err, EINVAL, "invalid value \"%s\" for %s: expected a 32-bit integer",
+			    v, name);
 		*(int32_t *)slot = (int32_t)i64;
 		return 0;
 	case KOPT_INT64:
 		if (parse_int64(v, INT64_MIN, INT64_MAX, &i64) < 0)
-			return ndl_error_setf(err, EINVAL, "invalid value \"%s\" for %s: expected an integer", v, name);
+			return ndl_error_setf(err, EINVAL,
+					      "invalid value \"%s\" for %s: expected an integer", v,
+					      name);
 		*(int64_t *)slot = i64;
 		return 0;
 	case KOPT_DURATION:
@@ -420,7 +545,8 @@ int kubelet_option_set_string(struct kubelet_config *c, const struct kubelet_opt
 		char *end;
 		double d = strtod(v, &end);
 		if (!*v || *end || !isfinite(d))
-			return ndl_error_setf(err, EINVAL, "invalid value \"%s\" for %s: expected a number", v, name);
+			return ndl_error_setf(
+			    err, EINVAL, "invalid value \"%s\" for %s: expected a number", v, name);
 		*(double *)slot = d;
 		return 0;
 	}
@@ -429,11 +555,14 @@ int kubelet_option_set_string(struct kubelet_config *c, const struct kubelet_opt
 		cleanup_json json_t *map = json_object();
 		cleanup_free char *copy = xstrdup(v);
 		char *save = NULL;
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (char *tok = strtok_r(copy, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
 			char *lt = strchr(tok, '<');
 			if (!lt)
-				return ndl_error_setf(err, EINVAL,
-						      "invalid value \"%s\" for %s: expected signal<value pairs", v, name);
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "invalid value \"%s\" for %s: expected signal<value pairs", v,
+				    name);
 			*lt = 0;
 			json_object_set_new(map, tok, json_string(lt + 1));
 		}
@@ -445,7 +574,8 @@ int kubelet_option_set_string(struct kubelet_config *c, const struct kubelet_opt
 		free_list(list, n);
 		cleanup_free char *copy = xstrdup(v);
 		char *save = NULL;
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (char *tok = strtok_r(copy, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
 			*list = xrealloc(*list, (*n + 1) * sizeof(char *));
 			(*list)[(*n)++] = xstrdup(tok);
 		}
@@ -522,15 +652,19 @@ int kubelet_option_set_json(struct kubelet_config *c, const struct kubelet_optio
 		}
 		size_t i;
 		json_t *e;
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			if (!json_is_string(e))
-				return ndl_error_setf(err, EINVAL, "config field \"%s[%zu]\": expected string, got %s",
-						      o->field, i, ndl_json_type_name(e));
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "config field \"%s[%zu]\": expected string, got %s", o->field,
+				    i, ndl_json_type_name(e));
 		}
 		char ***list = slot;
 		size_t *n = (size_t *)((char *)slot + sizeof(char **));
 		free_list(list, n);
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			*list = xrealloc(*list, (*n + 1) * sizeof(char *));
 			(*list)[(*n)++] = xstrdup(json_string_value(e));
 		}
@@ -554,7 +688,8 @@ static void file_derived_defaults(struct kubelet_config *c, const json_t *doc)
 	json_t *nsr = json_object_get(doc, "nodeStatusReportFrequency");
 	json_t *nsu = json_object_get(doc, "nodeStatusUpdateFrequency");
 	const struct kubelet_option *o = kubelet_option_by_field("nodeStatusReportFrequency");
-	if ((!nsr || json_is_null(nsr) || json_is_zero_value(o, nsr)) && nsu && !json_is_null(nsu) &&
+	if ((!nsr || json_is_null(nsr) || json_is_zero_value(o, nsr)) && nsu &&
+	    !json_is_null(nsu) &&
 	    !json_is_zero_value(kubelet_option_by_field("nodeStatusUpdateFrequency"), nsu))
 		c->node_status_report_frequency_ns = c->node_status_update_frequency_ns;
 }
@@ -567,15 +702,18 @@ int kubelet_config_apply_file_json(struct kubelet_config *c, const json_t *doc, 
 	const char *api = json_string_value(json_object_get(doc, "apiVersion"));
 	const char *kind = json_string_value(json_object_get(doc, "kind"));
 	if (!kind || strcmp(kind, "KubeletConfiguration") != 0)
-		return ndl_error_setf(err, EINVAL, "field \"kind\": expected \"KubeletConfiguration\", got \"%s\"",
-				      kind ? kind : "");
+		return ndl_error_setf(
+		    err, EINVAL, "field \"kind\": expected \"KubeletConfiguration\", got \"%s\"",
+		    kind ? kind : "");
 	if (!api || strcmp(api, "kubelet.config.k8s.io/v1beta1") != 0)
-		return ndl_error_setf(err, EINVAL,
-				      "field \"apiVersion\": expected \"kubelet.config.k8s.io/v1beta1\", got \"%s\"",
-				      api ? api : "");
+		return ndl_error_setf(
+		    err, EINVAL,
+		    "field \"apiVersion\": expected \"kubelet.config.k8s.io/v1beta1\", got \"%s\"",
+		    api ? api : "");
 	const char *key;
 	json_t *v;
-	json_object_foreach((json_t *)doc, key, v) {
+	json_object_foreach((json_t *)doc, key, v)
+	{
 		if (strcmp(key, "apiVersion") == 0 || strcmp(key, "kind") == 0)
 			continue;
 		const struct kubelet_option *o = kubelet_option_by_field(key);
@@ -591,7 +729,8 @@ int kubelet_config_apply_file_json(struct kubelet_config *c, const json_t *doc, 
 		for (size_t i = 0; i < sizeof(accepted_fields) / sizeof(accepted_fields[0]); i++)
 			accepted |= strcmp(key, accepted_fields[i]) == 0;
 		if (accepted)
-			log_debug(1, "config field accepted but not used by nodelet yet", "field=%s", key);
+			log_debug(1, "config field accepted but not used by nodelet yet",
+				  "field=%s", key);
 		else
 			/* The kubelet decodes leniently after a strict-decoding
 			 * failure and only warns about unknown fields. */
@@ -620,45 +759,62 @@ static bool valid_ip(const char *s)
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
-			return ndl_error_setf(err, EINVAL, "invalid configuration: " __VA_ARGS__);   \
+			return ndl_error_setf(err, EINVAL, "invalid configuration: " __VA_ARGS__); \
 	} while (0)
 
 int kubelet_config_validate(struct kubelet_config *c, ndl_error_t *err)
 {
 	CHECK(c->sync_frequency_ns > 0, "syncFrequency (--sync-frequency) must be positive");
-	CHECK(c->file_check_frequency_ns > 0, "fileCheckFrequency (--file-check-frequency) must be positive");
-	CHECK(c->http_check_frequency_ns > 0, "httpCheckFrequency (--http-check-frequency) must be positive");
-	CHECK(c->runtime_request_timeout_ns > 0, "runtimeRequestTimeout (--runtime-request-timeout) must be positive");
-	CHECK(c->port >= 1 && c->port <= 65535, "port (--port) %d must be between 1 and 65535, inclusive", c->port);
+	CHECK(c->file_check_frequency_ns > 0,
+	      "fileCheckFrequency (--file-check-frequency) must be positive");
+	CHECK(c->http_check_frequency_ns > 0,
+	      "httpCheckFrequency (--http-check-frequency) must be positive");
+	CHECK(c->runtime_request_timeout_ns > 0,
+	      "runtimeRequestTimeout (--runtime-request-timeout) must be positive");
+	CHECK(c->port >= 1 && c->port <= 65535,
+	      "port (--port) %d must be between 1 and 65535, inclusive", c->port);
 	CHECK(c->read_only_port >= 0 && c->read_only_port <= 65535,
-	      "readOnlyPort (--read-only-port) %d must be between 0 and 65535, inclusive", c->read_only_port);
+	      "readOnlyPort (--read-only-port) %d must be between 0 and 65535, inclusive",
+	      c->read_only_port);
 	CHECK(c->healthz_port >= 0 && c->healthz_port <= 65535,
-	      "healthzPort (--healthz-port) %d must be between 1 and 65535, inclusive", c->healthz_port);
-	CHECK(valid_ip(c->address), "address (--address) \"%s\" is not a valid IP address", c->address);
+	      "healthzPort (--healthz-port) %d must be between 1 and 65535, inclusive",
+	      c->healthz_port);
+	CHECK(valid_ip(c->address), "address (--address) \"%s\" is not a valid IP address",
+	      c->address);
 	CHECK(valid_ip(c->healthz_bind_address),
-	      "healthzBindAddress (--healthz-bind-address) \"%s\" is not a valid IP address", c->healthz_bind_address);
+	      "healthzBindAddress (--healthz-bind-address) \"%s\" is not a valid IP address",
+	      c->healthz_bind_address);
 	CHECK(strcmp(c->cgroup_driver, "cgroupfs") == 0 || strcmp(c->cgroup_driver, "systemd") == 0,
-	      "cgroupDriver (--cgroup-driver) \"%s\" must be \"cgroupfs\" or \"systemd\"", c->cgroup_driver);
-	CHECK(c->cgroup_root[0] == '/', "cgroupRoot (--cgroup-root) \"%s\" must be an absolute path", c->cgroup_root);
-	CHECK(c->max_pods >= 0, "maxPods (--max-pods) %d must not be a negative number", c->max_pods);
+	      "cgroupDriver (--cgroup-driver) \"%s\" must be \"cgroupfs\" or \"systemd\"",
+	      c->cgroup_driver);
+	CHECK(c->cgroup_root[0] == '/',
+	      "cgroupRoot (--cgroup-root) \"%s\" must be an absolute path", c->cgroup_root);
+	CHECK(c->max_pods >= 0, "maxPods (--max-pods) %d must not be a negative number",
+	      c->max_pods);
 	CHECK(c->pod_pids_limit >= -1, "podPidsLimit (--pod-max-pids) %lld must be -1 or positive",
 	      (long long)c->pod_pids_limit);
 	CHECK(c->image_gc_high_threshold_percent >= 0 && c->image_gc_high_threshold_percent <= 100,
-	      "imageGCHighThresholdPercent (--image-gc-high-threshold) %d must be between 0 and 100, inclusive",
+	      "imageGCHighThresholdPercent (--image-gc-high-threshold) %d must be between 0 and "
+	      "100, inclusive",
 	      c->image_gc_high_threshold_percent);
 	CHECK(c->image_gc_low_threshold_percent >= 0 && c->image_gc_low_threshold_percent <= 100,
-	      "imageGCLowThresholdPercent (--image-gc-low-threshold) %d must be between 0 and 100, inclusive",
+	      "imageGCLowThresholdPercent (--image-gc-low-threshold) %d must be between 0 and 100, "
+	      "inclusive",
 	      c->image_gc_low_threshold_percent);
 	CHECK(c->image_gc_low_threshold_percent < c->image_gc_high_threshold_percent,
-	      "imageGCLowThresholdPercent (--image-gc-low-threshold) %d must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) %d",
+	      "imageGCLowThresholdPercent (--image-gc-low-threshold) %d must be less than "
+	      "imageGCHighThresholdPercent (--image-gc-high-threshold) %d",
 	      c->image_gc_low_threshold_percent, c->image_gc_high_threshold_percent);
-	CHECK(c->image_maximum_gc_age_ns == 0 || c->image_maximum_gc_age_ns > c->image_minimum_gc_age_ns,
+	CHECK(c->image_maximum_gc_age_ns == 0 ||
+		  c->image_maximum_gc_age_ns > c->image_minimum_gc_age_ns,
 	      "imageMaximumGCAge must be greater than imageMinimumGCAge");
 	CHECK(c->container_log_max_files >= 2,
-	      "containerLogMaxFiles (--container-log-max-files) %d must be equal to or greater than 2",
+	      "containerLogMaxFiles (--container-log-max-files) %d must be equal to or greater "
+	      "than 2",
 	      c->container_log_max_files);
 	CHECK(c->container_log_max_workers >= 1,
-	      "containerLogMaxWorkers (--container-log-max-workers) %d must be equal to or greater than 1",
+	      "containerLogMaxWorkers (--container-log-max-workers) %d must be equal to or greater "
+	      "than 1",
 	      c->container_log_max_workers);
 	CHECK(c->container_log_monitor_interval_ns >= 3 * NDL_NSEC_PER_SEC,
 	      "containerLogMonitorInterval (--container-log-monitor-interval) must be at least 3s");
@@ -667,9 +823,11 @@ int kubelet_config_validate(struct kubelet_config *c, ndl_error_t *err)
 		cleanup_error ndl_error_t qe = NDL_ERROR_INIT;
 		if (ndl_quantity_parse(c->container_log_max_size, &q, &qe) < 0)
 			return ndl_error_setf(err, EINVAL,
-					      "invalid configuration: containerLogMaxSize (--container-log-max-size): %s",
+					      "invalid configuration: containerLogMaxSize "
+					      "(--container-log-max-size): %s",
 					      ndl_error_msg(&qe));
-		CHECK(q.value > 0, "containerLogMaxSize (--container-log-max-size) \"%s\" must be positive",
+		CHECK(q.value > 0,
+		      "containerLogMaxSize (--container-log-max-size) \"%s\" must be positive",
 		      c->container_log_max_size);
 	}
 	CHECK(c->node_lease_duration_seconds > 0,
@@ -677,51 +835,66 @@ int kubelet_config_validate(struct kubelet_config *c, ndl_error_t *err)
 	CHECK(c->node_status_update_frequency_ns > 0,
 	      "nodeStatusUpdateFrequency (--node-status-update-frequency) must be positive");
 	CHECK(c->node_status_report_frequency_ns > 0, "nodeStatusReportFrequency must be positive");
-	CHECK(c->cpu_cfs_quota_period_ns >= NDL_NSEC_PER_MSEC && c->cpu_cfs_quota_period_ns <= NDL_NSEC_PER_SEC,
+	CHECK(c->cpu_cfs_quota_period_ns >= NDL_NSEC_PER_MSEC &&
+		  c->cpu_cfs_quota_period_ns <= NDL_NSEC_PER_SEC,
 	      "cpuCFSQuotaPeriod (--cpu-cfs-quota-period) must be between 1ms and 1s, inclusive");
-	CHECK(strcmp(c->hairpin_mode, "promiscuous-bridge") == 0 || strcmp(c->hairpin_mode, "hairpin-veth") == 0 ||
-		      strcmp(c->hairpin_mode, "none") == 0,
-	      "hairpinMode (--hairpin-mode) \"%s\" must be one of promiscuous-bridge, hairpin-veth, none",
+	CHECK(strcmp(c->hairpin_mode, "promiscuous-bridge") == 0 ||
+		  strcmp(c->hairpin_mode, "hairpin-veth") == 0 ||
+		  strcmp(c->hairpin_mode, "none") == 0,
+	      "hairpinMode (--hairpin-mode) \"%s\" must be one of promiscuous-bridge, "
+	      "hairpin-veth, none",
 	      c->hairpin_mode);
 	CHECK(c->oom_score_adj >= -1000 && c->oom_score_adj <= 1000,
-	      "oomScoreAdj (--oom-score-adj) %d must be between -1000 and 1000, inclusive", c->oom_score_adj);
+	      "oomScoreAdj (--oom-score-adj) %d must be between -1000 and 1000, inclusive",
+	      c->oom_score_adj);
 	CHECK(c->iptables_masquerade_bit >= 0 && c->iptables_masquerade_bit <= 31,
-	      "iptablesMasqueradeBit (--iptables-masquerade-bit) %d must be between 0 and 31, inclusive",
+	      "iptablesMasqueradeBit (--iptables-masquerade-bit) %d must be between 0 and 31, "
+	      "inclusive",
 	      c->iptables_masquerade_bit);
 	CHECK(c->iptables_drop_bit >= 0 && c->iptables_drop_bit <= 31,
-	      "iptablesDropBit (--iptables-drop-bit) %d must be between 0 and 31, inclusive", c->iptables_drop_bit);
-	CHECK(c->registry_pull_qps >= 0, "registryPullQPS (--registry-qps) %d must not be a negative number",
+	      "iptablesDropBit (--iptables-drop-bit) %d must be between 0 and 31, inclusive",
+	      c->iptables_drop_bit);
+	CHECK(c->registry_pull_qps >= 0,
+	      "registryPullQPS (--registry-qps) %d must not be a negative number",
 	      c->registry_pull_qps);
-	CHECK(c->registry_burst >= 0, "registryBurst (--registry-burst) %d must not be a negative number",
+	CHECK(c->registry_burst >= 0,
+	      "registryBurst (--registry-burst) %d must not be a negative number",
 	      c->registry_burst);
-	CHECK(c->event_record_qps >= 0, "eventRecordQPS (--event-qps) %d must not be a negative number",
-	      c->event_record_qps);
-	CHECK(c->event_burst >= 0, "eventBurst (--event-burst) %d must not be a negative number", c->event_burst);
-	CHECK(c->max_open_files >= 0, "maxOpenFiles (--max-open-files) %d must not be a negative number",
+	CHECK(c->event_record_qps >= 0,
+	      "eventRecordQPS (--event-qps) %d must not be a negative number", c->event_record_qps);
+	CHECK(c->event_burst >= 0, "eventBurst (--event-burst) %d must not be a negative number",
+	      c->event_burst);
+	CHECK(c->max_open_files >= 0,
+	      "maxOpenFiles (--max-open-files) %d must not be a negative number",
 	      c->max_open_files);
 	CHECK(c->max_parallel_image_pulls >= 0,
 	      "maxParallelImagePulls (--max-parallel-image-pulls) %d must be a positive number",
 	      c->max_parallel_image_pulls);
 	CHECK(!(c->serialize_image_pulls && c->max_parallel_image_pulls > 1),
-	      "maxParallelImagePulls (--max-parallel-image-pulls) %d must be 1 or nil when serializeImagePulls (--serialize-image-pulls) is true",
+	      "maxParallelImagePulls (--max-parallel-image-pulls) %d must be 1 or nil when "
+	      "serializeImagePulls (--serialize-image-pulls) is true",
 	      c->max_parallel_image_pulls);
 	CHECK(c->memory_throttling_factor > 0 && c->memory_throttling_factor <= 1.0,
 	      "memoryThrottlingFactor %g must be greater than 0 and less than or equal to 1.0",
 	      c->memory_throttling_factor);
 	CHECK(c->shutdown_grace_period_ns >= 0, "shutdownGracePeriod must not be negative");
 	CHECK(strcmp(c->cpu_manager_policy, "none") == 0,
-	      "cpuManagerPolicy (--cpu-manager-policy) \"%s\" is not supported by nodelet (only \"none\")",
+	      "cpuManagerPolicy (--cpu-manager-policy) \"%s\" is not supported by nodelet (only "
+	      "\"none\")",
 	      c->cpu_manager_policy);
 	for (size_t i = 0; i < c->n_cluster_dns; i++)
-		CHECK(valid_ip(c->cluster_dns[i]), "clusterDNS (--cluster-dns) \"%s\" is not a valid IP address",
+		CHECK(valid_ip(c->cluster_dns[i]),
+		      "clusterDNS (--cluster-dns) \"%s\" is not a valid IP address",
 		      c->cluster_dns[i]);
 	if (c->node_ip) {
 		cleanup_free char *copy = xstrdup(c->node_ip);
 		char *save = NULL;
 		int n = 0;
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++)
+		for (char *tok = strtok_r(copy, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save), n++)
 			CHECK(valid_ip(tok), "--node-ip \"%s\" is not a valid IP address", tok);
-		CHECK(n >= 1 && n <= 2, "--node-ip \"%s\" must be one IP or a dual-stack pair", c->node_ip);
+		CHECK(n >= 1 && n <= 2, "--node-ip \"%s\" must be one IP or a dual-stack pair",
+		      c->node_ip);
 	}
 	/* The kubelet takes a bare path as a unix socket (deprecated form). */
 	const char *eps[] = {c->container_runtime_endpoint, c->image_service_endpoint};
@@ -769,7 +942,8 @@ json_t *kubelet_config_to_json(const struct kubelet_config *c)
 			v = json_integer(*(const int64_t *)slot);
 			break;
 		case KOPT_DURATION:
-			v = json_string(ndl_duration_format(*(const int64_t *)slot, buf, sizeof(buf)));
+			v = json_string(
+			    ndl_duration_format(*(const int64_t *)slot, buf, sizeof(buf)));
 			break;
 		case KOPT_FLOAT:
 			v = json_real(*(const double *)slot);
@@ -836,7 +1010,8 @@ int kubelet_config_load(struct kubelet_config *c, int argc, char **argv, bool *r
 	/* Bare socket paths are the kubelet's deprecated spelling. */
 	if (c->container_runtime_endpoint && c->container_runtime_endpoint[0] == '/') {
 		char *u = xasprintf("unix://%s", c->container_runtime_endpoint);
-		log_warn("using the unix:// scheme for a bare runtime endpoint path", "endpoint=%s", u);
+		log_warn("using the unix:// scheme for a bare runtime endpoint path", "endpoint=%s",
+			 u);
 		free(c->container_runtime_endpoint);
 		c->container_runtime_endpoint = u;
 	}

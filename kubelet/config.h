@@ -14,22 +14,22 @@
 #define KUBELET_DEFAULT_ROOT_DIR     "/var/lib/nodelet"
 
 struct kubelet_eviction_threshold {
-	char *signal;   /* memory.available, nodefs.available, ... */
-	char *value;    /* "100Mi" or "10%" as written */
+	char *signal; /* memory.available, nodefs.available, ... */
+	char *value;  /* "100Mi" or "10%" as written */
 	bool percentage;
-	double percent; /* when percentage */
+	double percent;		/* when percentage */
 	int64_t quantity_value; /* when not a percentage */
 };
 
 struct kubelet_config {
 	/* Flag-only settings. */
-	char *config_path;       /* --config */
-	char *root_dir;          /* --root-dir */
+	char *config_path;	 /* --config */
+	char *root_dir;		 /* --root-dir */
 	char *hostname_override; /* --hostname-override */
-	char *node_ip;           /* --node-ip */
-	char *kubeconfig;        /* --kubeconfig; NULL = standalone */
-	int verbosity;           /* -v / --v */
-	char *node_name;         /* computed: lowercased hostname-override or hostname */
+	char *node_ip;		 /* --node-ip */
+	char *kubeconfig;	 /* --kubeconfig; NULL = standalone */
+	int verbosity;		 /* -v / --v */
+	char *node_name;	 /* computed: lowercased hostname-override or hostname */
 
 	/* KubeletConfiguration fields (and their flags). */
 	char *static_pod_path;

@@ -60,8 +60,8 @@ static char *bracket_key(const char *path, const char *prefix)
 	return xstrndup(path + pl, n - pl - 2);
 }
 
-int kubelet_pod_field_value(const struct pod *p, const char *fp, const struct kubelet_env_context *ctx,
-			    char **ret, ndl_error_t *err)
+int kubelet_pod_field_value(const struct pod *p, const char *fp,
+			    const struct kubelet_env_context *ctx, char **ret, ndl_error_t *err)
 {
 	const char *v = NULL;
 	char *key;
@@ -78,7 +78,8 @@ int kubelet_pod_field_value(const struct pod *p, const char *fp, const struct ku
 	else if (strcmp(fp, "status.hostIP") == 0)
 		v = ctx && ctx->host_ip ? ctx->host_ip : "";
 	else if (strcmp(fp, "status.hostIPs") == 0)
-		v = ctx && ctx->host_ips ? ctx->host_ips : (ctx && ctx->host_ip ? ctx->host_ip : "");
+		v = ctx && ctx->host_ips ? ctx->host_ips
+					 : (ctx && ctx->host_ip ? ctx->host_ip : "");
 	else if (strcmp(fp, "status.podIP") == 0)
 		v = ctx && ctx->pod_ip ? ctx->pod_ip : "";
 	else if (strcmp(fp, "status.podIPs") == 0)
@@ -121,7 +122,8 @@ int kubelet_container_resource_value(const struct pod_container *c, const char *
 		else if (strcmp(name, "memory") == 0)
 			q = ndl_quantity_from_value(ctx->alloc_memory, NDL_QUANTITY_BINARY_SI);
 		else if (strcmp(name, "ephemeral-storage") == 0)
-			q = ndl_quantity_from_value(ctx->alloc_ephemeral_storage, NDL_QUANTITY_BINARY_SI);
+			q = ndl_quantity_from_value(ctx->alloc_ephemeral_storage,
+						    NDL_QUANTITY_BINARY_SI);
 	}
 	ndl_quantity_t one = ndl_quantity_from_value(1, NDL_QUANTITY_DECIMAL_SI);
 	const ndl_quantity_t *d = divisor && !ndl_quantity_is_zero(divisor) ? divisor : &one;
@@ -149,8 +151,10 @@ int kubelet_container_env(const struct pod *p, const struct pod_container *c,
 		if (f->optional)
 			continue;
 		kubelet_env_free(&env);
-		return ndl_error_setf(err, ENOENT, "envFrom[%zu]: %s \"%s/%s\" is not available without an API server",
-				      i, f->is_secret ? "secret" : "configmap", p->namespace, f->name);
+		return ndl_error_setf(
+		    err, ENOENT,
+		    "envFrom[%zu]: %s \"%s/%s\" is not available without an API server", i,
+		    f->is_secret ? "secret" : "configmap", p->namespace, f->name);
 	}
 	for (size_t i = 0; i < c->n_env; i++) {
 		const struct pod_env_var *e = &c->env[i];
@@ -169,20 +173,24 @@ int kubelet_container_env(const struct pod *p, const struct pod_container *c,
 			if (e->container_name && *e->container_name) {
 				target = pod_find_container(p, e->container_name);
 				if (!target) {
-					r = ndl_error_setf(err, EINVAL, "container \"%s\" not found", e->container_name);
+					r = ndl_error_setf(err, EINVAL,
+							   "container \"%s\" not found",
+							   e->container_name);
 					break;
 				}
 			}
-			r = kubelet_container_resource_value(target, e->resource, &e->divisor, ctx, &val, err);
+			r = kubelet_container_resource_value(target, e->resource, &e->divisor, ctx,
+							     &val, err);
 			break;
 		}
 		case POD_ENV_CONFIGMAP_KEY_REF:
 		case POD_ENV_SECRET_KEY_REF:
 			if (e->optional)
 				continue;
-			r = ndl_error_setf(err, ENOENT, "%s \"%s/%s\" is not available without an API server",
-					   e->source == POD_ENV_SECRET_KEY_REF ? "secret" : "configmap",
-					   p->namespace, e->ref_name);
+			r = ndl_error_setf(
+			    err, ENOENT, "%s \"%s/%s\" is not available without an API server",
+			    e->source == POD_ENV_SECRET_KEY_REF ? "secret" : "configmap",
+			    p->namespace, e->ref_name);
 			break;
 		}
 		if (r < 0) {
@@ -195,7 +203,8 @@ int kubelet_container_env(const struct pod *p, const struct pod_container *c,
 	return 0;
 }
 
-static void expand_strv(const struct pod_strv *in, const struct kubelet_env *env, struct pod_strv *out)
+static void expand_strv(const struct pod_strv *in, const struct kubelet_env *env,
+			struct pod_strv *out)
 {
 	out->v = xcalloc(in->n + 1, sizeof(char *));
 	out->n = in->n;

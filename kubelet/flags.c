@@ -12,95 +12,96 @@
 /* Flags of the real kubelet (current and recently removed) that nodelet
  * accepts and ignores. Bool ones do not consume the next argument. */
 const struct kubelet_unused_flag kubelet_unused_flags[] = {
-	{"bootstrap-kubeconfig", false},
-	{"cert-dir", false},
-	{"container-runtime", false},
-	{"pod-infra-container-image", false},
-	{"network-plugin", false},
-	{"network-plugin-mtu", false},
-	{"cni-bin-dir", false},
-	{"cni-conf-dir", false},
-	{"cni-cache-dir", false},
-	{"node-labels", false},
-	{"register-with-taints", false},
-	{"register-schedulable", true},
-	{"cloud-provider", false},
-	{"cloud-config", false},
-	{"provider-id", false},
-	{"feature-gates", false},
-	{"rotate-certificates", true},
-	{"rotate-server-certificates", true},
-	{"tls-cert-file", false},
-	{"tls-private-key-file", false},
-	{"tls-cipher-suites", false},
-	{"tls-min-version", false},
-	{"client-ca-file", false},
-	{"anonymous-auth", true},
-	{"authentication-token-webhook", true},
-	{"authorization-mode", false},
-	{"kube-reserved", false},
-	{"system-reserved", false},
-	{"kube-reserved-cgroup", false},
-	{"system-reserved-cgroup", false},
-	{"enforce-node-allocatable", false},
-	{"eviction-soft", false},
-	{"eviction-soft-grace-period", false},
-	{"eviction-max-pod-grace-period", false},
-	{"eviction-minimum-reclaim", false},
-	{"volume-plugin-dir", false},
-	{"kubelet-cgroups", false},
-	{"runtime-cgroups", false},
-	{"system-cgroups", false},
-	{"log-dir", false},
-	{"log-file", false},
-	{"logtostderr", true},
-	{"alsologtostderr", true},
-	{"log-flush-frequency", false},
-	{"logging-format", false},
-	{"experimental-allocatable-ignore-eviction", true},
-	{"node-status-max-images", false},
-	{"allowed-unsafe-sysctls", false},
-	{"lock-file", false},
-	{"exit-on-lock-contention", true},
-	{"seccomp-profile-root", false},
-	{"image-credential-provider-config", false},
-	{"image-credential-provider-bin-dir", false},
-	{"keep-terminated-pod-volumes", true},
-	{"reserved-cpus", false},
-	{"topology-manager-scope", false},
-	{"cpu-manager-reconcile-period", false},
-	{"qos-reserved", false},
-	{"pods-per-core", false},
-	{"dynamic-config-dir", false},
-	{"experimental-mounter-path", false},
-	{"enable-controller-attach-detach", true},
-	{"enable-server", true},
-	{"housekeeping-interval", false},
-	{"storage-driver-db", false},
-	{"local-storage-capacity-isolation", true},
-	{"containerd", false},
-	{"docker-endpoint", false},
-	{"image-pull-progress-deadline", false},
-	{"master-service-namespace", false},
-	{"non-masquerade-cidr", false},
-	{"pod-cidr", false},
-	{"redirect-container-streaming", true},
-	{"runonce", true},
-	{"vmodule", false},
-	{"add-dir-header", true},
-	{"skip-headers", true},
-	{"skip-log-headers", true},
-	{"stderrthreshold", false},
-	{"one-output", true},
-	{"log-file-max-size", false},
-	{"log-backtrace-at", false},
-	{"contention-profiling", true},
-	{"profiling", true},
-	{"node-lease-duration-seconds", false},
-	{"image-gc-period", false},
-	{"config-dir", false},
+    {"bootstrap-kubeconfig", false},
+    {"cert-dir", false},
+    {"container-runtime", false},
+    {"pod-infra-container-image", false},
+    {"network-plugin", false},
+    {"network-plugin-mtu", false},
+    {"cni-bin-dir", false},
+    {"cni-conf-dir", false},
+    {"cni-cache-dir", false},
+    {"node-labels", false},
+    {"register-with-taints", false},
+    {"register-schedulable", true},
+    {"cloud-provider", false},
+    {"cloud-config", false},
+    {"provider-id", false},
+    {"feature-gates", false},
+    {"rotate-certificates", true},
+    {"rotate-server-certificates", true},
+    {"tls-cert-file", false},
+    {"tls-private-key-file", false},
+    {"tls-cipher-suites", false},
+    {"tls-min-version", false},
+    {"client-ca-file", false},
+    {"anonymous-auth", true},
+    {"authentication-token-webhook", true},
+    {"authorization-mode", false},
+    {"kube-reserved", false},
+    {"system-reserved", false},
+    {"kube-reserved-cgroup", false},
+    {"system-reserved-cgroup", false},
+    {"enforce-node-allocatable", false},
+    {"eviction-soft", false},
+    {"eviction-soft-grace-period", false},
+    {"eviction-max-pod-grace-period", false},
+    {"eviction-minimum-reclaim", false},
+    {"volume-plugin-dir", false},
+    {"kubelet-cgroups", false},
+    {"runtime-cgroups", false},
+    {"system-cgroups", false},
+    {"log-dir", false},
+    {"log-file", false},
+    {"logtostderr", true},
+    {"alsologtostderr", true},
+    {"log-flush-frequency", false},
+    {"logging-format", false},
+    {"experimental-allocatable-ignore-eviction", true},
+    {"node-status-max-images", false},
+    {"allowed-unsafe-sysctls", false},
+    {"lock-file", false},
+    {"exit-on-lock-contention", true},
+    {"seccomp-profile-root", false},
+    {"image-credential-provider-config", false},
+    {"image-credential-provider-bin-dir", false},
+    {"keep-terminated-pod-volumes", true},
+    {"reserved-cpus", false},
+    {"topology-manager-scope", false},
+    {"cpu-manager-reconcile-period", false},
+    {"qos-reserved", false},
+    {"pods-per-core", false},
+    {"dynamic-config-dir", false},
+    {"experimental-mounter-path", false},
+    {"enable-controller-attach-detach", true},
+    {"enable-server", true},
+    {"housekeeping-interval", false},
+    {"storage-driver-db", false},
+    {"local-storage-capacity-isolation", true},
+    {"containerd", false},
+    {"docker-endpoint", false},
+    {"image-pull-progress-deadline", false},
+    {"master-service-namespace", false},
+    {"non-masquerade-cidr", false},
+    {"pod-cidr", false},
+    {"redirect-container-streaming", true},
+    {"runonce", true},
+    {"vmodule", false},
+    {"add-dir-header", true},
+    {"skip-headers", true},
+    {"skip-log-headers", true},
+    {"stderrthreshold", false},
+    {"one-output", true},
+    {"log-file-max-size", false},
+    {"log-backtrace-at", false},
+    {"contention-profiling", true},
+    {"profiling", true},
+    {"node-lease-duration-seconds", false},
+    {"image-gc-period", false},
+    {"config-dir", false},
 };
-const size_t kubelet_n_unused_flags = sizeof(kubelet_unused_flags) / sizeof(kubelet_unused_flags[0]);
+const size_t kubelet_n_unused_flags =
+    sizeof(kubelet_unused_flags) / sizeof(kubelet_unused_flags[0]);
 
 static const struct kubelet_unused_flag *unused_by_name(const char *name)
 {
@@ -123,13 +124,17 @@ int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_v
 		if (strcmp(a, "--") == 0) {
 			if (i + 1 < argc) {
 				free(vals);
-				return ndl_error_setf(err, EINVAL, "unexpected argument \"%s\": nodelet takes no positional arguments", argv[i + 1]);
+				return ndl_error_setf(err, EINVAL,
+						      "unexpected argument \"%s\": nodelet takes "
+						      "no positional arguments",
+						      argv[i + 1]);
 			}
 			break;
 		}
 		if (a[0] != '-' || a[1] == 0) {
 			free(vals);
-			return ndl_error_setf(err, EINVAL, "unknown command \"%s\": nodelet takes only flags", a);
+			return ndl_error_setf(
+			    err, EINVAL, "unknown command \"%s\": nodelet takes only flags", a);
 		}
 		const char *body;
 		if (a[1] == '-') {
@@ -139,7 +144,8 @@ int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_v
 			body = a + 1;
 			if (body[0] != 'v' && body[0] != 'h') {
 				free(vals);
-				return ndl_error_setf(err, EINVAL, "unknown shorthand flag: '%c' in %s", body[0], a);
+				return ndl_error_setf(
+				    err, EINVAL, "unknown shorthand flag: '%c' in %s", body[0], a);
 			}
 			if (body[0] == 'h' && body[1] == 0) {
 				help = true;
@@ -147,7 +153,8 @@ int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_v
 			}
 			if (body[0] == 'v' && body[1] && body[1] != '=') {
 				snprintf(name, sizeof(name), "v");
-				vals[n++] = (struct kubelet_flag_value){kubelet_option_by_flag("v"), body + 1, a};
+				vals[n++] = (struct kubelet_flag_value){kubelet_option_by_flag("v"),
+									body + 1, a};
 				continue;
 			}
 		}
@@ -183,7 +190,8 @@ int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_v
 				value = argv[++i];
 			} else {
 				free(vals);
-				return ndl_error_setf(err, EINVAL, "flag needs an argument: --%s", name);
+				return ndl_error_setf(err, EINVAL, "flag needs an argument: --%s",
+						      name);
 			}
 		}
 		if (u) {

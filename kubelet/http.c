@@ -32,8 +32,8 @@ void kubelet_http_set_pods(char *json)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *ctype,
 			     const char *body)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", ctype);
@@ -55,7 +55,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (h->serve_pods && (strcmp(url, "/pods") == 0 || strcmp(url, "/pods/") == 0)) {
 		pthread_mutex_lock(&pods_lock);
 		char *copy = xstrdup(pods_json ? pods_json
-					      : "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{},\"items\":[]}");
+					       : "{\"kind\":\"PodList\",\"apiVersion\":\"v1\","
+						 "\"metadata\":{},\"items\":[]}");
 		pthread_mutex_unlock(&pods_lock);
 		enum MHD_Result r = reply(conn, MHD_HTTP_OK, "application/json", copy);
 		free(copy);
@@ -74,24 +75,28 @@ int kubelet_http_start(const char *addr, int port, bool serve_pods, const char *
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-			return ndl_error_setf(err, EINVAL, "%s: invalid address \"%s\"", what, addr);
+			return ndl_error_setf(err, EINVAL, "%s: invalid address \"%s\"", what,
+					      addr);
 		flags |= MHD_USE_IPv6;
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
-			return ndl_error_setf(err, EINVAL, "%s: invalid address \"%s\"", what, addr);
+			return ndl_error_setf(err, EINVAL, "%s: invalid address \"%s\"", what,
+					      addr);
 	}
 	struct kubelet_http *h = xcalloc(1, sizeof(*h));
 	h->serve_pods = serve_pods;
 	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256, MHD_OPTION_END);
+				(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
+				MHD_OPTION_END);
 	if (!h->d) {
 		free(h);
-		return ndl_error_setf(err, EADDRINUSE, "%s: cannot listen on %s:%d (address in use or not available)",
-				      what, addr, port);
+		return ndl_error_setf(
+		    err, EADDRINUSE, "%s: cannot listen on %s:%d (address in use or not available)",
+		    what, addr, port);
 	}
 	*ret = h;
 	return 0;

@@ -57,20 +57,22 @@ static void log_events(struct sp_event *ev, size_t n)
 		const struct pod *p = e->pod;
 		const char *hash = pod_annotation(p, "kubernetes.io/config.hash");
 		if (e->type == SP_EVENT_UPDATE)
-			log_info("static pod UPDATE", "op=UPDATE pod=%s/%s uid=%s hash=%s old_uid=%s file=%s",
+			log_info("static pod UPDATE",
+				 "op=UPDATE pod=%s/%s uid=%s hash=%s old_uid=%s file=%s",
 				 p->namespace, p->name, p->uid, hash ? hash : "", e->old->uid,
 				 ndl_log_quote(e->file, q1, sizeof(q1)));
 		else
 			log_info(e->type == SP_EVENT_ADD ? "static pod ADD" : "static pod REMOVE",
-				 "op=%s pod=%s/%s uid=%s hash=%s file=%s", sp_event_type_name(e->type),
-				 p->namespace, p->name, p->uid, hash ? hash : "",
-				 ndl_log_quote(e->file, q1, sizeof(q1)));
+				 "op=%s pod=%s/%s uid=%s hash=%s file=%s",
+				 sp_event_type_name(e->type), p->namespace, p->name, p->uid,
+				 hash ? hash : "", ndl_log_quote(e->file, q1, sizeof(q1)));
 		if (e->type != SP_EVENT_REMOVE) {
 			for (size_t k = 0; k < p->n_containers; k++) {
 				snprintf(hb, sizeof(hb), "%x", p->containers[k].hash);
-				log_debug(2, "static pod container", "pod=%s/%s container=%s image=%s hash=%s",
-					  p->namespace, p->name, p->containers[k].name,
-					  p->containers[k].image, hb);
+				log_debug(2, "static pod container",
+					  "pod=%s/%s container=%s image=%s hash=%s", p->namespace,
+					  p->name, p->containers[k].name, p->containers[k].image,
+					  hb);
 			}
 		}
 	}
@@ -85,7 +87,8 @@ int main(int argc, char **argv)
 	bool help = false, version = false;
 	char q[1024];
 	if (kubelet_config_load(&cfg, argc, argv, &help, &version, &err) < 0) {
-		log_error("invalid configuration", "error=%s", ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
+		log_error("invalid configuration", "error=%s",
+			  ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
 		fprintf(stderr, "Run 'nodelet --help' for usage.\n");
 		kubelet_config_free(&cfg);
 		return 1;
@@ -96,23 +99,27 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (version) {
-		printf("nodelet %s (kubelet-compatible flags and KubeletConfiguration v1beta1)\n", NODELET_VERSION);
+		printf("nodelet %s (kubelet-compatible flags and KubeletConfiguration v1beta1)\n",
+		       NODELET_VERSION);
 		kubelet_config_free(&cfg);
 		return 0;
 	}
-	ndl_log_init(STDERR_FILENO, cfg.verbosity > 0 ? NDL_LOG_DEBUG : NDL_LOG_INFO, cfg.verbosity, false);
+	ndl_log_init(STDERR_FILENO, cfg.verbosity > 0 ? NDL_LOG_DEBUG : NDL_LOG_INFO, cfg.verbosity,
+		     false);
 	int rc = 1;
 	struct sp_source *src = NULL;
 	struct kubelet_http *healthz = NULL, *ro = NULL;
 	int sfd = -1, epfd = -1;
 
 	log_info("starting nodelet", "version=%s node=%s root_dir=%s mode=%s runtime_endpoint=%s",
-		 NODELET_VERSION, cfg.node_name, cfg.root_dir, cfg.kubeconfig ? "api" : "standalone",
-		 cfg.container_runtime_endpoint);
+		 NODELET_VERSION, cfg.node_name, cfg.root_dir,
+		 cfg.kubeconfig ? "api" : "standalone", cfg.container_runtime_endpoint);
 	if (cfg.kubeconfig)
-		log_warn("--kubeconfig given, but the API server client is not implemented yet; running standalone",
+		log_warn("--kubeconfig given, but the API server client is not implemented yet; "
+			 "running standalone",
 			 "kubeconfig=%s", cfg.kubeconfig);
-	log_warn("pod workers are not implemented yet: static pods are validated and reported, not started",
+	log_warn("pod workers are not implemented yet: static pods are validated and reported, not "
+		 "started",
 		 NULL);
 	if (ndl_log_verbosity() >= 2) {
 		json_t *cj = kubelet_config_to_json(&cfg);
@@ -122,7 +129,8 @@ int main(int argc, char **argv)
 	}
 	cleanup_free char *pods_dir = xasprintf("%s/pods", cfg.root_dir);
 	if (ndl_mkdir_p(cfg.root_dir, 0750, &err) < 0 || ndl_mkdir_p(pods_dir, 0750, &err) < 0) {
-		log_error("cannot create the root directory", "error=%s", ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
+		log_error("cannot create the root directory", "error=%s",
+			  ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
 		goto out;
 	}
 
@@ -143,13 +151,16 @@ int main(int argc, char **argv)
 
 	publish_pods(NULL);
 	if (cfg.healthz_port > 0 &&
-	    kubelet_http_start(cfg.healthz_bind_address, cfg.healthz_port, false, "--healthz-port", &healthz, &err) < 0) {
-		log_error("cannot start the healthz server", "error=%s", ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
+	    kubelet_http_start(cfg.healthz_bind_address, cfg.healthz_port, false, "--healthz-port",
+			       &healthz, &err) < 0) {
+		log_error("cannot start the healthz server", "error=%s",
+			  ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
 		goto out;
 	}
-	if (cfg.read_only_port > 0 &&
-	    kubelet_http_start(cfg.address, cfg.read_only_port, true, "--read-only-port", &ro, &err) < 0) {
-		log_error("cannot start the read-only server", "error=%s", ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
+	if (cfg.read_only_port > 0 && kubelet_http_start(cfg.address, cfg.read_only_port, true,
+							 "--read-only-port", &ro, &err) < 0) {
+		log_error("cannot start the read-only server", "error=%s",
+			  ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
 		goto out;
 	}
 	if (cfg.static_pod_path && *cfg.static_pod_path) {
@@ -164,10 +175,12 @@ int main(int argc, char **argv)
 		ee = (struct epoll_event){.events = EPOLLIN, .data.u32 = 2};
 		epoll_ctl(epfd, EPOLL_CTL_ADD, sp_source_fd(src), &ee);
 		char d[32];
-		log_info("watching static pod manifests", "path=%s check_frequency=%s", cfg.static_pod_path,
+		log_info("watching static pod manifests", "path=%s check_frequency=%s",
+			 cfg.static_pod_path,
 			 ndl_duration_format(cfg.file_check_frequency_ns, d, sizeof(d)));
 	} else {
-		log_info("no static pod path configured (--pod-manifest-path / staticPodPath)", NULL);
+		log_info("no static pod path configured (--pod-manifest-path / staticPodPath)",
+			 NULL);
 	}
 	log_info("nodelet ready", "healthz=%s:%d read_only_port=%d", cfg.healthz_bind_address,
 		 cfg.healthz_port, cfg.read_only_port);
@@ -185,7 +198,8 @@ int main(int argc, char **argv)
 			if (evs[i].data.u32 == 1) {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					log_info("shutting down", "signal=%s", strsignal((int)si.ssi_signo));
+					log_info("shutting down", "signal=%s",
+						 strsignal((int)si.ssi_signo));
 					rc = 0;
 					goto out;
 				}

@@ -37,8 +37,9 @@ static int get_i32(const json_t *o, const char *where, const char *key, int32_t 
 		return r;
 	set = true;
 	if (set && (v < INT32_MIN || v > INT32_MAX))
-		return ndl_error_setf(err, ERANGE, "%s%s%s: %lld does not fit in int32", where ? where : "",
-				      where && *where ? "." : "", key, (long long)v);
+		return ndl_error_setf(err, ERANGE, "%s%s%s: %lld does not fit in int32",
+				      where ? where : "", where && *where ? "." : "", key,
+				      (long long)v);
 	*ret = (int32_t)v;
 	return 0;
 }
@@ -55,7 +56,8 @@ static int get_i64(const json_t *o, const char *where, const char *key, bool *ha
 	return r;
 }
 
-static int get_bool(const json_t *o, const char *where, const char *key, bool *ret, ndl_error_t *err)
+static int get_bool(const json_t *o, const char *where, const char *key, bool *ret,
+		    ndl_error_t *err)
 {
 	return ndl_json_get_bool(o, where, key, false, ret, err);
 }
@@ -105,9 +107,11 @@ static int get_strv(const json_t *o, const char *where, const char *key, struct 
 	path_join(p, where, key);
 	size_t i;
 	json_t *e;
-	json_array_foreach(a, i, e) {
+	json_array_foreach(a, i, e)
+	{
 		if (!json_is_string(e))
-			return ndl_error_setf(err, EINVAL, "field \"%s[%zu]\": expected string, got %s", p, i,
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s[%zu]\": expected string, got %s", p, i,
 					      ndl_json_type_name(e));
 	}
 	ret->v = xcalloc(json_array_size(a) + 1, sizeof(char *));
@@ -159,7 +163,8 @@ static int get_resources(const json_t *o, const char *where, const char *key,
 	ret->items = xcalloc(json_object_size(m) + 1, sizeof(*ret->items));
 	const char *k;
 	json_t *v;
-	json_object_foreach(m, k, v) {
+	json_object_foreach(m, k, v)
+	{
 		snprintf(q, sizeof(q), "%s.%s", p, k);
 		struct pod_resource *it = &ret->items[ret->n];
 		if ((r = json_quantity(v, q, &it->q, err)) < 0)
@@ -198,8 +203,10 @@ static int get_port_ref(const json_t *o, const char *where, struct pod_port_ref 
 	if (json_is_integer(v)) {
 		int64_t n = json_integer_value(v);
 		if (n < 1 || n > 65535)
-			return ndl_error_setf(err, EINVAL, "%s: Invalid value: %lld: must be between 1 and 65535, inclusive",
-					      p, (long long)n);
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "%s: Invalid value: %lld: must be between 1 and 65535, inclusive", p,
+			    (long long)n);
 		ret->number = (int32_t)n;
 		return 0;
 	}
@@ -212,7 +219,9 @@ static int get_port_ref(const json_t *o, const char *where, struct pod_port_ref 
 		if (*s && !*end) {
 			if (n < 1 || n > 65535)
 				return ndl_error_setf(err, EINVAL,
-						      "%s: Invalid value: \"%s\": must be between 1 and 65535, inclusive", p, s);
+						      "%s: Invalid value: \"%s\": must be between "
+						      "1 and 65535, inclusive",
+						      p, s);
 			ret->number = (int32_t)n;
 			return 0;
 		}
@@ -239,12 +248,15 @@ static int parse_handler(const json_t *o, const char *where, bool probe, struct 
 		if (!probe && strcmp(handler_keys[i], "grpc") == 0)
 			continue;
 		if (found++)
-			return ndl_error_setf(err, EINVAL, "%s.%s: Forbidden: may not specify more than 1 handler type",
-					      where, handler_keys[i]);
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "%s.%s: Forbidden: may not specify more than 1 handler type", where,
+			    handler_keys[i]);
 		first = handler_keys[i];
 	}
 	if (!found)
-		return ndl_error_setf(err, EINVAL, "%s: Required value: must specify a handler type", where);
+		return ndl_error_setf(err, EINVAL,
+				      "%s: Required value: must specify a handler type", where);
 	char p[PATHLEN];
 	path_join(p, where, first);
 	json_t *ho = NULL;
@@ -269,7 +281,8 @@ static int parse_handler(const json_t *o, const char *where, bool probe, struct 
 			h->headers = xcalloc(json_array_size(hs) + 1, sizeof(*h->headers));
 			size_t i;
 			json_t *e;
-			json_array_foreach(hs, i, e) {
+			json_array_foreach(hs, i, e)
+			{
 				char q[PATHLEN + 32];
 				snprintf(q, sizeof(q), "%s.httpHeaders[%zu]", p, i);
 				struct pod_http_header *hh = &h->headers[h->n_headers];
@@ -291,11 +304,14 @@ static int parse_handler(const json_t *o, const char *where, bool probe, struct 
 		h->type = POD_HANDLER_GRPC;
 		json_t *pv = json_object_get(ho, "port");
 		if (!json_is_integer(pv))
-			return ndl_error_setf(err, EINVAL, "%s.port: Required value: must be an integer port", p);
+			return ndl_error_setf(
+			    err, EINVAL, "%s.port: Required value: must be an integer port", p);
 		int64_t n = json_integer_value(pv);
 		if (n < 1 || n > 65535)
-			return ndl_error_setf(err, EINVAL, "%s.port: Invalid value: %lld: must be between 1 and 65535, inclusive",
-					      p, (long long)n);
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "%s.port: Invalid value: %lld: must be between 1 and 65535, inclusive",
+			    p, (long long)n);
 		h->grpc_port = (int32_t)n;
 		if ((r = get_str(ho, p, "service", false, &h->grpc_service, err)) < 0)
 			return r;
@@ -345,12 +361,14 @@ static int parse_probe(const json_t *c, const char *where, const char *key, stru
 	    (r = get_i32(o, p, "periodSeconds", &pr->period_seconds, err)) < 0 ||
 	    (r = get_i32(o, p, "successThreshold", &pr->success_threshold, err)) < 0 ||
 	    (r = get_i32(o, p, "failureThreshold", &pr->failure_threshold, err)) < 0 ||
-	    (r = get_i64(o, p, "terminationGracePeriodSeconds", &has, &pr->termination_grace_period_seconds, err)) < 0)
+	    (r = get_i64(o, p, "terminationGracePeriodSeconds", &has,
+			 &pr->termination_grace_period_seconds, err)) < 0)
 		return r;
 	return 0;
 }
 
-static int parse_seccomp(const json_t *sc, const char *where, struct pod_seccomp *s, ndl_error_t *err)
+static int parse_seccomp(const json_t *sc, const char *where, struct pod_seccomp *s,
+			 ndl_error_t *err)
 {
 	json_t *o;
 	int r = get_obj(sc, where, "seccompProfile", &o, err);
@@ -379,8 +397,10 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 	    (r = get_strv(c, where, "command", &ct->command, err)) < 0 ||
 	    (r = get_strv(c, where, "args", &ct->args, err)) < 0 ||
 	    (r = get_str(c, where, "workingDir", false, &ct->working_dir, err)) < 0 ||
-	    (r = get_str(c, where, "terminationMessagePath", false, &ct->termination_message_path, err)) < 0 ||
-	    (r = get_str(c, where, "terminationMessagePolicy", false, &ct->termination_message_policy, err)) < 0 ||
+	    (r = get_str(c, where, "terminationMessagePath", false, &ct->termination_message_path,
+			 err)) < 0 ||
+	    (r = get_str(c, where, "terminationMessagePolicy", false,
+			 &ct->termination_message_policy, err)) < 0 ||
 	    (r = get_str(c, where, "imagePullPolicy", false, &ct->image_pull_policy, err)) < 0 ||
 	    (r = get_str(c, where, "restartPolicy", false, &ct->restart_policy, err)) < 0 ||
 	    (r = get_bool(c, where, "stdin", &ct->stdin, err)) < 0 ||
@@ -395,14 +415,17 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 		return r;
 	if (a) {
 		ct->ports = xcalloc(json_array_size(a) + 1, sizeof(*ct->ports));
-		json_array_foreach(a, i, e) {
+		json_array_foreach(a, i, e)
+		{
 			snprintf(p, sizeof(p), "%s.ports[%zu]", where, i);
 			struct pod_port *pt = &ct->ports[ct->n_ports++];
 			if (!json_is_object(e))
-				return ndl_error_setf(err, EINVAL, "field \"%s\": expected object, got %s", p,
+				return ndl_error_setf(err, EINVAL,
+						      "field \"%s\": expected object, got %s", p,
 						      ndl_json_type_name(e));
 			if (!json_object_get(e, "containerPort"))
-				return ndl_error_setf(err, EINVAL, "%s.containerPort: Required value", p);
+				return ndl_error_setf(err, EINVAL,
+						      "%s.containerPort: Required value", p);
 			if ((r = get_i32(e, p, "containerPort", &pt->container_port, err)) < 0 ||
 			    (r = get_i32(e, p, "hostPort", &pt->host_port, err)) < 0 ||
 			    (r = get_str(e, p, "name", false, &pt->name, err)) < 0 ||
@@ -415,11 +438,13 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 		return r;
 	if (a) {
 		ct->env = xcalloc(json_array_size(a) + 1, sizeof(*ct->env));
-		json_array_foreach(a, i, e) {
+		json_array_foreach(a, i, e)
+		{
 			snprintf(p, sizeof(p), "%s.env[%zu]", where, i);
 			struct pod_env_var *ev = &ct->env[ct->n_env++];
 			if (!json_is_object(e))
-				return ndl_error_setf(err, EINVAL, "field \"%s\": expected object, got %s", p,
+				return ndl_error_setf(err, EINVAL,
+						      "field \"%s\": expected object, got %s", p,
 						      ndl_json_type_name(e));
 			if ((r = get_str(e, p, "name", true, &ev->name, err)) < 0 ||
 			    (r = get_str(e, p, "value", false, &ev->value, err)) < 0)
@@ -429,7 +454,9 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 				return r;
 			if (vf && ev->value && *ev->value)
 				return ndl_error_setf(err, EINVAL,
-						      "%s.valueFrom: Invalid value: may not be specified when `value` is not empty", p);
+						      "%s.valueFrom: Invalid value: may not be "
+						      "specified when `value` is not empty",
+						      p);
 			if (!vf) {
 				if (!ev->value)
 					ev->value = xstrdup("");
@@ -437,17 +464,22 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 			}
 			char vp[PATHLEN + 128];
 			snprintf(vp, sizeof(vp), "%s.valueFrom", p);
-			static const char *srcs[] = {"fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"};
+			static const char *srcs[] = {"fieldRef", "resourceFieldRef",
+						     "configMapKeyRef", "secretKeyRef"};
 			int n = 0;
 			const char *which = NULL;
 			for (int k = 0; k < 4; k++)
-				if (json_object_get(vf, srcs[k]) && !json_is_null(json_object_get(vf, srcs[k]))) {
+				if (json_object_get(vf, srcs[k]) &&
+				    !json_is_null(json_object_get(vf, srcs[k]))) {
 					n++;
 					which = srcs[k];
 				}
 			if (n != 1)
-				return ndl_error_setf(err, EINVAL, "%s: Invalid value: must have exactly one of: fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef",
-						      vp);
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "%s: Invalid value: must have exactly one of: fieldRef, "
+				    "resourceFieldRef, configMapKeyRef, secretKeyRef",
+				    vp);
 			json_t *ro;
 			char rp[PATHLEN + 192];
 			snprintf(rp, sizeof(rp), "%s.%s", vp, which);
@@ -457,13 +489,17 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 			ev->value = NULL;
 			if (strcmp(which, "fieldRef") == 0) {
 				ev->source = POD_ENV_FIELD_REF;
-				if ((r = get_str(ro, rp, "fieldPath", true, &ev->field_path, err)) < 0 ||
-				    (r = get_str(ro, rp, "apiVersion", false, &ev->api_version, err)) < 0)
+				if ((r = get_str(ro, rp, "fieldPath", true, &ev->field_path, err)) <
+					0 ||
+				    (r = get_str(ro, rp, "apiVersion", false, &ev->api_version,
+						 err)) < 0)
 					return r;
 			} else if (strcmp(which, "resourceFieldRef") == 0) {
 				ev->source = POD_ENV_RESOURCE_FIELD_REF;
-				if ((r = get_str(ro, rp, "resource", true, &ev->resource, err)) < 0 ||
-				    (r = get_str(ro, rp, "containerName", false, &ev->container_name, err)) < 0)
+				if ((r = get_str(ro, rp, "resource", true, &ev->resource, err)) <
+					0 ||
+				    (r = get_str(ro, rp, "containerName", false,
+						 &ev->container_name, err)) < 0)
 					return r;
 				ev->divisor = ndl_quantity_from_value(1, NDL_QUANTITY_DECIMAL_SI);
 				json_t *d = json_object_get(ro, "divisor");
@@ -474,8 +510,9 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 						return r;
 				}
 			} else {
-				ev->source = strcmp(which, "configMapKeyRef") == 0 ? POD_ENV_CONFIGMAP_KEY_REF
-										  : POD_ENV_SECRET_KEY_REF;
+				ev->source = strcmp(which, "configMapKeyRef") == 0
+						 ? POD_ENV_CONFIGMAP_KEY_REF
+						 : POD_ENV_SECRET_KEY_REF;
 				if ((r = get_str(ro, rp, "name", false, &ev->ref_name, err)) < 0 ||
 				    (r = get_str(ro, rp, "key", true, &ev->key, err)) < 0 ||
 				    (r = get_bool(ro, rp, "optional", &ev->optional, err)) < 0)
@@ -487,19 +524,24 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 		return r;
 	if (a) {
 		ct->env_from = xcalloc(json_array_size(a) + 1, sizeof(*ct->env_from));
-		json_array_foreach(a, i, e) {
+		json_array_foreach(a, i, e)
+		{
 			snprintf(p, sizeof(p), "%s.envFrom[%zu]", where, i);
 			struct pod_env_from *ef = &ct->env_from[ct->n_env_from++];
 			json_t *cm = NULL, *sec = NULL;
 			if (!json_is_object(e))
-				return ndl_error_setf(err, EINVAL, "field \"%s\": expected object, got %s", p,
+				return ndl_error_setf(err, EINVAL,
+						      "field \"%s\": expected object, got %s", p,
 						      ndl_json_type_name(e));
 			if ((r = get_str(e, p, "prefix", false, &ef->prefix, err)) < 0 ||
 			    (r = get_obj(e, p, "configMapRef", &cm, err)) < 0 ||
 			    (r = get_obj(e, p, "secretRef", &sec, err)) < 0)
 				return r;
 			if ((cm != NULL) == (sec != NULL))
-				return ndl_error_setf(err, EINVAL, "%s: Invalid value: must specify one of: `configMapRef` or `secretRef`", p);
+				return ndl_error_setf(err, EINVAL,
+						      "%s: Invalid value: must specify one of: "
+						      "`configMapRef` or `secretRef`",
+						      p);
 			ef->is_secret = sec != NULL;
 			char rp[PATHLEN + 128];
 			snprintf(rp, sizeof(rp), "%s.%s", p, sec ? "secretRef" : "configMapRef");
@@ -521,17 +563,20 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 		return r;
 	if (a) {
 		ct->mounts = xcalloc(json_array_size(a) + 1, sizeof(*ct->mounts));
-		json_array_foreach(a, i, e) {
+		json_array_foreach(a, i, e)
+		{
 			snprintf(p, sizeof(p), "%s.volumeMounts[%zu]", where, i);
 			struct pod_volume_mount *m = &ct->mounts[ct->n_mounts++];
 			if (!json_is_object(e))
-				return ndl_error_setf(err, EINVAL, "field \"%s\": expected object, got %s", p,
+				return ndl_error_setf(err, EINVAL,
+						      "field \"%s\": expected object, got %s", p,
 						      ndl_json_type_name(e));
 			if ((r = get_str(e, p, "name", true, &m->name, err)) < 0 ||
 			    (r = get_str(e, p, "mountPath", true, &m->mount_path, err)) < 0 ||
 			    (r = get_str(e, p, "subPath", false, &m->sub_path, err)) < 0 ||
 			    (r = get_str(e, p, "subPathExpr", false, &m->sub_path_expr, err)) < 0 ||
-			    (r = get_str(e, p, "mountPropagation", false, &m->mount_propagation, err)) < 0 ||
+			    (r = get_str(e, p, "mountPropagation", false, &m->mount_propagation,
+					 err)) < 0 ||
 			    (r = get_bool(e, p, "readOnly", &m->read_only, err)) < 0)
 				return r;
 		}
@@ -567,10 +612,14 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 		struct pod_container_security *s = &ct->sc;
 		if ((r = get_tri(sc, p, "privileged", &s->privileged, err)) < 0 ||
 		    (r = get_tri(sc, p, "runAsNonRoot", &s->run_as_non_root, err)) < 0 ||
-		    (r = get_tri(sc, p, "readOnlyRootFilesystem", &s->read_only_root_filesystem, err)) < 0 ||
-		    (r = get_tri(sc, p, "allowPrivilegeEscalation", &s->allow_privilege_escalation, err)) < 0 ||
-		    (r = get_i64(sc, p, "runAsUser", &s->has_run_as_user, &s->run_as_user, err)) < 0 ||
-		    (r = get_i64(sc, p, "runAsGroup", &s->has_run_as_group, &s->run_as_group, err)) < 0 ||
+		    (r = get_tri(sc, p, "readOnlyRootFilesystem", &s->read_only_root_filesystem,
+				 err)) < 0 ||
+		    (r = get_tri(sc, p, "allowPrivilegeEscalation", &s->allow_privilege_escalation,
+				 err)) < 0 ||
+		    (r = get_i64(sc, p, "runAsUser", &s->has_run_as_user, &s->run_as_user, err)) <
+			0 ||
+		    (r = get_i64(sc, p, "runAsGroup", &s->has_run_as_group, &s->run_as_group,
+				 err)) < 0 ||
 		    (r = get_str(sc, p, "procMount", false, &s->proc_mount, err)) < 0 ||
 		    (r = parse_seccomp(sc, p, &s->seccomp, err)) < 0 ||
 		    (r = get_obj(sc, p, "seLinuxOptions", &s->se_linux_options, err)) < 0)
@@ -648,11 +697,36 @@ static void container_free(struct pod_container *c)
 }
 
 static const char *volume_sources[] = {
-	"emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected",
-	"persistentVolumeClaim", "nfs", "iscsi", "glusterfs", "rbd", "cephfs", "cinder", "fc",
-	"flocker", "flexVolume", "azureFile", "azureDisk", "vsphereVolume", "quobyte",
-	"photonPersistentDisk", "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral",
-	"gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "image",
+    "emptyDir",
+    "hostPath",
+    "configMap",
+    "secret",
+    "downwardAPI",
+    "projected",
+    "persistentVolumeClaim",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "rbd",
+    "cephfs",
+    "cinder",
+    "fc",
+    "flocker",
+    "flexVolume",
+    "azureFile",
+    "azureDisk",
+    "vsphereVolume",
+    "quobyte",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "image",
 };
 
 static int parse_volume(json_t *v, const char *where, struct pod_volume *vol, ndl_error_t *err)
@@ -669,13 +743,16 @@ static int parse_volume(json_t *v, const char *where, struct pod_volume *vol, nd
 		json_t *s = json_object_get(v, volume_sources[i]);
 		if (s && !json_is_null(s)) {
 			if (n++)
-				return ndl_error_setf(err, EINVAL, "%s.%s: Forbidden: may not specify more than 1 volume type",
-						      where, volume_sources[i]);
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "%s.%s: Forbidden: may not specify more than 1 volume type",
+				    where, volume_sources[i]);
 			src = volume_sources[i];
 		}
 	}
 	if (!src)
-		return ndl_error_setf(err, EINVAL, "%s: Required value: must specify a volume type", where);
+		return ndl_error_setf(err, EINVAL, "%s: Required value: must specify a volume type",
+				      where);
 	json_t *s;
 	if ((r = get_obj(v, where, src, &s, err)) < 0)
 		return r;
@@ -701,7 +778,8 @@ static int parse_volume(json_t *v, const char *where, struct pod_volume *vol, nd
 			return r;
 	} else if (strcmp(src, "configMap") == 0 || strcmp(src, "secret") == 0) {
 		vol->type = src[0] == 'c' ? POD_VOL_CONFIG_MAP : POD_VOL_SECRET;
-		if ((r = get_str(s, p, src[0] == 'c' ? "name" : "secretName", false, &vol->source_name, err)) < 0 ||
+		if ((r = get_str(s, p, src[0] == 'c' ? "name" : "secretName", false,
+				 &vol->source_name, err)) < 0 ||
 		    (r = get_bool(s, p, "optional", &vol->optional, err)) < 0 ||
 		    (r = get_i32(s, p, "defaultMode", &vol->default_mode, err)) < 0 ||
 		    (r = get_arr(s, p, "items", &vol->items, err)) < 0)
@@ -807,7 +885,8 @@ static int parse_containers(json_t *spec, const char *key, bool is_init, struct 
 	*ret = xcalloc(json_array_size(a) + 1, sizeof(**ret));
 	size_t i;
 	json_t *e;
-	json_array_foreach(a, i, e) {
+	json_array_foreach(a, i, e)
+	{
 		char p[PATHLEN];
 		snprintf(p, sizeof(p), "spec.%s[%zu]", key, i);
 		(*ret_n)++;
@@ -822,15 +901,20 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 	json_t *j = p->json;
 	int r;
 	if (!json_is_object(j))
-		return ndl_error_setf(err, EINVAL, "expected a Pod object, got %s", ndl_json_type_name(j));
+		return ndl_error_setf(err, EINVAL, "expected a Pod object, got %s",
+				      ndl_json_type_name(j));
 	const char *kind = json_string_value(json_object_get(j, "kind"));
 	const char *api = json_string_value(json_object_get(j, "apiVersion"));
 	if (!kind || !*kind)
-		return ndl_error_setf(err, EINVAL, "kind: Required value: Object 'Kind' is missing");
+		return ndl_error_setf(err, EINVAL,
+				      "kind: Required value: Object 'Kind' is missing");
 	if (strcmp(kind, "Pod") != 0)
-		return ndl_error_setf(err, EINVAL, "kind: Invalid value: \"%s\": expected \"Pod\"", kind);
+		return ndl_error_setf(err, EINVAL, "kind: Invalid value: \"%s\": expected \"Pod\"",
+				      kind);
 	if (!api || strcmp(api, "v1") != 0)
-		return ndl_error_setf(err, EINVAL, "apiVersion: Invalid value: \"%s\": expected \"v1\"", api ? api : "");
+		return ndl_error_setf(err, EINVAL,
+				      "apiVersion: Invalid value: \"%s\": expected \"v1\"",
+				      api ? api : "");
 	json_t *md, *spec, *labels = NULL, *annotations = NULL;
 	if ((r = ndl_json_get_object(j, "", "metadata", true, &md, err)) < 0)
 		return r;
@@ -853,10 +937,13 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 			p->labels = maps[0];
 		else
 			p->annotations = maps[1];
-		json_object_foreach(maps[m], k, v) {
+		json_object_foreach(maps[m], k, v)
+		{
 			if (!json_is_string(v))
-				return ndl_error_setf(err, EINVAL, "field \"metadata.%s.%s\": expected string, got %s",
-						      mn[m], k, ndl_json_type_name(v));
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "field \"metadata.%s.%s\": expected string, got %s", mn[m], k,
+				    ndl_json_type_name(v));
 		}
 	}
 	if (!p->name)
@@ -869,8 +956,10 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 
 	if ((r = ndl_json_get_object(j, "", "spec", true, &spec, err)) < 0)
 		return r;
-	if ((r = parse_containers(spec, "initContainers", true, &p->init_containers, &p->n_init_containers, err)) < 0 ||
-	    (r = parse_containers(spec, "containers", false, &p->containers, &p->n_containers, err)) < 0)
+	if ((r = parse_containers(spec, "initContainers", true, &p->init_containers,
+				  &p->n_init_containers, err)) < 0 ||
+	    (r = parse_containers(spec, "containers", false, &p->containers, &p->n_containers,
+				  err)) < 0)
 		return r;
 	json_t *a;
 	size_t i;
@@ -879,7 +968,8 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 		return r;
 	if (a) {
 		p->volumes = xcalloc(json_array_size(a) + 1, sizeof(*p->volumes));
-		json_array_foreach(a, i, e) {
+		json_array_foreach(a, i, e)
+		{
 			char vp[PATHLEN];
 			snprintf(vp, sizeof(vp), "spec.volumes[%zu]", i);
 			p->n_volumes++;
@@ -889,19 +979,25 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 	}
 	bool has_tgps = false, has_ads = false;
 	if ((r = get_str(spec, "spec", "restartPolicy", false, &p->restart_policy, err)) < 0 ||
-	    (r = get_i64(spec, "spec", "terminationGracePeriodSeconds", &has_tgps, &p->termination_grace_period_seconds, err)) < 0 ||
-	    (r = get_i64(spec, "spec", "activeDeadlineSeconds", &has_ads, &p->active_deadline_seconds, err)) < 0 ||
+	    (r = get_i64(spec, "spec", "terminationGracePeriodSeconds", &has_tgps,
+			 &p->termination_grace_period_seconds, err)) < 0 ||
+	    (r = get_i64(spec, "spec", "activeDeadlineSeconds", &has_ads,
+			 &p->active_deadline_seconds, err)) < 0 ||
 	    (r = get_str(spec, "spec", "dnsPolicy", false, &p->dns_policy, err)) < 0 ||
 	    (r = get_bool(spec, "spec", "hostNetwork", &p->host_network, err)) < 0 ||
 	    (r = get_bool(spec, "spec", "hostPID", &p->host_pid, err)) < 0 ||
 	    (r = get_bool(spec, "spec", "hostIPC", &p->host_ipc, err)) < 0 ||
-	    (r = get_bool(spec, "spec", "shareProcessNamespace", &p->share_process_namespace, err)) < 0 ||
+	    (r = get_bool(spec, "spec", "shareProcessNamespace", &p->share_process_namespace,
+			  err)) < 0 ||
 	    (r = get_str(spec, "spec", "hostname", false, &p->hostname, err)) < 0 ||
 	    (r = get_str(spec, "spec", "subdomain", false, &p->subdomain, err)) < 0 ||
 	    (r = get_str(spec, "spec", "nodeName", false, &p->node_name, err)) < 0 ||
-	    (r = get_str(spec, "spec", "serviceAccountName", false, &p->service_account_name, err)) < 0 ||
-	    (r = get_str(spec, "spec", "priorityClassName", false, &p->priority_class_name, err)) < 0 ||
-	    (r = get_str(spec, "spec", "runtimeClassName", false, &p->runtime_class_name, err)) < 0 ||
+	    (r = get_str(spec, "spec", "serviceAccountName", false, &p->service_account_name,
+			 err)) < 0 ||
+	    (r = get_str(spec, "spec", "priorityClassName", false, &p->priority_class_name, err)) <
+		0 ||
+	    (r = get_str(spec, "spec", "runtimeClassName", false, &p->runtime_class_name, err)) <
+		0 ||
 	    (r = get_obj(spec, "spec", "nodeSelector", &p->node_selector, err)) < 0)
 		return r;
 	p->has_termination_grace_period_seconds = has_tgps;
@@ -919,7 +1015,8 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 	if ((r = get_obj(spec, "spec", "dnsConfig", &dc, err)) < 0)
 		return r;
 	if (dc) {
-		if ((r = get_strv(dc, "spec.dnsConfig", "nameservers", &p->dns_nameservers, err)) < 0 ||
+		if ((r = get_strv(dc, "spec.dnsConfig", "nameservers", &p->dns_nameservers, err)) <
+			0 ||
 		    (r = get_strv(dc, "spec.dnsConfig", "searches", &p->dns_searches, err)) < 0 ||
 		    (r = get_arr(dc, "spec.dnsConfig", "options", &p->dns_options, err)) < 0)
 			return r;
@@ -929,26 +1026,35 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 		return r;
 	if (sc) {
 		const char *w = "spec.securityContext";
-		if ((r = get_i64(sc, w, "runAsUser", &p->has_run_as_user, &p->run_as_user, err)) < 0 ||
-		    (r = get_i64(sc, w, "runAsGroup", &p->has_run_as_group, &p->run_as_group, err)) < 0 ||
+		if ((r = get_i64(sc, w, "runAsUser", &p->has_run_as_user, &p->run_as_user, err)) <
+			0 ||
+		    (r = get_i64(sc, w, "runAsGroup", &p->has_run_as_group, &p->run_as_group,
+				 err)) < 0 ||
 		    (r = get_i64(sc, w, "fsGroup", &p->has_fs_group, &p->fs_group, err)) < 0 ||
 		    (r = get_tri(sc, w, "runAsNonRoot", &p->run_as_non_root, err)) < 0 ||
-		    (r = parse_seccomp(sc, w, &p->seccomp, err)) < 0 || (r = get_arr(sc, w, "supplementalGroups", &a, err)) < 0)
+		    (r = parse_seccomp(sc, w, &p->seccomp, err)) < 0 ||
+		    (r = get_arr(sc, w, "supplementalGroups", &a, err)) < 0)
 			return r;
 		if (a) {
 			p->supplemental_groups = xcalloc(json_array_size(a) + 1, sizeof(int64_t));
-			json_array_foreach(a, i, e) {
+			json_array_foreach(a, i, e)
+			{
 				if (!json_is_integer(e))
-					return ndl_error_setf(err, EINVAL, "field \"%s.supplementalGroups[%zu]\": expected integer, got %s",
-							      w, i, ndl_json_type_name(e));
-				p->supplemental_groups[p->n_supplemental_groups++] = json_integer_value(e);
+					return ndl_error_setf(
+					    err, EINVAL,
+					    "field \"%s.supplementalGroups[%zu]\": expected "
+					    "integer, got %s",
+					    w, i, ndl_json_type_name(e));
+				p->supplemental_groups[p->n_supplemental_groups++] =
+				    json_integer_value(e);
 			}
 		}
 		if ((r = get_arr(sc, w, "sysctls", &a, err)) < 0)
 			return r;
 		if (a) {
 			p->sysctls = xcalloc(json_array_size(a) + 1, sizeof(*p->sysctls));
-			json_array_foreach(a, i, e) {
+			json_array_foreach(a, i, e)
+			{
 				char sp[PATHLEN];
 				snprintf(sp, sizeof(sp), "%s.sysctls[%zu]", w, i);
 				struct pod_sysctl *s = &p->sysctls[p->n_sysctls++];
@@ -965,7 +1071,8 @@ static int parse_pod(struct pod *p, ndl_error_t *err)
 		return r;
 	if (a) {
 		p->host_aliases = xcalloc(json_array_size(a) + 1, sizeof(*p->host_aliases));
-		json_array_foreach(a, i, e) {
+		json_array_foreach(a, i, e)
+		{
 			char hp[PATHLEN];
 			snprintf(hp, sizeof(hp), "spec.hostAliases[%zu]", i);
 			struct pod_host_alias *h = &p->host_aliases[p->n_host_aliases++];
@@ -1020,7 +1127,8 @@ const char *pod_annotation(const struct pod *p, const char *key)
 
 uint32_t pod_container_hash_json(const json_t *container)
 {
-	cleanup_free char *s = json_dumps(container, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	cleanup_free char *s =
+	    json_dumps(container, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	uint32_t h = 2166136261u; /* FNV-1a 32, as the kubelet's HashContainer */
 	for (const unsigned char *q = (const unsigned char *)s; q && *q; q++) {
 		h ^= *q;

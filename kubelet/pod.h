@@ -41,10 +41,10 @@ struct pod_env_var {
 	char *name;
 	char *value; /* POD_ENV_VALUE; "" when neither value nor valueFrom */
 	enum pod_env_source source;
-	char *field_path, *api_version;              /* fieldRef */
-	char *container_name, *resource;             /* resourceFieldRef */
-	ndl_quantity_t divisor;                      /* resourceFieldRef (default 1) */
-	char *ref_name, *key;                        /* configMapKeyRef / secretKeyRef */
+	char *field_path, *api_version;	 /* fieldRef */
+	char *container_name, *resource; /* resourceFieldRef */
+	ndl_quantity_t divisor;		 /* resourceFieldRef (default 1) */
+	char *ref_name, *key;		 /* configMapKeyRef / secretKeyRef */
 	bool optional;
 };
 
@@ -93,14 +93,14 @@ struct pod_port_ref {
 
 struct pod_handler {
 	enum pod_handler_type type;
-	struct pod_strv command;          /* exec */
-	char *path, *host, *scheme;       /* httpGet */
-	struct pod_http_header *headers;  /* httpGet */
+	struct pod_strv command;	 /* exec */
+	char *path, *host, *scheme;	 /* httpGet */
+	struct pod_http_header *headers; /* httpGet */
 	size_t n_headers;
-	struct pod_port_ref port;         /* httpGet, tcpSocket */
-	int32_t grpc_port;                /* grpc */
-	char *grpc_service;               /* grpc; NULL = "" */
-	int64_t sleep_seconds;            /* sleep */
+	struct pod_port_ref port; /* httpGet, tcpSocket */
+	int32_t grpc_port;	  /* grpc */
+	char *grpc_service;	  /* grpc; NULL = "" */
+	int64_t sleep_seconds;	  /* sleep */
 };
 
 struct pod_probe {
@@ -118,7 +118,7 @@ struct pod_seccomp {
 
 struct pod_container_security {
 	pod_tristate_t privileged, run_as_non_root, read_only_root_filesystem,
-		allow_privilege_escalation;
+	    allow_privilege_escalation;
 	bool has_run_as_user, has_run_as_group;
 	int64_t run_as_user, run_as_group;
 	struct pod_strv cap_add, cap_drop;
@@ -145,8 +145,8 @@ struct pod_container {
 	struct pod_handler post_start, pre_stop; /* type NONE when absent */
 	char *termination_message_path;
 	char *termination_message_policy; /* File, FallbackToLogsOnError */
-	char *image_pull_policy;          /* Always, IfNotPresent, Never */
-	char *restart_policy;             /* init containers: "Always" = sidecar */
+	char *image_pull_policy;	  /* Always, IfNotPresent, Never */
+	char *restart_policy;		  /* init containers: "Always" = sidecar */
 	bool has_security_context;
 	struct pod_container_security sc;
 	bool stdin, stdin_once, tty;
@@ -169,16 +169,16 @@ enum pod_volume_type {
 struct pod_volume {
 	char *name;
 	enum pod_volume_type type;
-	char *medium;            /* emptyDir: "", Memory, HugePages... */
+	char *medium; /* emptyDir: "", Memory, HugePages... */
 	bool has_size_limit;
 	ndl_quantity_t size_limit;
-	char *path;              /* hostPath */
-	char *host_path_type;    /* hostPath: "", DirectoryOrCreate, ... */
-	char *source_name;       /* configMap name / secret secretName / PVC claimName */
+	char *path;	      /* hostPath */
+	char *host_path_type; /* hostPath: "", DirectoryOrCreate, ... */
+	char *source_name;    /* configMap name / secret secretName / PVC claimName */
 	bool optional;
-	int32_t default_mode;    /* configMap/secret/downwardAPI/projected */
-	json_t *items;           /* borrowed: items / sources, when present */
-	char *other_kind;        /* POD_VOL_OTHER: the JSON key */
+	int32_t default_mode; /* configMap/secret/downwardAPI/projected */
+	json_t *items;	      /* borrowed: items / sources, when present */
+	char *other_kind;     /* POD_VOL_OTHER: the JSON key */
 };
 
 struct pod_sysctl {
@@ -197,7 +197,7 @@ struct pod {
 	/* metadata */
 	char *name, *namespace, *uid;
 	json_t *labels, *annotations; /* own references, never NULL */
-	char *full_name;              /* "<name>_<namespace>", the kubelet's key */
+	char *full_name;	      /* "<name>_<namespace>", the kubelet's key */
 
 	/* spec */
 	struct pod_container *init_containers;
@@ -206,14 +206,14 @@ struct pod {
 	size_t n_containers;
 	struct pod_volume *volumes;
 	size_t n_volumes;
-	char *restart_policy;  /* Always, OnFailure, Never */
+	char *restart_policy;			  /* Always, OnFailure, Never */
 	int64_t termination_grace_period_seconds; /* -1 when absent (not defaulted) */
 	bool has_termination_grace_period_seconds;
 	int64_t active_deadline_seconds; /* -1 when absent */
 	bool has_active_deadline_seconds;
 	char *dns_policy;
 	struct pod_strv dns_nameservers, dns_searches;
-	json_t *dns_options;   /* borrowed array or NULL */
+	json_t *dns_options; /* borrowed array or NULL */
 	bool host_network, host_pid, host_ipc, share_process_namespace;
 	char *hostname, *subdomain;
 	char *node_name;

@@ -74,17 +74,20 @@ static void default_container(json_t *c, bool host_network)
 	json_t *ports = arr(c, "ports");
 	size_t i;
 	json_t *e;
-	json_array_foreach(ports, i, e) {
+	json_array_foreach(ports, i, e)
+	{
 		if (!json_is_object(e))
 			continue;
 		set_default(e, "protocol", json_string("TCP"));
 		/* With hostNetwork the host port is the container port. */
 		json_t *hp = json_object_get(e, "hostPort");
 		json_t *cp = json_object_get(e, "containerPort");
-		if (host_network && json_is_integer(cp) && (!hp || (json_is_integer(hp) && json_integer_value(hp) == 0)))
+		if (host_network && json_is_integer(cp) &&
+		    (!hp || (json_is_integer(hp) && json_integer_value(hp) == 0)))
 			json_object_set_new(e, "hostPort", json_integer(json_integer_value(cp)));
 	}
-	json_array_foreach(arr(c, "env"), i, e) {
+	json_array_foreach(arr(c, "env"), i, e)
+	{
 		json_t *fr = obj(obj(e, "valueFrom"), "fieldRef");
 		if (fr)
 			set_default(fr, "apiVersion", json_string("v1"));
@@ -116,7 +119,8 @@ static void default_items_field_refs(json_t *items)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach(items, i, e) {
+	json_array_foreach(items, i, e)
+	{
 		json_t *fr = obj(e, "fieldRef");
 		if (fr)
 			set_default(fr, "apiVersion", json_string("v1"));
@@ -126,11 +130,36 @@ static void default_items_field_refs(json_t *items)
 static void default_volume(json_t *v)
 {
 	static const char *sources[] = {
-		"emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected",
-		"persistentVolumeClaim", "nfs", "iscsi", "glusterfs", "rbd", "cephfs", "cinder", "fc",
-		"flocker", "flexVolume", "azureFile", "azureDisk", "vsphereVolume", "quobyte",
-		"photonPersistentDisk", "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral",
-		"gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "image",
+	    "emptyDir",
+	    "hostPath",
+	    "configMap",
+	    "secret",
+	    "downwardAPI",
+	    "projected",
+	    "persistentVolumeClaim",
+	    "nfs",
+	    "iscsi",
+	    "glusterfs",
+	    "rbd",
+	    "cephfs",
+	    "cinder",
+	    "fc",
+	    "flocker",
+	    "flexVolume",
+	    "azureFile",
+	    "azureDisk",
+	    "vsphereVolume",
+	    "quobyte",
+	    "photonPersistentDisk",
+	    "portworxVolume",
+	    "scaleIO",
+	    "storageos",
+	    "csi",
+	    "ephemeral",
+	    "gcePersistentDisk",
+	    "awsElasticBlockStore",
+	    "gitRepo",
+	    "image",
 	};
 	if (!json_is_object(v))
 		return;
@@ -157,7 +186,8 @@ static void default_volume(json_t *v)
 		set_default(s, "defaultMode", json_integer(0644));
 		size_t i;
 		json_t *e;
-		json_array_foreach(arr(s, "sources"), i, e) default_items_field_refs(arr(obj(e, "downwardAPI"), "items"));
+		json_array_foreach(arr(s, "sources"), i, e)
+		    default_items_field_refs(arr(obj(e, "downwardAPI"), "items"));
 	}
 }
 

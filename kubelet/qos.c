@@ -134,7 +134,8 @@ int kubelet_container_oom_score_adj(const struct pod *p, const struct pod_contai
 	if (c->is_init && c->restart_policy && strcmp(c->restart_policy, "Always") == 0) {
 		int64_t min_req = 0;
 		for (size_t i = 0; i < p->n_containers; i++) {
-			const struct pod_resource *r = pod_resource_get(&p->containers[i].requests, "memory");
+			const struct pod_resource *r =
+			    pod_resource_get(&p->containers[i].requests, "memory");
 			int64_t v = r ? r->q.value : 0;
 			if (i == 0 || v < min_req)
 				min_req = v;

@@ -14,10 +14,10 @@ enum pod_qos_class pod_qos_class(const struct pod *p);
 const char *pod_qos_class_name(enum pod_qos_class q); /* "BestEffort", "Burstable", "Guaranteed" */
 
 /* cm.MilliCPUToShares / MilliCPUToQuota. */
-#define KUBELET_MIN_SHARES      2
-#define KUBELET_MAX_SHARES      262144
+#define KUBELET_MIN_SHARES	2
+#define KUBELET_MAX_SHARES	262144
 #define KUBELET_QUOTA_PERIOD_US 100000
-#define KUBELET_MIN_QUOTA_US    1000
+#define KUBELET_MIN_QUOTA_US	1000
 int64_t kubelet_milli_cpu_to_shares(int64_t milli_cpu);
 int64_t kubelet_milli_cpu_to_quota(int64_t milli_cpu, int64_t period_us);
 
@@ -57,9 +57,9 @@ char *kubelet_expand(const char *in, kubelet_expand_lookup_fn lookup, void *user
  * 10 s, doubling, capped at 300 s; forgotten when nothing happened for
  * 2 * 300 s (i.e. after 10 minutes of running without a restart). */
 #define KUBELET_BACKOFF_INITIAL_NS (10LL * 1000000000LL)
-#define KUBELET_BACKOFF_MAX_NS     (300LL * 1000000000LL)
+#define KUBELET_BACKOFF_MAX_NS	   (300LL * 1000000000LL)
 struct kubelet_backoff {
-	int64_t backoff_ns;     /* 0 = no entry */
+	int64_t backoff_ns;	/* 0 = no entry */
 	int64_t last_update_ns; /* monotonic time of the last Next() */
 };
 /* Record a restart at now_ns; returns the delay to wait before it. */

@@ -9,14 +9,14 @@ static const struct {
 	const char *name;
 	int64_t ns;
 } units[] = {
-	{"ns", 1},
-	{"us", NDL_NSEC_PER_USEC},
-	{"\xc2\xb5s", NDL_NSEC_PER_USEC}, /* U+00B5 micro sign */
-	{"\xce\xbcs", NDL_NSEC_PER_USEC}, /* U+03BC Greek mu */
-	{"ms", NDL_NSEC_PER_MSEC},
-	{"s", NDL_NSEC_PER_SEC},
-	{"m", 60 * NDL_NSEC_PER_SEC},
-	{"h", 3600 * NDL_NSEC_PER_SEC},
+    {"ns", 1},
+    {"us", NDL_NSEC_PER_USEC},
+    {"\xc2\xb5s", NDL_NSEC_PER_USEC}, /* U+00B5 micro sign */
+    {"\xce\xbcs", NDL_NSEC_PER_USEC}, /* U+03BC Greek mu */
+    {"ms", NDL_NSEC_PER_MSEC},
+    {"s", NDL_NSEC_PER_SEC},
+    {"m", 60 * NDL_NSEC_PER_SEC},
+    {"h", 3600 * NDL_NSEC_PER_SEC},
 };
 
 int ndl_duration_parse(const char *s, int64_t *ret_ns, ndl_error_t *err)
@@ -40,7 +40,8 @@ int ndl_duration_parse(const char *s, int64_t *ret_ns, ndl_error_t *err)
 		int nd = 0;
 		while (*p >= '0' && *p <= '9') {
 			if (whole > (unsigned __int128)1 << 64)
-				return ndl_error_setf(err, ERANGE, "invalid duration \"%s\": overflow", s);
+				return ndl_error_setf(err, ERANGE,
+						      "invalid duration \"%s\": overflow", s);
 			whole = whole * 10 + (unsigned)(*p++ - '0');
 			nd++;
 		}
@@ -64,14 +65,16 @@ int ndl_duration_parse(const char *s, int64_t *ret_ns, ndl_error_t *err)
 			p++;
 		size_t ulen = (size_t)(p - u);
 		if (ulen == 0)
-			return ndl_error_setf(err, EINVAL, "invalid duration \"%s\": missing unit", s);
+			return ndl_error_setf(err, EINVAL, "invalid duration \"%s\": missing unit",
+					      s);
 		int64_t unit = 0;
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 			if (strlen(units[i].name) == ulen && memcmp(units[i].name, u, ulen) == 0)
 				unit = units[i].ns;
 		if (!unit)
-			return ndl_error_setf(err, EINVAL, "invalid duration \"%s\": unknown unit \"%.*s\"",
-					      s, (int)ulen, u);
+			return ndl_error_setf(err, EINVAL,
+					      "invalid duration \"%s\": unknown unit \"%.*s\"", s,
+					      (int)ulen, u);
 		unsigned __int128 v = whole * (unsigned __int128)unit;
 		/* Go truncates the fractional part to whole nanoseconds. */
 		v += (unsigned __int128)frac * (unsigned __int128)unit / frac_scale;
@@ -129,8 +132,9 @@ const char *ndl_duration_format(int64_t ns, char *buf, unsigned long size)
 		else if (mins < 60)
 			snprintf(buf, size, "%s%llum%ss", sign, (unsigned long long)mins, tmp);
 		else
-			snprintf(buf, size, "%s%lluh%llum%ss", sign, (unsigned long long)(mins / 60),
-				 (unsigned long long)(mins % 60), tmp);
+			snprintf(buf, size, "%s%lluh%llum%ss", sign,
+				 (unsigned long long)(mins / 60), (unsigned long long)(mins % 60),
+				 tmp);
 	}
 	return buf;
 }

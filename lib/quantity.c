@@ -47,7 +47,8 @@ static int scale(i128 mant, int e10, int b2, bool sticky, bool round_up, i128 *r
 int ndl_quantity_parse(const char *s, ndl_quantity_t *ret, ndl_error_t *err)
 {
 	if (!s || !*s)
-		return ndl_error_setf(err, EINVAL, "quantity \"\": must be a number with an optional suffix");
+		return ndl_error_setf(err, EINVAL,
+				      "quantity \"\": must be a number with an optional suffix");
 	const char *p = s;
 	bool neg = false;
 	if (*p == '+' || *p == '-') {
@@ -101,16 +102,19 @@ int ndl_quantity_parse(const char *s, ndl_quantity_t *ret, ndl_error_t *err)
 		int ev = 0;
 		for (; *q; q++) {
 			if (*q < '0' || *q > '9')
-				return ndl_error_setf(err, EINVAL, "quantity \"%s\": invalid exponent", s);
+				return ndl_error_setf(err, EINVAL,
+						      "quantity \"%s\": invalid exponent", s);
 			if (ev < 1000)
 				ev = ev * 10 + (*q - '0');
 		}
 		if (ev >= 1000)
-			return ndl_error_setf(err, EINVAL, "quantity \"%s\": exponent out of range", s);
+			return ndl_error_setf(err, EINVAL, "quantity \"%s\": exponent out of range",
+					      s);
 		e10 += eneg ? -ev : ev;
 		fmt = NDL_QUANTITY_DECIMAL_EXPONENT;
 	} else {
-		return ndl_error_setf(err, EINVAL, "quantity \"%s\": unknown suffix \"%s\"", s, suf);
+		return ndl_error_setf(err, EINVAL, "quantity \"%s\": unknown suffix \"%s\"", s,
+				      suf);
 	}
 
 	ndl_quantity_t q = {.format = fmt};
@@ -187,7 +191,8 @@ static const char *format_decimal(int64_t milli, bool exponent, char *buf, unsig
 		return buf;
 	}
 	bool neg = milli < 0;
-	unsigned long long u = neg ? (unsigned long long)(-(milli + 1)) + 1 : (unsigned long long)milli;
+	unsigned long long u =
+	    neg ? (unsigned long long)(-(milli + 1)) + 1 : (unsigned long long)milli;
 	int idx = 0;
 	while (idx < 7 && u % 1000 == 0) {
 		u /= 1000;

@@ -9,7 +9,7 @@
 
 enum ndl_quantity_format {
 	NDL_QUANTITY_DECIMAL_SI = 0,  /* "", m, k, M, G, T, P, E (and n, u on input) */
-	NDL_QUANTITY_BINARY_SI,       /* Ki, Mi, Gi, Ti, Pi, Ei */
+	NDL_QUANTITY_BINARY_SI,	      /* Ki, Mi, Gi, Ti, Pi, Ei */
 	NDL_QUANTITY_DECIMAL_EXPONENT /* 1e3, 5E-3 */
 };
 

@@ -58,11 +58,13 @@ static bool has_noexecute_exists(json_t *tolerations)
 {
 	size_t i;
 	json_t *t;
-	json_array_foreach(tolerations, i, t) {
+	json_array_foreach(tolerations, i, t)
+	{
 		const char *key = json_string_value(json_object_get(t, "key"));
 		const char *op = json_string_value(json_object_get(t, "operator"));
 		const char *eff = json_string_value(json_object_get(t, "effect"));
-		if ((!key || !*key) && op && strcmp(op, "Exists") == 0 && eff && strcmp(eff, "NoExecute") == 0)
+		if ((!key || !*key) && op && strcmp(op, "Exists") == 0 && eff &&
+		    strcmp(eff, "NoExecute") == 0)
 			return true;
 	}
 	return false;
@@ -78,15 +80,22 @@ int sp_pod_from_manifest(const char *buf, size_t len, const char *source_path,
 		return r;
 	if (!json_is_object(doc))
 		return ndl_error_setf(err, EINVAL, "expected a Pod object, got %s",
-				      json_is_null(doc) ? "an empty document" : ndl_json_type_name(doc));
+				      json_is_null(doc) ? "an empty document"
+							: ndl_json_type_name(doc));
 	const char *kind = json_string_value(json_object_get(doc, "kind"));
 	const char *api = json_string_value(json_object_get(doc, "apiVersion"));
 	if (!kind || !*kind)
-		return ndl_error_setf(err, EINVAL, "kind: Required value: Object 'Kind' is missing");
+		return ndl_error_setf(err, EINVAL,
+				      "kind: Required value: Object 'Kind' is missing");
 	if (strcmp(kind, "Pod") != 0)
-		return ndl_error_setf(err, EINVAL, "kind: Invalid value: \"%s\": a manifest must hold a single Pod (kind \"Pod\")", kind);
+		return ndl_error_setf(
+		    err, EINVAL,
+		    "kind: Invalid value: \"%s\": a manifest must hold a single Pod (kind \"Pod\")",
+		    kind);
 	if (!api || strcmp(api, "v1") != 0)
-		return ndl_error_setf(err, EINVAL, "apiVersion: Invalid value: \"%s\": expected \"v1\"", api ? api : "");
+		return ndl_error_setf(err, EINVAL,
+				      "apiVersion: Invalid value: \"%s\": expected \"v1\"",
+				      api ? api : "");
 	json_t *md = json_object_get(doc, "metadata");
 	if (!json_is_object(md))
 		return ndl_error_setf(err, EINVAL, "metadata: Required value");
@@ -95,21 +104,26 @@ int sp_pod_from_manifest(const char *buf, size_t len, const char *source_path,
 		return ndl_error_setf(err, EINVAL, "spec: Required value");
 	json_t *jname = json_object_get(md, "name");
 	if (jname && !json_is_string(jname))
-		return ndl_error_setf(err, EINVAL, "field \"metadata.name\": expected string, got %s",
+		return ndl_error_setf(err, EINVAL,
+				      "field \"metadata.name\": expected string, got %s",
 				      ndl_json_type_name(jname));
 	if (!jname || !*json_string_value(jname))
-		return ndl_error_setf(err, EINVAL, "metadata.name: Required value: name or generateName is required");
+		return ndl_error_setf(
+		    err, EINVAL, "metadata.name: Required value: name or generateName is required");
 	json_t *jns = json_object_get(md, "namespace");
 	if (jns && !json_is_null(jns) && !json_is_string(jns))
-		return ndl_error_setf(err, EINVAL, "field \"metadata.namespace\": expected string, got %s",
+		return ndl_error_setf(err, EINVAL,
+				      "field \"metadata.namespace\": expected string, got %s",
 				      ndl_json_type_name(jns));
 	json_t *ann = json_object_get(md, "annotations");
 	if (ann && !json_is_null(ann) && !json_is_object(ann))
-		return ndl_error_setf(err, EINVAL, "field \"metadata.annotations\": expected object, got %s",
+		return ndl_error_setf(err, EINVAL,
+				      "field \"metadata.annotations\": expected object, got %s",
 				      ndl_json_type_name(ann));
 	json_t *tol = json_object_get(spec, "tolerations");
 	if (tol && !json_is_null(tol) && !json_is_array(tol))
-		return ndl_error_setf(err, EINVAL, "field \"spec.tolerations\": expected array, got %s",
+		return ndl_error_setf(err, EINVAL,
+				      "field \"spec.tolerations\": expected array, got %s",
 				      ndl_json_type_name(tol));
 
 	/* API defaulting happens at decode time, before the kubelet hashes. */
@@ -149,16 +163,19 @@ int sp_pod_from_manifest(const char *buf, size_t len, const char *source_path,
 		json_object_set_new(spec, "tolerations", tol);
 	}
 	if (!has_noexecute_exists(tol))
-		json_array_append_new(tol, json_pack("{s:s,s:s}", "operator", "Exists", "effect", "NoExecute"));
+		json_array_append_new(
+		    tol, json_pack("{s:s,s:s}", "operator", "Exists", "effect", "NoExecute"));
 	/* No priority admission for static pods: resolve the two built-in
 	 * system classes here. */
 	const char *pcn = json_string_value(json_object_get(spec, "priorityClassName"));
 	json_t *prio = json_object_get(spec, "priority");
 	if (pcn && (!prio || json_is_null(prio))) {
 		if (strcmp(pcn, "system-node-critical") == 0)
-			json_object_set_new(spec, "priority", json_integer(POD_SYSTEM_NODE_CRITICAL_PRIORITY));
+			json_object_set_new(spec, "priority",
+					    json_integer(POD_SYSTEM_NODE_CRITICAL_PRIORITY));
 		else if (strcmp(pcn, "system-cluster-critical") == 0)
-			json_object_set_new(spec, "priority", json_integer(POD_SYSTEM_CLUSTER_CRITICAL_PRIORITY));
+			json_object_set_new(spec, "priority",
+					    json_integer(POD_SYSTEM_CLUSTER_CRITICAL_PRIORITY));
 	}
 	if (!json_object_get(doc, "status"))
 		json_object_set_new(doc, "status", json_pack("{s:s}", "phase", "Pending"));

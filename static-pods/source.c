@@ -27,11 +27,11 @@ struct sp_entry {
 	char *content; /* last content read, for change detection */
 	size_t len;
 	struct pod *pod; /* parsed pod, NULL when the manifest is invalid */
-	bool active;     /* pod was announced (ADD/UPDATE) and not removed */
+	bool active;	 /* pod was announced (ADD/UPDATE) and not removed */
 };
 
 struct sp_source {
-	char *dir;       /* directory watched */
+	char *dir;	 /* directory watched */
 	char *only_name; /* when the configured path is a single file */
 	char *node_name;
 	int64_t period_ns;
@@ -82,11 +82,11 @@ static void emit(struct sp_source *s, enum sp_event_type t, struct pod *pod, str
 		s->ev = xrealloc(s->ev, s->cap_ev * sizeof(*s->ev));
 	}
 	s->ev[s->n_ev++] = (struct sp_event){
-		.type = t,
-		.pod = pod_ref(pod),
-		.old = pod_ref(old),
-		.file = entry_path(s, name),
-		.message = msg ? xstrdup(msg) : NULL,
+	    .type = t,
+	    .pod = pod_ref(pod),
+	    .old = pod_ref(old),
+	    .file = entry_path(s, name),
+	    .message = msg ? xstrdup(msg) : NULL,
 	};
 }
 
@@ -99,7 +99,8 @@ static bool candidate_name(const struct sp_source *s, const char *name)
 	if (name[0] == '.')
 		return false;
 	const char *dot = strrchr(name, '.');
-	return dot && (strcmp(dot, ".yaml") == 0 || strcmp(dot, ".yml") == 0 || strcmp(dot, ".json") == 0);
+	return dot &&
+	       (strcmp(dot, ".yaml") == 0 || strcmp(dot, ".yml") == 0 || strcmp(dot, ".json") == 0);
 }
 
 static struct sp_entry *find_entry(struct sp_source *s, const char *name)
@@ -211,7 +212,8 @@ static void rescan_file(struct sp_source *s, const char *name)
 	e->active = false;
 	struct sp_entry *other = active_by_full_name(s, pod->full_name, e);
 	if (other) {
-		cleanup_free char *msg = xasprintf("duplicate pod name \"%s\" in namespace \"%s\": already defined by %s/%s; ignored",
+		cleanup_free char *msg = xasprintf("duplicate pod name \"%s\" in namespace \"%s\": "
+						   "already defined by %s/%s; ignored",
 						   pod->name, pod->namespace, s->dir, other->name);
 		emit(s, SP_EVENT_ERROR, NULL, NULL, name, msg);
 		if (was_active)
@@ -237,9 +239,10 @@ static void try_watch(struct sp_source *s)
 {
 	if (s->wd >= 0)
 		return;
-	s->wd = inotify_add_watch(s->inofd, s->dir,
-				  IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
-					  IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK);
+	s->wd =
+	    inotify_add_watch(s->inofd, s->dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
+				  IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK);
 	if (s->wd < 0)
 		log_debug(2, "manifest directory not watched", "dir=%s errno=%d", s->dir, errno);
 }
@@ -316,8 +319,10 @@ int sp_source_new(const struct sp_options *opt, struct sp_source **ret, ndl_erro
 		return r;
 	}
 	struct itimerspec its = {
-		.it_interval = {(time_t)(s->period_ns / 1000000000LL), (long)(s->period_ns % 1000000000LL)},
-		.it_value = {(time_t)(s->period_ns / 1000000000LL), (long)(s->period_ns % 1000000000LL)},
+	    .it_interval = {(time_t)(s->period_ns / 1000000000LL),
+			    (long)(s->period_ns % 1000000000LL)},
+	    .it_value = {(time_t)(s->period_ns / 1000000000LL),
+			 (long)(s->period_ns % 1000000000LL)},
 	};
 	struct epoll_event e1 = {.events = EPOLLIN, .data.fd = s->inofd};
 	struct epoll_event e2 = {.events = EPOLLIN, .data.fd = s->timerfd};
@@ -432,7 +437,8 @@ int sp_source_process(struct sp_source *s, struct sp_event **ret_events, size_t 
 				 * close. Symlinks and hard links are complete. */
 				cleanup_free char *path = entry_path(s, ie->name);
 				struct stat st;
-				if (lstat(path, &st) < 0 || (S_ISREG(st.st_mode) && st.st_size == 0))
+				if (lstat(path, &st) < 0 ||
+				    (S_ISREG(st.st_mode) && st.st_size == 0))
 					continue;
 			}
 			bool dup = false;

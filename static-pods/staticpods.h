@@ -40,8 +40,8 @@ struct sp_event {
 	enum sp_event_type type;
 	struct pod *pod; /* ADD/UPDATE: the new pod; REMOVE: the removed pod */
 	struct pod *old; /* UPDATE: the replaced pod */
-	char *file;      /* manifest path */
-	char *message;   /* ERROR */
+	char *file;	 /* manifest path */
+	char *message;	 /* ERROR */
 };
 
 const char *sp_event_type_name(enum sp_event_type t);
@@ -50,8 +50,8 @@ void sp_events_free(struct sp_event *ev, size_t n);
 struct sp_source;
 
 struct sp_options {
-	const char *path;        /* manifest directory or file */
-	const char *node_name;   /* lowercased node name */
+	const char *path;	 /* manifest directory or file */
+	const char *node_name;	 /* lowercased node name */
 	int64_t check_period_ns; /* fileCheckFrequency; 0 = 20 s */
 };
 

@@ -49,7 +49,8 @@ static int load(struct kubelet_config *c, ndl_error_t *err, ...)
 		if (r_ == 0)                                                                       \
 			fail_msg("accepted, want error containing %s", needle);                    \
 		if (!strstr(ndl_error_msg(&e_), needle))                                           \
-			fail_msg("error \"%s\" does not contain \"%s\"", ndl_error_msg(&e_), needle); \
+			fail_msg("error \"%s\" does not contain \"%s\"", ndl_error_msg(&e_),       \
+				 needle);                                                          \
 		ndl_error_clear(&e_);                                                              \
 		kubelet_config_free(&c_);                                                          \
 	} while (0)
@@ -87,8 +88,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.cpu_cfs_quota_period_ns, 100 * NDL_NSEC_PER_MSEC);
 	assert_int_equal(c.node_status_report_frequency_ns, 300 * NDL_NSEC_PER_SEC);
 	assert_int_equal(c.oom_score_adj, -999);
-	assert_string_equal(json_string_value(json_object_get(c.eviction_hard, "memory.available")), "100Mi");
-	assert_string_equal(json_string_value(json_object_get(c.eviction_hard, "nodefs.available")), "10%");
+	assert_string_equal(json_string_value(json_object_get(c.eviction_hard, "memory.available")),
+			    "100Mi");
+	assert_string_equal(json_string_value(json_object_get(c.eviction_hard, "nodefs.available")),
+			    "10%");
 	kubelet_config_free(&c);
 }
 
@@ -99,8 +102,8 @@ static void test_file_and_flag_precedence(void **state)
 		  "staticPodPath: /etc/from-file\n"
 		  "syncFrequency: 30s\n"
 		  "fileCheckFrequency: 1m30s\n"
-		  "maxPods: 0\n"          /* zero = default for this non-pointer field */
-		  "healthzPort: 0\n"      /* pointer field: 0 disables */
+		  "maxPods: 0\n"     /* zero = default for this non-pointer field */
+		  "healthzPort: 0\n" /* pointer field: 0 disables */
 		  "podPidsLimit: -5\n"
 		  "readOnlyPort: 10255\n"
 		  "cgroupDriver: systemd\n"
@@ -115,8 +118,8 @@ static void test_file_and_flag_precedence(void **state)
 	ndl_error_t err = NDL_ERROR_INIT;
 	char arg[128];
 	snprintf(arg, sizeof(arg), "--config=%s", cfg_path);
-	int r = load(&c, &err, arg, "--pod-manifest-path", "/etc/from-flag", "--cgroup-driver=cgroupfs",
-		     "--hostname-override=n", NULL);
+	int r = load(&c, &err, arg, "--pod-manifest-path", "/etc/from-flag",
+		     "--cgroup-driver=cgroupfs", "--hostname-override=n", NULL);
 	if (r < 0)
 		fail_msg("%s", ndl_error_msg(&err));
 	assert_string_equal(c.static_pod_path, "/etc/from-flag");
@@ -130,7 +133,8 @@ static void test_file_and_flag_precedence(void **state)
 	assert_int_equal(c.n_cluster_dns, 1);
 	assert_string_equal(c.cluster_dns[0], "10.96.0.10");
 	assert_string_equal(c.cluster_domain, "cluster.local");
-	assert_false(c.serialize_image_pulls); /* defaults to false with maxParallelImagePulls >= 2 */
+	assert_false(
+	    c.serialize_image_pulls); /* defaults to false with maxParallelImagePulls >= 2 */
 	assert_int_equal(c.max_parallel_image_pulls, 3);
 	assert_int_equal(c.n_eviction_thresholds, 2);
 	assert_int_equal(c.node_status_report_frequency_ns, 20 * NDL_NSEC_PER_SEC);
@@ -147,11 +151,13 @@ static void test_flag_syntax(void **state)
 {
 	struct kubelet_config c;
 	ndl_error_t err = NDL_ERROR_INIT;
-	int r = load(&c, &err, "-v", "3", "--fail-swap-on=false", "--cgroups-per-qos", "--hostname-override", "x",
-		     "--bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubelet.conf", "--register-schedulable",
-		     "--node-labels=a=b", "--container-runtime=remote", "--pod-infra-container-image", "pause:3.9",
-		     "--network-plugin=cni", "--eviction-hard=memory.available<1Gi,nodefs.available<15%",
-		     "--cluster-dns=10.0.0.10,fd00::a", "--container-runtime-endpoint=/run/x.sock", NULL);
+	int r = load(
+	    &c, &err, "-v", "3", "--fail-swap-on=false", "--cgroups-per-qos", "--hostname-override",
+	    "x", "--bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubelet.conf",
+	    "--register-schedulable", "--node-labels=a=b", "--container-runtime=remote",
+	    "--pod-infra-container-image", "pause:3.9", "--network-plugin=cni",
+	    "--eviction-hard=memory.available<1Gi,nodefs.available<15%",
+	    "--cluster-dns=10.0.0.10,fd00::a", "--container-runtime-endpoint=/run/x.sock", NULL);
 	if (r < 0)
 		fail_msg("%s", ndl_error_msg(&err));
 	assert_int_equal(c.verbosity, 3);
@@ -198,37 +204,48 @@ static void test_errors(void **state)
 	EXPECT_FAIL("readOnlyPort (--read-only-port) 70000", "--read-only-port=70000");
 	EXPECT_FAIL("healthzPort (--healthz-port)", "--healthz-port=-1");
 	EXPECT_FAIL("cgroupDriver (--cgroup-driver) \"docker\"", "--cgroup-driver=docker");
-	EXPECT_FAIL("containerLogMaxFiles (--container-log-max-files) 1", "--container-log-max-files=1");
-	EXPECT_FAIL("containerLogMaxSize (--container-log-max-size)", "--container-log-max-size=10XB");
+	EXPECT_FAIL("containerLogMaxFiles (--container-log-max-files) 1",
+		    "--container-log-max-files=1");
+	EXPECT_FAIL("containerLogMaxSize (--container-log-max-size)",
+		    "--container-log-max-size=10XB");
 	EXPECT_FAIL("imageGCLowThresholdPercent (--image-gc-low-threshold) 90 must be less than",
 		    "--image-gc-low-threshold=90");
 	EXPECT_FAIL("only unix:// endpoints", "--container-runtime-endpoint=tcp://1.2.3.4:5");
 	EXPECT_FAIL("--node-ip \"1.2.3\"", "--node-ip=1.2.3");
 	EXPECT_FAIL("clusterDNS (--cluster-dns) \"dns\"", "--cluster-dns=dns");
-	EXPECT_FAIL("unsupported eviction signal \"cpu.available\"", "--eviction-hard=cpu.available<1");
-	EXPECT_FAIL("--eviction-hard.memory.available: invalid percentage", "--eviction-hard=memory.available<150%");
+	EXPECT_FAIL("unsupported eviction signal \"cpu.available\"",
+		    "--eviction-hard=cpu.available<1");
+	EXPECT_FAIL("--eviction-hard.memory.available: invalid percentage",
+		    "--eviction-hard=memory.available<150%");
 	EXPECT_FAIL("--root-dir \"rel\" must be an absolute path", "--root-dir=rel");
 	EXPECT_FAIL("hairpinMode (--hairpin-mode)", "--hairpin-mode=weird");
 	EXPECT_FAIL("maxParallelImagePulls (--max-parallel-image-pulls) 4 must be 1 or nil",
 		    "--max-parallel-image-pulls=4", "--serialize-image-pulls=true");
 
-	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: many\n");
+	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: "
+		  "many\n");
 	EXPECT_FAIL("config field \"maxPods\": expected integer, got string", arg);
-	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nsyncFrequency: 10\n");
+	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: "
+		  "KubeletConfiguration\nsyncFrequency: 10\n");
 	EXPECT_FAIL("config field \"syncFrequency\": expected duration", arg);
-	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nsyncFrequency: 1q\n");
+	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: "
+		  "KubeletConfiguration\nsyncFrequency: 1q\n");
 	EXPECT_FAIL("config field \"syncFrequency\": invalid duration \"1q\"", arg);
-	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nclusterDNS: [1, 2]\n");
+	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: "
+		  "KubeletConfiguration\nclusterDNS: [1, 2]\n");
 	EXPECT_FAIL("config field \"clusterDNS[0]\": expected string", arg);
-	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfailSwapOn: 'no'\n");
+	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: "
+		  "KubeletConfiguration\nfailSwapOn: 'no'\n");
 	EXPECT_FAIL("config field \"failSwapOn\": expected boolean", arg);
-	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nevictionHard: {memory.available: 1Zi}\n");
+	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: "
+		  "KubeletConfiguration\nevictionHard: {memory.available: 1Zi}\n");
 	EXPECT_FAIL("config field \"evictionHard\".memory.available", arg);
 	write_cfg("apiVersion: kubelet.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n");
 	EXPECT_FAIL("field \"apiVersion\": expected \"kubelet.config.k8s.io/v1beta1\"", arg);
 	write_cfg("apiVersion: v1\nkind: Pod\n");
 	EXPECT_FAIL("field \"kind\": expected \"KubeletConfiguration\"", arg);
-	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nport: 99999\n");
+	write_cfg(
+	    "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nport: 99999\n");
 	EXPECT_FAIL("port (--port) 99999", arg);
 	write_cfg("key: [unclosed\n");
 	EXPECT_FAIL("config file", arg);
@@ -273,9 +290,9 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults), cmocka_unit_test(test_file_and_flag_precedence),
-		cmocka_unit_test(test_flag_syntax), cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_to_json),
+	    cmocka_unit_test(test_defaults),	cmocka_unit_test(test_file_and_flag_precedence),
+	    cmocka_unit_test(test_flag_syntax), cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_to_json),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,91 +50,93 @@ static void parse_fail(const char *s, const char *want)
 #define HDR "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\n"
 
 static const char *full_pod =
-	"apiVersion: v1\n"
-	"kind: Pod\n"
-	"metadata:\n"
-	"  name: web\n"
-	"  labels: {app: web, example.com/tier: front}\n"
-	"  annotations: {note: hi}\n"
-	"spec:\n"
-	"  initContainers:\n"
-	"  - name: init\n"
-	"    image: busybox:1.36\n"
-	"    command: [sh, -c, 'echo init']\n"
-	"  containers:\n"
-	"  - name: httpd\n"
-	"    image: localhost/nodelet-demo:latest\n"
-	"    command: [httpd, -f]\n"
-	"    args: ['-p', '$(PORT)']\n"
-	"    workingDir: /www\n"
-	"    ports:\n"
-	"    - {name: http, containerPort: 8080}\n"
-	"    - {containerPort: 53, protocol: UDP}\n"
-	"    env:\n"
-	"    - {name: PORT, value: '8080'}\n"
-	"    - name: POD_NAME\n"
-	"      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n"
-	"    - name: MEM\n"
-	"      valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}\n"
-	"    - name: CM\n"
-	"      valueFrom: {configMapKeyRef: {name: cfg, key: k, optional: true}}\n"
-	"    - name: S\n"
-	"      valueFrom: {secretKeyRef: {name: sec, key: k}}\n"
-	"    envFrom:\n"
-	"    - {prefix: CFG_, configMapRef: {name: cfg}}\n"
-	"    resources:\n"
-	"      requests: {cpu: 100m, memory: 32Mi}\n"
-	"      limits: {cpu: '1', memory: 64Mi}\n"
-	"    volumeMounts:\n"
-	"    - {name: data, mountPath: /data}\n"
-	"    - {name: host, mountPath: /host, readOnly: true}\n"
-	"    readinessProbe:\n"
-	"      httpGet: {port: http}\n"
-	"      initialDelaySeconds: 1\n"
-	"    livenessProbe:\n"
-	"      tcpSocket: {port: 8080}\n"
-	"    startupProbe:\n"
-	"      exec: {command: ['true']}\n"
-	"      failureThreshold: 30\n"
-	"    lifecycle:\n"
-	"      preStop: {sleep: {seconds: 5}}\n"
-	"      postStart: {httpGet: {port: 8080, path: /started}}\n"
-	"    securityContext:\n"
-	"      runAsUser: 1000\n"
-	"      readOnlyRootFilesystem: true\n"
-	"      capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}\n"
-	"      seccompProfile: {type: RuntimeDefault}\n"
-	"    stdin: true\n"
-	"    tty: true\n"
-	"  - name: grpc\n"
-	"    image: example.com/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
-	"    readinessProbe: {grpc: {port: 9090}}\n"
-	"  volumes:\n"
-	"  - {name: data, emptyDir: {medium: Memory, sizeLimit: 64Mi}}\n"
-	"  - {name: host, hostPath: {path: /var/log, type: Directory}}\n"
-	"  - {name: cm, configMap: {name: cfg, items: [{key: a, path: a.txt}]}}\n"
-	"  - {name: sec, secret: {secretName: sec}}\n"
-	"  - name: dapi\n"
-	"    downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}\n"
-	"  - name: proj\n"
-	"    projected: {sources: [{configMap: {name: cfg}}]}\n"
-	"  - name: nosource\n"
-	"  restartPolicy: OnFailure\n"
-	"  activeDeadlineSeconds: 600\n"
-	"  dnsPolicy: None\n"
-	"  dnsConfig: {nameservers: [10.0.0.10], searches: [svc.cluster.local], options: [{name: ndots, value: '2'}]}\n"
-	"  hostname: web-0\n"
-	"  subdomain: web\n"
-	"  shareProcessNamespace: true\n"
-	"  securityContext:\n"
-	"    runAsUser: 1000\n"
-	"    runAsGroup: 1000\n"
-	"    fsGroup: 2000\n"
-	"    supplementalGroups: [3000, 4000]\n"
-	"    sysctls: [{name: net.ipv4.ip_local_port_range, value: '1024 65535'}]\n"
-	"    seccompProfile: {type: Localhost, localhostProfile: profiles/a.json}\n"
-	"  hostAliases: [{ip: 127.0.0.2, hostnames: [foo.local, bar]}]\n"
-	"  priorityClassName: system-node-critical\n";
+    "apiVersion: v1\n"
+    "kind: Pod\n"
+    "metadata:\n"
+    "  name: web\n"
+    "  labels: {app: web, example.com/tier: front}\n"
+    "  annotations: {note: hi}\n"
+    "spec:\n"
+    "  initContainers:\n"
+    "  - name: init\n"
+    "    image: busybox:1.36\n"
+    "    command: [sh, -c, 'echo init']\n"
+    "  containers:\n"
+    "  - name: httpd\n"
+    "    image: localhost/nodelet-demo:latest\n"
+    "    command: [httpd, -f]\n"
+    "    args: ['-p', '$(PORT)']\n"
+    "    workingDir: /www\n"
+    "    ports:\n"
+    "    - {name: http, containerPort: 8080}\n"
+    "    - {containerPort: 53, protocol: UDP}\n"
+    "    env:\n"
+    "    - {name: PORT, value: '8080'}\n"
+    "    - name: POD_NAME\n"
+    "      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n"
+    "    - name: MEM\n"
+    "      valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}\n"
+    "    - name: CM\n"
+    "      valueFrom: {configMapKeyRef: {name: cfg, key: k, optional: true}}\n"
+    "    - name: S\n"
+    "      valueFrom: {secretKeyRef: {name: sec, key: k}}\n"
+    "    envFrom:\n"
+    "    - {prefix: CFG_, configMapRef: {name: cfg}}\n"
+    "    resources:\n"
+    "      requests: {cpu: 100m, memory: 32Mi}\n"
+    "      limits: {cpu: '1', memory: 64Mi}\n"
+    "    volumeMounts:\n"
+    "    - {name: data, mountPath: /data}\n"
+    "    - {name: host, mountPath: /host, readOnly: true}\n"
+    "    readinessProbe:\n"
+    "      httpGet: {port: http}\n"
+    "      initialDelaySeconds: 1\n"
+    "    livenessProbe:\n"
+    "      tcpSocket: {port: 8080}\n"
+    "    startupProbe:\n"
+    "      exec: {command: ['true']}\n"
+    "      failureThreshold: 30\n"
+    "    lifecycle:\n"
+    "      preStop: {sleep: {seconds: 5}}\n"
+    "      postStart: {httpGet: {port: 8080, path: /started}}\n"
+    "    securityContext:\n"
+    "      runAsUser: 1000\n"
+    "      readOnlyRootFilesystem: true\n"
+    "      capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}\n"
+    "      seccompProfile: {type: RuntimeDefault}\n"
+    "    stdin: true\n"
+    "    tty: true\n"
+    "  - name: grpc\n"
+    "    image: "
+    "example.com/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+    "    readinessProbe: {grpc: {port: 9090}}\n"
+    "  volumes:\n"
+    "  - {name: data, emptyDir: {medium: Memory, sizeLimit: 64Mi}}\n"
+    "  - {name: host, hostPath: {path: /var/log, type: Directory}}\n"
+    "  - {name: cm, configMap: {name: cfg, items: [{key: a, path: a.txt}]}}\n"
+    "  - {name: sec, secret: {secretName: sec}}\n"
+    "  - name: dapi\n"
+    "    downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}\n"
+    "  - name: proj\n"
+    "    projected: {sources: [{configMap: {name: cfg}}]}\n"
+    "  - name: nosource\n"
+    "  restartPolicy: OnFailure\n"
+    "  activeDeadlineSeconds: 600\n"
+    "  dnsPolicy: None\n"
+    "  dnsConfig: {nameservers: [10.0.0.10], searches: [svc.cluster.local], options: [{name: "
+    "ndots, value: '2'}]}\n"
+    "  hostname: web-0\n"
+    "  subdomain: web\n"
+    "  shareProcessNamespace: true\n"
+    "  securityContext:\n"
+    "    runAsUser: 1000\n"
+    "    runAsGroup: 1000\n"
+    "    fsGroup: 2000\n"
+    "    supplementalGroups: [3000, 4000]\n"
+    "    sysctls: [{name: net.ipv4.ip_local_port_range, value: '1024 65535'}]\n"
+    "    seccompProfile: {type: Localhost, localhostProfile: profiles/a.json}\n"
+    "  hostAliases: [{ip: 127.0.0.2, hostnames: [foo.local, bar]}]\n"
+    "  priorityClassName: system-node-critical\n";
 
 static void test_parse_full(void **state)
 {
@@ -232,20 +234,24 @@ static void test_parse_full(void **state)
 	assert_null(pod_find_container(p, "nope"));
 	/* The served JSON carries the defaults. */
 	json_t *spec = json_object_get(p->json, "spec");
-	assert_string_equal(json_string_value(json_object_get(spec, "schedulerName")), "default-scheduler");
+	assert_string_equal(json_string_value(json_object_get(spec, "schedulerName")),
+			    "default-scheduler");
 	assert_true(json_is_true(json_object_get(spec, "enableServiceLinks")));
-	json_t *res = json_object_get(json_object_get(json_array_get(json_object_get(spec, "containers"), 0), "resources"), "requests");
+	json_t *res = json_object_get(
+	    json_object_get(json_array_get(json_object_get(spec, "containers"), 0), "resources"),
+	    "requests");
 	assert_string_equal(json_string_value(json_object_get(res, "cpu")), "100m");
 }
 
 static void test_defaults(void **state)
 {
-	cleanup_pod struct pod *p = parse_ok(HDR "spec:\n  containers:\n"
-					     "  - name: a\n    image: busybox\n"
-					     "  - name: b\n    image: registry:5000/busybox:1.0\n"
-					     "  - name: c\n    image: registry:5000/busybox\n"
-					     "  - name: d\n    image: busybox:latest\n"
-					     "    resources: {limits: {cpu: 250m, memory: 1Gi}, requests: {memory: 512Mi}}\n");
+	cleanup_pod struct pod *p = parse_ok(
+	    HDR "spec:\n  containers:\n"
+		"  - name: a\n    image: busybox\n"
+		"  - name: b\n    image: registry:5000/busybox:1.0\n"
+		"  - name: c\n    image: registry:5000/busybox\n"
+		"  - name: d\n    image: busybox:latest\n"
+		"    resources: {limits: {cpu: 250m, memory: 1Gi}, requests: {memory: 512Mi}}\n");
 	assert_string_equal(p->restart_policy, "Always");
 	assert_string_equal(p->dns_policy, "ClusterFirst");
 	assert_int_equal(p->termination_grace_period_seconds, 30);
@@ -256,16 +262,20 @@ static void test_defaults(void **state)
 	assert_string_equal(p->containers[3].image_pull_policy, "Always");
 	/* Requests default to limits per resource; explicit ones are kept. */
 	assert_int_equal(pod_resource_get(&p->containers[3].requests, "cpu")->q.milli, 250);
-	assert_int_equal(pod_resource_get(&p->containers[3].requests, "memory")->q.value, 512 << 20);
+	assert_int_equal(pod_resource_get(&p->containers[3].requests, "memory")->q.value,
+			 512 << 20);
 
 	/* hostNetwork: hostPort defaults to containerPort. */
-	cleanup_pod struct pod *h = parse_ok(HDR "spec:\n  hostNetwork: true\n  containers:\n"
-					     "  - name: a\n    image: busybox\n    ports: [{containerPort: 80}]\n");
+	cleanup_pod struct pod *h =
+	    parse_ok(HDR "spec:\n  hostNetwork: true\n  containers:\n"
+			 "  - name: a\n    image: busybox\n    ports: [{containerPort: 80}]\n");
 	assert_int_equal(h->containers[0].ports[0].host_port, 80);
 	/* Explicit values win over defaults. */
-	cleanup_pod struct pod *e = parse_ok(HDR "spec:\n  restartPolicy: Never\n  terminationGracePeriodSeconds: 0\n"
-					     "  containers:\n  - name: a\n    image: busybox\n    imagePullPolicy: Never\n"
-					     "    readinessProbe: {exec: {command: [x]}, timeoutSeconds: 5, periodSeconds: 2}\n");
+	cleanup_pod struct pod *e = parse_ok(
+	    HDR
+	    "spec:\n  restartPolicy: Never\n  terminationGracePeriodSeconds: 0\n"
+	    "  containers:\n  - name: a\n    image: busybox\n    imagePullPolicy: Never\n"
+	    "    readinessProbe: {exec: {command: [x]}, timeoutSeconds: 5, periodSeconds: 2}\n");
 	assert_string_equal(e->restart_policy, "Never");
 	assert_int_equal(e->termination_grace_period_seconds, 0);
 	assert_string_equal(e->containers[0].image_pull_policy, "Never");
@@ -276,60 +286,93 @@ static void test_defaults(void **state)
 
 static void test_validation_errors(void **state)
 {
-	parse_fail("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {}\n", "kind: Invalid value: \"Service\"");
-	parse_fail("apiVersion: v2\nkind: Pod\nmetadata: {name: a}\nspec: {}\n", "apiVersion: Invalid value: \"v2\"");
+	parse_fail("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {}\n",
+		   "kind: Invalid value: \"Service\"");
+	parse_fail("apiVersion: v2\nkind: Pod\nmetadata: {name: a}\nspec: {}\n",
+		   "apiVersion: Invalid value: \"v2\"");
 	parse_fail("kind: Pod\napiVersion: v1\nspec: {}\n", "field \"metadata\": required");
 	parse_fail(HDR "spec: {}\n", "spec.containers: Required value");
-	parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: [{name: c, image: i}]}\n",
+	parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: "
+		   "[{name: c, image: i}]}\n",
 		   "metadata.name: Invalid value: \"Bad_Name\"");
-	parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {'a b': x}}\nspec: {containers: [{name: c, image: i}]}\n",
+	parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {'a b': x}}\nspec: "
+		   "{containers: [{name: c, image: i}]}\n",
 		   "metadata.labels: Invalid value: \"a b\"");
-	parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {a: 5}}\nspec: {containers: [{name: c, image: i}]}\n",
+	parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {a: 5}}\nspec: "
+		   "{containers: [{name: c, image: i}]}\n",
 		   "field \"metadata.labels.a\": expected string, got integer");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: 80}, {containerPort: 70000}]\n",
-		   "spec.containers[0].ports[1].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: 80, protocol: ICMP}]\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: "
+		       "[{containerPort: 80}, {containerPort: 70000}]\n",
+		   "spec.containers[0].ports[1].containerPort: Invalid value: 70000: must be "
+		   "between 1 and 65535, inclusive");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: "
+		       "[{containerPort: 80, protocol: ICMP}]\n",
 		   "spec.containers[0].ports[0].protocol: Unsupported value: \"ICMP\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: 80, name: HTTP}]\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: "
+		       "[{containerPort: 80, name: HTTP}]\n",
 		   "spec.containers[0].ports[0].name: Invalid value: \"HTTP\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: 80, name: web}, {containerPort: 81, name: web}]\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: "
+		       "[{containerPort: 80, name: web}, {containerPort: 81, name: web}]\n",
 		   "spec.containers[0].ports[1].name: Duplicate value: \"web\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: '80'}]\n",
-		   "field \"spec.containers[0].ports[0].containerPort\": expected integer, got string");
+	parse_fail(
+	    HDR
+	    "spec:\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: '80'}]\n",
+	    "field \"spec.containers[0].ports[0].containerPort\": expected integer, got string");
 	parse_fail(HDR "spec:\n  containers:\n  - {name: c, image: i}\n  - {name: c, image: i}\n",
 		   "spec.containers[1].name: Duplicate value: \"c\"");
-	parse_fail(HDR "spec:\n  initContainers: [{name: c, image: i}]\n  containers: [{name: c, image: i}]\n",
-		   "spec.containers[0].name: Duplicate value: \"c\"");
-	parse_fail(HDR "spec:\n  containers:\n  - {name: C1, image: i}\n", "spec.containers[0].name: Invalid value: \"C1\"");
-	parse_fail(HDR "spec:\n  containers:\n  - {name: c}\n", "spec.containers[0].image: Required value");
-	parse_fail(HDR "spec:\n  containers:\n  - {image: i}\n", "field \"spec.containers[0].name\": required");
-	parse_fail(HDR "spec:\n  containers:\n  - {name: c, image: i, volumeMounts: [{name: v, mountPath: /v}]}\n",
+	parse_fail(
+	    HDR
+	    "spec:\n  initContainers: [{name: c, image: i}]\n  containers: [{name: c, image: i}]\n",
+	    "spec.containers[0].name: Duplicate value: \"c\"");
+	parse_fail(HDR "spec:\n  containers:\n  - {name: C1, image: i}\n",
+		   "spec.containers[0].name: Invalid value: \"C1\"");
+	parse_fail(HDR "spec:\n  containers:\n  - {name: c}\n",
+		   "spec.containers[0].image: Required value");
+	parse_fail(HDR "spec:\n  containers:\n  - {image: i}\n",
+		   "field \"spec.containers[0].name\": required");
+	parse_fail(HDR "spec:\n  containers:\n  - {name: c, image: i, volumeMounts: [{name: v, "
+		       "mountPath: /v}]}\n",
 		   "spec.containers[0].volumeMounts[0].name: Not found: \"v\"");
-	parse_fail(HDR "spec:\n  volumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}]\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  volumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}]\n  "
+		       "containers: [{name: c, image: i}]\n",
 		   "spec.volumes[1].name: Duplicate value: \"v\"");
-	parse_fail(HDR "spec:\n  volumes: [{name: v, emptyDir: {}, hostPath: {path: /x}}]\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  volumes: [{name: v, emptyDir: {}, hostPath: {path: /x}}]\n  "
+		       "containers: [{name: c, image: i}]\n",
 		   "spec.volumes[0].hostPath: Forbidden: may not specify more than 1 volume type");
-	parse_fail(HDR "spec:\n  volumes: [{name: v, hostPath: {path: /x, type: Weird}}]\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  volumes: [{name: v, hostPath: {path: /x, type: Weird}}]\n  "
+		       "containers: [{name: c, image: i}]\n",
 		   "spec.volumes[0].hostPath.type: Unsupported value: \"Weird\"");
-	parse_fail(HDR "spec:\n  volumes: [{name: v, emptyDir: {sizeLimit: lots}}]\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  volumes: [{name: v, emptyDir: {sizeLimit: lots}}]\n  containers: "
+		       "[{name: c, image: i}]\n",
 		   "spec.volumes[0].emptyDir.sizeLimit: quantity \"lots\"");
-	parse_fail(HDR "spec:\n  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: ../x}]}}]\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
+		       "../x}]}}]\n  containers: [{name: c, image: i}]\n",
 		   "spec.volumes[0].configMap.items[0].path: Invalid value: \"../x\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    livenessProbe: {initialDelaySeconds: 1}\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    livenessProbe: "
+		       "{initialDelaySeconds: 1}\n",
 		   "spec.containers[0].livenessProbe: Required value: must specify a handler type");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    livenessProbe: {exec: {command: [a]}, tcpSocket: {port: 1}}\n",
-		   "spec.containers[0].livenessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    livenessProbe: {exec: {command: [a]}, successThreshold: 2}\n",
-		   "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    readinessProbe: {exec: {command: [a]}, periodSeconds: -1}\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    livenessProbe: {exec: "
+		       "{command: [a]}, tcpSocket: {port: 1}}\n",
+		   "spec.containers[0].livenessProbe.tcpSocket: Forbidden: may not specify more "
+		   "than 1 handler type");
+	parse_fail(
+	    HDR "spec:\n  containers:\n  - name: c\n    image: i\n    livenessProbe: {exec: "
+		"{command: [a]}, successThreshold: 2}\n",
+	    "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    readinessProbe: "
+		       "{exec: {command: [a]}, periodSeconds: -1}\n",
 		   "spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    readinessProbe: {httpGet: {port: 0}}\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    readinessProbe: "
+		       "{httpGet: {port: 0}}\n",
 		   "spec.containers[0].readinessProbe.httpGet.port: Invalid value: 0");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    readinessProbe: {httpGet: {port: 80, scheme: FTP}}\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    readinessProbe: "
+		       "{httpGet: {port: 80, scheme: FTP}}\n",
 		   "spec.containers[0].readinessProbe.httpGet.scheme: Unsupported value: \"FTP\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    lifecycle: {preStop: {}}\n",
-		   "spec.containers[0].lifecycle.preStop: Required value: must specify a handler type");
-	parse_fail(HDR "spec:\n  initContainers:\n  - name: c\n    image: i\n    readinessProbe: {exec: {command: [a]}}\n  containers: [{name: d, image: i}]\n",
+	parse_fail(
+	    HDR "spec:\n  containers:\n  - name: c\n    image: i\n    lifecycle: {preStop: {}}\n",
+	    "spec.containers[0].lifecycle.preStop: Required value: must specify a handler type");
+	parse_fail(HDR "spec:\n  initContainers:\n  - name: c\n    image: i\n    readinessProbe: "
+		       "{exec: {command: [a]}}\n  containers: [{name: d, image: i}]\n",
 		   "spec.initContainers[0].readinessProbe: Forbidden");
 	parse_fail(HDR "spec:\n  containers: [{name: d, image: i, restartPolicy: Always}]\n",
 		   "spec.containers[0].restartPolicy: Forbidden");
@@ -339,63 +382,99 @@ static void test_validation_errors(void **state)
 		   "spec.dnsPolicy: Unsupported value: \"Google\"");
 	parse_fail(HDR "spec:\n  dnsPolicy: None\n  containers: [{name: c, image: i}]\n",
 		   "spec.dnsConfig: Required value");
-	parse_fail(HDR "spec:\n  dnsConfig: {nameservers: [1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4]}\n  containers: [{name: c, image: i}]\n",
-		   "spec.dnsConfig.nameservers: Invalid value: must not have more than 3 nameservers");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}\n",
-		   "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {requests: {memory: 1.5}}\n",
-		   "spec.containers[0].resources.requests[memory]: Invalid value: \"1500m\": must be an integer");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {cpu: -1}}\n",
-		   "spec.containers[0].resources.limits[cpu]: Invalid value: \"-1\": must be greater than or equal to 0");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {cpu: 1x}}\n",
-		   "spec.containers[0].resources.limits.cpu: quantity \"1x\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {gpu: 1}}\n",
-		   "spec.containers[0].resources.limits[gpu]: Invalid value: \"gpu\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: '1BAD', value: x}]\n",
+	parse_fail(
+	    HDR "spec:\n  dnsConfig: {nameservers: [1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4]}\n  "
+		"containers: [{name: c, image: i}]\n",
+	    "spec.dnsConfig.nameservers: Invalid value: must not have more than 3 nameservers");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {requests: "
+		       "{cpu: '2'}, limits: {cpu: '1'}}\n",
+		   "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than "
+		   "or equal to cpu limit of 1");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {requests: "
+		       "{memory: 1.5}}\n",
+		   "spec.containers[0].resources.requests[memory]: Invalid value: \"1500m\": must "
+		   "be an integer");
+	parse_fail(
+	    HDR
+	    "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {cpu: -1}}\n",
+	    "spec.containers[0].resources.limits[cpu]: Invalid value: \"-1\": must be greater than "
+	    "or equal to 0");
+	parse_fail(
+	    HDR
+	    "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {cpu: 1x}}\n",
+	    "spec.containers[0].resources.limits.cpu: quantity \"1x\"");
+	parse_fail(
+	    HDR
+	    "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {gpu: 1}}\n",
+	    "spec.containers[0].resources.limits[gpu]: Invalid value: \"gpu\"");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: '1BAD', "
+		       "value: x}]\n",
 		   "spec.containers[0].env[0].name: Invalid value: \"1BAD\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, value: x, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]\n",
-		   "spec.containers[0].env[0].valueFrom: Invalid value: may not be specified when `value` is not empty");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, valueFrom: {fieldRef: {fieldPath: spec.bogus}}}]\n",
-		   "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: Unsupported value: \"spec.bogus\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, valueFrom: {}}]\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, "
+		       "value: x, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]\n",
+		   "spec.containers[0].env[0].valueFrom: Invalid value: may not be specified when "
+		   "`value` is not empty");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, "
+		       "valueFrom: {fieldRef: {fieldPath: spec.bogus}}}]\n",
+		   "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: Unsupported value: "
+		   "\"spec.bogus\"");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, "
+		       "valueFrom: {}}]\n",
 		   "spec.containers[0].env[0].valueFrom: Invalid value: must have exactly one of");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    envFrom: [{configMapRef: {name: a}, secretRef: {name: b}}]\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    envFrom: "
+		       "[{configMapRef: {name: a}, secretRef: {name: b}}]\n",
 		   "spec.containers[0].envFrom[0]: Invalid value: must specify one of");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    imagePullPolicy: Sometimes\n",
-		   "spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    terminationMessagePolicy: Always\n",
+	parse_fail(
+	    HDR "spec:\n  containers:\n  - name: c\n    image: i\n    imagePullPolicy: Sometimes\n",
+	    "spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\"");
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    "
+		       "terminationMessagePolicy: Always\n",
 		   "spec.containers[0].terminationMessagePolicy: Unsupported value: \"Always\"");
-	parse_fail(HDR "spec:\n  hostNetwork: true\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: 80, hostPort: 8080}]\n",
-		   "spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match `containerPort`");
-	parse_fail(HDR "spec:\n  hostPID: true\n  shareProcessNamespace: true\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  hostNetwork: true\n  containers:\n  - name: c\n    image: i\n    "
+		       "ports: [{containerPort: 80, hostPort: 8080}]\n",
+		   "spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match "
+		   "`containerPort`");
+	parse_fail(HDR "spec:\n  hostPID: true\n  shareProcessNamespace: true\n  containers: "
+		       "[{name: c, image: i}]\n",
 		   "ShareProcessNamespace and HostPID cannot both be enabled");
-	parse_fail(HDR "spec:\n  securityContext: {runAsUser: -1}\n  containers: [{name: c, image: i}]\n",
-		   "spec.securityContext.runAsUser: Invalid value: -1");
-	parse_fail(HDR "spec:\n  securityContext: {sysctls: [{name: 'Kernel.X', value: '1'}]}\n  containers: [{name: c, image: i}]\n",
+	parse_fail(
+	    HDR "spec:\n  securityContext: {runAsUser: -1}\n  containers: [{name: c, image: i}]\n",
+	    "spec.securityContext.runAsUser: Invalid value: -1");
+	parse_fail(HDR "spec:\n  securityContext: {sysctls: [{name: 'Kernel.X', value: '1'}]}\n  "
+		       "containers: [{name: c, image: i}]\n",
 		   "spec.securityContext.sysctls[0].name: Invalid value: \"Kernel.X\"");
-	parse_fail(HDR "spec:\n  securityContext: {seccompProfile: {type: Localhost}}\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  securityContext: {seccompProfile: {type: Localhost}}\n  "
+		       "containers: [{name: c, image: i}]\n",
 		   "spec.securityContext.seccompProfile.localhostProfile: Required value");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    securityContext: {privileged: true, allowPrivilegeEscalation: false}\n",
-		   "spec.containers[0].securityContext: Invalid value: cannot set `allowPrivilegeEscalation` to false and `privileged` to true");
-	parse_fail(HDR "spec:\n  hostAliases: [{ip: not-an-ip, hostnames: [a]}]\n  containers: [{name: c, image: i}]\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    securityContext: "
+		       "{privileged: true, allowPrivilegeEscalation: false}\n",
+		   "spec.containers[0].securityContext: Invalid value: cannot set "
+		   "`allowPrivilegeEscalation` to false and `privileged` to true");
+	parse_fail(HDR "spec:\n  hostAliases: [{ip: not-an-ip, hostnames: [a]}]\n  containers: "
+		       "[{name: c, image: i}]\n",
 		   "spec.hostAliases[0].ip: Invalid value: \"not-an-ip\"");
 	parse_fail(HDR "spec:\n  activeDeadlineSeconds: 0\n  containers: [{name: c, image: i}]\n",
 		   "spec.activeDeadlineSeconds: Invalid value: 0");
-	parse_fail(HDR "spec:\n  terminationGracePeriodSeconds: -5\n  containers: [{name: c, image: i}]\n",
-		   "spec.terminationGracePeriodSeconds: Invalid value: -5");
-	parse_fail(HDR "spec:\n  terminationGracePeriodSeconds: -1\n  containers: [{name: c, image: i}]\n",
-		   "spec.terminationGracePeriodSeconds: Invalid value: -1");
+	parse_fail(
+	    HDR "spec:\n  terminationGracePeriodSeconds: -5\n  containers: [{name: c, image: i}]\n",
+	    "spec.terminationGracePeriodSeconds: Invalid value: -5");
+	parse_fail(
+	    HDR "spec:\n  terminationGracePeriodSeconds: -1\n  containers: [{name: c, image: i}]\n",
+	    "spec.terminationGracePeriodSeconds: Invalid value: -1");
 	parse_fail(HDR "spec:\n  activeDeadlineSeconds: -1\n  containers: [{name: c, image: i}]\n",
 		   "spec.activeDeadlineSeconds: Invalid value: -1");
-	parse_fail(HDR "spec:\n  activeDeadlineSeconds: 2147483648\n  containers: [{name: c, image: i}]\n",
-		   "spec.activeDeadlineSeconds: Invalid value: 2147483648");
+	parse_fail(
+	    HDR "spec:\n  activeDeadlineSeconds: 2147483648\n  containers: [{name: c, image: i}]\n",
+	    "spec.activeDeadlineSeconds: Invalid value: 2147483648");
 	parse_fail(HDR "spec:\n  hostname: Host_1\n  containers: [{name: c, image: i}]\n",
 		   "spec.hostname: Invalid value: \"Host_1\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts: [{name: v, mountPath: /a, subPath: ../../etc}]\n  volumes: [{name: v}]\n",
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts: [{name: "
+		       "v, mountPath: /a, subPath: ../../etc}]\n  volumes: [{name: v}]\n",
 		   "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"../../etc\"");
 	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    command: [a, 1]\n",
 		   "field \"spec.containers[0].command[1]\": expected string, got integer");
-	parse_fail(HDR "spec:\n  containers: {name: c}\n", "field \"spec.containers\": expected array, got object");
+	parse_fail(HDR "spec:\n  containers: {name: c}\n",
+		   "field \"spec.containers\": expected array, got object");
 }
 
 static void test_name_validators(void **state)
@@ -425,9 +504,12 @@ static void test_name_validators(void **state)
 
 static void test_container_hash(void **state)
 {
-	cleanup_pod struct pod *a = parse_ok(HDR "spec:\n  containers:\n  - {name: c, image: busybox, command: [a]}\n");
-	cleanup_pod struct pod *b = parse_ok(HDR "spec:\n  containers:\n  - {command: [a], image: busybox, name: c}\n");
-	cleanup_pod struct pod *c = parse_ok(HDR "spec:\n  containers:\n  - {name: c, image: busybox, command: [b]}\n");
+	cleanup_pod struct pod *a =
+	    parse_ok(HDR "spec:\n  containers:\n  - {name: c, image: busybox, command: [a]}\n");
+	cleanup_pod struct pod *b =
+	    parse_ok(HDR "spec:\n  containers:\n  - {command: [a], image: busybox, name: c}\n");
+	cleanup_pod struct pod *c =
+	    parse_ok(HDR "spec:\n  containers:\n  - {name: c, image: busybox, command: [b]}\n");
 	/* Key order does not matter; content does. */
 	assert_int_equal(a->containers[0].hash, b->containers[0].hash);
 	assert_int_not_equal(a->containers[0].hash, c->containers[0].hash);
@@ -450,9 +532,9 @@ static void test_refcount(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_full),       cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_validation_errors), cmocka_unit_test(test_name_validators),
-		cmocka_unit_test(test_container_hash),   cmocka_unit_test(test_refcount),
+	    cmocka_unit_test(test_parse_full),	      cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_validation_errors), cmocka_unit_test(test_name_validators),
+	    cmocka_unit_test(test_container_hash),    cmocka_unit_test(test_refcount),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,8 +63,22 @@ static void test_quantity_values(void **state)
 
 static void test_quantity_errors(void **state)
 {
-	const char *bad[] = {"", "abc", "1.2.3", "1Kb", "1e", "10Xi", "1 ", " 1", "1i", "m", "--1",
-			     "1e1000", "99999999999999999999", "1.5.Mi", "0x10", "1kk"};
+	const char *bad[] = {"",
+			     "abc",
+			     "1.2.3",
+			     "1Kb",
+			     "1e",
+			     "10Xi",
+			     "1 ",
+			     " 1",
+			     "1i",
+			     "m",
+			     "--1",
+			     "1e1000",
+			     "99999999999999999999",
+			     "1.5.Mi",
+			     "0x10",
+			     "1kk"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ndl_quantity_t r;
 		ndl_error_t err = NDL_ERROR_INIT;
@@ -141,7 +155,8 @@ static void test_duration_parse(void **state)
 	assert_int_equal(dur("10\xc2\xb5s"), 10000);
 	assert_int_equal(dur("7ns"), 7);
 	assert_int_equal(dur("2562047h47m16.854775807s"), INT64_MAX);
-	const char *bad[] = {"", "1", "1x", "s", ".s", "1h 2m", "-", "9999999999h", "1.5", "0x", "1sm"};
+	const char *bad[] = {"",  "1",		 "1x",	"s",  ".s", "1h 2m",
+			     "-", "9999999999h", "1.5", "0x", "1sm"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int64_t ns;
 		ndl_error_t err = NDL_ERROR_INIT;
@@ -175,9 +190,9 @@ static void test_duration_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_quantity_values), cmocka_unit_test(test_quantity_errors),
-		cmocka_unit_test(test_quantity_format), cmocka_unit_test(test_quantity_cmp_add),
-		cmocka_unit_test(test_duration_parse),  cmocka_unit_test(test_duration_format),
+	    cmocka_unit_test(test_quantity_values), cmocka_unit_test(test_quantity_errors),
+	    cmocka_unit_test(test_quantity_format), cmocka_unit_test(test_quantity_cmp_add),
+	    cmocka_unit_test(test_duration_parse),  cmocka_unit_test(test_duration_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,13 +53,18 @@ static void test_file_source_defaults(void **state)
 	assert_int_equal(strlen(p->uid), 32);
 	assert_string_equal(pod_annotation(p, "kubernetes.io/config.hash"), p->uid);
 	assert_string_equal(pod_annotation(p, "kubernetes.io/config.source"), "file");
-	assert_string_equal(pod_annotation(p, "kubernetes.io/config.seen"), "2025-11-26T12:00:00.123456789Z");
+	assert_string_equal(pod_annotation(p, "kubernetes.io/config.seen"),
+			    "2025-11-26T12:00:00.123456789Z");
 	assert_string_equal(p->node_name, "node1");
 	json_t *tol = json_object_get(json_object_get(p->json, "spec"), "tolerations");
 	assert_int_equal(json_array_size(tol), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(tol, 0), "operator")), "Exists");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(tol, 0), "effect")), "NoExecute");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(p->json, "status"), "phase")), "Pending");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(tol, 0), "operator")),
+			    "Exists");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(tol, 0), "effect")),
+			    "NoExecute");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(p->json, "status"), "phase")),
+	    "Pending");
 	assert_false(p->has_priority);
 	/* API defaults applied too */
 	assert_string_equal(p->restart_policy, "Always");
@@ -68,20 +73,24 @@ static void test_file_source_defaults(void **state)
 	/* explicit namespace and uid kept; existing toleration not duplicated;
 	 * system-node-critical gets its priority */
 	cleanup_pod struct pod *q = manifest_ok(
-		"apiVersion: v1\nkind: Pod\nmetadata: {name: etcd, namespace: kube-system, uid: my-uid}\n"
-		"spec:\n  priorityClassName: system-node-critical\n"
-		"  tolerations: [{operator: Exists, effect: NoExecute}, {key: a, operator: Exists}]\n"
-		"  containers: [{name: etcd, image: etcd:3.5}]\n",
-		"/m/etcd.yaml", "node1");
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: etcd, namespace: kube-system, uid: "
+	    "my-uid}\n"
+	    "spec:\n  priorityClassName: system-node-critical\n"
+	    "  tolerations: [{operator: Exists, effect: NoExecute}, {key: a, operator: Exists}]\n"
+	    "  containers: [{name: etcd, image: etcd:3.5}]\n",
+	    "/m/etcd.yaml", "node1");
 	assert_string_equal(q->namespace, "kube-system");
 	assert_string_equal(q->uid, "my-uid");
 	assert_string_equal(pod_annotation(q, "kubernetes.io/config.hash"), "my-uid");
-	assert_int_equal(json_array_size(json_object_get(json_object_get(q->json, "spec"), "tolerations")), 2);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(q->json, "spec"), "tolerations")), 2);
 	assert_true(q->has_priority);
 	assert_int_equal(q->priority, 2000001000);
-	cleanup_pod struct pod *r = manifest_ok(
-		"apiVersion: v1\nkind: Pod\nmetadata: {name: dns}\nspec:\n  priorityClassName: system-cluster-critical\n"
-		"  containers: [{name: c, image: i}]\n", "/m/dns.yaml", "n");
+	cleanup_pod struct pod *r =
+	    manifest_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: dns}\nspec:\n  "
+			"priorityClassName: system-cluster-critical\n"
+			"  containers: [{name: c, image: i}]\n",
+			"/m/dns.yaml", "n");
 	assert_int_equal(r->priority, 2000000000);
 }
 
@@ -92,16 +101,20 @@ static void test_uid(void **state)
 	cleanup_pod struct pod *c = manifest_ok(web, "/m/other.yaml", "node1");
 	cleanup_pod struct pod *d = manifest_ok(web, "/m/web.yaml", "node2");
 	/* same object, different layout / format */
-	cleanup_pod struct pod *e = manifest_ok(
-		"{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"spec\":{\"containers\":[{\"image\":\"busybox\",\"name\":\"c\"}]},"
-		"\"metadata\":{\"name\":\"web\"}}", "/m/web.yaml", "node1");
+	cleanup_pod struct pod *e =
+	    manifest_ok("{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"spec\":{\"containers\":[{"
+			"\"image\":\"busybox\",\"name\":\"c\"}]},"
+			"\"metadata\":{\"name\":\"web\"}}",
+			"/m/web.yaml", "node1");
 	/* explicit defaults hash like implicit ones (hash after defaulting) */
 	cleanup_pod struct pod *f = manifest_ok(
-		"apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  restartPolicy: Always\n"
-		"  containers: [{name: c, image: busybox, imagePullPolicy: Always}]\n", "/m/web.yaml", "node1");
-	cleanup_pod struct pod *g = manifest_ok(
-		"apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: busybox:1}]\n",
-		"/m/web.yaml", "node1");
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  restartPolicy: Always\n"
+	    "  containers: [{name: c, image: busybox, imagePullPolicy: Always}]\n",
+	    "/m/web.yaml", "node1");
+	cleanup_pod struct pod *g =
+	    manifest_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: "
+			"[{name: c, image: busybox:1}]\n",
+			"/m/web.yaml", "node1");
 	assert_string_equal(a->uid, b->uid);
 	assert_string_not_equal(a->uid, c->uid);
 	assert_string_not_equal(a->uid, d->uid);
@@ -122,23 +135,29 @@ static void test_manifest_errors(void **state)
 	manifest_fail("", "expected a Pod object, got an empty document");
 	manifest_fail("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\n",
 		      "kind: Invalid value: \"Deployment\"");
-	manifest_fail("apiVersion: v1\nkind: PodList\nitems: []\n", "kind: Invalid value: \"PodList\"");
+	manifest_fail("apiVersion: v1\nkind: PodList\nitems: []\n",
+		      "kind: Invalid value: \"PodList\"");
 	manifest_fail("apiVersion: v1\nmetadata: {name: a}\n", "Object 'Kind' is missing");
 	manifest_fail("- a\n- b\n", "expected a Pod object, got array");
-	manifest_fail("apiVersion: v1\nkind: Pod\nmetadata: {}\nspec: {containers: [{name: c, image: i}]}\n",
-		      "metadata.name: Required value");
-	manifest_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: [{name: c, image: i\n",
+	manifest_fail(
+	    "apiVersion: v1\nkind: Pod\nmetadata: {}\nspec: {containers: [{name: c, image: i}]}\n",
+	    "metadata.name: Required value");
+	manifest_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: "
+		      "[{name: c, image: i\n",
 		      "line");
-	manifest_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    image: i\n"
+	manifest_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - "
+		      "name: c\n    image: i\n"
 		      "    ports: [{containerPort: 0}]\n",
 		      "spec.containers[0].ports[0].containerPort: Invalid value: 0");
-	manifest_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: Bad}\nspec: {containers: [{name: c, image: i}]}\n",
+	manifest_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: Bad}\nspec: "
+		      "{containers: [{name: c, image: i}]}\n",
 		      "metadata.namespace: Invalid value: \"Bad\"");
 	/* Only the first YAML document counts (the kubelet's yaml.ToJSON). */
-	cleanup_pod struct pod *p = manifest_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: first}\n"
-						"spec: {containers: [{name: c, image: i}]}\n---\n"
-						"apiVersion: v1\nkind: Pod\nmetadata: {name: second}\n",
-						"/m/multi.yaml", "n");
+	cleanup_pod struct pod *p =
+	    manifest_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: first}\n"
+			"spec: {containers: [{name: c, image: i}]}\n---\n"
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: second}\n",
+			"/m/multi.yaml", "n");
 	assert_string_equal(p->name, "first-n");
 }
 
@@ -172,7 +191,8 @@ static char *pod_yaml(const char *name, const char *image)
 {
 	static char buf[512];
 	snprintf(buf, sizeof(buf),
-		 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec: {containers: [{name: c, image: %s}]}\n",
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec: {containers: [{name: c, "
+		 "image: %s}]}\n",
 		 name, image);
 	return buf;
 }
@@ -192,7 +212,8 @@ static char *events(struct sp_source *s, int ms)
 		assert_int_equal(sp_source_process(s, &ev, &n, &err), 0);
 		for (size_t i = 0; i < n; i++) {
 			char one[256];
-			snprintf(one, sizeof(one), "%s%s:%s", out[0] ? " " : "", sp_event_type_name(ev[i].type),
+			snprintf(one, sizeof(one), "%s%s:%s", out[0] ? " " : "",
+				 sp_event_type_name(ev[i].type),
 				 ev[i].pod ? ev[i].pod->name : strrchr(ev[i].file, '/') + 1);
 			strncat(out, one, sizeof(out) - strlen(out) - 1);
 			if (ev[i].type == SP_EVENT_UPDATE)
@@ -215,7 +236,8 @@ static void test_source_events(void **state)
 	put("ignored.txt", pod_yaml("txt", "busybox"));
 	put(".hidden.yaml", pod_yaml("hidden", "busybox"));
 	struct sp_source *s = NULL;
-	struct sp_options o = {.path = dir, .node_name = "n1", .check_period_ns = 3600LL * 1000000000LL};
+	struct sp_options o = {
+	    .path = dir, .node_name = "n1", .check_period_ns = 3600LL * 1000000000LL};
 	assert_int_equal(sp_source_new(&o, &s, &err), 0);
 	assert_string_equal(events(s, 200), "ADD:a-n1");
 
@@ -230,7 +252,8 @@ static void test_source_events(void **state)
 	assert_string_equal(events(s, 500), "ADD:c-n1");
 
 	/* a bad manifest: error, the pod of that file goes, others stay */
-	put("a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 0}]}]}\n");
+	put("a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: "
+		      "c, image: i, ports: [{containerPort: 0}]}]}\n");
 	assert_string_equal(events(s, 500), "ERROR:a.yaml REMOVE:a-n1");
 	put("a.yaml", pod_yaml("a", "busybox:3"));
 	assert_string_equal(events(s, 500), "ADD:a-n1");
@@ -307,9 +330,9 @@ static void test_source_single_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_file_source_defaults), cmocka_unit_test(test_uid),
-		cmocka_unit_test(test_manifest_errors),      cmocka_unit_test(test_source_events),
-		cmocka_unit_test(test_source_single_file),
+	    cmocka_unit_test(test_file_source_defaults), cmocka_unit_test(test_uid),
+	    cmocka_unit_test(test_manifest_errors),	 cmocka_unit_test(test_source_events),
+	    cmocka_unit_test(test_source_single_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
