@@ -8,6 +8,7 @@ and our C client (nodelet-crictl --strict), and every response is checked
 for fields our proto does not know: any such field, or a response that does
 not parse, is a bug in cri/api/api.proto.
 """
+import base64
 import json
 import os
 import shutil
@@ -251,7 +252,7 @@ def containerd(netns, tmp_path):
 
 
 @pytest.mark.network
-def test_containerd_wire_compat(containerd):
+def test_containerd_wire_compat(containerd, netns):
     sock = containerd.sock
     pb = criclient.pb()
     with criclient.Client(sock, timeout=60) as c:
@@ -344,6 +345,28 @@ def test_containerd_wire_compat(containerd):
         assert rec["networkName"] == "compat" and rec["ifName"] == "eth0"
         assert {"config", "result", "cniArgs"} <= set(rec)
         assert ["K8S_POD_NAMESPACE", "compat"] in rec["cniArgs"]
+        # Our CNI layer, same conflist and pod: the same record shape.
+        mine_ns = netns.add_netns("compat-ours")
+        env = dict(os.environ, NETCONFPATH=containerd.conf_dir, CNI_PATH="/usr/lib/cni",
+                   CNI_CONTAINERID="ours1", CNI_IFNAME="eth0",
+                   CNI_ARGS=";".join("=".join(kv) for kv in rec["cniArgs"]),
+                   CAP_ARGS=json.dumps(rec.get("capabilityArgs", {})))
+        p = subprocess.run([bin_path("nodelet-cnitool"), "add", "compat", mine_ns], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        with open("/var/lib/cni/results/compat-ours1-eth0") as f:
+            ours = json.load(f)
+        assert json.loads(base64.b64decode(ours["config"])) == \
+            json.loads(base64.b64decode(rec["config"]))
+        # We also record "netns" (newer libcni does, for CNI GC); containerd
+        # 1.6's libcni predates it. Everything else matches key for key.
+        assert set(ours) - {"netns"} == set(rec) and ours["netns"] == mine_ns
+        assert ours["cniArgs"] == rec["cniArgs"]
+        assert ours["capabilityArgs"] == rec["capabilityArgs"]
+        assert set(ours["result"]) == set(rec["result"])
+        subprocess.run([bin_path("nodelet-cnitool"), "del", "compat", mine_ns], env=env, check=True,
+                       timeout=60)
+        assert not os.path.exists("/var/lib/cni/results/compat-ours1-eth0")
 
         # --- stop and remove, both clients ---
         c.StopPodSandbox(pod_sandbox_id=sid)
