@@ -453,12 +453,16 @@ static void *stream_main(void *arg)
 
 	for (;;) {
 		/* Posted events are picked up on a short tick: gRPC core offers no
-		 * portable way to wake a completion queue from another thread. */
-		grpc_event ev =
-		    grpc_completion_queue_next(s->stream_cq,
-					       gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-							    gpr_time_from_millis(20, GPR_TIMESPAN)),
-					       NULL);
+		 * portable way to wake a completion queue from another thread.
+		 * Without subscribers nothing is waiting for events, so an idle
+		 * daemon wakes only once a second (new subscriptions and shutdown
+		 * arrive as completions and wake us at once). */
+		int tick_ms = subs ? 20 : 1000;
+		grpc_event ev = grpc_completion_queue_next(
+		    s->stream_cq,
+		    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				 gpr_time_from_millis(tick_ms, GPR_TIMESPAN)),
+		    NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type == GRPC_OP_COMPLETE) {
