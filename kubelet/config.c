@@ -1001,6 +1001,22 @@ int kubelet_config_load(struct kubelet_config *c, int argc, char **argv, bool *r
 		r = kubelet_config_apply_file_yaml(c, buf, len, err);
 		if (r < 0)
 			return ndl_error_wrap(err, "config file %s", cfg);
+		/* As the kubelet: relative paths in the file are relative to
+		 * the file's directory (flags stay relative to the cwd). */
+		cleanup_free char *dir = xstrdup(cfg);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			slash[slash == dir ? 1 : 0] = 0;
+		else
+			strcpy(dir, ".");
+		char **paths[] = {&c->static_pod_path, &c->resolv_conf, &c->pod_logs_dir};
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+			char *v = *paths[i];
+			if (v && *v && v[0] != '/') {
+				*paths[i] = xasprintf("%s/%s", dir, v);
+				free(v);
+			}
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		r = kubelet_option_set_string(c, vals[i].opt, vals[i].value, err);

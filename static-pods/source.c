@@ -430,6 +430,13 @@ int sp_source_process(struct sp_source *s, struct sp_event **ret_events, size_t 
 				need_full = true;
 				continue;
 			}
+			/* A "..data"-style symlink swap (as ConfigMap volumes do)
+			 * changes what the manifest links point at without an
+			 * event for them: re-read everything. */
+			if (ie->len && strncmp(ie->name, "..", 2) == 0 && !s->only_name) {
+				need_full = true;
+				continue;
+			}
 			if (!ie->len || !candidate_name(s, ie->name))
 				continue;
 			if (ie->mask & IN_CREATE) {

@@ -252,6 +252,26 @@ static void test_errors(void **state)
 	EXPECT_FAIL("--config", "--config=/nonexistent/kubelet.yaml");
 }
 
+static void test_relative_paths_from_file(void **state)
+{
+	write_cfg("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+		  "staticPodPath: manifests\nresolvConf: ''\npodLogsDir: /abs/logs\n");
+	struct kubelet_config c;
+	ndl_error_t err = NDL_ERROR_INIT;
+	char arg[128];
+	snprintf(arg, sizeof(arg), "--config=%s", cfg_path);
+	assert_int_equal(load(&c, &err, arg, "--hostname-override=x", NULL), 0);
+	assert_string_equal(c.static_pod_path, "/tmp/manifests"); /* the file's directory */
+	assert_string_equal(c.resolv_conf, "");			  /* "" = no resolv.conf, kept */
+	assert_string_equal(c.pod_logs_dir, "/abs/logs");
+	kubelet_config_free(&c);
+	/* flags are not rewritten */
+	assert_int_equal(
+	    load(&c, &err, arg, "--pod-manifest-path=rel", "--hostname-override=x", NULL), 0);
+	assert_string_equal(c.static_pod_path, "rel");
+	kubelet_config_free(&c);
+}
+
 static void test_to_json(void **state)
 {
 	struct kubelet_config c;
@@ -292,7 +312,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),	cmocka_unit_test(test_file_and_flag_precedence),
 	    cmocka_unit_test(test_flag_syntax), cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_to_json),
+	    cmocka_unit_test(test_to_json),	cmocka_unit_test(test_relative_paths_from_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -327,12 +327,47 @@ static void test_source_single_file(void **state)
 	ndl_rm_rf(dir, &err);
 }
 
+/* The layout of a ConfigMap volume: manifests are symlinks through a
+ * "..data" symlink that is swapped atomically. */
+static void test_source_configmap_style_swap(void **state)
+{
+	ndl_error_t err = NDL_ERROR_INIT;
+	snprintf(dir, sizeof(dir), "/tmp/test_staticpods2.%d", getpid());
+	ndl_rm_rf(dir, &err);
+	char p[256], q[256];
+	snprintf(p, sizeof(p), "%s/..v1", dir);
+	assert_int_equal(ndl_mkdir_p(p, 0755, &err), 0);
+	put_inplace("..v1/web.yaml", pod_yaml("web", "one"));
+	snprintf(p, sizeof(p), "%s/..data", dir);
+	assert_int_equal(symlink("..v1", p), 0);
+	snprintf(p, sizeof(p), "%s/web.yaml", dir);
+	assert_int_equal(symlink("..data/web.yaml", p), 0);
+	struct sp_source *s = NULL;
+	struct sp_options o = {
+	    .path = dir, .node_name = "n1", .check_period_ns = 3600LL * 1000000000LL};
+	assert_int_equal(sp_source_new(&o, &s, &err), 0);
+	assert_string_equal(events(s, 200), "ADD:web-n1");
+	snprintf(p, sizeof(p), "%s/..v2", dir);
+	assert_int_equal(ndl_mkdir_p(p, 0755, &err), 0);
+	put_inplace("..v2/web.yaml", pod_yaml("web", "two"));
+	snprintf(p, sizeof(p), "%s/..data_tmp", dir);
+	assert_int_equal(symlink("..v2", p), 0);
+	snprintf(q, sizeof(q), "%s/..data", dir);
+	assert_int_equal(rename(p, q), 0);
+	assert_string_equal(events(s, 500), "UPDATE:web-n1");
+	sp_source_free(s);
+	ndl_rm_rf(dir, &err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_file_source_defaults), cmocka_unit_test(test_uid),
-	    cmocka_unit_test(test_manifest_errors),	 cmocka_unit_test(test_source_events),
+	    cmocka_unit_test(test_file_source_defaults),
+	    cmocka_unit_test(test_uid),
+	    cmocka_unit_test(test_manifest_errors),
+	    cmocka_unit_test(test_source_events),
 	    cmocka_unit_test(test_source_single_file),
+	    cmocka_unit_test(test_source_configmap_style_swap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
