@@ -59,9 +59,15 @@ bool hl_range_allocatable(const struct hl_range *r, const struct cni_ip *ip);
 
 /* ---- lease store ---- */
 
+struct hl_lease;
 struct hl_store {
 	int dirfd; /* <dataDir>/<network> */
 	int lockfd;
+	/* The leases, read once per command: under the lock nobody else
+	 * changes the directory, and every change we make updates the cache. */
+	struct hl_lease *leases;
+	size_t n_leases;
+	bool loaded;
 };
 
 /* mkdir -p the network directory, open it and take the exclusive flock on

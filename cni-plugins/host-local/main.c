@@ -69,7 +69,7 @@ static int cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	if (hl_config_parse(&ctx->conf, &ctx->env, &c, err) < 0)
 		return -EINVAL;
 	cleanup_cni_result struct cni_result *res = cni_result_new();
-	struct hl_store st = {-1, -1};
+	struct hl_store st = {.dirfd = -1, .lockfd = -1};
 	struct cni_ip *leased = xcalloc(c.n_sets, sizeof(*leased));
 	size_t n_leased = 0;
 	bool *used = xcalloc(c.n_requested + 1, sizeof(bool));
@@ -198,7 +198,7 @@ static int cmd_status(struct skel_ctx *ctx, ndl_error_t *err)
 	struct hl_config c;
 	if (hl_config_parse(&ctx->conf, &ctx->env, &c, err) < 0)
 		return -EINVAL;
-	struct hl_store st = {-1, -1};
+	struct hl_store st = {.dirfd = -1, .lockfd = -1};
 	int r = hl_store_open(c.data_dir, c.name, &st, err);
 	for (size_t i = 0; r == 0 && i < c.n_sets; i++) {
 		bool free_left = false;

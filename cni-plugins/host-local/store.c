@@ -51,11 +51,18 @@ int hl_store_open(const char *data_dir, const char *network, struct hl_store *re
 	}
 	ret->dirfd = steal_fd(&dfd);
 	ret->lockfd = steal_fd(&lfd);
+	ret->leases = NULL;
+	ret->n_leases = 0;
+	ret->loaded = false;
 	return 0;
 }
 
 void hl_store_close(struct hl_store *s)
 {
+	hl_leases_free(s->leases, s->n_leases);
+	s->leases = NULL;
+	s->n_leases = 0;
+	s->loaded = false;
 	if (s->lockfd >= 0)
 		close(s->lockfd); /* releases the flock */
 	if (s->dirfd >= 0)
@@ -134,13 +141,32 @@ int hl_store_reserve(struct hl_store *s, const char *id, const char *ifname,
 		return r;
 	char last[64];
 	snprintf(last, sizeof(last), "last_reserved_ip.%zu", set_idx);
-	cleanup_close int fd =
-		openat(s->dirfd, last, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || ndl_write_all(fd, name, strlen(name), err) < 0) {
-		int e = fd < 0 ? errno : EIO;
+	/* Overwrite in place and trim, rather than O_TRUNC: ext4 forces
+	 * writeback on close of a file truncated to zero and rewritten
+	 * (auto_da_alloc), which made this write cost milliseconds. A torn
+	 * record only costs the round-robin position (it fails to parse). */
+	cleanup_close int fd = openat(s->dirfd, last, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	size_t nlen = strlen(name);
+	ssize_t w = -1;
+	if (fd >= 0) {
+		do
+			w = pwrite(fd, name, nlen, 0);
+		while (w < 0 && errno == EINTR);
+	}
+	if (fd < 0 || w != (ssize_t)nlen || ftruncate(fd, (off_t)nlen) < 0) {
+		int e = errno ? errno : EIO;
 		/* The reference fails the reservation too; undo the lease. */
 		unlinkat(s->dirfd, name, 0);
 		return ndl_error_set(err, e, "write %s", last);
+	}
+	if (s->loaded) {
+		s->leases = xrealloc(s->leases, (s->n_leases + 1) * sizeof(*s->leases));
+		struct hl_lease *l = &s->leases[s->n_leases++];
+		l->ip = *ip;
+		/* The same fields a later scan would read back. */
+		char *sep = strstr(data, "\r\n");
+		l->id = xstrndup(data, sep - data);
+		l->ifname = xstrdup(sep + 2);
 	}
 	return 1;
 }
@@ -168,6 +194,13 @@ int hl_store_release_ip(struct hl_store *s, const struct cni_ip *ip, ndl_error_t
 	cni_ip_format(ip, name);
 	if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT)
 		return ndl_error_set(err, errno, "release %s", name);
+	for (size_t i = 0; i < s->n_leases; i++)
+		if (cni_ip_equal(&s->leases[i].ip, ip)) {
+			free(s->leases[i].id);
+			free(s->leases[i].ifname);
+			s->leases[i] = s->leases[--s->n_leases];
+			break;
+		}
 	return 0;
 }
 
@@ -192,8 +225,31 @@ static char *trim(char *s)
 	return s;
 }
 
-int hl_store_list(struct hl_store *s, struct hl_lease **ret, size_t *ret_n, ndl_error_t *err)
+/* One lease file in three syscalls: they are a few bytes, so one read
+ * returns all of it. */
+static char *read_lease(int dirfd, const char *name)
 {
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	char *buf = xmalloc(LEASE_MAX + 1);
+	ssize_t n;
+	do
+		n = read(fd, buf, LEASE_MAX);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+static int load(struct hl_store *s, ndl_error_t *err)
+{
+	if (s->loaded)
+		return 0;
 	int dfd = fcntl(s->dirfd, F_DUPFD_CLOEXEC, 0);
 	if (dfd < 0)
 		return ndl_error_set(err, errno, "dup");
@@ -215,13 +271,9 @@ int hl_store_list(struct hl_store *s, struct hl_lease **ret, size_t *ret_n, ndl_
 		if (cni_ip_parse(e->d_name, &ip, NULL) < 0 ||
 		    strcmp(cni_ip_format(&ip, canon), e->d_name) != 0)
 			continue;
-		char *buf = NULL;
-		size_t len = 0;
-		ndl_error_t ignore = NDL_ERROR_INIT;
-		if (ndl_read_file_at(s->dirfd, e->d_name, LEASE_MAX, &buf, &len, &ignore) < 0) {
-			ndl_error_clear(&ignore);
+		char *buf = read_lease(s->dirfd, e->d_name);
+		if (!buf)
 			continue; /* vanished or unreadable: not a lease we can match */
-		}
 		char *t = trim(buf);
 		char *sep = strstr(t, "\r\n");
 		out = xrealloc(out, (n + 1) * sizeof(*out));
@@ -242,8 +294,24 @@ int hl_store_list(struct hl_store *s, struct hl_lease **ret, size_t *ret_n, ndl_
 		free(buf);
 	}
 	closedir(d);
+	s->leases = out;
+	s->n_leases = n;
+	s->loaded = true;
+	return 0;
+}
+
+int hl_store_list(struct hl_store *s, struct hl_lease **ret, size_t *ret_n, ndl_error_t *err)
+{
+	if (load(s, err) < 0)
+		return -EIO;
+	struct hl_lease *out = s->n_leases ? xcalloc(s->n_leases, sizeof(*out)) : NULL;
+	for (size_t i = 0; i < s->n_leases; i++) {
+		out[i].ip = s->leases[i].ip;
+		out[i].id = xstrdup(s->leases[i].id);
+		out[i].ifname = xstrdup(s->leases[i].ifname);
+	}
 	*ret = out;
-	*ret_n = n;
+	*ret_n = s->n_leases;
 	return 0;
 }
 
@@ -261,40 +329,43 @@ static bool match_old(const struct hl_lease *l, const char *id)
 int hl_store_release_by_id(struct hl_store *s, const char *id, const char *ifname,
 			   ndl_error_t *err)
 {
-	struct hl_lease *l = NULL;
-	size_t n = 0;
-	if (hl_store_list(s, &l, &n, err) < 0)
+	if (load(s, err) < 0)
 		return -EIO;
 	bool found = false;
 	int r = 0;
 	for (int pass = 0; pass < 2 && !found; pass++)
-		for (size_t i = 0; i < n; i++) {
-			if (pass == 0 ? !match_full(&l[i], id, ifname) : !match_old(&l[i], id))
+		for (size_t i = 0; i < s->n_leases;) {
+			struct hl_lease *l = &s->leases[i];
+			if (pass == 0 ? !match_full(l, id, ifname) : !match_old(l, id)) {
+				i++;
 				continue;
-			if (hl_store_release_ip(s, &l[i].ip, err) < 0)
+			}
+			struct cni_ip ip = l->ip;
+			/* Releasing removes entry i (the last one moves into it). */
+			if (hl_store_release_ip(s, &ip, err) < 0) {
 				r = -EIO;
-			else
+				i++;
+			} else {
 				found = true;
+			}
 		}
-	hl_leases_free(l, n);
 	return r;
 }
 
 int hl_store_get_by_id(struct hl_store *s, const char *id, const char *ifname,
 		       struct cni_ip **ret, size_t *ret_n, ndl_error_t *err)
 {
-	struct hl_lease *l = NULL;
-	size_t n = 0;
-	if (hl_store_list(s, &l, &n, err) < 0)
+	if (load(s, err) < 0)
 		return -EIO;
 	struct cni_ip *out = NULL;
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (match_full(&l[i], id, ifname) || match_old(&l[i], id)) {
+	for (size_t i = 0; i < s->n_leases; i++) {
+		const struct hl_lease *l = &s->leases[i];
+		if (match_full(l, id, ifname) || match_old(l, id)) {
 			out = xrealloc(out, (k + 1) * sizeof(*out));
-			out[k++] = l[i].ip;
+			out[k++] = l->ip;
 		}
-	hl_leases_free(l, n);
+	}
 	*ret = out;
 	*ret_n = k;
 	return 0;
