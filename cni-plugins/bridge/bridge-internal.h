@@ -16,9 +16,11 @@ int bridge_run(char *const argv[], const char *in, char **ret_out, char **ret_er
  * network+container in the nat table, jumped to from POSTROUTING). */
 int bridge_ipmasq_setup(const struct cni_ipnet *addrs, size_t n, const char *chain,
 			const char *comment, ndl_error_t *err);
-/* Remove every POSTROUTING jump to `chain` and the chain itself for the
- * given family (AF_INET / AF_INET6). Missing rules are fine. */
-int bridge_ipmasq_teardown(int family, const char *chain, const char *comment, ndl_error_t *err);
+/* Remove the POSTROUTING jumps to `chain` of the given family (AF_INET /
+ * AF_INET6) made for the addresses ips (all of them when n_ips is 0), and
+ * the chain once nothing jumps to it any more. Missing rules are fine. */
+int bridge_ipmasq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips,
+			   const char *chain, const char *comment, ndl_error_t *err);
 
 /* MAC spoof check (nftables bridge table "nat", as the reference's
  * link.SpoofChecker). id is "<containerID>-<ifname>". */

@@ -499,9 +499,9 @@ static void rollback(struct skel_ctx *ctx, struct add_undo *u)
 {
 	ndl_error_t e = NDL_ERROR_INIT;
 	if (u->masq) {
-		if (u->masq_v4 && bridge_ipmasq_teardown(AF_INET, u->chain, u->comment, &e) < 0)
+		if (u->masq_v4 && bridge_ipmasq_teardown(AF_INET, NULL, 0, u->chain, u->comment, &e) < 0)
 			ndl_error_clear(&e);
-		if (u->masq_v6 && bridge_ipmasq_teardown(AF_INET6, u->chain, u->comment, &e) < 0)
+		if (u->masq_v6 && bridge_ipmasq_teardown(AF_INET6, NULL, 0, u->chain, u->comment, &e) < 0)
 			ndl_error_clear(&e);
 	}
 	if (u->ipam && cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_DEL, NULL, &e) < 0)
@@ -605,22 +605,24 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		if (r < 0)
 			goto out;
 
-		/* The port must be forwarding before the container can talk. */
-		static const int retries[] = {0, 50, 500, 1000, 1000};
-		for (size_t i = 0; i < sizeof(retries) / sizeof(retries[0]); i++) {
-			if (retries[i])
-				sleep_ms(retries[i]);
+		/* The port must be up before the container can talk. The
+		 * reference checks at 0, 50, 550, 1550 and 2550 ms; the state
+		 * usually flips within a millisecond, so poll finely (doubling
+		 * from 1 ms) up to the same 2550 ms limit. */
+		for (int waited = 0, step = 1;; step = step < 64 ? step * 2 : 64) {
 			struct netlink_link hv;
 			r = netlink_link_get(&hs, host.name, 0, &hv, err);
 			if (r < 0)
 				goto out;
 			if (hv.operstate == IF_OPER_UP)
 				break;
-			if (i == sizeof(retries) / sizeof(retries[0]) - 1) {
+			if (waited >= 2550) {
 				r = ndl_error_setf(err, EIO, "bridge port in error state: %u",
 						   hv.operstate);
 				goto out;
 			}
+			sleep_ms(step);
+			waited += step;
 		}
 
 		if (c.is_gw) {
@@ -799,6 +801,8 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 
 	if (layer3 && c.ip_masq) {
 		bool v4 = false, v6 = false;
+		struct cni_ipnet *ips = xcalloc(n_addrs + 1, sizeof(*ips));
+		size_t n_ips = 0;
 		for (size_t i = 0; i < n_addrs; i++) {
 			if (!ip_is_global_unicast(&addrs[i]))
 				continue;
@@ -806,14 +810,21 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 				v4 = true;
 			else
 				v6 = true;
+			ips[n_ips].ip.family = addrs[i].family;
+			memcpy(ips[n_ips].ip.addr, addrs[i].addr, 16);
+			ips[n_ips].prefix = addrs[i].prefixlen;
+			n_ips++;
 		}
 		char chain[BRIDGE_CHAIN_LEN + 1];
 		bridge_chain_name(ctx->conf.name, ctx->env.container_id, chain);
 		cleanup_free char *comment =
 			bridge_chain_comment(ctx->conf.name, ctx->env.container_id);
-		if (v4 && (r = bridge_ipmasq_teardown(AF_INET, chain, comment, err)) < 0)
-			goto out;
-		if (v6 && (r = bridge_ipmasq_teardown(AF_INET6, chain, comment, err)) < 0)
+		if (v4)
+			r = bridge_ipmasq_teardown(AF_INET, ips, n_ips, chain, comment, err);
+		if (r == 0 && v6)
+			r = bridge_ipmasq_teardown(AF_INET6, ips, n_ips, chain, comment, err);
+		free(ips);
+		if (r < 0)
 			goto out;
 	}
 out:

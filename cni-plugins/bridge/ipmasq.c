@@ -81,16 +81,15 @@ static int restore(int family, const char *script, ndl_error_t *err)
 	return 0;
 }
 
-static int setup_family(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
-			const char *qcomment, ndl_error_t *err)
+/* The restore script that creates our chain with its rules and the
+ * POSTROUTING jumps missing from `rules` (iptables -S output). `create`
+ * uses "-N" (fails when the chain exists) instead of ":" (creates or
+ * flushes). NULL when there is nothing of this family. */
+static char *setup_script(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
+			  const char *qcomment, const char *rules, bool create)
 {
-	cleanup_free char *rules = NULL;
-	int r = nat_rules(family, &rules, err);
-	if (r < 0)
-		return r;
 	const char *mcast = family == AF_INET ? "224.0.0.0/4" : "ff00::/8";
 	int hostlen = family == AF_INET ? 32 : 128;
-
 	/* The chain is ours alone (its name hashes network + container), so
 	 * rewriting it whole gives what the reference's AppendUnique calls
 	 * leave: per address an ACCEPT for its subnet, one MASQUERADE after
@@ -134,12 +133,47 @@ static int setup_family(int family, const struct cni_ipnet *addrs, size_t n, con
 	free(seen);
 	if (!chain_rules.s) {
 		free(post.s);
-		return 0;
+		return NULL;
 	}
-	cleanup_free char *script = xasprintf("*nat\n:%s - [0:0]\n%s%sCOMMIT\n", chain,
-					      chain_rules.s, post.s ? post.s : "");
+	char *script = xasprintf("*nat\n%s%s%s\n%s%sCOMMIT\n", create ? "-N " : ":", chain,
+				 create ? "" : " - [0:0]", chain_rules.s, post.s ? post.s : "");
 	free(chain_rules.s);
 	free(post.s);
+	return script;
+}
+
+/* Run a restore script; a non-zero exit is "no" (*ret_ok false), not an
+ * error: the fast paths fall back to the careful path then. */
+static int try_restore(int family, const char *script, bool *ret_ok, ndl_error_t *err)
+{
+	char *argv[] = {(char *)restore_tool(family), "--wait", "--noflush", NULL};
+	int st = 0;
+	if (bridge_run(argv, script, NULL, NULL, &st, err) < 0)
+		return ndl_error_wrap(err, "failed to locate iptables");
+	*ret_ok = st == 0;
+	return 0;
+}
+
+static int setup_family(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
+			const char *qcomment, ndl_error_t *err)
+{
+	/* Fast path, one exec: while our chain does not exist no rule can
+	 * jump to it, so "-N" plus the rules and the jumps is the whole job.
+	 * When it exists (ADD repeated for the same container) that
+	 * transaction changes nothing and we read the table first. */
+	cleanup_free char *fast = setup_script(family, addrs, n, chain, qcomment, "", true);
+	if (!fast)
+		return 0;
+	bool ok = false;
+	if (try_restore(family, fast, &ok, err) < 0)
+		return -EIO;
+	if (ok)
+		return 0;
+	cleanup_free char *rules = NULL;
+	int r = nat_rules(family, &rules, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *script = setup_script(family, addrs, n, chain, qcomment, rules, false);
 	return restore(family, script, err);
 }
 
@@ -161,34 +195,87 @@ int bridge_ipmasq_setup(const struct cni_ipnet *addrs, size_t n, const char *cha
 	return 0;
 }
 
-int bridge_ipmasq_teardown(int family, const char *chain, const char *comment, ndl_error_t *err)
+/* Does POSTROUTING rule `line` (iptables -S) match one of the addresses,
+ * as "-s ip/32|128" or the older "-s subnet/prefix" form? */
+static bool jump_for(const char *line, int family, const struct cni_ipnet *ips, size_t n)
 {
+	for (size_t i = 0; i < n; i++) {
+		if (ips[i].ip.family != family)
+			continue;
+		char ib[CNI_IPNET_STRLEN], nb[CNI_IPNET_STRLEN];
+		struct cni_ipnet net;
+		cni_ipnet_mask(&ips[i], &net);
+		cni_ip_format(&ips[i].ip, ib);
+		cni_ipnet_format(&net, nb);
+		char *a = xasprintf(" -s %s/%d ", ib, family == AF_INET ? 32 : 128);
+		char *b = xasprintf(" -s %s ", nb);
+		bool m = strstr(line, a) || strstr(line, b);
+		free(a);
+		free(b);
+		if (m)
+			return true;
+	}
+	return false;
+}
+
+int bridge_ipmasq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips,
+			   const char *chain, const char *comment, ndl_error_t *err)
+{
+	cleanup_free char *q = bridge_go_quote(comment);
+	/* Fast path, one exec: the jumps ADD made for these addresses, then
+	 * the chain. Any difference (a rule already gone, an older "-s
+	 * subnet" jump, another interface of the same container still using
+	 * the chain) fails the whole transaction and we read the table. */
+	if (n_ips) {
+		struct sbuf b = {0};
+		sb_add(&b, "*nat\n");
+		for (size_t i = 0; i < n_ips; i++) {
+			if (ips[i].ip.family != family)
+				continue;
+			char ib[CNI_IPNET_STRLEN];
+			sb_add(&b, "-D POSTROUTING -s %s/%d -m comment --comment %s -j %s\n",
+			       cni_ip_format(&ips[i].ip, ib), family == AF_INET ? 32 : 128, q, chain);
+		}
+		sb_add(&b, "-F %s\n-X %s\nCOMMIT\n", chain, chain);
+		bool ok = false;
+		int rr = try_restore(family, b.s, &ok, err);
+		free(b.s);
+		if (rr < 0)
+			return rr;
+		if (ok)
+			return 0;
+	}
 	cleanup_free char *rules = NULL;
 	int r = nat_rules(family, &rules, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *newchain = xasprintf("-N %s", chain);
 	cleanup_free char *suffix = xasprintf(" -j %s", chain);
-	cleanup_free char *q = bridge_go_quote(comment);
 	cleanup_free char *mark = xasprintf("--comment %s", q);
 	bool chain_exists = has_line(rules, newchain);
 	struct sbuf dels = {0};
-	/* Every POSTROUTING jump to our chain with our comment: the current
-	 * "-s ip" form and the older "-s subnet" one alike. */
+	size_t remaining = 0;
+	/* Our jumps for these addresses (all of them when the addresses are
+	 * unknown); the chain goes only when nothing else jumps to it, so
+	 * another interface of the same container keeps its masquerade. */
 	for (char *p = rules; p && *p;) {
 		char *e = strchr(p, '\n');
 		if (e)
 			*e = 0;
 		size_t len = strlen(p), sl = strlen(suffix);
 		if (strncmp(p, "-A POSTROUTING ", 15) == 0 && len > sl &&
-		    strcmp(p + len - sl, suffix) == 0 && strstr(p, mark))
-			sb_add(&dels, "-D%s\n", p + 2);
+		    strcmp(p + len - sl, suffix) == 0) {
+			if (strstr(p, mark) && (n_ips == 0 || jump_for(p, family, ips, n_ips)))
+				sb_add(&dels, "-D%s\n", p + 2);
+			else
+				remaining++;
+		}
 		p = e ? e + 1 : NULL;
 	}
-	if (!chain_exists && !dels.s)
+	if (!dels.s && (!chain_exists || remaining))
 		return 0;
 	cleanup_free char *script = NULL;
-	if (chain_exists)
+	if (chain_exists && !remaining)
 		script = xasprintf("*nat\n%s:%s - [0:0]\n-X %s\nCOMMIT\n", dels.s ? dels.s : "",
 				   chain, chain);
 	else

@@ -737,6 +737,7 @@ int netlink_addr_settle(struct netlink_sock *s, int ifindex, int timeout_ms, ndl
 {
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	long step_ms = 1;
 	for (;;) {
 		struct netlink_addr *v = NULL;
 		size_t n = 0;
@@ -757,9 +758,13 @@ int netlink_addr_settle(struct netlink_sock *s, int ifindex, int timeout_ms, ndl
 			return ndl_error_setf(err, ETIMEDOUT,
 					      "link %d still has tentative addresses after %d ms",
 					      ifindex, timeout_ms);
-		struct timespec d = {0, 50 * 1000000L};
+		/* Without DAD the kernel clears "tentative" from a workqueue
+		 * right after link up: poll from 1 ms, doubling up to 50 ms. */
+		struct timespec d = {0, step_ms * 1000000L};
 		while (nanosleep(&d, &d) < 0 && errno == EINTR)
 			;
+		if (step_ms < 50)
+			step_ms = step_ms * 2 > 50 ? 50 : step_ms * 2;
 	}
 }
 

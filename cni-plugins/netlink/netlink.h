@@ -124,7 +124,7 @@ int netlink_addr_add(struct netlink_sock *s, const struct netlink_addr *a, ndl_e
 int netlink_addr_del(struct netlink_sock *s, const struct netlink_addr *a, ndl_error_t *err);
 
 /* Wait until no address of ifindex is tentative or dadfailed (IPv6 DAD),
- * polling every 50 ms for at most timeout_ms: -ETIMEDOUT after that. */
+ * polling (1 ms doubling to 50 ms) for at most timeout_ms: -ETIMEDOUT after. */
 int netlink_addr_settle(struct netlink_sock *s, int ifindex, int timeout_ms, ndl_error_t *err);
 
 /* ---- routes --------------------------------------------------------- */

@@ -322,6 +322,60 @@ def test_masq_multiple_containers_and_chain_names():
     assert len(chains) == 2
 
 
+def test_masq_teardown_variants():
+    """DEL finds the rules however they are left: a jump already removed by
+    hand, or an extra jump in the older "-s subnet" form (both handled by
+    the reference's TeardownIPMasq too)."""
+    conf = conf_v4(isGateway=True, ipMasq=True)
+
+    def run(impl, sb):
+        sb.add_netns("c1")
+        sb.add_netns("c2")
+        add_ok(impl, conf, netns="c1", cid="ca")
+        add_ok(impl, conf, netns="c2", cid="cb")
+        rules = sh(["iptables", "-t", "nat", "-S", "POSTROUTING"]).splitlines()
+        ja = [r for r in rules if "-s 10.22.0.2/32" in r][0]
+        jb = [r for r in rules if "-s 10.22.0.3/32" in r][0]
+        subprocess.run(["iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "10.22.0.2/32", "-m",
+                        "comment", "--comment", 'name: "testnet" id: "ca"', "-j", ja.split()[-1]],
+                       check=True)
+        subprocess.run(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "10.22.0.0/24", "-m",
+                        "comment", "--comment", 'name: "testnet" id: "cb"', "-j", jb.split()[-1]],
+                       check=True)
+        obs = {"before": ipt_rules()}
+        del_ok(impl, conf, netns="c1", cid="ca")
+        obs["after_a"] = ipt_rules()
+        del_ok(impl, conf, netns="c2", cid="cb")
+        obs["after_b"] = ipt_rules()
+        return obs
+    obs = compare(run)
+    assert not any("CNI-" in r for r in obs["after_b"])
+
+
+def test_masq_two_interfaces_one_container():
+    """Two interfaces of one container share the chain (named from network
+    + container ID). ADD state equals the reference's; DEL of one keeps the
+    other's masquerade (the reference's DEL fails there trying to delete
+    the chain still in use)."""
+    conf = conf_v4(isGateway=True, ipMasq=True)
+
+    def run(impl, sb):
+        sb.add_netns("c1")
+        add_ok(impl, conf, netns="c1", cid="same", ifname="eth0")
+        add_ok(impl, conf, netns="c1", cid="same", ifname="eth1")
+        obs = {"after_add": ipt_rules()}
+        if impl == "ours":
+            del_ok(impl, conf, netns="c1", cid="same", ifname="eth1")
+            left = ipt_rules()
+            assert any("-s 10.22.0.2/32" in r for r in left), left
+            assert not any("-s 10.22.0.3/32" in r for r in left), left
+            assert sum("MASQUERADE" in r for r in left) == 1, left
+            del_ok(impl, conf, netns="c1", cid="same", ifname="eth0")
+            assert not any("CNI-" in r for r in ipt_rules()), ipt_rules()
+        return obs
+    compare(run)
+
+
 def test_hairpin_mode():
     obs = add_del_scenario(conf_v4(isGateway=True, hairpinMode=True))
     assert any(l["hairpin"] is True for l in obs["after_add"]["host_links"])
