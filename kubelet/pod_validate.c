@@ -95,16 +95,15 @@ static bool is_label_value(const char *s)
 	return true;
 }
 
-/* [-._a-zA-Z][-._a-zA-Z0-9]* (the C-identifier-ish rule for env names). */
+/* Current API servers (RelaxedEnvironmentVariableValidation, on by
+ * default since 1.32) accept any printable ASCII except '=' in env names;
+ * the older C-identifier-like rule would reject pods those clusters run. */
 bool pod_is_env_var_name(const char *s)
 {
 	if (!s || !*s)
 		return false;
-	if (!(isalpha((unsigned char)s[0]) || strchr("-._", s[0])) || !isascii((unsigned char)s[0]))
-		return false;
 	for (const char *p = s; *p; p++)
-		if (!isascii((unsigned char)*p) ||
-		    !(isalnum((unsigned char)*p) || strchr("-._", *p)))
+		if (*p < 32 || *p > 126 || *p == '=')
 			return false;
 	return true;
 }
@@ -336,8 +335,7 @@ static int validate_env(const struct pod_container *c, const char *path, ndl_err
 			return INVALID(
 			    path,
 			    "%s.env[%zu].name: Invalid value: \"%s\": a valid environment variable "
-			    "name must consist of alphabetic characters, digits, '_', '-', or '.', "
-			    "and must not start with a digit",
+			    "name must consist only of printable ASCII characters other than '='",
 			    path, i, e->name);
 		char p[600];
 		if (e->source == POD_ENV_FIELD_REF) {
@@ -386,8 +384,8 @@ static int validate_env(const struct pod_container *c, const char *path, ndl_err
 		if (f->prefix && *f->prefix && !pod_is_env_var_name(f->prefix))
 			return INVALID(path,
 				       "%s.envFrom[%zu].prefix: Invalid value: \"%s\": a valid "
-				       "environment variable name must consist of alphabetic "
-				       "characters, digits, '_', '-', or '.'",
+				       "environment variable name must consist only of printable "
+				       "ASCII characters other than '='",
 				       path, i, f->prefix);
 		if (!pod_is_dns1123_subdomain(f->name))
 			return INVALID(path,

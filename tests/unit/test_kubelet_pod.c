@@ -407,9 +407,9 @@ static void test_validation_errors(void **state)
 	    HDR
 	    "spec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {gpu: 1}}\n",
 	    "spec.containers[0].resources.limits[gpu]: Invalid value: \"gpu\"");
-	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: '1BAD', "
+	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: 'BAD=1', "
 		       "value: x}]\n",
-		   "spec.containers[0].env[0].name: Invalid value: \"1BAD\"");
+		   "spec.containers[0].env[0].name: Invalid value: \"BAD=1\"");
 	parse_fail(HDR "spec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, "
 		       "value: x, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]\n",
 		   "spec.containers[0].env[0].valueFrom: Invalid value: may not be specified when "
@@ -496,6 +496,10 @@ static void test_name_validators(void **state)
 	assert_false(pod_is_qualified_name("/a"));
 	assert_true(pod_is_env_var_name("_A.b-c"));
 	assert_false(pod_is_env_var_name("A=B"));
+	assert_true(pod_is_env_var_name("1 starts with a digit!"));
+	assert_false(pod_is_env_var_name(""));
+	assert_false(pod_is_env_var_name("tab\there"));
+	assert_false(pod_is_env_var_name("caf\xc3\xa9"));
 	assert_true(pod_is_iana_svc_name("http-alt"));
 	assert_false(pod_is_iana_svc_name("8080"));
 	assert_false(pod_is_iana_svc_name("a--b"));
