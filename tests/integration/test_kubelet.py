@@ -169,3 +169,80 @@ def test_port_in_use_is_reported(nodelet_factory):
         assert "--healthz-port" in n.log()
     finally:
         s.close()
+
+
+def test_kubeadm_generated_config_and_flags(nodelet_factory, tmp_path):
+    """The files kubeadm writes (config.yaml with zero-valued durations and
+    fields nodelet does not use, plus kubeadm-flags.env) start nodelet."""
+    n = nodelet_factory(read_only=False, manifests=False)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""apiVersion: kubelet.config.k8s.io/v1beta1
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    cacheTTL: 0s
+    enabled: true
+  x509:
+    clientCAFile: /etc/kubernetes/pki/ca.crt
+authorization:
+  mode: Webhook
+  webhook:
+    cacheAuthorizedTTL: 0s
+    cacheUnauthorizedTTL: 0s
+cgroupDriver: systemd
+clusterDNS:
+- 10.96.0.10
+clusterDomain: cluster.local
+containerRuntimeEndpint: ""
+cpuManagerReconcilePeriod: 0s
+evictionPressureTransitionPeriod: 0s
+fileCheckFrequency: 0s
+healthzBindAddress: 127.0.0.1
+healthzPort: {n.healthz_port}
+httpCheckFrequency: 0s
+imageMaximumGCAge: 0s
+imageMinimumGCAge: 0s
+kind: KubeletConfiguration
+logging:
+  flushFrequency: 0
+  options:
+    json:
+      infoBufferSize: "0"
+  verbosity: 0
+memorySwap: {{}}
+nodeStatusReportFrequency: 0s
+nodeStatusUpdateFrequency: 0s
+rotateCertificates: true
+runtimeRequestTimeout: 0s
+shutdownGracePeriod: 0s
+shutdownGracePeriodCriticalPods: 0s
+staticPodPath: manifests
+streamingConnectionIdleTimeout: 0s
+syncFrequency: 0s
+volumeStatsAggPeriod: 0s
+""")
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "etcd.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\n"
+        "spec:\n  priorityClassName: system-node-critical\n  hostNetwork: true\n"
+        "  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.5.9-0\n"
+        "    command: [etcd, --data-dir=/var/lib/etcd]\n"
+        "    livenessProbe:\n      httpGet: {host: 127.0.0.1, path: /health, port: 2381, scheme: HTTP}\n"
+        "      failureThreshold: 8\n      initialDelaySeconds: 10\n      timeoutSeconds: 15\n"
+        "    volumeMounts: [{mountPath: /var/lib/etcd, name: etcd-data}]\n"
+        "  volumes: [{hostPath: {path: /var/lib/etcd, type: DirectoryOrCreate}, name: etcd-data}]\n")
+    n.args = [a for a in n.args if not a.startswith("--healthz-port")]
+    # KUBELET_KUBEADM_ARGS + the systemd drop-in's KUBELET_KUBECONFIG_ARGS
+    n.args += ["--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+               "--kubeconfig=/etc/kubernetes/kubelet.conf", f"--config={cfg}",
+               "--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock",
+               "--pod-infra-container-image=registry.k8s.io/pause:3.9"]
+    n.start()
+    log = n.log()
+    # zero durations took the defaults; the relative staticPodPath is next to the file
+    assert f"path={tmp_path}/manifests check_frequency=20s" in log
+    assert "--kubeconfig given, but the API server client is not implemented yet" in log
+    assert "field=containerRuntimeEndpint" in log  # the typo is reported, not fatal
+    ev = n.wait_events(1)
+    assert ev[0][:2] == ("ADD", "kube-system/etcd-test-node")
