@@ -189,6 +189,9 @@ void registry_client_free(struct registry_client *c);
 /* GET manifest by tag or digest; returns body, content type and digest. */
 int registry_get_manifest(struct registry_client *c, const char *tag_or_digest, char **ret_body,
 			  size_t *ret_len, char **ret_type, char **ret_digest, ndl_error_t *err);
+/* Download one blob into the store (verified; nothing if present; one
+ * download at a time per blob across threads and processes). */
+int registry_fetch_blob(struct registry_client *c, const struct descriptor *d, ndl_error_t *err);
 /* Download blobs into the store (parallel, verified, skipping present ones). */
 int registry_fetch_blobs(struct registry_client *c, const struct descriptor *d, size_t n,
 			 ndl_error_t *err);
@@ -202,14 +205,19 @@ struct unpack_limits {
  * as an overlay layer: whiteouts become 0:0 char devices, opaque markers the
  * trusted.overlay.opaque xattr. Refuses entries that would escape. */
 int layer_unpack_fd(int fd, int dirfd, const struct unpack_limits *lim, ndl_error_t *err);
-/* Same, with the lower layers' directories (top-most first, used for the
- * metadata of parent directories the tar omits), returning the sha256 of
- * the uncompressed stream (the diff ID). */
-int layer_unpack_fd_digest(int fd, int dirfd, const int *lowers, size_t n_lowers,
-			   const struct unpack_limits *lim, char **ret_diff_id, ndl_error_t *err);
-/* Make sure snapshots/<chain>/fs exists for every layer (unpacking missing
- * ones, one process per layer at a time). */
+/* Same, returning the sha256 of the uncompressed stream (the diff ID) and
+ * the directories created only as parents of entries (no tar entry). */
+int layer_unpack_fd_digest(int fd, int dirfd, const struct unpack_limits *lim, char **ret_diff_id,
+			   char ***ret_implicit_dirs, ndl_error_t *err);
+/* Copy metadata of those directories from the lower layers (top-most first). */
+void layer_fix_parents(int dirfd, char *const *dirs, const int *lowers, size_t n_lowers);
+/* Make sure snapshots/<chain>/fs exists for every layer, unpacking missing
+ * ones in parallel (one process per layer at a time, by flock). When fetch
+ * is given, it is called first for each layer to get its blob, so downloads
+ * and unpacks overlap. */
+typedef int (*snapshot_fetch_fn)(void *arg, size_t i, ndl_error_t *err);
 int snapshots_ensure(struct image_store *s, char *const *layers, char *const *diff_ids,
-		     char *const *chain_ids, size_t n, ndl_error_t *err);
+		     char *const *chain_ids, size_t n, snapshot_fetch_fn fetch, void *fetch_arg,
+		     ndl_error_t *err);
 /* Short link name for a chain id (its first 26 hex digits). */
 void snapshot_short_name(const char *chain_id, char out[27]);

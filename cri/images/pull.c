@@ -24,8 +24,8 @@
 /* All blobs of the image are in the store: unpack and record it. */
 static int image_finish(struct image_store *s, const char *name, const char *tag,
 			const char *index_digest, const char *manifest_digest,
-			const struct manifest *m, uint64_t manifest_len, char **ret_id,
-			ndl_error_t *err)
+			const struct manifest *m, uint64_t manifest_len, snapshot_fetch_fn fetch,
+			void *fetch_arg, char **ret_id, ndl_error_t *err)
 {
 	cleanup_free char *cfg = NULL;
 	size_t cfg_len = 0;
@@ -52,7 +52,7 @@ static int image_finish(struct image_store *s, const char *name, const char *tag
 		layers[i] = xstrdup(m->layers[i].digest);
 		size += (uint64_t)m->layers[i].size;
 	}
-	if ((r = snapshots_ensure(s, layers, diff, chains, n, err)) < 0)
+	if ((r = snapshots_ensure(s, layers, diff, chains, n, fetch, fetch_arg, err)) < 0)
 		goto out;
 	struct image_record_in in = {
 		.id = m->config.digest,
@@ -74,6 +74,17 @@ out:
 	strv_free(chains);
 	strv_free(layers);
 	return r;
+}
+
+struct pull_fetch {
+	struct registry_client *c;
+	const struct manifest *m;
+};
+
+static int pull_fetch_layer(void *arg, size_t i, ndl_error_t *err)
+{
+	struct pull_fetch *pf = arg;
+	return registry_fetch_blob(pf->c, &pf->m->layers[i], err);
 }
 
 int images_pull(struct image_store *s, const char *refstr, const struct image_auth *auth,
@@ -127,17 +138,11 @@ int images_pull(struct image_store *s, const char *refstr, const struct image_au
 		if ((r = store_put_blob(s, body, len, dg, NULL, err)) < 0)
 			goto out;
 	}
-	{
-		struct descriptor *all = xcalloc(m.n_layers + 1, sizeof(*all));
-		all[0] = m.config;
-		for (size_t i = 0; i < m.n_layers; i++)
-			all[i + 1] = m.layers[i];
-		r = registry_fetch_blobs(c, all, m.n_layers + 1, err);
-		free(all); /* shallow copies */
-		if (r < 0)
-			goto out;
-	}
-	r = image_finish(s, name, ref.tag, index_digest, dg, &m, len, ret_id, err);
+	if ((r = registry_fetch_blob(c, &m.config, err)) < 0)
+		goto out;
+	/* Layers: downloaded and unpacked by the same workers, overlapping. */
+	struct pull_fetch pf = {c, &m};
+	r = image_finish(s, name, ref.tag, index_digest, dg, &m, len, pull_fetch_layer, &pf, ret_id, err);
 out:
 	if (r < 0)
 		ndl_error_wrap(err, "pull %s", refstr);
@@ -240,7 +245,7 @@ static int import_manifest(struct image_store *s, struct source *src, const char
 		r = source_blob(s, src, m.layers[i].digest, err);
 	char *id = NULL;
 	if (r == 0)
-		r = image_finish(s, name, tag, index_digest, mdg, &m, len, &id, err);
+		r = image_finish(s, name, tag, index_digest, mdg, &m, len, NULL, NULL, &id, err);
 	manifest_clear(&m);
 	if (r == 0) {
 		*ids = xrealloc(*ids, (*n_ids + 2) * sizeof(char *));

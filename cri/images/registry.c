@@ -607,7 +607,7 @@ static int restart_writer(void *arg)
 	return 0;
 }
 
-static int fetch_one(struct registry_client *c, const struct descriptor *d, ndl_error_t *err)
+int registry_fetch_blob(struct registry_client *c, const struct descriptor *d, ndl_error_t *err)
 {
 	struct image_store *s = c->s;
 	if (store_has_blob(s, d->digest))
@@ -667,7 +667,7 @@ static void *fetch_worker(void *arg)
 		const struct descriptor *d = &j->d[j->next++];
 		pthread_mutex_unlock(&j->mu);
 		ndl_error_t e = NDL_ERROR_INIT;
-		if (fetch_one(j->c, d, &e) < 0) {
+		if (registry_fetch_blob(j->c, d, &e) < 0) {
 			pthread_mutex_lock(&j->mu);
 			if (!j->failed) {
 				j->failed = true;

@@ -2,12 +2,14 @@
  * container roots and read-only views as overlay mounts over them. */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cri/images/images-internal.h"
@@ -36,76 +38,140 @@ static int ensure_short_link(struct image_store *s, const char *chain_id, ndl_er
 	return 0;
 }
 
-static int unpack_one(struct image_store *s, const char *layer, const char *diff_id,
-		      const char *chain_id, char *const *lower_chains, size_t n_lower,
-		      ndl_error_t *err)
+/* Layers are unpacked by a small pool of threads, each taking the next layer
+ * (fetching its blob first when pulling, so downloads and unpacks overlap).
+ * A layer is committed (fixed-up parents, synced, renamed into place) only
+ * after every layer below it is in place: the wait-for chain always points
+ * to lower layers, so neither threads nor processes (flock per layer) can
+ * deadlock. */
+struct snap_job {
+	struct image_store *s;
+	char *const *layers, *const *diff_ids, *const *chains;
+	size_t n;
+	snapshot_fetch_fn fetch;
+	void *fetch_arg;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	size_t next;
+	bool *done;
+	bool failed;
+	ndl_error_t err;
+};
+
+static bool wait_lowers(struct snap_job *j, size_t i)
 {
+	pthread_mutex_lock(&j->mu);
+	for (;;) {
+		bool all = true;
+		for (size_t k = 0; k < i && all; k++)
+			all = j->done[k];
+		if (all || j->failed)
+			break;
+		pthread_cond_wait(&j->cond, &j->mu);
+	}
+	/* A layer whose lowers are all in place is committed even when another
+	 * layer failed: the work is valid and shared by any image using it. */
+	bool ok = true;
+	for (size_t k = 0; k < i && ok; k++)
+		ok = j->done[k];
+	pthread_mutex_unlock(&j->mu);
+	return ok;
+}
+
+static void mark_done(struct snap_job *j, size_t i)
+{
+	pthread_mutex_lock(&j->mu);
+	j->done[i] = true;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static double secs_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int unpack_one(struct snap_job *j, size_t i, ndl_error_t *err)
+{
+	struct image_store *s = j->s;
+	const char *layer = j->layers[i], *chain_id = j->chains[i];
+	const char *diff_id = j->diff_ids ? j->diff_ids[i] : NULL;
 	const char *hex = chain_id + 7;
-	char final[96];
-	snprintf(final, sizeof(final), "snapshots/%s", hex);
+	char final[96], lockname[96];
+	snprintf(final, sizeof(final), "snapshots/%.64s", hex);
+	snprintf(lockname, sizeof(lockname), "locks/snap-%.64s", hex);
+	if (j->fetch && j->fetch(j->fetch_arg, i, err) < 0)
+		return -abs(err->code ? err->code : EIO);
 	if (faccessat(s->root_fd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return ensure_short_link(s, chain_id, err);
-	char lockname[96];
-	snprintf(lockname, sizeof(lockname), "locks/snap-%s", hex);
 	int lk = store_lock(s, lockname, LOCK_EX, err);
 	if (lk < 0)
 		return lk;
 	int r = 0;
-	cleanup_free char *tmp = NULL, *tmp_abs = NULL, *fsrel = NULL;
+	cleanup_free char *tmp = xasprintf("snapshots/tmp-%.16s-%d-%zu", hex, (int)getpid(), i);
+	cleanup_free char *tmp_abs = xasprintf("%s/%s", s->root, tmp);
+	cleanup_free char *fsrel = xasprintf("%s/fs", tmp);
+	char **implicit = NULL;
+	int dfd = -1;
 	if (faccessat(s->root_fd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		goto done; /* another process unpacked it while we waited */
-	tmp = xasprintf("snapshots/tmp-%.16s-%d", hex, (int)getpid());
-	tmp_abs = xasprintf("%s/%s", s->root, tmp);
 	ndl_rm_rf(tmp_abs, NULL);
-	if (mkdirat(s->root_fd, tmp, 0700) < 0) {
-		r = ndl_error_set(err, errno, "create %s", tmp_abs);
-		goto done;
-	}
-	fsrel = xasprintf("%s/fs", tmp);
-	if (mkdirat(s->root_fd, fsrel, 0755) < 0) {
+	if (mkdirat(s->root_fd, tmp, 0700) < 0 || mkdirat(s->root_fd, fsrel, 0755) < 0) {
 		r = ndl_error_set(err, errno, "create %s/fs", tmp_abs);
 		goto fail;
 	}
+	dfd = openat(s->root_fd, fsrel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		r = ndl_error_set(err, errno, "open %s/fs", tmp_abs);
+		goto fail;
+	}
 	{
-		cleanup_close int dfd =
-			openat(s->root_fd, fsrel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		cleanup_close int bfd = store_open_blob(s, layer, err);
-		if (dfd < 0) {
-			r = ndl_error_set(err, errno, "open %s/fs", tmp_abs);
-			goto fail;
-		}
 		if (bfd < 0) {
 			r = bfd;
 			goto fail;
 		}
 		struct unpack_limits lim = {s->max_layer_bytes, s->max_layer_entries};
 		cleanup_free char *got = NULL;
-		int *lowers = xcalloc(n_lower + 1, sizeof(int));
-		size_t nl = 0;
-		for (size_t i = n_lower; i-- > 0;) {
-			char rel[96];
-			snprintf(rel, sizeof(rel), "snapshots/%.64s/fs", lower_chains[i] + 7);
-			int lfd = openat(s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (lfd >= 0)
-				lowers[nl++] = lfd;
-		}
-		r = layer_unpack_fd_digest(bfd, dfd, lowers, nl, &lim, &got, err);
-		for (size_t i = 0; i < nl; i++)
-			close(lowers[i]);
-		free(lowers);
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		r = layer_unpack_fd_digest(bfd, dfd, &lim, &got, &implicit, err);
 		if (r < 0)
 			goto fail;
+		log_debug(1, "unpacked layer", "layer=%s chain=%s secs=%.3f", layer, chain_id,
+			  secs_since(&t0));
 		if (diff_id && strcmp(got, diff_id) != 0) {
 			r = ndl_error_setf(err, EBADMSG,
 					   "uncompressed layer digest %s does not match the config's diff_id %s",
 					   got, diff_id);
 			goto fail;
 		}
-		/* Durable before it becomes visible under its final name. */
-		if (syncfs(dfd) < 0) {
-			r = ndl_error_set(err, errno, "sync %s", tmp_abs);
-			goto fail;
+	}
+	if (!wait_lowers(j, i)) {
+		r = ndl_error_setf(err, ECANCELED, "canceled: a lower layer failed");
+		goto fail;
+	}
+	if (implicit && implicit[0]) {
+		int *lowers = xcalloc(i + 1, sizeof(int));
+		size_t nl = 0;
+		for (size_t k = i; k-- > 0;) {
+			char rel[96];
+			snprintf(rel, sizeof(rel), "snapshots/%.64s/fs", j->chains[k] + 7);
+			int lfd = openat(s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (lfd >= 0)
+				lowers[nl++] = lfd;
 		}
+		layer_fix_parents(dfd, implicit, lowers, nl);
+		for (size_t k = 0; k < nl; k++)
+			close(lowers[k]);
+		free(lowers);
+	}
+	/* Durable before it becomes visible under its final name. */
+	if (syncfs(dfd) < 0) {
+		r = ndl_error_set(err, errno, "sync %s", tmp_abs);
+		goto fail;
 	}
 	if (renameat(s->root_fd, tmp, s->root_fd, final) < 0) {
 		r = ndl_error_set(err, errno, "commit snapshot %s", final);
@@ -119,22 +185,79 @@ static int unpack_one(struct image_store *s, const char *layer, const char *diff
 done:
 	if (r == 0)
 		r = ensure_short_link(s, chain_id, err);
+	if (dfd >= 0)
+		close(dfd);
+	strv_free(implicit);
 	store_unlock(lk);
 	return r;
 fail:
+	if (dfd >= 0)
+		close(dfd);
+	strv_free(implicit);
 	ndl_rm_rf(tmp_abs, NULL);
 	store_unlock(lk);
 	return ndl_error_wrap(err, "unpack layer %s", layer);
 }
 
-int snapshots_ensure(struct image_store *s, char *const *layers, char *const *diff_ids,
-		     char *const *chain_ids, size_t n, ndl_error_t *err)
+static void *snap_worker(void *arg)
 {
-	for (size_t i = 0; i < n; i++) {
-		int r = unpack_one(s, layers[i], diff_ids ? diff_ids[i] : NULL, chain_ids[i], chain_ids,
-				   i, err);
-		if (r < 0)
-			return r;
+	struct snap_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		if (j->failed || j->next >= j->n) {
+			pthread_mutex_unlock(&j->mu);
+			return NULL;
+		}
+		size_t i = j->next++;
+		pthread_mutex_unlock(&j->mu);
+		ndl_error_t e = NDL_ERROR_INIT;
+		if (unpack_one(j, i, &e) < 0) {
+			pthread_mutex_lock(&j->mu);
+			/* The first real failure wins over "canceled" follow-ups. */
+			if (!j->failed || (j->err.code == ECANCELED && e.code != ECANCELED)) {
+				ndl_error_clear(&j->err);
+				j->err = e;
+			} else {
+				ndl_error_clear(&e);
+			}
+			j->failed = true;
+			pthread_cond_broadcast(&j->cond);
+			pthread_mutex_unlock(&j->mu);
+			continue;
+		}
+		mark_done(j, i);
+	}
+}
+
+int snapshots_ensure(struct image_store *s, char *const *layers, char *const *diff_ids,
+		     char *const *chain_ids, size_t n, snapshot_fetch_fn fetch, void *fetch_arg,
+		     ndl_error_t *err)
+{
+	struct snap_job j = {.s = s, .layers = layers, .diff_ids = diff_ids, .chains = chain_ids,
+			     .n = n, .fetch = fetch, .fetch_arg = fetch_arg};
+	j.done = xcalloc(n + 1, sizeof(bool));
+	pthread_mutex_init(&j.mu, NULL);
+	pthread_cond_init(&j.cond, NULL);
+	size_t nt = (size_t)s->max_parallel;
+	if (nt > n)
+		nt = n;
+	if (nt > 16)
+		nt = 16;
+	pthread_t th[16];
+	size_t started = 0;
+	for (size_t i = 1; i < nt; i++)
+		if (pthread_create(&th[started], NULL, snap_worker, &j) == 0)
+			started++;
+	snap_worker(&j);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_cond_destroy(&j.cond);
+	pthread_mutex_destroy(&j.mu);
+	free(j.done);
+	if (j.failed) {
+		ndl_error_clear(err);
+		*err = j.err;
+		return -abs(err->code ? err->code : EIO);
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "cri/images/images-internal.h"
 #include "lib/cleanup.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -44,8 +45,7 @@ struct unpacker {
 	uint64_t entries;
 	const struct unpack_limits *lim;
 	int rootfd;
-	const int *lowers; /* lower layer dirs, top-most first */
-	size_t n_lowers;
+	json_t *implicit; /* parent dirs created without a tar entry */
 	char *cache_path; /* the last parent directory resolved, and its fd */
 	int cache_fd;
 	struct dir_time *dirs; /* times applied at the end: children change them */
@@ -117,56 +117,17 @@ static int split_path(const char *name, char *work, char **comps, int max, ndl_e
 
 #define MAX_DEPTH 256
 
-/* A parent directory the tar does not list is created with the metadata the
- * same directory has in the layers below (as containerd does), so that the
- * overlay, which shows the top-most directory's owner and mode, shows what a
- * flattened unpack shows. */
-static void copy_parent_meta(struct unpacker *u, char **comps, int n, int newfd)
+static char *join_comps(char **comps, int n)
 {
-	for (size_t l = 0; l < u->n_lowers; l++) {
-		int cur = u->lowers[l];
-		bool ok = true;
-		for (int i = 0; i < n && ok; i++) {
-			int fd = openat(cur, comps[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (cur != u->lowers[l])
-				close(cur);
-			if (fd < 0)
-				ok = false;
-			else
-				cur = fd;
-		}
-		if (!ok)
-			continue;
-		struct stat st;
-		if (fstat(cur, &st) == 0) {
-			if (fchown(newfd, st.st_uid, st.st_gid) < 0 || fchmod(newfd, st.st_mode & 07777) < 0)
-				log_debug(2, "unpack: copy parent metadata failed", "errno=%d", errno);
-			char names[4096];
-			ssize_t ln = flistxattr(cur, names, sizeof(names));
-			for (ssize_t off = 0; ln > 0 && off < ln; off += (ssize_t)strlen(names + off) + 1) {
-				char val[4096];
-				ssize_t vn = fgetxattr(cur, names + off, val, sizeof(val));
-				if (vn >= 0 && strcmp(names + off, "trusted.overlay.opaque") != 0)
-					fsetxattr(newfd, names + off, val, (size_t)vn, 0);
-			}
-			struct timespec ts[2] = {st.st_atim, st.st_mtim};
-			if (u->n_dirs == u->cap_dirs) {
-				u->cap_dirs = u->cap_dirs ? u->cap_dirs * 2 : 64;
-				u->dirs = xrealloc(u->dirs, u->cap_dirs * sizeof(*u->dirs));
-			}
-			char path[PATH_MAX] = "";
-			size_t off = 0;
-			for (int i = 0; i < n && off < sizeof(path); i++)
-				off += (size_t)snprintf(path + off, sizeof(path) - off, "%s%s", i ? "/" : "",
-							comps[i]);
-			u->dirs[u->n_dirs].path = xstrdup(path);
-			memcpy(u->dirs[u->n_dirs].ts, ts, sizeof(ts));
-			u->n_dirs++;
-		}
-		if (cur != u->lowers[l])
-			close(cur);
-		return;
-	}
+	size_t cap = 1;
+	for (int i = 0; i < n; i++)
+		cap += strlen(comps[i]) + 1;
+	char *p = xmalloc(cap);
+	size_t off = 0;
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(p + off, cap - off, "%s%s", i ? "/" : "", comps[i]);
+	p[off] = '\0';
+	return p;
 }
 
 /* Open (creating as directories) comps[0..n) under the layer root without
@@ -196,8 +157,13 @@ static int open_parent(struct unpacker *u, const char *entry, char **comps, int 
 						     comps[i]);
 			}
 			fd = openat(cur, comps[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd >= 0)
-				copy_parent_meta(u, comps, i + 1, fd);
+			/* Not in the tar: its metadata comes from the layers
+			 * below, once they are known (layer_fix_parents). */
+			if (fd >= 0) {
+				char *ikey = join_comps(comps, i + 1);
+				json_object_set_new(u->implicit, ikey, json_true());
+				free(ikey);
+			}
 		}
 		int e = errno;
 		if (cur != u->rootfd)
@@ -444,6 +410,11 @@ static int do_entry(struct unpacker *u, struct archive_entry *e, ndl_error_t *er
 	case AE_IFREG:
 		return write_file(u, e, pfd, name, entry, err);
 	case AE_IFDIR: {
+		{
+			char *key = join_comps(comps, n);
+			json_object_del(u->implicit, key);
+			free(key);
+		}
 		if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
 			return ndl_error_set(err, errno, "entry \"%s\": mkdir", entry);
 		cleanup_close int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -520,13 +491,12 @@ static void finish_dirs(struct unpacker *u)
 	}
 }
 
-int layer_unpack_fd_digest(int fd, int dirfd, const int *lowers, size_t n_lowers,
-			   const struct unpack_limits *lim, char **ret_diff_id, ndl_error_t *err)
+int layer_unpack_fd_digest(int fd, int dirfd, const struct unpack_limits *lim, char **ret_diff_id,
+			   char ***ret_implicit_dirs, ndl_error_t *err)
 {
 	struct unpacker *u = xcalloc(1, sizeof(*u));
 	u->lim = lim;
-	u->lowers = lowers;
-	u->n_lowers = n_lowers;
+	u->implicit = json_object();
 	u->rootfd = dirfd;
 	u->cache_fd = -1;
 	u->md = EVP_MD_CTX_new();
@@ -589,7 +559,16 @@ int layer_unpack_fd_digest(int fd, int dirfd, const int *lowers, size_t n_lowers
 			sprintf(hex + 7 + 2 * i, "%02x", md[i]);
 		*ret_diff_id = hex;
 	}
+	if (ret_implicit_dirs) {
+		char **v = xcalloc(json_object_size(u->implicit) + 1, sizeof(char *));
+		size_t k = 0;
+		const char *key;
+		json_t *val;
+		json_object_foreach(u->implicit, key, val) v[k++] = xstrdup(key);
+		*ret_implicit_dirs = v;
+	}
 out:
+	json_decref(u->implicit);
 	invalidate_cache(u);
 	archive_read_free(u->inner);
 	archive_read_free(u->outer);
@@ -604,5 +583,54 @@ out:
 
 int layer_unpack_fd(int fd, int dirfd, const struct unpack_limits *lim, ndl_error_t *err)
 {
-	return layer_unpack_fd_digest(fd, dirfd, NULL, 0, lim, NULL, err);
+	return layer_unpack_fd_digest(fd, dirfd, lim, NULL, NULL, err);
+}
+
+/* Give each directory the tar did not list (created as a parent) the owner,
+ * mode, xattrs and times the same directory has in the layers below, as
+ * containerd does: overlayfs shows the top-most directory's metadata, so
+ * this keeps the merged view equal to a flattened unpack. */
+void layer_fix_parents(int dirfd, char *const *dirs, const int *lowers, size_t n_lowers)
+{
+	for (size_t d = 0; dirs && dirs[d]; d++) {
+		int mine = openat(dirfd, dirs[d], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (mine < 0)
+			continue;
+		for (size_t l = 0; l < n_lowers; l++) {
+			/* Resolve without symlinks: the path may not escape either. */
+			cleanup_free char *work = xstrdup(dirs[d]);
+			char *comps[MAX_DEPTH];
+			int n = split_path(dirs[d], work, comps, MAX_DEPTH, NULL);
+			int cur = lowers[l];
+			bool ok = n > 0;
+			for (int i = 0; i < n && ok; i++) {
+				int fd = openat(cur, comps[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (cur != lowers[l])
+					close(cur);
+				cur = fd;
+				ok = fd >= 0;
+			}
+			if (!ok)
+				continue;
+			struct stat st;
+			if (fstat(cur, &st) == 0) {
+				if (fchown(mine, st.st_uid, st.st_gid) < 0 || fchmod(mine, st.st_mode & 07777) < 0)
+					log_debug(2, "unpack: parent metadata not copied", "dir=%s errno=%d",
+						  dirs[d], errno);
+				char names[4096];
+				ssize_t ln = flistxattr(cur, names, sizeof(names));
+				for (ssize_t off = 0; ln > 0 && off < ln; off += (ssize_t)strlen(names + off) + 1) {
+					char val[4096];
+					ssize_t vn = fgetxattr(cur, names + off, val, sizeof(val));
+					if (vn >= 0 && strcmp(names + off, "trusted.overlay.opaque") != 0)
+						fsetxattr(mine, names + off, val, (size_t)vn, 0);
+				}
+				struct timespec ts[2] = {st.st_atim, st.st_mtim};
+				futimens(mine, ts);
+			}
+			close(cur);
+			break;
+		}
+		close(mine);
+	}
 }
