@@ -1064,3 +1064,28 @@ out:
 	netlink_close(&hs);
 	return r;
 }
+
+/* ---- GC / STATUS (CNI 1.1) ---------------------------------------------- */
+
+/* The bridge keeps no per-attachment state of its own beyond what DEL
+ * removes, so GC and STATUS are the IPAM plugin's, as in later upstream
+ * releases of the plugin. */
+int bridge_cmd_gc(struct skel_ctx *ctx, ndl_error_t *err)
+{
+	struct bridge_conf c;
+	if (load_conf(ctx, &c, err) < 0)
+		return -EINVAL;
+	if (!ctx->conf.ipam_type || !*ctx->conf.ipam_type)
+		return 0;
+	return cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_GC, NULL, err);
+}
+
+int bridge_cmd_status(struct skel_ctx *ctx, ndl_error_t *err)
+{
+	struct bridge_conf c;
+	if (load_conf(ctx, &c, err) < 0)
+		return -EINVAL;
+	if (!ctx->conf.ipam_type || !*ctx->conf.ipam_type)
+		return 0;
+	return cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_STATUS, NULL, err);
+}

@@ -58,3 +58,5 @@ char *bridge_go_quote(const char *s);
 int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err);
 int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err);
 int bridge_cmd_check(struct skel_ctx *ctx, ndl_error_t *err);
+int bridge_cmd_gc(struct skel_ctx *ctx, ndl_error_t *err);
+int bridge_cmd_status(struct skel_ctx *ctx, ndl_error_t *err);

@@ -9,6 +9,8 @@ int main(void)
 		.add = bridge_cmd_add,
 		.check = bridge_cmd_check,
 		.del = bridge_cmd_del,
+		.gc = bridge_cmd_gc,
+		.status = bridge_cmd_status,
 	};
 	return skel_main(&plugin);
 }

@@ -652,3 +652,31 @@ def test_peak_rss_and_speed():
         assert rss[("ours", "ADD")] <= 1024, rss
         assert rss[("ours", "DEL")] <= 1024, rss
         assert times["ours"][0] < times["ref"][0] and times["ours"][1] < times["ref"][1], times
+
+
+def test_gc_and_status_cni_1_1(netns):
+    """CNI 1.1 GC and STATUS go to the IPAM plugin (ours only: the reference
+    1.1.1 speaks up to 1.0.0). GC releases the leases of attachments that
+    are not in cni.dev/valid-attachments."""
+    if not os.path.exists(harness.bin_path("host-local")):
+        pytest.skip("our host-local is not built")
+    netns.add_netns("c1")
+    netns.add_netns("c2")
+    conf = conf_v4(isGateway=True, cniVersion="1.1.0")
+    add_ok("ours", conf, netns="c1", cid="keep")
+    add_ok("ours", conf, netns="c2", cid="stale")
+    assert sorted(k for k in leases() if "last_reserved" not in k) == \
+        ["testnet/10.22.0.2", "testnet/10.22.0.3"]
+    gc = dict(conf)
+    gc["cni.dev/valid-attachments"] = [{"containerID": "keep", "ifname": "eth0"}]
+    env = {"PATH": os.environ["PATH"], "CNI_COMMAND": "GC", "CNI_PATH": plugin_dir("ours")}
+    p = subprocess.run([os.path.join(plugin_dir("ours"), "bridge")], input=json.dumps(gc),
+                       env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert sorted(k for k in leases() if "last_reserved" not in k) == ["testnet/10.22.0.2"]
+    env["CNI_COMMAND"] = "STATUS"
+    p = subprocess.run([os.path.join(plugin_dir("ours"), "bridge")], input=json.dumps(conf),
+                       env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.returncode == 0, p.stdout + p.stderr
+    del_ok("ours", conf, netns="c1", cid="keep")
+    del_ok("ours", conf, netns="c2", cid="stale")
