@@ -424,6 +424,8 @@ int sp_source_process(struct sp_source *s, struct sp_event **ret_events, size_t 
 			if (ie->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
 				/* The directory itself went away: forget the watch
 				 * and re-read (it may be gone, then everything is). */
+				if (ie->wd != s->wd)
+					continue; /* a watch already replaced */
 				if (s->wd >= 0 && (ie->mask & IN_MOVE_SELF))
 					inotify_rm_watch(s->inofd, s->wd);
 				s->wd = -1;
