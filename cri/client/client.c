@@ -3,6 +3,7 @@
 #include "cri/client/client.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,3 +287,161 @@ int cri_client_call_by_name(struct cri_client *c, const char *method, const Prot
 	}
 CRI_UNARY_METHODS(CRI_CLIENT_DEF)
 #undef CRI_CLIENT_DEF
+
+/* ---- GetContainerEvents stream ---- */
+
+struct cri_event_stream {
+	grpc_completion_queue *cq;
+	grpc_call *call;
+	grpc_metadata_array md, trailing;
+	grpc_byte_buffer *msg; /* target of the outstanding RECV_MESSAGE */
+	bool recv_pending;
+	bool got_md; /* initial metadata is received with the first message */
+	bool ended;
+	grpc_status_code status;
+	grpc_slice details;
+	int tag_start, tag_recv, tag_status;
+};
+
+int cri_client_events_open(struct cri_client *c, struct cri_event_stream **ret, ndl_error_t *err)
+{
+	struct cri_event_stream *s = xcalloc(1, sizeof(*s));
+	s->cq = grpc_completion_queue_create_for_pluck(NULL);
+	grpc_slice method =
+	    grpc_slice_from_static_string("/" CRI_RUNTIME_SERVICE "/GetContainerEvents");
+	s->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq, method,
+					   NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_metadata_array_init(&s->md);
+	grpc_metadata_array_init(&s->trailing);
+	s->details = grpc_empty_slice();
+
+	Runtime__V1__GetEventsRequest req = RUNTIME__V1__GET_EVENTS_REQUEST__INIT;
+	size_t len = protobuf_c_message_get_packed_size(&req.base);
+	uint8_t *buf = xmalloc(len ? len : 1);
+	protobuf_c_message_pack(&req.base, buf);
+	grpc_slice sl = grpc_slice_new(buf, len, free);
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+	grpc_slice_unref(sl);
+
+	grpc_op ops[4];
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = bb;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[3].data.recv_status_on_client.status = &s->status;
+	ops[3].data.recv_status_on_client.status_details = &s->details;
+	ops[3].data.recv_status_on_client.trailing_metadata = &s->trailing;
+	/* The status batch completes only when the stream ends; it is plucked
+	 * by next() or close(). */
+	grpc_call_error ce = grpc_call_start_batch(s->call, ops, 3, &s->tag_start, NULL);
+	if (ce == GRPC_CALL_OK)
+		ce = grpc_call_start_batch(s->call, &ops[3], 1, &s->tag_status, NULL);
+	if (ce != GRPC_CALL_OK) {
+		grpc_byte_buffer_destroy(bb);
+		grpc_call_unref(s->call);
+		grpc_completion_queue_shutdown(s->cq);
+		grpc_completion_queue_pluck(s->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_completion_queue_destroy(s->cq);
+		grpc_metadata_array_destroy(&s->md);
+		grpc_metadata_array_destroy(&s->trailing);
+		free(s);
+		return ndl_error_setf(err, EIO, "GetContainerEvents: start call: error %d", ce);
+	}
+	grpc_completion_queue_pluck(s->cq, &s->tag_start, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_byte_buffer_destroy(bb);
+	*ret = s;
+	return 0;
+}
+
+static int events_ended(struct cri_event_stream *s, ndl_error_t *err)
+{
+	if (!s->ended) {
+		grpc_completion_queue_pluck(s->cq, &s->tag_status,
+					    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		s->ended = true;
+	}
+	char *msg = grpc_slice_to_c_string(s->details);
+	const char *name = s->status < (int)(sizeof(status_go_names) / sizeof(char *))
+			       ? status_go_names[s->status]
+			       : "Unknown";
+	int r = ndl_error_setf(err, s->status == GRPC_STATUS_OK ? EPIPE : status_errno(s->status),
+			       "GetContainerEvents: stream ended: code = %s desc = %s", name, msg);
+	gpr_free(msg);
+	return r;
+}
+
+int cri_client_events_next(struct cri_event_stream *s, int timeout_ms,
+			   Runtime__V1__ContainerEventResponse **ret, ndl_error_t *err)
+{
+	if (s->ended)
+		return events_ended(s, err);
+	if (!s->recv_pending) {
+		grpc_op ops[2];
+		memset(ops, 0, sizeof(ops));
+		size_t n = 0;
+		if (!s->got_md) {
+			/* Not in open(): a server may hold its headers until the
+			 * first event, and open() must not block on that. */
+			ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+			ops[n++].data.recv_initial_metadata.recv_initial_metadata = &s->md;
+			s->got_md = true;
+		}
+		ops[n].op = GRPC_OP_RECV_MESSAGE;
+		ops[n++].data.recv_message.recv_message = &s->msg;
+		s->msg = NULL;
+		if (grpc_call_start_batch(s->call, ops, n, &s->tag_recv, NULL) != GRPC_CALL_OK)
+			return events_ended(s, err);
+		s->recv_pending = true;
+	}
+	gpr_timespec deadline = timeout_ms < 0
+				    ? gpr_inf_future(GPR_CLOCK_REALTIME)
+				    : gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+						   gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+	grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_recv, deadline, NULL);
+	if (ev.type == GRPC_QUEUE_TIMEOUT)
+		return ndl_error_setf(err, ETIMEDOUT, "GetContainerEvents: no event within %d ms",
+				      timeout_ms);
+	s->recv_pending = false;
+	if (!s->msg)
+		return events_ended(s, err); /* end of stream: the status tells why */
+	grpc_byte_buffer_reader reader;
+	grpc_byte_buffer_reader_init(&reader, s->msg);
+	grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+	grpc_byte_buffer_reader_destroy(&reader);
+	grpc_byte_buffer_destroy(s->msg);
+	s->msg = NULL;
+	Runtime__V1__ContainerEventResponse *e = runtime__v1__container_event_response__unpack(
+	    NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+	grpc_slice_unref(all);
+	if (!e)
+		return ndl_error_setf(err, EPROTO,
+				      "GetContainerEvents: malformed ContainerEventResponse");
+	*ret = e;
+	return 0;
+}
+
+void cri_client_events_close(struct cri_event_stream *s)
+{
+	if (!s)
+		return;
+	grpc_call_cancel(s->call, NULL);
+	if (s->recv_pending) {
+		grpc_completion_queue_pluck(s->cq, &s->tag_recv, gpr_inf_future(GPR_CLOCK_REALTIME),
+					    NULL);
+		if (s->msg)
+			grpc_byte_buffer_destroy(s->msg);
+	}
+	if (!s->ended)
+		grpc_completion_queue_pluck(s->cq, &s->tag_status,
+					    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_slice_unref(s->details);
+	grpc_metadata_array_destroy(&s->md);
+	grpc_metadata_array_destroy(&s->trailing);
+	grpc_call_unref(s->call);
+	grpc_completion_queue_shutdown(s->cq);
+	grpc_completion_queue_pluck(s->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_completion_queue_destroy(s->cq);
+	free(s);
+}

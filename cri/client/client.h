@@ -51,6 +51,18 @@ int cri_method_lookup(const char *method, const char **ret_service,
 		      const ProtobufCMessageDescriptor **ret_req,
 		      const ProtobufCMessageDescriptor **ret_resp, int *ret_streaming);
 
+/* GetContainerEvents, the server stream (the kubelet's evented PLEG). */
+struct cri_event_stream;
+int cri_client_events_open(struct cri_client *c, struct cri_event_stream **ret, ndl_error_t *err);
+/* Wait up to timeout_ms (<0: forever) for the next event. 0 with *ret set
+ * (free with runtime__v1__container_event_response__free_unpacked);
+ * -ETIMEDOUT when none arrived (the stream stays usable); another negative
+ * value when the stream ended, with the gRPC status in err. */
+int cri_client_events_next(struct cri_event_stream *s, int timeout_ms,
+			   Runtime__V1__ContainerEventResponse **ret, ndl_error_t *err);
+/* Cancel and release. Accepts NULL. */
+void cri_client_events_close(struct cri_event_stream *s);
+
 /* Typed wrappers, one per unary method:
  *   int cri_client_version(c, const Runtime__V1__VersionRequest *req,
  *                          Runtime__V1__VersionResponse **ret, int timeout_ms,

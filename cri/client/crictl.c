@@ -164,6 +164,34 @@ int main(int argc, char **argv)
 			rc = run_call(c, arg, optind + 2 < argc ? argv[optind + 2] : NULL,
 				      timeout_ms);
 		}
+	} else if (strcmp(cmd, "events") == 0) {
+		long max = arg ? strtol(arg, NULL, 10) : -1;
+		struct cri_event_stream *es = NULL;
+		rc = 0;
+		if (cri_client_events_open(c, &es, &err) < 0) {
+			fprintf(stderr, "nodelet-crictl: %s\n", ndl_error_msg(&err));
+			rc = 1;
+		}
+		for (long n = 0; es && (max < 0 || n < max); n++) {
+			Runtime__V1__ContainerEventResponse *e = NULL;
+			int r = cri_client_events_next(es, timeout_ms, &e, &err);
+			if (r == -ETIMEDOUT)
+				break;
+			if (r < 0) {
+				fprintf(stderr, "nodelet-crictl: %s\n", ndl_error_msg(&err));
+				rc = 1;
+				break;
+			}
+			json_t *j = cri_msg_to_json(&e->base);
+			char *line = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("%s\n", line);
+			fflush(stdout);
+			free(line);
+			json_decref(j);
+			runtime__v1__container_event_response__free_unpacked(e, NULL);
+		}
+		ndl_error_clear(&err);
+		cri_client_events_close(es);
 	} else if (strcmp(cmd, "version") == 0) {
 		rc = run_call(c, "Version", "{}", timeout_ms);
 	} else if (strcmp(cmd, "status") == 0) {

@@ -296,6 +296,12 @@ def test_containerd_wire_compat(containerd, netns):
             criclient.to_dict(fs)["image_filesystems"][0]["fs_id"]
         assert len(c.ListPodSandbox().items) == 0
         assert len(c.ListContainers().containers) == 0
+        ev = subprocess.run([bin_path("nodelet-crictl"), "-t", "1", "-r", "unix://" + sock,
+                             "events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            timeout=30)
+        # containerd 1.6 predates container events (1.7+): the stream ends
+        # with its UNIMPLEMENTED status, which our client reports.
+        assert ev.returncode == 1 and "code = Unimplemented" in ev.stderr
         assert crictl(sock, "pods") == {} and crictl(sock, "ps") == {}
 
         # --- sandbox lifecycle through the Python client ---

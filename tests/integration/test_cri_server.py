@@ -309,6 +309,16 @@ def test_config_file_and_flag_precedence(tmp_path):
     assert p.returncode == 2 and "--workers" in p.stderr
 
 
+def test_crictl_events_stream(daemon):
+    # The C client subscribes to GetContainerEvents; nothing produces events
+    # yet, so it ends cleanly at its timeout with no output.
+    p = subprocess.run([bin_path("nodelet-crictl"), "-t", "0.5", "-r", "unix://" + daemon.sock,
+                        "events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ""
+
+
 def test_crictl_generic_call_and_errors(daemon):
     out = crictl(daemon, "call", "Status", '{"verbose": true}')
     assert out["status"]["conditions"][0]["type"] == "RuntimeReady"

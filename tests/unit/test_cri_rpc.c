@@ -72,8 +72,9 @@ static enum cri_status on_sub(void *user, const ProtobufCMessage *req, struct cr
 	return CRI_OK;
 }
 
-static const struct cri_stream_method stream = {
-    "/test.Svc/Events", &runtime__v1__get_events_request__descriptor, on_sub};
+static const struct cri_stream_method stream = {"/runtime.v1.RuntimeService/GetContainerEvents",
+						&runtime__v1__get_events_request__descriptor,
+						on_sub};
 
 struct fixture {
 	char *dir, *sock;
@@ -236,7 +237,8 @@ static void sub_open(struct sub *s, const char *sock)
 	grpc_channel_credentials_release(creds);
 	free(target);
 	s->cq = grpc_completion_queue_create_for_pluck(NULL);
-	grpc_slice m = grpc_slice_from_static_string("/test.Svc/Events");
+	grpc_slice m =
+	    grpc_slice_from_static_string("/runtime.v1.RuntimeService/GetContainerEvents");
 	s->call = grpc_channel_create_call(s->ch, NULL, 0, s->cq, m, NULL,
 					   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	grpc_metadata_array_init(&s->md);
@@ -374,6 +376,45 @@ static void test_stream_events(void **state)
 	assert_int_equal(b.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
 }
 
+static void test_client_events_api(void **state)
+{
+	struct fixture *f = *state;
+	struct cri_event_stream *es = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	assert_int_equal(cri_client_events_open(f->cli, &es, &err), 0);
+	wait_subs(f, 1);
+	Runtime__V1__ContainerEventResponse *e = NULL;
+	/* Nothing posted yet: a timeout, and the stream stays usable. */
+	assert_int_equal(cri_client_events_next(es, 50, &e, &err), -ETIMEDOUT);
+	ndl_error_clear(&err);
+	post(f, "e1");
+	post(f, "e2");
+	assert_int_equal(cri_client_events_next(es, 3000, &e, &err), 0);
+	assert_string_equal(e->container_id, "e1");
+	assert_int_equal(e->container_event_type,
+			 RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	runtime__v1__container_event_response__free_unpacked(e, NULL);
+	assert_int_equal(cri_client_events_next(es, 3000, &e, &err), 0);
+	assert_string_equal(e->container_id, "e2");
+	runtime__v1__container_event_response__free_unpacked(e, NULL);
+	/* Close with a receive outstanding. */
+	assert_int_equal(cri_client_events_next(es, 10, &e, &err), -ETIMEDOUT);
+	ndl_error_clear(&err);
+	cri_client_events_close(es);
+	wait_subs(f, 0);
+
+	/* The server going away ends the stream with a status. */
+	assert_int_equal(cri_client_events_open(f->cli, &es, &err), 0);
+	wait_subs(f, 1);
+	cri_rpc_stop(f->srv);
+	f->srv = NULL;
+	int r = cri_client_events_next(es, 5000, &e, &err);
+	assert_true(r < 0 && r != -ETIMEDOUT);
+	assert_non_null(strstr(ndl_error_msg(&err), "stream ended"));
+	ndl_error_clear(&err);
+	cri_client_events_close(es);
+}
+
 static void test_stop_with_open_stream_and_slow_call(void **state)
 {
 	struct fixture *f = *state;
@@ -437,6 +478,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_events_api, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_with_open_stream_and_slow_call, setup,
 					    teardown),
 	    cmocka_unit_test(test_listen_failure),
