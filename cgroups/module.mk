@@ -5,3 +5,23 @@ $(eval $(call static_lib,cgroups,$(CGROUPS_SRCS)))
 LIBS_CGROUPS := -ljansson
 # Test/debug CLI over the library (not installed).
 $(eval $(call program,nodelet-cgctl,cgroups/cgctl.c,cgroups ndl,-ljansson))
+
+# make check-vm: the cgroup tests (and whoever appends to VM_TESTS) in a VM
+# that has only cgroup v2. Other fragments may append to VM_TESTS,
+# VM_MODULES (kernel modules to load) and VM_FILES (repo paths the tests
+# read); see tests/vm/run_vm.py. The variables are expanded when the rule
+# runs, so appends from fragments included after this one count.
+VM_TESTS += tests/integration/test_cgroups.py
+VM_MODULES +=
+VM_FILES +=
+APT_PKGS += qemu-system-x86 linux-image-amd64 busybox-static runc python3-pytest
+VM_RUN = /usr/bin/python3 tests/vm/run_vm.py --build $(BUILD) --sanitize $(SANITIZE) \
+	--tests "$(VM_TESTS)" --modules "$(VM_MODULES)" --files "$(VM_FILES)"
+check-vm: all
+	@$(VM_RUN)
+# make check: through a sub-make so every fragment's VM_TESTS is in; it
+# reports the VM tests skipped when KVM cannot boot a stock kernel here.
+check-vm-if-kvm: all
+	@$(VM_RUN) --if-kvm
+.PHONY: check-vm-if-kvm
+EXTRA_CHECKS += ;; $(MAKE) --no-print-directory -s check-vm-if-kvm BUILD=$(BUILD) SANITIZE=$(SANITIZE)
