@@ -50,17 +50,18 @@ int hl_allocate(struct hl_store *s, const struct hl_rangeset *set, size_t idx, c
 			return ndl_error_setf(err, EINVAL, "requested ip %s is subnet's gateway",
 					      cni_ip_format(requested, a));
 		if (!hl_range_allocatable(r, requested))
-			return ndl_error_setf(err, EINVAL,
-					      "requested ip %s is the subnet's network or broadcast address",
-					      cni_ip_format(requested, a));
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "requested ip %s is the subnet's network or broadcast address",
+			    cni_ip_format(requested, a));
 		int k = hl_store_reserve(s, id, ifname, requested, idx, err);
 		if (k < 0)
 			return k;
 		if (k == 0) {
 			cleanup_free char *ss = hl_rangeset_str(set);
-			return ndl_error_setf(err, EEXIST,
-					      "requested IP address %s is not available in range set %s",
-					      cni_ip_format(requested, a), ss);
+			return ndl_error_setf(
+			    err, EEXIST, "requested IP address %s is not available in range set %s",
+			    cni_ip_format(requested, a), ss);
 		}
 		fill(ret, r, requested);
 		return 0;
@@ -72,9 +73,10 @@ int hl_allocate(struct hl_store *s, const struct hl_rangeset *set, size_t idx, c
 		return -EIO;
 	for (size_t i = 0; i < n_mine; i++)
 		if (hl_rangeset_find(set, &mine[i]))
-			return ndl_error_setf(err, EEXIST,
-					      "%s has been allocated to %s, duplicate allocation is not allowed",
-					      cni_ip_format(&mine[i], a), id);
+			return ndl_error_setf(
+			    err, EEXIST,
+			    "%s has been allocated to %s, duplicate allocation is not allowed",
+			    cni_ip_format(&mine[i], a), id);
 
 	struct iter it = {.set = set};
 	struct cni_ip last;
@@ -126,7 +128,9 @@ static uint64_t range_capacity(const struct hl_range *r)
 	if (r->subnet.ip.family == AF_INET) {
 		for (size_t i = 0; i < 4; i++) {
 			int bits = r->subnet.prefix - (int)i * 8;
-			uint8_t m = bits >= 8 ? 0xff : bits <= 0 ? 0 : (uint8_t)(0xff << (8 - bits));
+			uint8_t m = bits >= 8	? 0xff
+				    : bits <= 0 ? 0
+						: (uint8_t)(0xff << (8 - bits));
 			special[2].addr[i] |= (uint8_t)~m;
 		}
 		n_special = 3;

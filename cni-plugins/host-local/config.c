@@ -34,8 +34,7 @@ static int ip_field(const json_t *obj, const char *where, const char *key, struc
 }
 
 /* One range object (also the legacy top-level form, where = "ipam"). */
-static int parse_range(const json_t *o, const char *where, struct hl_range *ret,
-		       ndl_error_t *err)
+static int parse_range(const json_t *o, const char *where, struct hl_range *ret, ndl_error_t *err)
 {
 	if (!json_is_object(o))
 		return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
@@ -69,8 +68,8 @@ static int add_set(struct hl_config *c, const struct hl_range *ranges, size_t n)
 }
 
 /* A list of range sets (ipam.ranges or runtimeConfig.ipRanges). */
-static int parse_sets(const json_t *arr, const char *where, struct hl_config *c,
-		      size_t *total, ndl_error_t *err)
+static int parse_sets(const json_t *arr, const char *where, struct hl_config *c, size_t *total,
+		      ndl_error_t *err)
 {
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *set = json_array_get(arr, i);
@@ -83,8 +82,8 @@ static int parse_sets(const json_t *arr, const char *where, struct hl_config *c,
 		size_t n = json_array_size(set);
 		if (n == 0)
 			return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
-					     "field \"%s\": invalid range set %zu: empty range set", w,
-					     c->n_sets);
+					     "field \"%s\": invalid range set %zu: empty range set",
+					     w, c->n_sets);
 		*total += n;
 		if (*total > HL_MAX_RANGES)
 			return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
@@ -103,12 +102,13 @@ static int parse_sets(const json_t *arr, const char *where, struct hl_config *c,
 		for (size_t a = 0; a < n; a++)
 			for (size_t b = a + 1; b < n; b++)
 				if (hl_range_overlaps(&ranges[a], &ranges[b])) {
-					struct hl_rangeset sa = {&ranges[a], 1}, sb = {&ranges[b], 1};
+					struct hl_rangeset sa = {&ranges[a], 1},
+							   sb = {&ranges[b], 1};
 					cleanup_free char *x = hl_rangeset_str(&sa);
 					cleanup_free char *y = hl_rangeset_str(&sb);
-					return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
-							     "field \"%s\": subnets %s and %s overlap",
-							     w, x, y);
+					return cni_error_set(
+					    err, CNI_ERR_INVALID_CONFIG,
+					    "field \"%s\": subnets %s and %s overlap", w, x, y);
 				}
 		add_set(c, ranges, n);
 	}
@@ -116,8 +116,8 @@ static int parse_sets(const json_t *arr, const char *where, struct hl_config *c,
 }
 
 /* Requested addresses: "10.1.2.3" or "10.1.2.3/24" (the address is used). */
-static int add_requested(struct hl_config *c, const char *s, const char *where,
-			 ndl_error_t *err, int code)
+static int add_requested(struct hl_config *c, const char *s, const char *where, ndl_error_t *err,
+			 int code)
 {
 	struct cni_ip ip;
 	struct cni_ipnet n;
@@ -146,8 +146,9 @@ static int requested_list(struct hl_config *c, const json_t *obj, const char *wh
 		char w[96];
 		snprintf(w, sizeof(w), "field \"%s.ips[%zu]\"", where, i);
 		if (!json_is_string(v))
-			return cni_error_set(err, CNI_ERR_INVALID_CONFIG, "%s: expected string, got %s",
-					     w, ndl_json_type_name(v));
+			return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
+					     "%s: expected string, got %s", w,
+					     ndl_json_type_name(v));
 		if (add_requested(c, json_string_value(v), w, err, CNI_ERR_INVALID_CONFIG) < 0)
 			return -EINVAL;
 	}
@@ -171,14 +172,17 @@ static int env_args(struct hl_config *c, struct cni_env *env, ndl_error_t *err)
 			else if (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0)
 				ignore = false;
 			else
-				return cni_error_set(err, CNI_ERR_INVALID_ENV,
-						     "CNI_ARGS: error parsing value of pair \"%s=%s\": boolean unmarshal error: invalid input %s",
-						     k, v, v);
+				return cni_error_set(
+				    err, CNI_ERR_INVALID_ENV,
+				    "CNI_ARGS: error parsing value of pair \"%s=%s\": boolean "
+				    "unmarshal error: invalid input %s",
+				    k, v, v);
 		} else if (strcmp(k, "IP") == 0) {
 			ip = v;
 		} else {
 			size_t l = strlen(unknown);
-			snprintf(unknown + l, sizeof(unknown) - l, "%s\"%s=%s\"", l ? " " : "", k, v);
+			snprintf(unknown + l, sizeof(unknown) - l, "%s\"%s=%s\"", l ? " " : "", k,
+				 v);
 		}
 	}
 	if (*unknown && !ignore)
@@ -285,7 +289,8 @@ int hl_config_parse(const struct cni_conf *conf, struct cni_env *env, struct hl_
 					if (hl_range_overlaps(&c.sets[i].ranges[a],
 							      &c.sets[j].ranges[b])) {
 						cni_error_set(err, CNI_ERR_INVALID_CONFIG,
-							      "range set %zu overlaps with %zu", i, j);
+							      "range set %zu overlaps with %zu", i,
+							      j);
 						goto fail;
 					}
 	if (parse_routes(&c, ipam, err) < 0)

@@ -10,12 +10,12 @@
 #define HL_DEFAULT_DATA_DIR "/var/lib/cni/networks"
 /* Bounds on user-controlled sizes (the reference has none; no real network
  * needs more). */
-#define HL_MAX_RANGES 256
-#define HL_MAX_ROUTES 1024
+#define HL_MAX_RANGES	 256
+#define HL_MAX_ROUTES	 1024
 #define HL_MAX_REQUESTED 64
 
 struct hl_range {
-	struct cni_ipnet subnet; /* network address (host bits clear) + prefix */
+	struct cni_ipnet subnet;  /* network address (host bits clear) + prefix */
 	struct cni_ip start, end; /* inclusive */
 	struct cni_ip gateway;
 };
@@ -26,9 +26,9 @@ struct hl_rangeset {
 };
 
 struct hl_config {
-	const char *name;      /* network name (borrowed from the cni_conf) */
-	char *data_dir;        /* dataDir or the default */
-	char *resolv_conf;     /* NULL when unset */
+	const char *name;  /* network name (borrowed from the cni_conf) */
+	char *data_dir;	   /* dataDir or the default */
+	char *resolv_conf; /* NULL when unset */
 	struct hl_rangeset *sets;
 	size_t n_sets;
 	struct cni_route *routes;
@@ -86,8 +86,8 @@ int hl_store_release_ip(struct hl_store *s, const struct cni_ip *ip, ndl_error_t
 int hl_store_release_by_id(struct hl_store *s, const char *id, const char *ifname,
 			   ndl_error_t *err);
 /* IPs leased to (id, ifname) (or to id alone, as the reference matches). */
-int hl_store_get_by_id(struct hl_store *s, const char *id, const char *ifname,
-		       struct cni_ip **ret, size_t *ret_n, ndl_error_t *err);
+int hl_store_get_by_id(struct hl_store *s, const char *id, const char *ifname, struct cni_ip **ret,
+		       size_t *ret_n, ndl_error_t *err);
 /* Every lease: ip + owner. */
 struct hl_lease {
 	struct cni_ip ip;

@@ -153,9 +153,9 @@ static int cmd_check(struct skel_ctx *ctx, ndl_error_t *err)
 		size_t n = 0;
 		r = hl_store_get_by_id(&st, ctx->env.container_id, ctx->env.ifname, &ips, &n, err);
 		if (r == 0 && n == 0)
-			r = ndl_error_setf(err, ENOENT,
-					   "host-local: Failed to find address added by container %s",
-					   ctx->env.container_id);
+			r = ndl_error_setf(
+			    err, ENOENT, "host-local: Failed to find address added by container %s",
+			    ctx->env.container_id);
 		hl_store_close(&st);
 	}
 	hl_config_clear(&c);
@@ -217,13 +217,13 @@ static int cmd_status(struct skel_ctx *ctx, ndl_error_t *err)
 int main(void)
 {
 	static const struct skel_plugin plugin = {
-		.about = "host-local IPAM plugin (nodelet)",
-		.versions = cni_all_versions,
-		.add = cmd_add,
-		.check = cmd_check,
-		.del = cmd_del,
-		.gc = cmd_gc,
-		.status = cmd_status,
+	    .about = "host-local IPAM plugin (nodelet)",
+	    .versions = cni_all_versions,
+	    .add = cmd_add,
+	    .check = cmd_check,
+	    .del = cmd_del,
+	    .gc = cmd_gc,
+	    .status = cmd_status,
 	};
 	return skel_main(&plugin);
 }

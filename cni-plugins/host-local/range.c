@@ -36,7 +36,8 @@ int hl_range_canonicalize(struct hl_range *r, bool has_start, bool has_end, bool
 	cni_ipnet_mask(&r->subnet, &masked);
 	if (!cni_ip_equal(&masked.ip, &r->subnet.ip))
 		return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
-				     "field \"%s.subnet\": Network has host bits set. For a subnet mask of length %d the network address is %s",
+				     "field \"%s.subnet\": Network has host bits set. For a subnet "
+				     "mask of length %d the network address is %s",
 				     where, r->subnet.prefix, cni_ip_format(&masked.ip, a));
 	if (!has_gw) {
 		r->gateway = r->subnet.ip;
@@ -54,10 +55,10 @@ int hl_range_canonicalize(struct hl_range *r, bool has_start, bool has_end, bool
 		probe.end = r->end;
 	if (has_start) {
 		if (!hl_range_contains(&probe, &r->start))
-			return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
-					     "field \"%s.rangeStart\": RangeStart %s not in network %s",
-					     where, cni_ip_format(&r->start, a),
-					     cni_ipnet_format(&r->subnet, b));
+			return cni_error_set(
+			    err, CNI_ERR_INVALID_CONFIG,
+			    "field \"%s.rangeStart\": RangeStart %s not in network %s", where,
+			    cni_ip_format(&r->start, a), cni_ipnet_format(&r->subnet, b));
 	} else {
 		r->start = r->subnet.ip;
 		cni_ip_next(&r->start);

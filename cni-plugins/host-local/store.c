@@ -20,8 +20,7 @@
 /* Name of the fallback temp file when O_TMPFILE is unsupported. */
 #define TMP_PREFIX ".hl-tmp."
 
-int hl_store_open(const char *data_dir, const char *network, struct hl_store *ret,
-		  ndl_error_t *err)
+int hl_store_open(const char *data_dir, const char *network, struct hl_store *ret, ndl_error_t *err)
 {
 	cleanup_free char *dir = xasprintf("%s/%s", data_dir, network);
 	if (ndl_mkdir_p(dir, 0755, err) < 0)
@@ -30,7 +29,8 @@ int hl_store_open(const char *data_dir, const char *network, struct hl_store *re
 	if (dfd < 0)
 		return cni_error_set(err, CNI_ERR_IO, "open %s: %s", dir, strerror(errno));
 	/* Same mode as the reference's lock file. */
-	cleanup_close int lfd = openat(dfd, "lock", O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0750);
+	cleanup_close int lfd =
+	    openat(dfd, "lock", O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0750);
 	if (lfd < 0)
 		return cni_error_set(err, CNI_ERR_IO, "open %s/lock: %s", dir, strerror(errno));
 	while (flock(lfd, LOCK_EX) < 0)
@@ -76,7 +76,8 @@ static void lease_content(const char *id, const char *ifname, char **ret, size_t
 	while (*id == ' ' || *id == '\t' || *id == '\n' || *id == '\r')
 		id++;
 	size_t l = strlen(id);
-	while (l && (id[l - 1] == ' ' || id[l - 1] == '\t' || id[l - 1] == '\n' || id[l - 1] == '\r'))
+	while (l &&
+	       (id[l - 1] == ' ' || id[l - 1] == '\t' || id[l - 1] == '\n' || id[l - 1] == '\r'))
 		l--;
 	*ret = xasprintf("%.*s\r\n%s", (int)l, id, ifname);
 	*ret_len = strlen(*ret);
@@ -145,7 +146,8 @@ int hl_store_reserve(struct hl_store *s, const char *id, const char *ifname,
 	 * writeback on close of a file truncated to zero and rewritten
 	 * (auto_da_alloc), which made this write cost milliseconds. A torn
 	 * record only costs the round-robin position (it fails to parse). */
-	cleanup_close int fd = openat(s->dirfd, last, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	cleanup_close int fd =
+	    openat(s->dirfd, last, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	size_t nlen = strlen(name);
 	ssize_t w = -1;
 	if (fd >= 0) {
@@ -326,8 +328,7 @@ static bool match_old(const struct hl_lease *l, const char *id)
 	return strcmp(l->id, id) == 0 && l->ifname[0] == 0;
 }
 
-int hl_store_release_by_id(struct hl_store *s, const char *id, const char *ifname,
-			   ndl_error_t *err)
+int hl_store_release_by_id(struct hl_store *s, const char *id, const char *ifname, ndl_error_t *err)
 {
 	if (load(s, err) < 0)
 		return -EIO;
@@ -352,8 +353,8 @@ int hl_store_release_by_id(struct hl_store *s, const char *id, const char *ifnam
 	return r;
 }
 
-int hl_store_get_by_id(struct hl_store *s, const char *id, const char *ifname,
-		       struct cni_ip **ret, size_t *ret_n, ndl_error_t *err)
+int hl_store_get_by_id(struct hl_store *s, const char *id, const char *ifname, struct cni_ip **ret,
+		       size_t *ret_n, ndl_error_t *err)
 {
 	if (load(s, err) < 0)
 		return -EIO;

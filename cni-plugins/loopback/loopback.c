@@ -150,8 +150,8 @@ static int on_addr(struct nl_msg *msg, void *arg)
 static int lo_addrs(struct lo_state *s, struct cni_ipnet *v4, struct cni_ipnet *v6,
 		    ndl_error_t *err)
 {
-	struct addr_walk w = {.ifindex = rtnl_link_get_ifindex(s->link), .v4 = v4, .v6 = v6,
-			      .err = err};
+	struct addr_walk w = {
+	    .ifindex = rtnl_link_get_ifindex(s->link), .v4 = v4, .v6 = v6, .err = err};
 	struct rtgenmsg g = {.rtgen_family = AF_UNSPEC};
 	int r = nl_send_simple(s->sk, RTM_GETADDR, NLM_F_DUMP, &g, sizeof(g));
 	if (r < 0)
@@ -228,11 +228,11 @@ static int cmd_check(struct skel_ctx *ctx, ndl_error_t *err)
 int main(void)
 {
 	static const struct skel_plugin plugin = {
-		.about = "loopback CNI plugin (nodelet)",
-		.versions = cni_all_versions,
-		.add = cmd_add,
-		.check = cmd_check,
-		.del = cmd_del,
+	    .about = "loopback CNI plugin (nodelet)",
+	    .versions = cni_all_versions,
+	    .add = cmd_add,
+	    .check = cmd_check,
+	    .del = cmd_del,
 	};
 	return skel_main(&plugin);
 }

@@ -9,14 +9,14 @@
 #include "lib/xalloc.h"
 
 static const char *const version_names[] = {
-	[CNI_VERSION_0_1_0] = "0.1.0", [CNI_VERSION_0_2_0] = "0.2.0", [CNI_VERSION_0_3_0] = "0.3.0",
-	[CNI_VERSION_0_3_1] = "0.3.1", [CNI_VERSION_0_4_0] = "0.4.0", [CNI_VERSION_1_0_0] = "1.0.0",
-	[CNI_VERSION_1_1_0] = "1.1.0",
+    [CNI_VERSION_0_1_0] = "0.1.0", [CNI_VERSION_0_2_0] = "0.2.0", [CNI_VERSION_0_3_0] = "0.3.0",
+    [CNI_VERSION_0_3_1] = "0.3.1", [CNI_VERSION_0_4_0] = "0.4.0", [CNI_VERSION_1_0_0] = "1.0.0",
+    [CNI_VERSION_1_1_0] = "1.1.0",
 };
 
 const enum cni_version cni_all_versions[] = {
-	CNI_VERSION_0_1_0, CNI_VERSION_0_2_0, CNI_VERSION_0_3_0, CNI_VERSION_0_3_1,
-	CNI_VERSION_0_4_0, CNI_VERSION_1_0_0, CNI_VERSION_1_1_0, CNI_VERSION_INVALID,
+    CNI_VERSION_0_1_0, CNI_VERSION_0_2_0, CNI_VERSION_0_3_0, CNI_VERSION_0_3_1,
+    CNI_VERSION_0_4_0, CNI_VERSION_1_0_0, CNI_VERSION_1_1_0, CNI_VERSION_INVALID,
 };
 
 enum cni_version cni_version_parse(const char *s)
@@ -37,9 +37,9 @@ const char *cni_version_str(enum cni_version v)
 }
 
 static const char *const command_names[] = {
-	[CNI_CMD_NONE] = "", [CNI_CMD_ADD] = "ADD", [CNI_CMD_CHECK] = "CHECK",
-	[CNI_CMD_DEL] = "DEL", [CNI_CMD_GC] = "GC", [CNI_CMD_STATUS] = "STATUS",
-	[CNI_CMD_VERSION] = "VERSION",
+    [CNI_CMD_NONE] = "",	   [CNI_CMD_ADD] = "ADD", [CNI_CMD_CHECK] = "CHECK",
+    [CNI_CMD_DEL] = "DEL",	   [CNI_CMD_GC] = "GC",	  [CNI_CMD_STATUS] = "STATUS",
+    [CNI_CMD_VERSION] = "VERSION",
 };
 
 const char *cni_command_str(enum cni_command c)
@@ -103,8 +103,9 @@ int cni_validate_ifname(const char *name, ndl_error_t *err)
 		return cni_error_set(err, CNI_ERR_INVALID_ENV, "interface name is . or ..");
 	for (const char *p = name; *p; p++)
 		if (*p == '/' || *p == ':' || isspace((unsigned char)*p))
-			return cni_error_set(err, CNI_ERR_INVALID_ENV,
-					     "interface name contains / or : or whitespace characters");
+			return cni_error_set(
+			    err, CNI_ERR_INVALID_ENV,
+			    "interface name contains / or : or whitespace characters");
 	return 0;
 }
 
@@ -133,11 +134,11 @@ int cni_env_load(struct cni_env *ret, ndl_error_t *err)
 		const char *name, *val;
 		bool required;
 	} vars[] = {
-		{"CNI_COMMAND", e.command_str, true},
-		{"CNI_CONTAINERID", e.container_id, per_container},
-		{"CNI_NETNS", e.netns, c == CNI_CMD_ADD || c == CNI_CMD_CHECK},
-		{"CNI_IFNAME", e.ifname, per_container},
-		{"CNI_PATH", e.path, per_container || c == CNI_CMD_GC || c == CNI_CMD_STATUS},
+	    {"CNI_COMMAND", e.command_str, true},
+	    {"CNI_CONTAINERID", e.container_id, per_container},
+	    {"CNI_NETNS", e.netns, c == CNI_CMD_ADD || c == CNI_CMD_CHECK},
+	    {"CNI_IFNAME", e.ifname, per_container},
+	    {"CNI_PATH", e.path, per_container || c == CNI_CMD_GC || c == CNI_CMD_STATUS},
 	};
 	char missing[256] = "";
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
@@ -155,8 +156,8 @@ int cni_env_load(struct cni_env *ret, ndl_error_t *err)
 	if (per_container && e.ifname && cni_validate_ifname(e.ifname, err) < 0)
 		return -EINVAL;
 	if (*missing)
-		return cni_error_set(err, CNI_ERR_INVALID_ENV, "required env variables [%s] missing",
-				     missing);
+		return cni_error_set(err, CNI_ERR_INVALID_ENV,
+				     "required env variables [%s] missing", missing);
 	if (c == CNI_CMD_NONE)
 		return cni_error_set(err, CNI_ERR_INVALID_ENV, "unknown CNI_COMMAND: %s",
 				     e.command_str);
@@ -187,8 +188,8 @@ int cni_env_parse_args(struct cni_env *e, ndl_error_t *err)
 		const char *eq = memchr(p, '=', len);
 		/* Exactly one '=' per pair, as the reference's LoadArgs demands. */
 		if (!eq || memchr(eq + 1, '=', len - (eq + 1 - p))) {
-			int r = cni_error_set(err, CNI_ERR_INVALID_ENV, "ARGS: invalid pair \"%.*s\"",
-					      (int)len, p);
+			int r = cni_error_set(err, CNI_ERR_INVALID_ENV,
+					      "ARGS: invalid pair \"%.*s\"", (int)len, p);
 			cni_env_clear(e);
 			return r;
 		}
@@ -271,9 +272,10 @@ int cni_conf_parse(char *data, size_t len, struct cni_conf *ret, ndl_error_t *er
 	json_error_t je;
 	c.raw = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!c.raw) {
-		cni_error_set(err, CNI_ERR_DECODE,
-			      "error unmarshall network config: invalid JSON at line %d column %d: %s",
-			      je.line, je.column, je.text);
+		cni_error_set(
+		    err, CNI_ERR_DECODE,
+		    "error unmarshall network config: invalid JSON at line %d column %d: %s",
+		    je.line, je.column, je.text);
 		goto fail;
 	}
 	if (!json_is_object(c.raw)) {

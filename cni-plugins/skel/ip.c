@@ -39,7 +39,8 @@ int cni_ipnet_parse(const char *s, struct cni_ipnet *ret, ndl_error_t *err)
 	char buf[INET6_ADDRSTRLEN + 8];
 	const char *slash = s ? strchr(s, '/') : NULL;
 	if (!slash || (size_t)(slash - s) >= INET6_ADDRSTRLEN || !slash[1] || strlen(slash + 1) > 3)
-		return cni_error_set(err, CNI_ERR_DECODE, "invalid CIDR address \"%s\"", s ? s : "");
+		return cni_error_set(err, CNI_ERR_DECODE, "invalid CIDR address \"%s\"",
+				     s ? s : "");
 	memcpy(buf, s, slash - s);
 	buf[slash - s] = 0;
 	int prefix = 0;
@@ -103,8 +104,8 @@ static void format_v6(const uint8_t *a, char *buf)
 const char *cni_ip_format(const struct cni_ip *ip, char *buf)
 {
 	if (ip->family == AF_INET)
-		snprintf(buf, CNI_IPNET_STRLEN, "%u.%u.%u.%u", ip->addr[0], ip->addr[1], ip->addr[2],
-			 ip->addr[3]);
+		snprintf(buf, CNI_IPNET_STRLEN, "%u.%u.%u.%u", ip->addr[0], ip->addr[1],
+			 ip->addr[2], ip->addr[3]);
 	else if (ip->family == AF_INET6)
 		format_v6(ip->addr, buf);
 	else

@@ -123,8 +123,8 @@ static int get_strv(const json_t *obj, const char *where, const char *key, char 
 		return 0;
 	size_t n = json_array_size(arr);
 	if (n > MAX_RESULT_ITEMS)
-		return cni_error_set(err, CNI_ERR_DECODE, "field \"%s.%s\": too many entries", where,
-				     key);
+		return cni_error_set(err, CNI_ERR_DECODE, "field \"%s.%s\": too many entries",
+				     where, key);
 	char **v = n ? xcalloc(n, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		json_t *s = json_array_get(arr, i);
@@ -246,14 +246,13 @@ static int parse_020_ip(const json_t *j, const char *where, int family, struct c
 	return parse_routes(j, where, r, err);
 }
 
-static int parse_current(const json_t *j, const char *where, struct cni_result *r,
-			 ndl_error_t *err)
+static int parse_current(const json_t *j, const char *where, struct cni_result *r, ndl_error_t *err)
 {
 	json_t *arr = NULL;
 	GET(ndl_json_get_array(j, where, "interfaces", false, &arr, err));
 	if (json_array_size(arr) > MAX_RESULT_ITEMS)
-		return cni_error_set(err, CNI_ERR_DECODE, "field \"%s.interfaces\": too many entries",
-				     where);
+		return cni_error_set(err, CNI_ERR_DECODE,
+				     "field \"%s.interfaces\": too many entries", where);
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		char w[256];
 		snprintf(w, sizeof(w), "%s.interfaces[%zu]", where, i);
@@ -269,7 +268,7 @@ static int parse_current(const json_t *j, const char *where, struct cni_result *
 		GET(ndl_json_get_string(o, w, "socketPath", false, &sock, err));
 		GET(ndl_json_get_string(o, w, "pciID", false, &pci, err));
 		struct cni_interface *f = cni_result_add_interface(
-			r, name, mac && *mac ? mac : NULL, sandbox && *sandbox ? sandbox : NULL);
+		    r, name, mac && *mac ? mac : NULL, sandbox && *sandbox ? sandbox : NULL);
 		f->socket_path = sock && *sock ? xstrdup(sock) : NULL;
 		f->pci_id = pci && *pci ? xstrdup(pci) : NULL;
 		if (get_uint_opt(o, w, "mtu", &f->mtu, NULL, err) < 0)
@@ -350,9 +349,10 @@ int cni_result_from_json(const json_t *j, enum cni_version version, const char *
 	 * them. */
 	for (size_t i = 0; i < r->n_ips; i++)
 		if (r->ips[i].interface >= (int)r->n_interfaces)
-			return cni_error_set(err, CNI_ERR_DECODE,
-					     "field \"%s.ips[%zu].interface\": index %d but only %zu interfaces",
-					     where, i, r->ips[i].interface, r->n_interfaces);
+			return cni_error_set(
+			    err, CNI_ERR_DECODE,
+			    "field \"%s.ips[%zu].interface\": index %d but only %zu interfaces",
+			    where, i, r->ips[i].interface, r->n_interfaces);
 	*ret = steal_ptr(&r);
 	return 0;
 }
@@ -434,9 +434,11 @@ static int to_json_020(const struct cni_result *r, json_t *o, ndl_error_t *err)
 			if (rt->dst.ip.family != cs[k]->address.ip.family)
 				continue;
 			json_t *ro = json_object();
-			json_object_set_new(ro, "dst", json_string(cni_ipnet_format(&rt->dst, buf)));
+			json_object_set_new(ro, "dst",
+					    json_string(cni_ipnet_format(&rt->dst, buf)));
 			if (rt->gw.family)
-				json_object_set_new(ro, "gw", json_string(cni_ip_format(&rt->gw, buf)));
+				json_object_set_new(ro, "gw",
+						    json_string(cni_ip_format(&rt->gw, buf)));
 			json_array_append_new(routes, ro);
 		}
 		if (json_array_size(routes))
@@ -454,7 +456,8 @@ int cni_result_to_json(const struct cni_result *r, enum cni_version v, json_t **
 {
 	char buf[CNI_IPNET_STRLEN];
 	if (v == CNI_VERSION_INVALID || !cni_version_str(v))
-		return cni_error_set(err, CNI_ERR_INCOMPATIBLE_VERSION, "unsupported result version");
+		return cni_error_set(err, CNI_ERR_INCOMPATIBLE_VERSION,
+				     "unsupported result version");
 	cleanup_json json_t *o = json_object();
 	json_object_set_new(o, "cniVersion", json_string(cni_version_str(v)));
 	if (v <= CNI_VERSION_0_2_0) {
@@ -490,8 +493,8 @@ int cni_result_to_json(const struct cni_result *r, enum cni_version v, json_t **
 			json_t *co = json_object();
 			if (v < CNI_VERSION_1_0_0)
 				json_object_set_new(
-					co, "version",
-					json_string(c->address.ip.family == AF_INET ? "4" : "6"));
+				    co, "version",
+				    json_string(c->address.ip.family == AF_INET ? "4" : "6"));
 			if (c->interface >= 0)
 				json_object_set_new(co, "interface", json_integer(c->interface));
 			json_object_set_new(co, "address",

@@ -122,8 +122,8 @@ int cni_find_plugin(const char *path_list, const char *type, char **ret_path, nd
 			break;
 		p = end + 1;
 	}
-	return cni_error_set(err, CNI_ERR_INVALID_CONFIG, "failed to find plugin \"%s\" in path [%s]",
-			     type, path_list);
+	return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
+			     "failed to find plugin \"%s\" in path [%s]", type, path_list);
 }
 
 /* The current environment with CNI_COMMAND replaced. */
@@ -227,9 +227,10 @@ static int plugin_error(const char *out, size_t len, int status, ndl_error_t *er
 	json_t *code = j ? json_object_get(j, "code") : NULL;
 	json_t *msg = j ? json_object_get(j, "msg") : NULL;
 	if (!json_is_integer(code))
-		return cni_error_set(err, CNI_ERR_INTERNAL,
-				     "netplugin failed but error parsing its diagnostic message \"%.*s\"",
-				     (int)(len > 1024 ? 1024 : len), out);
+		return cni_error_set(
+		    err, CNI_ERR_INTERNAL,
+		    "netplugin failed but error parsing its diagnostic message \"%.*s\"",
+		    (int)(len > 1024 ? 1024 : len), out);
 	json_int_t c = json_integer_value(code);
 	const char *details = json_string_value(json_object_get(j, "details"));
 	cni_error_set_details(details);
@@ -305,8 +306,8 @@ int cni_exec_plugin(const struct cni_env *env, const char *type, enum cni_comman
 	return 0;
 }
 
-int cni_ipam_exec(const struct cni_env *env, const struct cni_conf *conf,
-		  enum cni_command command, struct cni_result **ret, ndl_error_t *err)
+int cni_ipam_exec(const struct cni_env *env, const struct cni_conf *conf, enum cni_command command,
+		  struct cni_result **ret, ndl_error_t *err)
 {
 	if (!conf->ipam_type || !*conf->ipam_type)
 		return cni_error_set(err, CNI_ERR_INVALID_CONFIG, "field \"ipam.type\": required");
@@ -377,14 +378,15 @@ static int check_version(const struct skel_plugin *p, const struct cni_conf *c,
 			 enum cni_command cmd, ndl_error_t *err)
 {
 	const char *vs = c->cni_version_str && *c->cni_version_str ? c->cni_version_str : "0.1.0";
-	const char *min = cmd == CNI_CMD_CHECK ? "0.4.0"
+	const char *min = cmd == CNI_CMD_CHECK				 ? "0.4.0"
 			  : (cmd == CNI_CMD_GC || cmd == CNI_CMD_STATUS) ? "1.1.0"
 									 : NULL;
 	if (min) {
 		long have[3], need[3];
 		semver_parse(min, need);
 		if (!semver_parse(vs, have))
-			return cni_error_set(err, CNI_ERR_DECODE, "unable to parse version \"%s\"", vs);
+			return cni_error_set(err, CNI_ERR_DECODE, "unable to parse version \"%s\"",
+					     vs);
 		if (semver_cmp(have, need) < 0)
 			return cni_error_set(err, CNI_ERR_INCOMPATIBLE_VERSION,
 					     "config version does not allow %s",

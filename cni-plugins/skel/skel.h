@@ -43,16 +43,16 @@ enum cni_error_code {
 	CNI_ERR_TRY_AGAIN = 11,
 	CNI_ERR_PLUGIN_NOT_AVAILABLE = 50, /* STATUS: plugin cannot serve ADDs */
 	CNI_ERR_LIMITED_CONNECTIVITY = 51, /* STATUS */
-	CNI_ERR_INTERNAL = 999,            /* anything without a CNI code */
+	CNI_ERR_INTERNAL = 999,		   /* anything without a CNI code */
 };
 
 /* An ndl_error_t whose code is CNI_ECODE(n) carries CNI error code n; any
  * other code (an errno) is reported as CNI_ERR_INTERNAL (999), as the
  * reference plugins report untyped errors. */
 #define CNI_ECODE_BASE 0x10000
-#define CNI_ECODE(n) (CNI_ECODE_BASE + (n))
+#define CNI_ECODE(n)   (CNI_ECODE_BASE + (n))
 int cni_error_set(ndl_error_t *err, int cni_code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* The CNI code carried by err (999 when none). */
 int cni_error_code(const ndl_error_t *err);
 /* Optional "details" of the error JSON. The plugin is a single-threaded
@@ -92,17 +92,17 @@ void cni_ip_prev(struct cni_ip *ip);
 
 struct cni_interface {
 	char *name;
-	char *mac;         /* may be NULL */
-	int mtu;           /* 0 = unset (1.1.0+) */
-	char *sandbox;     /* may be NULL: host-side interface */
+	char *mac;	   /* may be NULL */
+	int mtu;	   /* 0 = unset (1.1.0+) */
+	char *sandbox;	   /* may be NULL: host-side interface */
 	char *socket_path; /* 1.1.0+, may be NULL */
-	char *pci_id;      /* 1.1.0+, may be NULL */
+	char *pci_id;	   /* 1.1.0+, may be NULL */
 };
 
 struct cni_ipconfig {
 	struct cni_ipnet address;
 	struct cni_ip gateway; /* family 0 = none */
-	int interface;         /* index into result.interfaces, -1 = none */
+	int interface;	       /* index into result.interfaces, -1 = none */
 };
 
 struct cni_route {
@@ -196,8 +196,8 @@ struct cni_env {
 	const char *container_id;
 	const char *netns;
 	const char *ifname;
-	const char *args; /* raw CNI_ARGS */
-	const char *path; /* raw CNI_PATH */
+	const char *args;  /* raw CNI_ARGS */
+	const char *path;  /* raw CNI_PATH */
 	struct cni_kv *kv; /* CNI_ARGS parsed: "K1=V1;K2=V2" */
 	size_t n_kv;
 };
@@ -229,13 +229,13 @@ struct cni_conf {
 	enum cni_version version;
 	const char *name;
 	const char *type;
-	json_t *ipam;          /* NULL when absent */
+	json_t *ipam;	       /* NULL when absent */
 	const char *ipam_type; /* NULL when absent */
 	struct cni_dns dns;
 	bool has_dns;
 	json_t *runtime_config; /* "runtimeConfig", NULL when absent */
-	json_t *capabilities;   /* NULL when absent */
-	json_t *args;           /* "args", NULL when absent */
+	json_t *capabilities;	/* NULL when absent */
+	json_t *args;		/* "args", NULL when absent */
 	json_t *prev_result_raw;
 	struct cni_result *prev_result; /* parsed prevResult, NULL when absent */
 	/* GC: "cni.dev/valid-attachments" */
@@ -278,8 +278,8 @@ int cni_exec_plugin(const struct cni_env *env, const char *type, enum cni_comman
 
 /* The delegated IPAM of the config (conf->ipam_type), with the config's own
  * stdin. ADD returns its result; CHECK/DEL/GC/STATUS return no result. */
-int cni_ipam_exec(const struct cni_env *env, const struct cni_conf *conf,
-		  enum cni_command command, struct cni_result **ret, ndl_error_t *err);
+int cni_ipam_exec(const struct cni_env *env, const struct cni_conf *conf, enum cni_command command,
+		  struct cni_result **ret, ndl_error_t *err);
 
 /* ---- dispatcher --------------------------------------------------------- */
 

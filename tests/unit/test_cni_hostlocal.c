@@ -89,14 +89,18 @@ static void expect_range_error(const char *subnet, const char *start, const char
 
 static void test_range_errors(void **state)
 {
-	expect_range_error("10.0.0.0/31", NULL, NULL, NULL,
-			   "ipam.ranges[0][0].subnet\": Network 10.0.0.0/31 too small to allocate from");
+	expect_range_error(
+	    "10.0.0.0/31", NULL, NULL, NULL,
+	    "ipam.ranges[0][0].subnet\": Network 10.0.0.0/31 too small to allocate from");
 	expect_range_error("fd00::/127", NULL, NULL, NULL, "too small");
 	expect_range_error("10.0.0.5/24", NULL, NULL, NULL,
-			   "Network has host bits set. For a subnet mask of length 24 the network address is 10.0.0.0");
-	expect_range_error("10.0.0.0/24", "10.0.1.1", NULL, NULL,
-			   "ipam.ranges[0][0].rangeStart\": RangeStart 10.0.1.1 not in network 10.0.0.0/24");
-	expect_range_error("10.0.0.0/24", NULL, "11.0.0.1", NULL, "RangeEnd 11.0.0.1 not in network");
+			   "Network has host bits set. For a subnet mask of length 24 the network "
+			   "address is 10.0.0.0");
+	expect_range_error(
+	    "10.0.0.0/24", "10.0.1.1", NULL, NULL,
+	    "ipam.ranges[0][0].rangeStart\": RangeStart 10.0.1.1 not in network 10.0.0.0/24");
+	expect_range_error("10.0.0.0/24", NULL, "11.0.0.1", NULL,
+			   "RangeEnd 11.0.0.1 not in network");
 	expect_range_error("10.0.0.0/24", "10.0.0.50", "10.0.0.40", NULL,
 			   "RangeStart 10.0.0.50 not in network");
 	expect_range_error("10.0.0.0/24", "10.0.0.255", NULL, NULL, "is after RangeEnd");
@@ -139,8 +143,8 @@ static void test_allocatable(void **state)
 	struct hl_range a = mkrange("10.0.0.0/30", "10.0.0.0", "10.0.0.3", "10.0.0.1", &r, NULL);
 	assert_int_equal(r, 0);
 	struct cni_ip ip;
-	const char *cases[][2] = {{"10.0.0.0", "n"}, {"10.0.0.1", "n"}, {"10.0.0.2", "y"},
-				  {"10.0.0.3", "n"}};
+	const char *cases[][2] = {
+	    {"10.0.0.0", "n"}, {"10.0.0.1", "n"}, {"10.0.0.2", "y"}, {"10.0.0.3", "n"}};
 	for (int i = 0; i < 4; i++) {
 		cni_ip_parse(cases[i][0], &ip, NULL);
 		assert_int_equal(hl_range_allocatable(&a, &ip), cases[i][1][0] == 'y');
@@ -154,8 +158,8 @@ static void test_allocatable(void **state)
 
 /* ---- configuration ---- */
 
-static int parse(const char *json, const char *cni_args, struct cni_conf *conf,
-		 struct hl_config *c, ndl_error_t *err)
+static int parse(const char *json, const char *cni_args, struct cni_conf *conf, struct hl_config *c,
+		 ndl_error_t *err)
 {
 	if (cni_conf_parse(xstrdup(json), strlen(json), conf, err) < 0)
 		return -1;
@@ -171,13 +175,13 @@ static void test_config_sources(void **state)
 	struct hl_config c;
 	ndl_error_t err = NDL_ERROR_INIT;
 	const char *j =
-		"{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"ipam\":{\"type\":\"host-local\","
-		"\"subnet\":\"10.1.0.0/24\",\"rangeStart\":\"10.1.0.10\",\"gateway\":\"10.1.0.254\","
-		"\"ranges\":[[{\"subnet\":\"fd00::/64\"}]],\"routes\":[{\"dst\":\"0.0.0.0/0\"}],"
-		"\"resolvConf\":\"/etc/r\"},"
-		"\"runtimeConfig\":{\"ipRanges\":[[{\"subnet\":\"10.9.0.0/24\"}]],"
-		"\"ips\":[\"10.9.0.7/24\"]},"
-		"\"args\":{\"cni\":{\"ips\":[\"fd00::7\"]}}}";
+	    "{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"ipam\":{\"type\":\"host-local\","
+	    "\"subnet\":\"10.1.0.0/24\",\"rangeStart\":\"10.1.0.10\",\"gateway\":\"10.1.0.254\","
+	    "\"ranges\":[[{\"subnet\":\"fd00::/64\"}]],\"routes\":[{\"dst\":\"0.0.0.0/0\"}],"
+	    "\"resolvConf\":\"/etc/r\"},"
+	    "\"runtimeConfig\":{\"ipRanges\":[[{\"subnet\":\"10.9.0.0/24\"}]],"
+	    "\"ips\":[\"10.9.0.7/24\"]},"
+	    "\"args\":{\"cni\":{\"ips\":[\"fd00::7\"]}}}";
 	if (parse(j, "IgnoreUnknown=true;IP=10.1.0.50;FOO=bar", &conf, &c, &err) < 0)
 		fail_msg("%s", ndl_error_msg(&err));
 	/* runtimeConfig.ipRanges first, then the legacy range, then ranges. */
@@ -223,8 +227,9 @@ static void test_config_errors(void **state)
 	expect_config_error(NULL, NULL, 7, "IPAM config missing 'ipam' key");
 	expect_config_error("{}", NULL, 7, "no IP ranges specified");
 	cfg_version = "0.2.0";
-	expect_config_error("{\"ranges\":[[{\"subnet\":\"10.0.0.0/24\"}],[{\"subnet\":\"10.1.0.0/24\"}]]}",
-			    NULL, 7, "CNI version 0.2.0 does not support more than 1 address per family");
+	expect_config_error(
+	    "{\"ranges\":[[{\"subnet\":\"10.0.0.0/24\"}],[{\"subnet\":\"10.1.0.0/24\"}]]}", NULL, 7,
+	    "CNI version 0.2.0 does not support more than 1 address per family");
 	cfg_version = "0.4.0";
 	expect_config_error("{\"subnet\":\"10.0.0.0/24\"}", "IP=10.0.0.300", 4, "CNI_ARGS IP");
 	expect_config_error("{\"subnet\":\"10.0.0.0/24\"}", "X=1", 4,
@@ -233,8 +238,9 @@ static void test_config_errors(void **state)
 			    "boolean unmarshal error");
 	expect_config_error("{\"subnet\":\"10.0.0.0/24\"}", "A", 4, "ARGS: invalid pair");
 	expect_config_error("{\"subnet\":\"10.0.0.0/24\",\"routes\":{}}", NULL, 7, "ipam.routes");
-	expect_config_error("{\"ranges\":[[{\"subnet\":\"10.0.0.0/24\"}],[{\"subnet\":\"10.0.0.128/25\"}]]}",
-			    NULL, 7, "range set 0 overlaps with 1");
+	expect_config_error(
+	    "{\"ranges\":[[{\"subnet\":\"10.0.0.0/24\"}],[{\"subnet\":\"10.0.0.128/25\"}]]}", NULL,
+	    7, "range set 0 overlaps with 1");
 	expect_config_error("{\"subnet\":\"10.0.0.0/24\",\"resolvConf\":1}", NULL, 7,
 			    "ipam.resolvConf");
 }
@@ -246,8 +252,8 @@ static void test_config_limits(void **state)
 	char *ranges = xmalloc(cap);
 	size_t off = snprintf(ranges, cap, "{\"ranges\":[");
 	for (int i = 0; i <= HL_MAX_RANGES; i++)
-		off += snprintf(ranges + off, cap - off, "%s[{\"subnet\":\"10.%d.%d.0/24\"}]", i ? "," : "",
-				i / 256, i % 256);
+		off += snprintf(ranges + off, cap - off, "%s[{\"subnet\":\"10.%d.%d.0/24\"}]",
+				i ? "," : "", i / 256, i % 256);
 	snprintf(ranges + off, cap - off, "]}");
 	expect_config_error(ranges, NULL, 7, "more than");
 	free(ranges);
@@ -264,8 +270,8 @@ static struct hl_rangeset one_set(struct hl_range *r, const char *subnet, const 
 	return (struct hl_rangeset){r, 1};
 }
 
-static char *alloc(struct hl_store *st, struct hl_rangeset *s, const char *id,
-		   const char *want, ndl_error_t *err)
+static char *alloc(struct hl_store *st, struct hl_rangeset *s, const char *id, const char *want,
+		   ndl_error_t *err)
 {
 	struct cni_ipconfig ipc;
 	struct cni_ip w;
@@ -339,9 +345,11 @@ static void test_allocator_requested(void **state)
 	struct hl_range r;
 	struct hl_rangeset s = one_set(&r, "10.0.0.0/24", "10.0.0.10", "10.0.0.20");
 	expect_alloc(&st, &s, "a", "10.0.0.15", "10.0.0.15/24");
-	expect_alloc_fail(&st, &s, "b", "10.0.0.15",
-			  "requested IP address 10.0.0.15 is not available in range set 10.0.0.10-10.0.0.20");
-	expect_alloc_fail(&st, &s, "b", "10.0.0.21", "10.0.0.21 not in range set 10.0.0.10-10.0.0.20");
+	expect_alloc_fail(
+	    &st, &s, "b", "10.0.0.15",
+	    "requested IP address 10.0.0.15 is not available in range set 10.0.0.10-10.0.0.20");
+	expect_alloc_fail(&st, &s, "b", "10.0.0.21",
+			  "10.0.0.21 not in range set 10.0.0.10-10.0.0.20");
 	struct hl_range g;
 	struct hl_rangeset sg = one_set(&g, "10.1.0.0/24", NULL, NULL);
 	expect_alloc_fail(&st, &sg, "b", "10.1.0.1", "requested ip 10.1.0.1 is subnet's gateway");
@@ -431,17 +439,17 @@ static void test_store_layout(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_range_defaults),
-		cmocka_unit_test(test_range_errors),
-		cmocka_unit_test(test_range_contains_overlaps),
-		cmocka_unit_test(test_allocatable),
-		cmocka_unit_test(test_config_sources),
-		cmocka_unit_test(test_config_errors),
-		cmocka_unit_test(test_config_limits),
-		cmocka_unit_test(test_allocator_round_robin),
-		cmocka_unit_test(test_allocator_requested),
-		cmocka_unit_test(test_allocator_multi_range_and_v6),
-		cmocka_unit_test(test_store_layout),
+	    cmocka_unit_test(test_range_defaults),
+	    cmocka_unit_test(test_range_errors),
+	    cmocka_unit_test(test_range_contains_overlaps),
+	    cmocka_unit_test(test_allocatable),
+	    cmocka_unit_test(test_config_sources),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_config_limits),
+	    cmocka_unit_test(test_allocator_round_robin),
+	    cmocka_unit_test(test_allocator_requested),
+	    cmocka_unit_test(test_allocator_multi_range_and_v6),
+	    cmocka_unit_test(test_store_layout),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -96,8 +96,9 @@ static void test_ipnet(void **state)
 	assert_int_equal(cni_ipnet_parse("fd00::5/61", &n, &err), 0);
 	cni_ipnet_mask(&n, &m);
 	assert_string_equal(cni_ipnet_format(&m, buf), "fd00::/61");
-	const char *bad[] = {"10.0.0/8", "10.0.0.0/33", "10.0.0.0", "10.0.0.0/", "10.0.0.0/a",
-			     "fd00::/129", "/8", "10.0.0.0/0008", "x/8"};
+	const char *bad[] = {"10.0.0/8",  "10.0.0.0/33",   "10.0.0.0",
+			     "10.0.0.0/", "10.0.0.0/a",	   "fd00::/129",
+			     "/8",	  "10.0.0.0/0008", "x/8"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_true(cni_ipnet_parse(bad[i], &n, &err) < 0);
 		assert_int_equal(cni_error_code(&err), CNI_ERR_DECODE);
@@ -132,16 +133,16 @@ static void test_ip_next_prev_cmp(void **state)
 }
 
 static const char *FULL_RESULT =
-	"{\"cniVersion\":\"1.1.0\","
-	"\"interfaces\":[{\"name\":\"cni0\",\"mac\":\"02:00:00:00:00:01\",\"mtu\":1450},"
-	"{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:02\",\"sandbox\":\"/run/netns/x\","
-	"\"socketPath\":\"/s\",\"pciID\":\"0000:00:01.0\"}],"
-	"\"ips\":[{\"address\":\"10.1.0.5/24\",\"gateway\":\"10.1.0.1\",\"interface\":1},"
-	"{\"address\":\"fd01::5/64\"}],"
-	"\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.1.0.1\",\"mtu\":1400,\"table\":0},"
-	"{\"dst\":\"::/0\",\"priority\":5,\"scope\":253,\"advmss\":1300}],"
-	"\"dns\":{\"nameservers\":[\"10.1.0.1\"],\"domain\":\"d\",\"search\":[\"a\",\"b\"],"
-	"\"options\":[\"ndots:5\"]}}";
+    "{\"cniVersion\":\"1.1.0\","
+    "\"interfaces\":[{\"name\":\"cni0\",\"mac\":\"02:00:00:00:00:01\",\"mtu\":1450},"
+    "{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:02\",\"sandbox\":\"/run/netns/x\","
+    "\"socketPath\":\"/s\",\"pciID\":\"0000:00:01.0\"}],"
+    "\"ips\":[{\"address\":\"10.1.0.5/24\",\"gateway\":\"10.1.0.1\",\"interface\":1},"
+    "{\"address\":\"fd01::5/64\"}],"
+    "\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.1.0.1\",\"mtu\":1400,\"table\":0},"
+    "{\"dst\":\"::/0\",\"priority\":5,\"scope\":253,\"advmss\":1300}],"
+    "\"dns\":{\"nameservers\":[\"10.1.0.1\"],\"domain\":\"d\",\"search\":[\"a\",\"b\"],"
+    "\"options\":[\"ndots:5\"]}}";
 
 static void roundtrip(const char *in, enum cni_version v, const char *want)
 {
@@ -168,35 +169,41 @@ static void test_result_versions(void **state)
 	roundtrip(FULL_RESULT, CNI_VERSION_1_1_0, FULL_RESULT);
 	/* 0.4.0: "version" in ips, interface mtu/socketPath/pciID dropped,
 	 * "dns" always present. */
-	roundtrip(FULL_RESULT, CNI_VERSION_0_4_0,
-		  "{\"cniVersion\":\"0.4.0\","
-		  "\"interfaces\":[{\"name\":\"cni0\",\"mac\":\"02:00:00:00:00:01\"},"
-		  "{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:02\",\"sandbox\":\"/run/netns/x\"}],"
-		  "\"ips\":[{\"version\":\"4\",\"address\":\"10.1.0.5/24\",\"gateway\":\"10.1.0.1\",\"interface\":1},"
-		  "{\"version\":\"6\",\"address\":\"fd01::5/64\"}],"
-		  "\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.1.0.1\",\"mtu\":1400,\"table\":0},"
-		  "{\"dst\":\"::/0\",\"priority\":5,\"scope\":253,\"advmss\":1300}],"
-		  "\"dns\":{\"nameservers\":[\"10.1.0.1\"],\"domain\":\"d\",\"search\":[\"a\",\"b\"],"
-		  "\"options\":[\"ndots:5\"]}}");
+	roundtrip(
+	    FULL_RESULT, CNI_VERSION_0_4_0,
+	    "{\"cniVersion\":\"0.4.0\","
+	    "\"interfaces\":[{\"name\":\"cni0\",\"mac\":\"02:00:00:00:00:01\"},"
+	    "{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:02\",\"sandbox\":\"/run/netns/x\"}],"
+	    "\"ips\":[{\"version\":\"4\",\"address\":\"10.1.0.5/"
+	    "24\",\"gateway\":\"10.1.0.1\",\"interface\":1},"
+	    "{\"version\":\"6\",\"address\":\"fd01::5/64\"}],"
+	    "\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.1.0.1\",\"mtu\":1400,\"table\":0},"
+	    "{\"dst\":\"::/0\",\"priority\":5,\"scope\":253,\"advmss\":1300}],"
+	    "\"dns\":{\"nameservers\":[\"10.1.0.1\"],\"domain\":\"d\",\"search\":[\"a\",\"b\"],"
+	    "\"options\":[\"ndots:5\"]}}");
 	/* 0.2.0: first address per family, routes by family. */
-	roundtrip(FULL_RESULT, CNI_VERSION_0_2_0,
-		  "{\"cniVersion\":\"0.2.0\","
-		  "\"ip4\":{\"ip\":\"10.1.0.5/24\",\"gateway\":\"10.1.0.1\","
-		  "\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.1.0.1\"}]},"
-		  "\"ip6\":{\"ip\":\"fd01::5/64\",\"routes\":[{\"dst\":\"::/0\"}]},"
-		  "\"dns\":{\"nameservers\":[\"10.1.0.1\"],\"domain\":\"d\",\"search\":[\"a\",\"b\"],"
-		  "\"options\":[\"ndots:5\"]}}");
+	roundtrip(
+	    FULL_RESULT, CNI_VERSION_0_2_0,
+	    "{\"cniVersion\":\"0.2.0\","
+	    "\"ip4\":{\"ip\":\"10.1.0.5/24\",\"gateway\":\"10.1.0.1\","
+	    "\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.1.0.1\"}]},"
+	    "\"ip6\":{\"ip\":\"fd01::5/64\",\"routes\":[{\"dst\":\"::/0\"}]},"
+	    "\"dns\":{\"nameservers\":[\"10.1.0.1\"],\"domain\":\"d\",\"search\":[\"a\",\"b\"],"
+	    "\"options\":[\"ndots:5\"]}}");
 	/* 0.2.0 in, 1.0.0 out. */
-	roundtrip("{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.2.0.3/16\",\"gateway\":\"10.2.0.1\","
-		  "\"routes\":[{\"dst\":\"1.0.0.0/8\"}]},\"dns\":{}}",
-		  CNI_VERSION_1_0_0,
-		  "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.2.0.3/16\",\"gateway\":\"10.2.0.1\"}],"
-		  "\"routes\":[{\"dst\":\"1.0.0.0/8\"}]}");
+	roundtrip(
+	    "{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.2.0.3/16\",\"gateway\":\"10.2.0.1\","
+	    "\"routes\":[{\"dst\":\"1.0.0.0/8\"}]},\"dns\":{}}",
+	    CNI_VERSION_1_0_0,
+	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.2.0.3/"
+	    "16\",\"gateway\":\"10.2.0.1\"}],"
+	    "\"routes\":[{\"dst\":\"1.0.0.0/8\"}]}");
 	/* 0.3.1 in (with version), 1.0.0 out drops it and an empty dns. */
-	roundtrip("{\"cniVersion\":\"0.3.1\",\"ips\":[{\"version\":\"4\",\"address\":\"10.3.0.3/16\"}],"
-		  "\"dns\":{}}",
-		  CNI_VERSION_1_0_0,
-		  "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.3.0.3/16\"}]}");
+	roundtrip(
+	    "{\"cniVersion\":\"0.3.1\",\"ips\":[{\"version\":\"4\",\"address\":\"10.3.0.3/16\"}],"
+	    "\"dns\":{}}",
+	    CNI_VERSION_1_0_0,
+	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.3.0.3/16\"}]}");
 }
 
 static void test_result_to_020_needs_ip(void **state)
@@ -233,13 +240,17 @@ static void test_result_errors(void **state)
 	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"ips\":[{}]}", "prevResult.ips[0].address");
 	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4\"}]}",
 			  "prevResult.ips[0].address");
-	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4/8\",\"gateway\":\"x\"}]}",
-			  "prevResult.ips[0].gateway");
-	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4/8\",\"interface\":0}]}",
-			  "prevResult.ips[0].interface");
-	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4/8\",\"interface\":-5}]}",
-			  "prevResult.ips[0].interface");
-	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"interfaces\":[7]}", "prevResult.interfaces[0]");
+	expect_bad_result(
+	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4/8\",\"gateway\":\"x\"}]}",
+	    "prevResult.ips[0].gateway");
+	expect_bad_result(
+	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4/8\",\"interface\":0}]}",
+	    "prevResult.ips[0].interface");
+	expect_bad_result(
+	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4/8\",\"interface\":-5}]}",
+	    "prevResult.ips[0].interface");
+	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"interfaces\":[7]}",
+			  "prevResult.interfaces[0]");
 	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":1}]}",
 			  "prevResult.interfaces[0].name");
 	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"mtu\":-1}]}",
@@ -263,12 +274,12 @@ static void test_conf_parse(void **state)
 	struct cni_conf c;
 	ndl_error_t err = NDL_ERROR_INIT;
 	const char *s =
-		"{\"cniVersion\":\"1.1.0\",\"name\":\"net-1.a_b\",\"type\":\"bridge\","
-		"\"ipam\":{\"type\":\"host-local\"},\"dns\":{\"nameservers\":[\"1.1.1.1\"]},"
-		"\"runtimeConfig\":{\"ips\":[\"10.0.0.5\"]},\"capabilities\":{\"ips\":true},"
-		"\"args\":{\"cni\":{}},"
-		"\"cni.dev/valid-attachments\":[{\"containerID\":\"a\",\"ifname\":\"eth0\"}],"
-		"\"prevResult\":{\"cniVersion\":\"1.1.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"}]}}";
+	    "{\"cniVersion\":\"1.1.0\",\"name\":\"net-1.a_b\",\"type\":\"bridge\","
+	    "\"ipam\":{\"type\":\"host-local\"},\"dns\":{\"nameservers\":[\"1.1.1.1\"]},"
+	    "\"runtimeConfig\":{\"ips\":[\"10.0.0.5\"]},\"capabilities\":{\"ips\":true},"
+	    "\"args\":{\"cni\":{}},"
+	    "\"cni.dev/valid-attachments\":[{\"containerID\":\"a\",\"ifname\":\"eth0\"}],"
+	    "\"prevResult\":{\"cniVersion\":\"1.1.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"}]}}";
 	if (parse_conf(s, &c, &err) < 0)
 		fail_msg("%s", ndl_error_msg(&err));
 	assert_int_equal(c.version, CNI_VERSION_1_1_0);
@@ -330,14 +341,14 @@ static void test_conf_errors(void **state)
 			"cni.dev/valid-attachments");
 	expect_bad_conf("{\"name\":\"n\",\"cni.dev/valid-attachments\":[{\"ifname\":\"e\"}]}", 7,
 			"cni.dev/valid-attachments[0].containerID");
-	expect_bad_conf("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"prevResult\":{\"ips\":[{}]}}", 6,
-			"prevResult.ips[0].address");
+	expect_bad_conf("{\"name\":\"n\",\"cniVersion\":\"1.0.0\",\"prevResult\":{\"ips\":[{}]}}",
+			6, "prevResult.ips[0].address");
 }
 
 static void clear_cni_env(void)
 {
 	const char *vars[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS",
-			      "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"};
+			      "CNI_IFNAME",  "CNI_ARGS",	"CNI_PATH"};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
 }
@@ -352,8 +363,9 @@ static void test_env(void **state)
 	assert_string_equal(ndl_error_msg(&err), "required env variables [CNI_COMMAND] missing");
 	setenv("CNI_COMMAND", "ADD", 1);
 	assert_true(cni_env_load(&e, &err) < 0);
-	assert_string_equal(ndl_error_msg(&err),
-			    "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH] missing");
+	assert_string_equal(
+	    ndl_error_msg(&err),
+	    "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH] missing");
 	setenv("CNI_CONTAINERID", "abc", 1);
 	setenv("CNI_NETNS", "/run/netns/x", 1);
 	setenv("CNI_IFNAME", "eth0", 1);
@@ -478,9 +490,12 @@ static void test_exec_fake_plugins(void **state)
 	char *path = xasprintf("/nonexistent:%s", tmpdir);
 	/* The delegate sees our environment with CNI_COMMAND replaced and the
 	 * same stdin. */
-	write_script("echoer", "in=$(cat | tr -d '{}\\\":')\n"
-			       "printf '{\"cniVersion\":\"0.4.0\",\"ips\":[{\"version\":\"4\",\"address\":\"10.9.9.9/8\"}],"
-			       "\"dns\":{\"domain\":\"%s-%s-%s\"}}' \"$CNI_COMMAND\" \"$CNI_CONTAINERID\" \"$in\"");
+	write_script(
+	    "echoer",
+	    "in=$(cat | tr -d '{}\\\":')\n"
+	    "printf "
+	    "'{\"cniVersion\":\"0.4.0\",\"ips\":[{\"version\":\"4\",\"address\":\"10.9.9.9/8\"}],"
+	    "\"dns\":{\"domain\":\"%s-%s-%s\"}}' \"$CNI_COMMAND\" \"$CNI_CONTAINERID\" \"$in\"");
 	struct cni_env e = env_for("DEL", path);
 	ndl_error_t err = NDL_ERROR_INIT;
 	struct cni_result *r = NULL;
@@ -492,7 +507,9 @@ static void test_exec_fake_plugins(void **state)
 	cni_result_free(r);
 
 	/* A delegate's error becomes ours with code, msg and details. */
-	write_script("failer", "cat >/dev/null; echo '{\"code\":11,\"msg\":\"later\",\"details\":\"busy\"}'; exit 1");
+	write_script(
+	    "failer",
+	    "cat >/dev/null; echo '{\"code\":11,\"msg\":\"later\",\"details\":\"busy\"}'; exit 1");
 	assert_true(cni_exec_plugin(&e, "failer", CNI_CMD_ADD, in, strlen(in), &r, &err) < 0);
 	assert_int_equal(cni_error_code(&err), 11);
 	assert_string_equal(ndl_error_msg(&err), "later");
@@ -506,18 +523,22 @@ static void test_exec_fake_plugins(void **state)
 
 	write_script("silent", "exit 2");
 	assert_true(cni_exec_plugin(&e, "silent", CNI_CMD_DEL, in, strlen(in), NULL, &err) < 0);
-	assert_string_equal(ndl_error_msg(&err), "netplugin failed with no error message: exit status 2");
+	assert_string_equal(ndl_error_msg(&err),
+			    "netplugin failed with no error message: exit status 2");
 
 	write_script("killed", "kill -9 $$");
 	assert_true(cni_exec_plugin(&e, "killed", CNI_CMD_DEL, in, strlen(in), NULL, &err) < 0);
 	assert_non_null(strstr(ndl_error_msg(&err), "signal"));
 
-	write_script("badresult", "cat >/dev/null; echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"x\"}]}'");
+	write_script(
+	    "badresult",
+	    "cat >/dev/null; echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"x\"}]}'");
 	assert_true(cni_exec_plugin(&e, "badresult", CNI_CMD_ADD, in, strlen(in), &r, &err) < 0);
 	assert_int_equal(cni_error_code(&err), CNI_ERR_DECODE);
 
 	/* Big stdin does not deadlock against a delegate that writes first. */
-	write_script("chatty", "head -c 200000 /dev/zero | tr '\\0' ' '; cat >/dev/null; echo '{\"cniVersion\":\"1.0.0\"}'");
+	write_script("chatty", "head -c 200000 /dev/zero | tr '\\0' ' '; cat >/dev/null; echo "
+			       "'{\"cniVersion\":\"1.0.0\"}'");
 	size_t big = 300000;
 	char *bigin = xmalloc(big);
 	memset(bigin, ' ', big);
@@ -529,7 +550,8 @@ static void test_exec_fake_plugins(void **state)
 	write_script("deaf", "echo '{\"cniVersion\":\"1.0.0\"}'");
 	bigin = xcalloc(1, 1 << 20);
 	memset(bigin, ' ', (1 << 20) - 1);
-	assert_int_equal(cni_exec_plugin(&e, "deaf", CNI_CMD_ADD, bigin, (1 << 20) - 1, &r, &err), 0);
+	assert_int_equal(cni_exec_plugin(&e, "deaf", CNI_CMD_ADD, bigin, (1 << 20) - 1, &r, &err),
+			 0);
 	cni_result_free(r);
 	free(bigin);
 
@@ -579,20 +601,20 @@ static void test_ipam_exec_reference(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_versions),
-		cmocka_unit_test(test_ip_parse_format),
-		cmocka_unit_test(test_ipnet),
-		cmocka_unit_test(test_ip_next_prev_cmp),
-		cmocka_unit_test(test_result_versions),
-		cmocka_unit_test(test_result_to_020_needs_ip),
-		cmocka_unit_test(test_result_errors),
-		cmocka_unit_test(test_conf_parse),
-		cmocka_unit_test(test_conf_errors),
-		cmocka_unit_test(test_env),
-		cmocka_unit_test(test_env_args),
-		cmocka_unit_test(test_error_codes),
-		cmocka_unit_test_setup_teardown(test_exec_fake_plugins, exec_setup, exec_teardown),
-		cmocka_unit_test_setup_teardown(test_ipam_exec_reference, exec_setup, exec_teardown),
+	    cmocka_unit_test(test_versions),
+	    cmocka_unit_test(test_ip_parse_format),
+	    cmocka_unit_test(test_ipnet),
+	    cmocka_unit_test(test_ip_next_prev_cmp),
+	    cmocka_unit_test(test_result_versions),
+	    cmocka_unit_test(test_result_to_020_needs_ip),
+	    cmocka_unit_test(test_result_errors),
+	    cmocka_unit_test(test_conf_parse),
+	    cmocka_unit_test(test_conf_errors),
+	    cmocka_unit_test(test_env),
+	    cmocka_unit_test(test_env_args),
+	    cmocka_unit_test(test_error_codes),
+	    cmocka_unit_test_setup_teardown(test_exec_fake_plugins, exec_setup, exec_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipam_exec_reference, exec_setup, exec_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
