@@ -41,10 +41,14 @@ RUN_FLAGS = ["--cgroups=disabled", "--ulimit", "nofile=4096:4096",
              "--ulimit", "nproc=4096:4096"]
 
 
-def _conflist():
+SUBNET6 = "fd00:88:57::/64"
+GATEWAY6 = "fd00:88:57::1"
+
+
+def _conflist(dual=False):
     # ipMasq so that the iptables side (CNI-* chains) is exercised too;
     # loopback chained last passes the bridge result through unchanged.
-    return {
+    conf = {
         "cniVersion": "1.0.0",
         "name": NET,
         "plugins": [
@@ -56,6 +60,11 @@ def _conflist():
             {"type": "loopback"},
         ],
     }
+    if dual:
+        ipam = conf["plugins"][0]["ipam"]
+        ipam["ranges"].append([{"subnet": SUBNET6, "gateway": GATEWAY6}])
+        ipam["routes"].append({"dst": "::/0"})
+    return conf
 
 
 def _require_tools():
@@ -102,10 +111,13 @@ class Podman:
         self.netdir = os.path.join(work, "net.d")
         os.makedirs(self.netdir)
         self.conmon_pids = []
-        with open(os.path.join(self.netdir, f"{NET}.conflist"), "w") as f:
-            json.dump(_conflist(), f)
+        self.set_conflist(_conflist())
         self.use(REF_DIR)
         self.run("import", image_tar, IMAGE)
+
+    def set_conflist(self, conf):
+        with open(os.path.join(self.netdir, f"{NET}.conflist"), "w") as f:
+            json.dump(conf, f)
 
     def use(self, plugin_dir):
         """Point podman at a plugin dir; podman reads containers.conf anew on
@@ -223,8 +235,8 @@ def leases():
     return out
 
 
-def nat_rules():
-    out = subprocess.run(["iptables-save", "-t", "nat"], stdout=subprocess.PIPE,
+def nat_rules(tool="iptables-save"):
+    out = subprocess.run([tool, "-t", "nat"], stdout=subprocess.PIPE,
                          text=True, check=True).stdout
     return [l for l in out.splitlines() if l.startswith(("-A", ":CNI-"))]
 
@@ -443,3 +455,52 @@ def test_bench_script_smoke():
     assert p.returncode == 0, p.stdout
     for row in ("ADD    p50", "CHECK  p50", "DEL    p50", "RSSmx", "targets: ADD"):
         assert row in p.stdout, p.stdout
+
+
+def scenario_dual(pm, plugin_dir):
+    """Dual-stack network: each container gets one address per family from
+    host-local's two ranges, reaches the other over IPv6 too, and removal
+    frees both families' leases and nat rules."""
+    pm.use(plugin_dir)
+    id1 = pm.start("c1", "sleep", "600")
+    id2 = pm.start("c2", "sleep", "600")
+    fmt = "{{(index .NetworkSettings.Networks \"%s\").GlobalIPv6Address}}" % NET
+    v6 = [pm.run("inspect", "-f", fmt, c).stdout.strip() for c in ("c1", "c2")]
+    v4 = [pm.ip_of("c1"), pm.ip_of("c2")]
+    assert all(a.startswith("fd00:88:57::") for a in v6), v6
+    lz = leases()
+    assert lz == {v4[0]: f"{id1}\r\neth0", v4[1]: f"{id2}\r\neth0",
+                  v6[0]: f"{id1}\r\neth0", v6[1]: f"{id2}\r\neth0"}, lz
+    addr6 = pm.exec("c1", "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope",
+                    "global").stdout
+    route6 = pm.exec("c1", "ip", "-6", "route").stdout
+    assert re.findall(r"inet6 (\S+)", addr6) == [f"{v6[0]}/64"]
+    assert f"default via {GATEWAY6} dev eth0" in " ".join(route6.split())
+    pm.exec("c1", "ping", "-6", "-c", "1", "-W", "3", v6[1])
+    pm.exec("c2", "ping", "-6", "-c", "1", "-W", "3", v6[0])
+    pm.exec("c1", "ping", "-c", "1", "-W", "3", v4[1])
+    rules6 = nat_rules("ip6tables-save")
+    for cid in (id1, id2):
+        assert any(r.startswith("-A POSTROUTING") and cid in r for r in rules6), rules6
+    obs = {"v4": v4, "v6": v6, "lease_files": sorted(os.listdir(lease_dir())),
+           "nat4": normalize_rules(nat_rules(), [id1, id2]),
+           "nat6": normalize_rules(rules6, [id1, id2]),
+           "routes6": sorted(" ".join(l.split()) for l in route6.splitlines()
+                             if "ff00::/8" not in l)}
+    pm.run("rm", "-f", "-t", "0", "c1", "c2")
+    assert leases() == {} and veths_on_bridge() == []
+    for tool in ("iptables-save", "ip6tables-save"):
+        left = [r for r in nat_rules(tool) if "CNI-" in r]
+        assert left == [], (tool, left)
+    return obs
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_podman_dual_stack_matches_reference(podman, tmp_path):
+    ours_dir = _our_plugin_dir(str(tmp_path))
+    podman.set_conflist(_conflist(dual=True))
+    ref = scenario_dual(podman, REF_DIR)
+    reset_network_state()
+    ours = scenario_dual(podman, ours_dir)
+    assert ours == ref
