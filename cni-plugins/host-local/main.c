@@ -168,7 +168,15 @@ static int cmd_gc(struct skel_ctx *ctx, ndl_error_t *err)
 	if (hl_config_parse(&ctx->conf, &ctx->env, &c, err) < 0)
 		return -EINVAL;
 	struct hl_store st;
-	int r = hl_store_open(c.data_dir, c.name, &st, err);
+	int r;
+	/* Without the list every lease would look stale: refuse rather than
+	 * release the whole network because a caller forgot the key. */
+	if (!ctx->conf.has_valid_attachments) {
+		r = cni_error_set(err, CNI_ERR_INVALID_CONFIG,
+				  "field \"cni.dev/valid-attachments\": required for GC");
+		goto out;
+	}
+	r = hl_store_open(c.data_dir, c.name, &st, err);
 	if (r < 0)
 		goto out;
 	struct hl_lease *l = NULL;

@@ -467,6 +467,10 @@ def test_gc_requires_1_1_0_and_valid_attachments_shape(tmp_path):
     r = ct.gc(OURS, c)
     assert r.code == 1 and "config version does not allow GC" in r.msg
     c = ipam_conf(tmp_path, "1.1.0", **V4)
+    assert ct.add(OURS, c, containerid="keep").ok
+    r = ct.gc(OURS, c)
+    assert r.code == 7 and "cni.dev/valid-attachments" in r.msg, r
+    assert "10.10.0.2" in ct.lease_dir(tmp_path / "net1")
     c["cni.dev/valid-attachments"] = [{"containerID": "a"}]
     r = ct.gc(OURS, c)
     assert r.code == 7 and "cni.dev/valid-attachments[0].ifname" in r.msg
