@@ -490,11 +490,15 @@ def test_status(tmp_path):
     assert r.code == 1
 
 
-def test_concurrent_adds_no_duplicates(tmp_path):
+@pytest.mark.parametrize("which", ["ours", "ref"])
+def test_concurrent_adds_no_duplicates(tmp_path, which):
+    plugin = OURS if which == "ours" else REF
+    if which == "ref" and not ct.have_reference("host-local"):
+        pytest.skip("reference host-local not installed")
     # 14 usable addresses (.1 is the gateway), 32 concurrent ADDs.
     c = ipam_conf(tmp_path, **{"ranges": [[{"subnet": "10.90.0.0/28"}]]})
     with concurrent.futures.ThreadPoolExecutor(32) as ex:
-        runs = list(ex.map(lambda i: ct.add(OURS, c, containerid=f"c{i}"), range(32)))
+        runs = list(ex.map(lambda i: ct.add(plugin, c, containerid=f"c{i}"), range(32)))
     ok = [r for r in runs if r.ok]
     bad = [r for r in runs if not r.ok]
     addrs = [r.json["ips"][0]["address"] for r in ok]
