@@ -176,6 +176,103 @@ void kubelet_container_linux_resources(const struct pod *p, const struct pod_con
 	*ret = r;
 }
 
+static bool is_sidecar(const struct pod_container *c)
+{
+	return c->is_init && c->restart_policy && strcmp(c->restart_policy, "Always") == 0;
+}
+
+static int64_t amount(const struct pod_resource_list *l, const char *name)
+{
+	const struct pod_resource *r = pod_resource_get(l, name);
+	if (!r)
+		return 0;
+	return strcmp(name, "cpu") == 0 ? r->q.milli : r->q.value;
+}
+
+/* resource.PodRequests / PodLimits for one resource. */
+static int64_t pod_aggregate(const struct pod *p, const char *name, bool limits)
+{
+	int64_t sum = 0, sidecars = 0, init_max = 0;
+	for (size_t i = 0; i < p->n_containers; i++)
+		sum += amount(limits ? &p->containers[i].limits : &p->containers[i].requests, name);
+	for (size_t i = 0; i < p->n_init_containers; i++) {
+		const struct pod_container *c = &p->init_containers[i];
+		int64_t v = amount(limits ? &c->limits : &c->requests, name), eff;
+		if (is_sidecar(c)) {
+			/* a sidecar keeps running alongside everything after it */
+			sum += v;
+			sidecars += v;
+			eff = sidecars;
+		} else {
+			eff = v + sidecars;
+		}
+		if (eff > init_max)
+			init_max = eff;
+	}
+	return sum > init_max ? sum : init_max;
+}
+
+int64_t kubelet_pod_requests(const struct pod *p, const char *resource)
+{
+	return pod_aggregate(p, resource, false);
+}
+
+int64_t kubelet_pod_limits(const struct pod *p, const char *resource)
+{
+	return pod_aggregate(p, resource, true);
+}
+
+void kubelet_pod_resource_config(const struct pod *p, bool enforce_cpu_limits,
+				 int64_t cpu_period_us, struct kubelet_pod_cgroup_config *ret)
+{
+	struct kubelet_pod_cgroup_config r = {0};
+	/* A limit counts as declared only when every container (init
+	 * included) sets a non-zero one. */
+	bool cpu_declared = true, mem_declared = true;
+	const struct pod_container *groups[2] = {p->containers, p->init_containers};
+	size_t ns[2] = {p->n_containers, p->n_init_containers};
+	for (int g = 0; g < 2; g++) {
+		for (size_t i = 0; i < ns[g]; i++) {
+			if (amount(&groups[g][i].limits, "cpu") == 0)
+				cpu_declared = false;
+			if (amount(&groups[g][i].limits, "memory") == 0)
+				mem_declared = false;
+		}
+	}
+	int64_t shares = kubelet_milli_cpu_to_shares(kubelet_pod_requests(p, "cpu"));
+	int64_t quota = kubelet_milli_cpu_to_quota(kubelet_pod_limits(p, "cpu"), cpu_period_us);
+	if (!enforce_cpu_limits)
+		quota = -1;
+	int64_t memory = kubelet_pod_limits(p, "memory");
+	switch (pod_qos_class(p)) {
+	case POD_QOS_GUARANTEED:
+		r.has_cpu_shares = r.has_cpu_quota = r.has_memory = true;
+		r.cpu_shares = shares;
+		r.cpu_quota = quota;
+		r.cpu_period = cpu_period_us;
+		r.memory = memory;
+		break;
+	case POD_QOS_BURSTABLE:
+		r.has_cpu_shares = true;
+		r.cpu_shares = shares;
+		if (cpu_declared) {
+			r.has_cpu_quota = true;
+			r.cpu_quota = quota;
+			r.cpu_period = cpu_period_us;
+		}
+		if (mem_declared) {
+			r.has_memory = true;
+			r.memory = memory;
+		}
+		break;
+	default:
+		r.has_cpu_shares = true;
+		r.cpu_shares = KUBELET_MIN_SHARES;
+		break;
+	}
+	*ret = r;
+}
+
 char *kubelet_expand(const char *in, kubelet_expand_lookup_fn lookup, void *userdata)
 {
 	size_t len = strlen(in), cap = len + 1, n = 0;

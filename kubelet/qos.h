@@ -43,6 +43,25 @@ void kubelet_container_linux_resources(const struct pod *p, const struct pod_con
 				       int64_t memory_capacity, bool cpu_cfs_quota,
 				       int64_t cpu_period_us, struct kubelet_linux_resources *ret);
 
+/* The pod-level cgroup settings (cm.ResourceConfigForPod): cpu shares from
+ * the pod's requests, CFS quota and memory limit when every container
+ * declares them (always for Guaranteed; BestEffort gets the minimum shares
+ * only). Pod requests/limits are the kubelet's PodRequests/PodLimits: the
+ * sum of the regular containers and sidecars, or the largest init container
+ * (plus the sidecars started before it) when that is larger. */
+struct kubelet_pod_cgroup_config {
+	bool has_cpu_shares, has_cpu_quota, has_memory;
+	int64_t cpu_shares;
+	int64_t cpu_quota;  /* -1 when CFS quota is not enforced */
+	int64_t cpu_period; /* with cpu_quota */
+	int64_t memory;	    /* bytes */
+};
+void kubelet_pod_resource_config(const struct pod *p, bool enforce_cpu_limits,
+				 int64_t cpu_period_us, struct kubelet_pod_cgroup_config *ret);
+/* PodRequests / PodLimits of one resource ("cpu" in milli, else value). */
+int64_t kubelet_pod_requests(const struct pod *p, const char *resource);
+int64_t kubelet_pod_limits(const struct pod *p, const char *resource);
+
 /* Static pods, mirror pods and priority >= system-cluster-critical. */
 bool pod_is_critical(const struct pod *p);
 

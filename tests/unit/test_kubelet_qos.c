@@ -200,6 +200,68 @@ static void test_linux_resources(void **state)
 	assert_int_equal(kubelet_milli_cpu_to_quota(250, 50000), 12500);
 }
 
+static void test_pod_resource_config(void **state)
+{
+	struct kubelet_pod_cgroup_config r;
+	cleanup_pod struct pod *be = pod_with(NULL, NULL, NULL, NULL, NULL);
+	kubelet_pod_resource_config(be, true, 100000, &r);
+	assert_true(r.has_cpu_shares && !r.has_cpu_quota && !r.has_memory);
+	assert_int_equal(r.cpu_shares, 2);
+
+	cleanup_pod struct pod *bu =
+	    pod_with(NULL, NULL, "{requests: {cpu: 100m, memory: 100Mi}}", NULL, NULL);
+	kubelet_pod_resource_config(bu, true, 100000, &r);
+	assert_true(r.has_cpu_shares && !r.has_cpu_quota && !r.has_memory);
+	assert_int_equal(r.cpu_shares, 102);
+
+	cleanup_pod struct pod *bl =
+	    pod_with(NULL, NULL,
+		     "{requests: {cpu: 100m, memory: 100Mi}, limits: {cpu: 200m, memory: 200Mi}}",
+		     NULL, NULL);
+	kubelet_pod_resource_config(bl, true, 100000, &r);
+	assert_true(r.has_cpu_quota && r.has_memory);
+	assert_int_equal(r.cpu_shares, 102);
+	assert_int_equal(r.cpu_quota, 20000);
+	assert_int_equal(r.cpu_period, 100000);
+	assert_int_equal(r.memory, 200 << 20);
+
+	/* one container without limits: no pod quota/memory limit */
+	cleanup_pod struct pod *bp =
+	    pod_with(NULL, NULL,
+		     "{requests: {cpu: 100m, memory: 100Mi}, limits: {cpu: 200m, memory: 200Mi}}",
+		     "{requests: {cpu: 100m, memory: 100Mi}}", NULL);
+	kubelet_pod_resource_config(bp, true, 100000, &r);
+	assert_true(r.has_cpu_shares && !r.has_cpu_quota && !r.has_memory);
+	assert_int_equal(r.cpu_shares, 204);
+
+	cleanup_pod struct pod *g =
+	    pod_with(NULL, NULL,
+		     "{requests: {cpu: 100m, memory: 100Mi}, limits: {cpu: 100m, memory: 100Mi}}",
+		     NULL, NULL);
+	kubelet_pod_resource_config(g, true, 100000, &r);
+	assert_int_equal(r.cpu_shares, 102);
+	assert_int_equal(r.cpu_quota, 10000);
+	assert_int_equal(r.memory, 100 << 20);
+	kubelet_pod_resource_config(g, false, 100000, &r);
+	assert_int_equal(r.cpu_quota, -1);
+	kubelet_pod_resource_config(g, true, 50000, &r);
+	assert_int_equal(r.cpu_quota, 5000);
+	assert_int_equal(r.cpu_period, 50000);
+
+	/* an init container bigger than the regular ones sets the pod request */
+	cleanup_pod struct pod *in =
+	    pod_with(NULL, NULL, "{requests: {cpu: 100m}}", NULL, "{requests: {cpu: '1'}}");
+	assert_int_equal(kubelet_pod_requests(in, "cpu"), 1000);
+	kubelet_pod_resource_config(in, true, 100000, &r);
+	assert_int_equal(r.cpu_shares, 1024);
+	/* a sidecar adds to the regular containers */
+	cleanup_pod struct pod *sc =
+	    pod_with(NULL, NULL, "{requests: {cpu: 100m}}", NULL, "{requests: {cpu: 200m}}");
+	free(sc->init_containers[0].restart_policy);
+	sc->init_containers[0].restart_policy = strdup("Always");
+	assert_int_equal(kubelet_pod_requests(sc, "cpu"), 300);
+}
+
 static const char *lookup(const char *name, void *ud)
 {
 	static const char *vars[][2] = {{"VAR_A", "A"},
@@ -378,9 +440,13 @@ static void test_container_env(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_qos_class),	    cmocka_unit_test(test_oom_score_adj),
-	    cmocka_unit_test(test_linux_resources), cmocka_unit_test(test_expand),
-	    cmocka_unit_test(test_backoff),	    cmocka_unit_test(test_container_env),
+	    cmocka_unit_test(test_qos_class),
+	    cmocka_unit_test(test_oom_score_adj),
+	    cmocka_unit_test(test_linux_resources),
+	    cmocka_unit_test(test_expand),
+	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_container_env),
+	    cmocka_unit_test(test_pod_resource_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
