@@ -168,9 +168,9 @@ static int copy_fd_to_store(struct image_store *s, int fd, const char *expect, c
 	struct blob_writer w;
 	if (blob_writer_open(s, expect, -1, &w, err) < 0)
 		return -abs(err->code);
-	static __thread char buf[1 << 16];
+	cleanup_free char *buf = xmalloc(1 << 16);
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = read(fd, buf, 1 << 16);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -481,9 +481,9 @@ static int import_tar(struct image_store *s, const char *path, const char *tag_a
 		struct blob_writer w;
 		if ((r = blob_writer_open(s, expect, archive_entry_size(e), &w, err)) < 0)
 			goto out;
-		static __thread char buf[1 << 16];
+		cleanup_free char *buf = xmalloc(1 << 16);
 		for (;;) {
-			la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
+			la_ssize_t n = archive_read_data(a, buf, 1 << 16);
 			if (n < 0) {
 				blob_writer_abort(&w);
 				r = ndl_error_setf(err, EIO, "%s: %s: %s", path, nm, archive_error_string(a));

@@ -30,7 +30,8 @@
  * compress 2-10x; even text-only layers stay far below this. */
 #define BOMB_MIN_BYTES (128ull << 20)
 #define BOMB_RATIO 250
-#define IOBUF (256 * 1024)
+/* Small buffers: big ones buy no speed here and cost resident memory. */
+#define IOBUF (64 * 1024)
 
 struct dir_time {
 	char *path;
