@@ -571,16 +571,29 @@ int cgroup_open(struct cgroup_manager *mgr, const char *path, struct cgroup **re
 	if (r < 0)
 		return r;
 	cleanup_cgroup struct cgroup *cg = cgroup_new(mgr, norm);
-	const char *dir = primary_dir(cg);
-	if (!dir || access(dir, F_OK) < 0)
-		return ndl_error_set(err, errno ? errno : ENOENT, "open cgroup %s: %s", path, dir ? dir : "no hierarchy");
-	if (mgr->mode != CGROUP_MODE_V2) {
-		/* Hierarchies where this cgroup is missing are left out. */
-		for (size_t i = 0; i < mgr->n_hier; i++)
-			if (access(cg->dirs[i], F_OK) < 0) {
-				free(cg->dirs[i]);
-				cg->dirs[i] = NULL;
+	if (mgr->mode == CGROUP_MODE_V2) {
+		if (access(cg->unified_dir, F_OK) < 0)
+			return ndl_error_set(err, errno, "open cgroup %s: %s", path, cg->unified_dir);
+	} else {
+		/* Hierarchies where this cgroup is missing are left out (a
+		 * half-finished destroy can be finished this way); at least
+		 * one must have it. */
+		bool any = false;
+		int saved = ENOENT;
+		const char *first = NULL;
+		for (size_t i = 0; i < mgr->n_hier; i++) {
+			if (access(cg->dirs[i], F_OK) == 0) {
+				any = true;
+				continue;
 			}
+			saved = errno;
+			if (!first)
+				first = mgr->hier[i].mountpoint;
+			free(cg->dirs[i]);
+			cg->dirs[i] = NULL;
+		}
+		if (!any)
+			return ndl_error_set(err, saved, "open cgroup %s: not in %s", path, first ? first : "any hierarchy");
 		if (mgr->mode == CGROUP_MODE_HYBRID && cg->unified_dir && access(cg->unified_dir, F_OK) < 0) {
 			free(cg->unified_dir);
 			cg->unified_dir = NULL;
@@ -735,7 +748,8 @@ int cgroup_pids(struct cgroup *cg, pid_t **ret_pids, size_t *ret_n, ndl_error_t 
 		free(pids);
 		return ndl_error_wrap(err, "pids of cgroup %s", cg->path);
 	}
-	qsort(pids, n, sizeof(pid_t), cmp_pid);
+	if (n > 1)
+		qsort(pids, n, sizeof(pid_t), cmp_pid);
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++)
 		if (w == 0 || pids[w - 1] != pids[i])

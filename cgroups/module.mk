@@ -25,3 +25,4 @@ check-vm-if-kvm: all
 	@$(VM_RUN) --if-kvm
 .PHONY: check-vm-if-kvm
 EXTRA_CHECKS += ;; $(MAKE) --no-print-directory -s check-vm-if-kvm BUILD=$(BUILD) SANITIZE=$(SANITIZE)
+$(eval $(call unit_test,test_cgroups,tests/unit/test_cgroups.c,cgroups ndl,-ljansson))
