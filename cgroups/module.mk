@@ -26,3 +26,5 @@ check-vm-if-kvm: all
 .PHONY: check-vm-if-kvm
 EXTRA_CHECKS += ;; $(MAKE) --no-print-directory -s check-vm-if-kvm BUILD=$(BUILD) SANITIZE=$(SANITIZE)
 $(eval $(call unit_test,test_cgroups,tests/unit/test_cgroups.c,cgroups ndl,-ljansson))
+# The resources parser reads outside input (config.json, CRI updates).
+$(eval $(call fuzz_target,fuzz_cgroup_resources,cgroups/fuzz_resources.c cgroups/resources.c lib/json.c lib/fs.c lib/error.c lib/xalloc.c,-ljansson))
