@@ -2,6 +2,7 @@
  * digests and chain IDs. Pure parsing: no I/O. */
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,35 +266,41 @@ fail:
 
 /* ---- platforms ---- */
 
+static struct utsname host_uts;
+static const char *host_arch, *host_variant;
+
+static void platform_host_init(void)
+{
+	uname(&host_uts);
+	const char *m = host_uts.machine;
+	if (strcmp(m, "x86_64") == 0)
+		host_arch = "amd64";
+	else if (strcmp(m, "aarch64") == 0 || strcmp(m, "arm64") == 0)
+		host_arch = "arm64", host_variant = "v8";
+	else if (strncmp(m, "armv7", 5) == 0)
+		host_arch = "arm", host_variant = "v7";
+	else if (strncmp(m, "armv6", 5) == 0)
+		host_arch = "arm", host_variant = "v6";
+	else if (strcmp(m, "i686") == 0 || strcmp(m, "i386") == 0)
+		host_arch = "386";
+	else if (strcmp(m, "ppc64le") == 0)
+		host_arch = "ppc64le";
+	else if (strcmp(m, "s390x") == 0)
+		host_arch = "s390x";
+	else if (strcmp(m, "riscv64") == 0)
+		host_arch = "riscv64";
+	else
+		host_arch = m;
+}
+
 void platform_host(struct platform *ret)
 {
-	static struct utsname u;
-	static const char *arch = NULL, *variant = NULL;
-	if (!arch) {
-		uname(&u);
-		const char *m = u.machine;
-		if (strcmp(m, "x86_64") == 0)
-			arch = "amd64";
-		else if (strcmp(m, "aarch64") == 0 || strcmp(m, "arm64") == 0)
-			arch = "arm64", variant = "v8";
-		else if (strncmp(m, "armv7", 5) == 0)
-			arch = "arm", variant = "v7";
-		else if (strncmp(m, "armv6", 5) == 0)
-			arch = "arm", variant = "v6";
-		else if (strcmp(m, "i686") == 0 || strcmp(m, "i386") == 0)
-			arch = "386";
-		else if (strcmp(m, "ppc64le") == 0)
-			arch = "ppc64le";
-		else if (strcmp(m, "s390x") == 0)
-			arch = "s390x";
-		else if (strcmp(m, "riscv64") == 0)
-			arch = "riscv64";
-		else
-			arch = m;
-	}
+	/* The daemon pulls from several threads at once. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, platform_host_init);
 	ret->os = "linux";
-	ret->arch = arch;
-	ret->variant = variant;
+	ret->arch = host_arch;
+	ret->variant = host_variant;
 }
 
 /* arm64's "v8" is the default: an entry without a variant matches it. */

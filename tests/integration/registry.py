@@ -148,6 +148,7 @@ class TokenServer:
         self.dir = os.path.join(workdir, f"tokens-{time.monotonic_ns()}")
         os.makedirs(self.dir)
         self.users = users
+        self.refresh_tokens = {}  # identity token -> user
         self.key = os.path.join(self.dir, "tok.key")
         self.cert = os.path.join(self.dir, "tok.crt")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
@@ -172,6 +173,31 @@ class TokenServer:
             def log_message(self, *a):
                 pass
 
+            def _answer(self, q, user, key="token"):
+                if user is None:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                scope = q.get("scope", [""])[0]
+                tok = srv.sign(user, scope)
+                body = json.dumps({key: tok, "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                # OAuth2 refresh-token grant (identity tokens)
+                from urllib.parse import parse_qs
+                n = int(self.headers.get("Content-Length", "0"))
+                q = parse_qs(self.rfile.read(n).decode())
+                srv.requests.append({"path": self.path, "post": q})
+                user = srv.refresh_tokens.get(q.get("refresh_token", [""])[0]) \
+                    if q.get("grant_type") == ["refresh_token"] else None
+                self._answer(q, user, key="access_token")
+
             def do_GET(self):
                 from urllib.parse import urlparse, parse_qs
                 q = parse_qs(urlparse(self.path).query)
@@ -182,18 +208,7 @@ class TokenServer:
                     u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
                     if srv.users.get(u) == p:
                         user = u
-                if user is None:
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                scope = q.get("scope", [""])[0]
-                tok = srv.sign(user, scope)
-                body = json.dumps({"token": tok, "expires_in": 300}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._answer(q, user)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.port = self.httpd.server_address[1]

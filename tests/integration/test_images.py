@@ -105,8 +105,10 @@ def umount(path):
 # ---- a proxy in front of the registry: counts, corrupts, throttles ----
 
 class Proxy:
-    def __init__(self, upstream, corrupt_blobs=False, throttle_bps=None):
+    def __init__(self, upstream, corrupt_blobs=False, throttle_bps=None, fail_blobs=0, fail_status=503):
         self.upstream = upstream
+        self.fail_left = fail_blobs
+        self.fail_status = fail_status
         self.corrupt = corrupt_blobs
         self.throttle = throttle_bps
         self.counts = {}
@@ -122,6 +124,16 @@ class Proxy:
             def _fwd(self, method):
                 with px.lock:
                     px.counts[self.path] = px.counts.get(self.path, 0) + 1
+                    fail = px.fail_left > 0 and "/blobs/" in self.path
+                    if fail:
+                        px.fail_left -= 1
+                if fail:
+                    self.send_response(px.fail_status)
+                    self.send_header("Content-Length", "0")
+                    if px.fail_status == 429:
+                        self.send_header("Retry-After", "0")
+                    self.end_headers()
+                    return
                 try:
                     c = http.client.HTTPConnection(px.upstream, timeout=30)
                     hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -335,6 +347,16 @@ def test_token_auth(work):
             scopes = [r["path"] for r in ts.requests]
             assert any("scope=repository%3Atok%2Fimg%3Apull" in s for s in scopes), scopes
             assert any("service=nodelet-test-registry" in s for s in scopes), scopes
+            # identity token (CRI AuthConfig.identity_token): OAuth2 refresh grant
+            ts.refresh_tokens["refresh-123"] = "bob"
+            ts.requests.clear()
+            cli(os.path.join(work, "store2"), "pull", "--identity-token", "refresh-123", f"{reg.addr}/tok/img:v1")
+            posts = [r for r in ts.requests if "post" in r]
+            assert posts and posts[0]["post"]["grant_type"] == ["refresh_token"], ts.requests
+            assert posts[0]["post"]["scope"] == ["repository:tok/img:pull"]
+            p = cli(os.path.join(work, "store3"), "pull", "--identity-token", "wrong", f"{reg.addr}/tok/img:v1",
+                    check=False)
+            assert p.returncode == 1 and "token server" in p.stderr
     finally:
         ts.stop()
 
@@ -542,6 +564,25 @@ def test_wrong_digest_rejected(work, reg):
         assert_store_consistent(root)
         layer = json.loads(img.blobs()[0])["layers"][0]["digest"]
         assert not os.path.exists(os.path.join(root, "blobs", "sha256", layer[7:]))
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_transient_errors_retried(work, reg, status):
+    img = ib.Image().add_layer(ib.busybox_entries()).add_layer([ib.F("x", b"y")])
+    layout = ib.write_layout(os.path.join(work, "l"), {"v1": img})
+    ib.push(layout, "v1", f"{reg.addr}/flaky/img:v1")
+    proxy = Proxy(reg.addr, fail_blobs=2, fail_status=status)
+    try:
+        root = os.path.join(work, "store")
+        cli(root, "--parallel", "1", "pull", f"{proxy.addr}/flaky/img:v1")
+        assert max(proxy.blob_gets().values()) >= 2  # retried after the failures
+        assert_store_consistent(root)
+        # a registry that keeps failing: a clear error after the retries
+        proxy.fail_left = 100
+        p = cli(os.path.join(work, "s2"), "pull", f"{proxy.addr}/flaky/img:v1", check=False)
+        assert p.returncode == 1 and f"HTTP {status}" in p.stderr, p.stderr
     finally:
         proxy.stop()
 
