@@ -78,3 +78,11 @@ bool cg_kv_u64(const char *buf, const char *key, uint64_t *ret);
 
 /* Recursively collect pids in dir/cgroup.procs and its sub-cgroups. */
 int cg_collect_pids(const char *dir, pid_t **pids, size_t *n, size_t *cap, ndl_error_t *err);
+
+/* v2 device rules: compile to a cgroup device BPF program (exposed for the
+ * unit tests) and load + attach it, replacing earlier ones. */
+struct bpf_insn;
+int cg_devices_bpf_prog(const struct cgroup_device_rule *rules, size_t n, struct bpf_insn **ret,
+			size_t *ret_n);
+int cg_devices_bpf_apply(const char *dir, const struct cgroup_device_rule *rules, size_t n,
+			 ndl_error_t *err);

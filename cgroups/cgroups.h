@@ -171,9 +171,11 @@ struct cgroup_resources {
 		struct cgroup_net_priority *priorities;
 		size_t n_priorities;
 	} network;
-	/* Applied in order on v1 (devices.allow / devices.deny). On v2 device
-	 * rules need an eBPF program: cgroup_apply fails with ENOTSUP when any
-	 * rule is given, so a caller never silently loses device confinement. */
+	/* Applied in order on v1 (devices.allow / devices.deny); on v2
+	 * compiled into a BPF cgroup device program (last matching rule
+	 * wins, default deny) that replaces the previous one. As in the OCI
+	 * spec, the list is complete: the runtime adds its default devices
+	 * (null, zero, full, random, urandom, tty, ptmx...) itself. */
 	struct cgroup_device_rule *devices;
 	size_t n_devices;
 	struct cgroup_unified_entry *unified; /* v2 only */

@@ -1,6 +1,6 @@
 # cgroups/: the cgroupfs driver (v1, v2, hybrid) used by the runtime and the
 # kubelet. Link as: cgroups ndl, with -ljansson.
-CGROUPS_SRCS := cgroups/manager.c cgroups/v1.c cgroups/v2.c cgroups/resources.c cgroups/util.c
+CGROUPS_SRCS := cgroups/manager.c cgroups/v1.c cgroups/v2.c cgroups/resources.c cgroups/util.c cgroups/devices_bpf.c
 $(eval $(call static_lib,cgroups,$(CGROUPS_SRCS)))
 LIBS_CGROUPS := -ljansson
 # Test/debug CLI over the library (not installed).

@@ -234,15 +234,14 @@ static int check_unified_key(const char *key, ndl_error_t *err)
 
 static int v2_apply(struct cgroup *cg, const struct cgroup_resources *r, ndl_error_t *err)
 {
-	if (r->n_devices)
-		return ndl_error_setf(err, ENOTSUP,
-				      "linux.resources.devices: device rules need an eBPF device filter on cgroup v2, which nodelet does not load yet");
 	if (r->network.has_class_id || r->network.n_priorities)
 		return ndl_error_setf(err, ENOTSUP, "linux.resources.network: net_cls/net_prio do not exist in cgroup v2");
 	/* runc's fs2 order. */
 	if (v2_pids(cg, r, err) < 0 || v2_memory(cg, r, err) < 0 || v2_io(cg, r, err) < 0 ||
 	    v2_cpu(cg, r, err) < 0 || v2_cpuset(cg, r, err) < 0 || v2_hugetlb(cg, r, err) < 0)
 		return -1;
+	if (r->n_devices && cg_devices_bpf_apply(cg->unified_dir, r->devices, r->n_devices, err) < 0)
+		return ndl_error_wrap(err, "linux.resources.devices");
 	for (size_t i = 0; i < r->n_unified; i++) {
 		if (check_unified_key(r->unified[i].key, err) < 0)
 			return -1;

@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/bpf.h>
+
+#include "cgroups/cgroups-internal.h"
 #include "cgroups/cgroups.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
@@ -655,7 +658,7 @@ static void test_v2_apply_writes(void **state)
 	/* refused on v2, naming why */
 	static const char *const refused[][2] = {
 		{"{\"cpu\":{\"realtimeRuntime\":1000}}", "realtime"},
-		{"{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}", "eBPF"},
+		{"{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}", "device filter"}, /* not a cgroup */
 		{"{\"network\":{\"classID\":1}}", "net_cls"},
 		{"{\"memory\":{\"swap\":1000}}", "without memory limit"},
 		{"{\"unified\":{\"cgroup.procs\":\"1\"}}", "cgroup.procs"},
@@ -789,6 +792,112 @@ static void test_hybrid_tracks_unified(void **state)
 	rmtree(root);
 }
 
+/* ---- v2 device filter program ---- */
+
+/* Just enough of an eBPF interpreter for the instructions the generator
+ * emits, so the program's verdicts can be checked without a kernel. */
+static int run_prog(const struct bpf_insn *p, size_t n, uint32_t type, uint32_t acc, uint32_t major,
+		    uint32_t minor)
+{
+	uint32_t ctx[3] = {type | (acc << 16), major, minor};
+	uint64_t r[11] = {0};
+	for (size_t pc = 0; pc < n; pc++) {
+		const struct bpf_insn *i = &p[pc];
+		uint64_t src = BPF_SRC(i->code) == BPF_X ? r[i->src_reg] : (uint64_t)(int64_t)i->imm;
+		switch (i->code) {
+		case BPF_LDX | BPF_MEM | BPF_W:
+			assert_int_equal(i->src_reg, 1);
+			assert_true(i->off % 4 == 0 && i->off <= 8);
+			r[i->dst_reg] = ctx[i->off / 4];
+			break;
+		case BPF_ALU | BPF_AND | BPF_K:
+			r[i->dst_reg] = (uint32_t)(r[i->dst_reg] & (uint32_t)i->imm);
+			break;
+		case BPF_ALU | BPF_RSH | BPF_K:
+			r[i->dst_reg] = (uint32_t)r[i->dst_reg] >> i->imm;
+			break;
+		case BPF_ALU | BPF_MOV | BPF_K:
+		case BPF_ALU | BPF_MOV | BPF_X:
+			r[i->dst_reg] = (uint32_t)src;
+			break;
+		case BPF_JMP | BPF_JNE | BPF_K:
+		case BPF_JMP | BPF_JNE | BPF_X:
+			if (r[i->dst_reg] != src)
+				pc += (size_t)i->off;
+			break;
+		case BPF_JMP | BPF_EXIT:
+			return (int)r[0];
+		default:
+			fail_msg("unexpected opcode 0x%x at %zu", i->code, pc);
+		}
+	}
+	fail_msg("program fell off the end");
+	return -1;
+}
+
+/* The kernel verifier rejects programs with unreachable instructions. */
+static void assert_all_reachable(const struct bpf_insn *p, size_t n)
+{
+	bool *seen = xcalloc(n, sizeof(bool));
+	size_t *stack = xcalloc(2 * n + 1, sizeof(size_t)), sp = 0;
+	stack[sp++] = 0;
+	while (sp) {
+		size_t pc = stack[--sp];
+		if (pc >= n || seen[pc])
+			continue;
+		seen[pc] = true;
+		if (p[pc].code == (BPF_JMP | BPF_EXIT))
+			continue;
+		stack[sp++] = pc + 1;
+		if (BPF_CLASS(p[pc].code) == BPF_JMP)
+			stack[sp++] = pc + 1 + (size_t)p[pc].off;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!seen[i])
+			fail_msg("instruction %zu of %zu is unreachable", i, n);
+	free(seen);
+	free(stack);
+}
+
+static void test_device_filter_program(void **state)
+{
+	(void)state;
+	const uint32_t C = BPF_DEVCG_DEV_CHAR, B = BPF_DEVCG_DEV_BLOCK;
+	const uint32_t R = BPF_DEVCG_ACC_READ, W = BPF_DEVCG_ACC_WRITE, M = BPF_DEVCG_ACC_MKNOD;
+	struct cgroup_resources res;
+	parse("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
+	      "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rwm\"},"
+	      "{\"allow\":true,\"type\":\"c\",\"major\":136,\"access\":\"rw\"},"
+	      "{\"allow\":true,\"type\":\"b\",\"major\":8,\"minor\":0,\"access\":\"r\"},"
+	      "{\"allow\":false,\"type\":\"c\",\"major\":136,\"minor\":9}]}",
+	      &res);
+	struct bpf_insn *p = NULL;
+	size_t n = 0;
+	assert_int_equal(cg_devices_bpf_prog(res.devices, res.n_devices, &p, &n), 0);
+	assert_all_reachable(p, n);
+	assert_int_equal(run_prog(p, n, C, R | W, 1, 3), 1);	/* /dev/null */
+	assert_int_equal(run_prog(p, n, C, M, 1, 3), 1);
+	assert_int_equal(run_prog(p, n, C, R, 1, 5), 0);	/* /dev/zero: deny-all */
+	assert_int_equal(run_prog(p, n, B, R, 1, 3), 0);	/* type matters */
+	assert_int_equal(run_prog(p, n, C, R | W, 136, 2), 1); /* pts, any minor */
+	assert_int_equal(run_prog(p, n, C, M, 136, 2), 0);	/* mknod not granted */
+	assert_int_equal(run_prog(p, n, C, R, 136, 9), 0);	/* later deny wins */
+	assert_int_equal(run_prog(p, n, B, R, 8, 0), 1);
+	assert_int_equal(run_prog(p, n, B, R | W, 8, 0), 0);	/* write not granted */
+	free(p);
+	cgroup_resources_free(&res);
+
+	parse("{\"devices\":[{\"allow\":true}]}", &res);
+	assert_int_equal(cg_devices_bpf_prog(res.devices, res.n_devices, &p, &n), 0);
+	assert_all_reachable(p, n);
+	assert_int_equal(run_prog(p, n, B, R | W | M, 259, 1), 1);
+	free(p);
+	cgroup_resources_free(&res);
+	assert_int_equal(cg_devices_bpf_prog(NULL, 0, &p, &n), 0);
+	assert_int_equal(run_prog(p, n, C, R, 1, 3), 0); /* no rules: nothing allowed */
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_v2_apply_writes),
 		cmocka_unit_test(test_v2_stats),
 		cmocka_unit_test(test_hybrid_tracks_unified),
+		cmocka_unit_test(test_device_filter_program),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
