@@ -680,6 +680,21 @@ int images_gc(struct image_store *s, ndl_error_t *err)
 			closedir(d);
 		}
 	}
+	/* Lock files: only pulls, imports and unpacks open them, and they all
+	 * hold gc.lock shared, so none is in use now. */
+	{
+		cleanup_close int dfd = openat(s->root_fd, "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (d) {
+			int keep = dfd;
+			dfd = -1;
+			struct dirent *de;
+			while ((de = readdir(d)))
+				if (de->d_name[0] != '.')
+					unlinkat(keep, de->d_name, 0);
+			closedir(d);
+		}
+	}
 	log_debug(1, "gc done", "blobs_removed=%u snapshots_removed=%u", removed_blobs, removed_snaps);
 out:
 	store_unlock(lk);

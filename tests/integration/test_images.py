@@ -89,7 +89,7 @@ def assert_same_tree(ours, theirs):
     extra = sorted(set(a) - set(b))
     assert not missing and not extra, f"missing {missing} extra {extra}"
     diffs = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
-    assert not diffs, f"differences (ours, umoci): {json.dumps(diffs, indent=1)}"
+    assert not diffs, f"differences (ours, reference): {json.dumps(diffs, indent=1)}"
 
 
 def umoci_unpack(layout, tag, dest):
@@ -682,3 +682,76 @@ def test_cli_errors(work):
     p = cli(root, "--registry-config", cfg, "list", check=False)
     assert p.returncode == 1 and 'mirrors.docker.io.endpoint[0]' in p.stderr
     assert cli_json(root, "list") == {"images": []}
+
+
+class Containerd:
+    """Debian's containerd 1.6 with temp root/state/socket (CRI plugin off),
+    started here and stopped by PID."""
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "containerd")
+        os.makedirs(self.dir)
+        self.sock = os.path.join(self.dir, "containerd.sock")
+        cfg = os.path.join(self.dir, "config.toml")
+        with open(cfg, "w") as f:
+            f.write('version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+                    f'root = "{self.dir}/root"\nstate = "{self.dir}/state"\n'
+                    f'[grpc]\n  address = "{self.sock}"\n'
+                    f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{self.dir}/opt"\n')
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen(["containerd", "--config", cfg], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        harness.wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None,
+                         timeout=20, what="containerd socket")
+        assert self.proc.poll() is None, open(os.path.join(self.dir, "log")).read()
+
+    def ctr(self, *args):
+        return subprocess.run(["ctr", "--address", self.sock, "-n", "test"] + list(args), check=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def test_same_rootfs_as_containerd(work, reg):
+    """The same pull with containerd (ctr pull + ctr images mount): the
+    mounted roots must be identical file by file."""
+    layout = rich_layout(work)
+    ref = f"{reg.addr}/test/rich:v1"
+    ib.push(layout, "v1", ref)
+    root = os.path.join(work, "store")
+    cli(root, "pull", ref)
+    ours = os.path.join(work, "ours")
+    theirs = os.path.join(work, "theirs")
+    os.makedirs(ours)
+    os.makedirs(theirs)
+    c = Containerd(work)
+    mounted = False
+    try:
+        c.ctr("images", "pull", "--plain-http", ref)
+        c.ctr("images", "mount", ref, theirs)
+        mounted = True
+        cli(root, "mount", ref, ours)
+        try:
+            assert_same_tree(ours, theirs)
+            # the image id is the config digest in both
+            ids = c.ctr("images", "ls").stdout
+            ours_info = cli_json(root, "inspect", ref)
+            assert ours_info["repoDigests"][0].split("@")[1] in ids
+        finally:
+            cli(root, "unmount", ours)
+    finally:
+        if mounted:
+            subprocess.run(["ctr", "--address", c.sock, "-n", "test", "images", "unmount", theirs],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            umount(theirs)
+        c.stop()
+        # containerd leaves its snapshot mounts to us in this private namespace
+        subprocess.run(["sh", "-c", f"grep ' {c.dir}/' /proc/self/mounts | cut -d' ' -f2 | xargs -r -n1 umount -l"])
