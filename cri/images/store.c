@@ -362,28 +362,42 @@ out:
 }
 
 /* Which record does name denote? Returns the record id or NULL. */
+/* An image id or a unique id prefix (at least 3 hex digits). */
+static const char *find_by_id(json_t *recs, const char *name)
+{
+	const char *k, *found = NULL;
+	json_t *v;
+	const char *hex = strncmp(name, "sha256:", 7) == 0 ? name + 7 : name;
+	size_t hn = strlen(hex);
+	if (hn < 3 || hn > 64 || strspn(hex, "0123456789abcdef") != hn)
+		return NULL;
+	int matches = 0;
+	json_object_foreach(recs, k, v) if (strncmp(k + 7, hex, hn) == 0)
+	{
+		found = k;
+		matches++;
+	}
+	return matches == 1 ? found : NULL;
+}
+
+static const char *find_by_ref(json_t *recs, const char *name, const char **ret_tag);
+
+/* Which record does name denote? Full ids are ids; otherwise a reference
+ * wins over an id prefix (a repository may be called "cafe"), as docker. */
 static const char *find_record(json_t *recs, const char *name, const char **ret_tag)
+{
+	*ret_tag = NULL;
+	const char *hex = strncmp(name, "sha256:", 7) == 0 ? name + 7 : name;
+	if (hex != name || (strlen(hex) == 64 && strspn(hex, "0123456789abcdef") == 64))
+		return find_by_id(recs, name);
+	const char *found = find_by_ref(recs, name, ret_tag);
+	return found ? found : find_by_id(recs, name);
+}
+
+static const char *find_by_ref(json_t *recs, const char *name, const char **ret_tag)
 {
 	const char *k;
 	json_t *v;
-	*ret_tag = NULL;
-	const char *hex = name;
-	if (strncmp(hex, "sha256:", 7) == 0)
-		hex += 7;
-	size_t hn = strlen(hex);
-	if (hn >= 3 && hn <= 64 && strspn(hex, "0123456789abcdef") == hn) {
-		const char *found = NULL;
-		int matches = 0;
-		json_object_foreach(recs, k, v) if (strncmp(k + 7, hex, hn) == 0)
-		{
-			found = k;
-			matches++;
-		}
-		if (matches == 1)
-			return found;
-		if (hn == 64 || name != hex)
-			return NULL;
-	}
 	struct image_ref ref = {0};
 	if (image_ref_parse(name, &ref, NULL) < 0)
 		return NULL;
