@@ -263,7 +263,8 @@ static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_of
 		x->last_log = now;
 		double secs = (double)(now.tv_sec - x->start.tv_sec) +
 			      (double)(now.tv_nsec - x->start.tv_nsec) / 1e9;
-		log_debug(1, "pull progress", "blob=%s bytes=%lld total=%lld rate_kib_s=%.0f", x->what,
+		log_debug(1, "pull progress", "blob=%s bytes=%lld total=%lld rate_kib_s=%.0f",
+			  x->what ? x->what : "manifest",
 			  (long long)dlnow, (long long)dltotal, secs > 0 ? (double)dlnow / 1024 / secs : 0);
 	}
 	return 0;

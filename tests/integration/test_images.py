@@ -755,3 +755,18 @@ def test_same_rootfs_as_containerd(work, reg):
         c.stop()
         # containerd leaves its snapshot mounts to us in this private namespace
         subprocess.run(["sh", "-c", f"grep ' {c.dir}/' /proc/self/mounts | cut -d' ' -f2 | xargs -r -n1 umount -l"])
+
+
+def test_progress_logged_for_long_pulls(work, reg):
+    img = ib.Image().add_layer([ib.F("random", os.urandom(7 << 20))], "none")
+    layout = ib.write_layout(os.path.join(work, "l"), {"v1": img})
+    ib.push(layout, "v1", f"{reg.addr}/slow/img:v1")
+    proxy = Proxy(reg.addr, throttle_bps=1 << 20)
+    try:
+        p = cli(os.path.join(work, "store"), "-v", "1", "pull", f"{proxy.addr}/slow/img:v1")
+        lines = [ln for ln in p.stderr.splitlines() if 'msg="pull progress"' in ln]
+        assert lines, p.stderr
+        assert "bytes=" in lines[0] and "rate_kib_s=" in lines[0] and "total=" in lines[0]
+        assert 'msg="pulled blob"' in p.stderr and 'msg="unpacked layer"' in p.stderr
+    finally:
+        proxy.stop()
