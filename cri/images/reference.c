@@ -15,12 +15,30 @@ static bool is_alnum_lower(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* domain-component ('.' domain-component)* (':' port)? */
+/* domain-component ('.' domain-component)* (':' port)?, or an IPv6
+ * literal in brackets with an optional port. */
 static bool valid_domain(const char *d, size_t n)
 {
 	size_t i = 0;
 	if (n == 0)
 		return false;
+	if (d[0] == '[') {
+		const char *close = memchr(d, ']', n);
+		if (!close || close == d + 1)
+			return false;
+		for (const char *p = d + 1; p < close; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':')
+				return false;
+		i = (size_t)(close - d) + 1;
+		if (i == n)
+			return true;
+		if (d[i] != ':')
+			return false;
+		size_t ps = ++i;
+		while (i < n && isdigit((unsigned char)d[i]))
+			i++;
+		return i == n && i > ps && i - ps <= 5;
+	}
 	for (;;) {
 		size_t start = i;
 		while (i < n && (isalnum((unsigned char)d[i]) || d[i] == '-'))

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,6 +304,14 @@ static void setup_tls(CURL *h, const struct endpoint *e)
 	}
 }
 
+/* The daemon forks shims while pulls run: no socket may leak into them. */
+static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)arg;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* Perform one request. Returns the CURLcode; x holds the response. */
 static CURLcode perform(struct registry_client *c, struct endpoint *e, const char *url,
 			const char *accept, const char *authz, const char *post, struct xfer *x)
@@ -324,6 +333,7 @@ static CURLcode perform(struct registry_client *c, struct endpoint *e, const cha
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->s->timeout_seconds);

@@ -67,6 +67,8 @@ static void test_reference_normalize(void **state)
 	check_ref("quay.io/a/b:tag@" D64, "quay.io/a/b:tag@" D64, NULL);
 	check_ref("busybox@" D64, "docker.io/library/busybox@" D64, "busybox@" D64);
 	check_ref("Registry.Example.com/x", "Registry.Example.com/x:latest", NULL);
+	check_ref("[::1]:5000/x/y:1", "[::1]:5000/x/y:1", NULL);
+	check_ref("[fe80::1]/x", "[fe80::1]/x:latest", NULL);
 }
 
 static void test_reference_invalid(void **state)
@@ -85,6 +87,8 @@ static void test_reference_invalid(void **state)
 	check_bad_ref("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		      "64-byte hexadecimal");
 	check_bad_ref("host:99999999/x", "invalid domain");
+	check_bad_ref("[::g]/x", "invalid domain");
+	check_bad_ref("[::1/x", "invalid domain");
 	check_bad_ref("a b", "invalid character");
 	char longname[400];
 	memset(longname, 'a', sizeof(longname) - 1);
