@@ -105,8 +105,12 @@ def umount(path):
 # ---- a proxy in front of the registry: counts, corrupts, throttles ----
 
 class Proxy:
-    def __init__(self, upstream, corrupt_blobs=False, throttle_bps=None, fail_blobs=0, fail_status=503):
+    def __init__(self, upstream, corrupt_blobs=False, throttle_bps=None, fail_blobs=0, fail_status=503,
+                 redirect_blobs_to=None, upstream_auth=None):
         self.upstream = upstream
+        self.redirect_to = redirect_blobs_to
+        self.upstream_auth = upstream_auth
+        self.seen_auth = []  # (path, Authorization header or None)
         self.fail_left = fail_blobs
         self.fail_status = fail_status
         self.corrupt = corrupt_blobs
@@ -124,7 +128,15 @@ class Proxy:
             def _fwd(self, method):
                 with px.lock:
                     px.counts[self.path] = px.counts.get(self.path, 0) + 1
+                    px.seen_auth.append((self.path, self.headers.get("Authorization")))
                     fail = px.fail_left > 0 and "/blobs/" in self.path
+                if px.redirect_to and "/blobs/" in self.path:
+                    # like a registry sending blob downloads to storage elsewhere
+                    self.send_response(307)
+                    self.send_header("Location", f"http://{px.redirect_to}{self.path}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                     if fail:
                         px.fail_left -= 1
                 if fail:
@@ -137,6 +149,8 @@ class Proxy:
                 try:
                     c = http.client.HTTPConnection(px.upstream, timeout=30)
                     hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                    if px.upstream_auth:
+                        hdrs["Authorization"] = px.upstream_auth
                     c.request(method, self.path, headers=hdrs)
                     r = c.getresponse()
                     body = r.read()
@@ -330,6 +344,29 @@ def test_basic_auth(work):
         with open(dc, "w") as f:
             json.dump({"auths": {reg.addr: {"auth": base64.b64encode(b"alice:s3cret").decode()}}}, f)
         cli(os.path.join(work, "store4"), "--docker-config", dc, "pull", f"{reg.addr}/p/img:v1")
+
+
+def test_redirect_to_other_host_drops_authorization(work):
+    import base64
+    small = ib.Image().add_layer(ib.busybox_entries())
+    layout = ib.write_layout(os.path.join(work, "l"), {"v1": small})
+    with Registry(work, htpasswd={"alice": "s3cret"}) as reg:
+        ib.push(layout, "v1", f"{reg.addr}/p/img:v1", creds="alice:s3cret")
+        basic = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        # "storage": another host:port that signs its own upstream requests
+        storage = Proxy(reg.addr, upstream_auth=basic)
+        front = Proxy(reg.addr, redirect_blobs_to=storage.addr)
+        try:
+            root = os.path.join(work, "store")
+            cli(root, "pull", "--username", "alice", "--password", "s3cret", f"{front.addr}/p/img:v1")
+            assert any(a for p_, a in front.seen_auth if "/manifests/" in p_), front.seen_auth
+            blob_reqs = [(p_, a) for p_, a in storage.seen_auth if "/blobs/" in p_]
+            assert blob_reqs, storage.seen_auth
+            assert all(a is None for _, a in blob_reqs), blob_reqs
+            assert_store_consistent(root)
+        finally:
+            front.stop()
+            storage.stop()
 
 
 def test_token_auth(work):
