@@ -22,12 +22,18 @@ static void rm_tree(void)
 		abort();
 }
 
+static void remove_dir(void)
+{
+	ndl_rm_rf(dir, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!dir[0]) {
 		snprintf(dir, sizeof(dir), "/tmp/fuzz-unpack-XXXXXX");
 		if (!mkdtemp(dir))
 			abort();
+		atexit(remove_dir);
 		rm_tree();
 	}
 	int mfd = memfd_create("layer", MFD_CLOEXEC);
