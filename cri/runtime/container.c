@@ -307,6 +307,11 @@ static void __attribute__((noreturn)) finish_and_exec(const struct rt_process *p
 	if (filter && p->no_new_privileges && rt_seccomp_load(filter, &err) < 0)
 		child_fail(sync_fd, &err);
 	char *empty[] = {NULL};
+	/* The caller may block signals to sigwait for us (run, exec): the
+	 * container process starts with none blocked. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(exe, p->args, p->env ? p->env : empty);
 	ndl_error_set(&err, errno, "exec %s", exe);
 	child_fail(sync_fd, &err);
@@ -450,10 +455,11 @@ static void __attribute__((noreturn)) container_init(struct init_args *a)
 	if (a->mntns) {
 		if (rt_rootfs_pivot(a->rootfs, a->opts->no_pivot, &err) < 0)
 			child_fail(a->sync_fd, &err);
-		if (rt_rootfs_finalize(s, &err) < 0)
-			child_fail(a->sync_fd, &err);
 	}
+	/* Before readonlyPaths makes /proc/sys read-only. */
 	if (apply_sysctls(s, &err) < 0)
+		child_fail(a->sync_fd, &err);
+	if (a->mntns && rt_rootfs_finalize(s, &err) < 0)
 		child_fail(a->sync_fd, &err);
 	if (a->console_fd >= 0) {
 		if (setup_console(a->opts->console_socket, a->console_fd, &err) < 0)

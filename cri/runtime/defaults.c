@@ -41,7 +41,7 @@ json_t *rt_default_spec(bool rootless)
 		"[{s:s, s:s, s:s},"
 		" {s:s, s:s, s:s, s:[s, s, s, s]},"
 		" {s:s, s:s, s:s, s:[s, s, s, s, s, s]},"
-		" {s:s, s:s, s:s, s:[s, s, s, s]},"
+		" {s:s, s:s, s:s, s:[s, s, s, s, s]},"
 		" {s:s, s:s, s:s, s:[s, s, s]},"
 		" {s:s, s:s, s:s, s:[s, s, s, s]},"
 		" {s:s, s:s, s:s, s:[s, s, s, s, s]}]",

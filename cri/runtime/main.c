@@ -489,6 +489,9 @@ static int cmd_exec(int argc, char **argv, int i)
 	sigdelset(&set, SIGSEGV);
 	sigdelset(&set, SIGBUS);
 	int rc;
+	/* Block before the child exists so its SIGCHLD cannot be lost. */
+	if (!detach)
+		sigprocmask(SIG_BLOCK, &set, NULL);
 	if (rt_exec(&o, &pid, &err) < 0) {
 		rc = fail(&err);
 		goto out;
@@ -496,7 +499,6 @@ static int cmd_exec(int argc, char **argv, int i)
 	rc = 0;
 	if (detach)
 		goto out;
-	sigprocmask(SIG_BLOCK, &set, NULL);
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&set, &si);

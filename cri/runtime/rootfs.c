@@ -38,10 +38,16 @@ static int openat2_in_root(int rootfd, const char *path, int flags, unsigned res
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
 
-/* Fallback without openat2: walk component by component, reading each
- * symlink ourselves and restarting from the root for absolute targets, so
- * ".." and symlinks are evaluated against the container root. */
-static int walk_in_root(int rootfd, const char *path, int flags, unsigned resolve_extra)
+/* Walk component by component, reading each symlink ourselves and
+ * restarting from the root for absolute targets, so ".." and symlinks are
+ * evaluated against the container root (the fallback without openat2, and
+ * the way missing components are created: create is 0, WALK_DIR to make
+ * missing ones directories, or WALK_FILE to make the last one a file). A
+ * dangling symlink is followed to where it points inside the root. */
+#define WALK_DIR  1
+#define WALK_FILE 2
+static int walk_in_root(int rootfd, const char *path, int flags, unsigned resolve_extra,
+			int create, mode_t mode)
 {
 	char buf[PATH_MAX * 2];
 	int links = 0;
@@ -101,8 +107,24 @@ static int walk_in_root(int rootfd, const char *path, int flags, unsigned resolv
 		}
 		struct stat st;
 		if (fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			ret = -errno;
-			break;
+			if (errno != ENOENT || !create) {
+				ret = -errno;
+				break;
+			}
+			int cr;
+			if (last && create == WALK_FILE) {
+				cr = openat(stack[depth], comp,
+					    O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
+				if (cr >= 0)
+					close(cr);
+			} else {
+				cr = mkdirat(stack[depth], comp, last ? mode : 0755);
+			}
+			if ((cr < 0 && errno != EEXIST) ||
+			    fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				ret = -errno;
+				break;
+			}
 		}
 		if (S_ISLNK(st.st_mode)) {
 			if ((resolve_extra & RESOLVE_NO_SYMLINKS) || ++links > 40) {
@@ -169,7 +191,7 @@ int rt_open_in_root(int rootfd, const char *path, int flags, unsigned resolve_ex
 			return 0;
 		}
 	}
-	fd = walk_in_root(rootfd, path, flags, resolve_extra);
+	fd = walk_in_root(rootfd, path, flags, resolve_extra, 0, 0);
 	if (fd < 0)
 		return ndl_error_set(err, -fd, "open %s in rootfs", path);
 	*ret_fd = fd;
@@ -179,55 +201,23 @@ int rt_open_in_root(int rootfd, const char *path, int flags, unsigned resolve_ex
 int rt_mkdir_in_root(int rootfd, const char *path, bool is_dir, mode_t mode, int *ret_fd,
 		     ndl_error_t *err)
 {
-	int fd = -1;
 	ndl_error_t e = NDL_ERROR_INIT;
-	if (rt_open_in_root(rootfd, path, O_PATH, 0, &fd, &e) == 0) {
-		*ret_fd = fd;
+	if (rt_open_in_root(rootfd, path, O_PATH, 0, ret_fd, &e) == 0)
 		return 0;
-	}
 	if (e.code != ENOENT) {
 		int r = ndl_error_set(err, e.code, "%s", ndl_error_msg(&e));
 		ndl_error_clear(&e);
 		return r;
 	}
 	ndl_error_clear(&e);
-	/* Create the missing parts one component at a time, each relative to
-	 * the confined fd of its parent: a symlink planted at any component
-	 * is resolved inside the root by rt_open_in_root, never followed by
-	 * mkdirat. */
-	size_t len = strlen(path);
-	if (len >= PATH_MAX)
-		return ndl_error_set(err, ENAMETOOLONG, "%s", path);
-	char buf[PATH_MAX];
-	memcpy(buf, path, len + 1);
-	while (len > 1 && buf[len - 1] == '/')
-		buf[--len] = '\0';
-	char *last = strrchr(buf, '/');
-	if (!last || !last[1])
-		return ndl_error_set(err, EINVAL, "%s: no file name", path);
-	*last = '\0';
-	const char *name = last + 1;
-	if (strcmp(name, "..") == 0 || strcmp(name, ".") == 0)
-		return ndl_error_set(err, EINVAL, "%s: ends in a dot component", path);
-	cleanup_close int parent = -1;
-	int r = rt_mkdir_in_root(rootfd, buf[0] ? buf : "/", true, 0755, &parent, err);
-	if (r < 0)
-		return r;
-	/* O_PATH fds cannot be used by mkdirat/openat creation; reopen. */
-	cleanup_close int pdir = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pdir < 0)
-		return ndl_error_set(err, errno, "open parent of %s", path);
-	if (is_dir) {
-		if (mkdirat(pdir, name, mode) < 0 && errno != EEXIST)
-			return ndl_error_set(err, errno, "mkdir %s in rootfs", path);
-	} else {
-		int f = openat(pdir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (f < 0 && errno != EEXIST)
-			return ndl_error_set(err, errno, "create %s in rootfs", path);
-		if (f >= 0)
-			close(f);
-	}
-	return rt_open_in_root(rootfd, path, O_PATH, 0, ret_fd, err);
+	/* Create the missing parts with the confined walk: every component is
+	 * created relative to the fd of its (already confined) parent, and a
+	 * symlink on the way is followed inside the root, never out of it. */
+	int fd = walk_in_root(rootfd, path, O_PATH, 0, is_dir ? WALK_DIR : WALK_FILE, mode);
+	if (fd < 0)
+		return ndl_error_set(err, -fd, "create %s in rootfs", path);
+	*ret_fd = fd;
+	return 0;
 }
 
 static void fd_path(int fd, char *buf, size_t size)
@@ -583,7 +573,17 @@ int rt_rootfs_prepare(const struct rt_rootfs_ctx *ctx, ndl_error_t *err)
 		if (r < 0)
 			return ndl_error_wrap(err, "mounts[%zu]", i);
 	}
-	return setup_dev(ctx, rootfd, err);
+	int r = setup_dev(ctx, rootfd, err);
+	if (r < 0)
+		return r;
+	/* As runc: a missing working directory is created (images name a
+	 * WORKDIR that need not exist), inside the root like any path. */
+	if (s->has_process && s->process.cwd) {
+		cleanup_close int cfd = -1;
+		if ((r = rt_mkdir_in_root(rootfd, s->process.cwd, true, 0755, &cfd, err)) < 0)
+			return ndl_error_wrap(err, "field \"process.cwd\"");
+	}
+	return 0;
 }
 
 static int pivot_root(const char *new_root, const char *put_old)
