@@ -758,9 +758,11 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		r = ndl_error_set(err, errno, "open %s", fifo);
 		goto fail;
 	}
-	if ((r = setup_cgroup(s, opts->id, &a.mgr, &a.cg, err)) < 0)
-		goto fail;
-	cg_made = true;
+	if (!opts->no_cgroups) {
+		if ((r = setup_cgroup(s, opts->id, &a.mgr, &a.cg, err)) < 0)
+			goto fail;
+		cg_made = true;
+	}
 	if (opts->console_socket &&
 	    (r = connect_console(opts->console_socket, &a.console_fd, err)) < 0)
 		goto fail;
@@ -786,10 +788,10 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	int was_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	fflush(NULL);
-	const char *udir = cgroup_unified_dir(a.cg);
+	const char *udir = a.cg ? cgroup_unified_dir(a.cg) : NULL;
 	int cgfd = udir ? open(udir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 	bool in_cg = false;
-	if (cgroup_manager_mode(a.mgr) != CGROUP_MODE_V2 || cgfd >= 0)
+	if (a.cg && (cgroup_manager_mode(a.mgr) != CGROUP_MODE_V2 || cgfd >= 0))
 		a.self_enter = v1_task_files(a.mgr, a.cg);
 	pid = clone_child((unsigned long)clone_flags, cgfd, &in_cg);
 	if (pid == 0) {
@@ -799,7 +801,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	int clone_errno = errno;
 	if (cgfd >= 0)
 		close(cgfd);
-	bool need_enter = cgroup_manager_mode(a.mgr) == CGROUP_MODE_V2 ? !in_cg : false;
+	bool need_enter = a.cg && cgroup_manager_mode(a.mgr) == CGROUP_MODE_V2 && !in_cg;
 	if (was_dumpable > 0)
 		prctl(PR_SET_DUMPABLE, was_dumpable, 0, 0, 0);
 	if (own_pidns >= 0) {
@@ -856,7 +858,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		.start_time = rt_pid_start_time(pid),
 		.bundle = bundle,
 		.rootfs = rootfs,
-		.cgroup_path = (char *)cgroup_path(a.cg),
+		.cgroup_path = a.cg ? (char *)cgroup_path(a.cg) : "",
 		.created = now_rfc3339(),
 		.owner = geteuid(),
 		.config = s->raw,
@@ -877,8 +879,10 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		close(pidns_fd);
 	rt_seccomp_filter_free(a.filter);
 	strv_free(a.self_enter);
-	cgroup_free(a.cg);
-	cgroup_manager_free(a.mgr);
+	if (a.cg)
+		cgroup_free(a.cg);
+	if (a.mgr)
+		cgroup_manager_free(a.mgr);
 	*ret_pid = pid;
 	return 0;
 

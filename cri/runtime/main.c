@@ -22,6 +22,7 @@
 static const char *g_root = RT_DEFAULT_ROOT;
 static int g_log_fd = -1;
 static bool g_log_json = false;
+static bool g_no_cgroups = false;
 
 static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Errors go to stderr and, with --log, to the log file in the chosen format
@@ -150,6 +151,7 @@ static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 	o.pid_file = flags[1].set ? flags[1].value : NULL;
 	o.console_socket = flags[2].set ? flags[2].value : NULL;
 	o.no_pivot = flags[3].set;
+	o.no_cgroups = g_no_cgroups;
 	if (flags[5].set) {
 		char *end;
 		long n = strtol(flags[5].value, &end, 10);
@@ -568,7 +570,8 @@ int main(int argc, char **argv)
 		{"root", 0, true},         {"log", 0, true},       {"log-format", 0, true},
 		{"debug", 0, false},       {"systemd-cgroup", 0, false},
 		{"rootless", 0, true},     {"criu", 0, true},      {"version", 'v', false},
-		{"help", 'h', false},      {NULL},
+		{"help", 'h', false},      {"cgroup-manager", 0, true},
+		{NULL},
 	};
 	int i = 1;
 	if (parse_flags(argc, argv, &i, gflags, "nodelet-runtime") < 0)
@@ -592,6 +595,18 @@ int main(int argc, char **argv)
 		     gflags[3].set ? 5 : 0, g_log_json);
 	if (gflags[0].set)
 		g_root = gflags[0].value;
+	/* crun's flag, which podman passes for --cgroups=disabled. */
+	if (gflags[9].set) {
+		if (strcmp(gflags[9].value, "disabled") == 0)
+			g_no_cgroups = true;
+		else if (strcmp(gflags[9].value, "systemd") == 0)
+			gflags[4].set = true;
+		else if (strcmp(gflags[9].value, "cgroupfs") != 0) {
+			report("--cgroup-manager %s: expected cgroupfs, systemd or disabled",
+			       gflags[9].value);
+			return 1;
+		}
+	}
 	if (gflags[7].set) {
 		printf("nodelet-runtime version 0.1\nspec: 1.1.0\n");
 		return 0;

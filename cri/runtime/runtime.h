@@ -31,6 +31,7 @@ struct rt_create_opts {
 	int stdio[3];               /* fds for the container's 0,1,2; -1 = inherit */
 	unsigned preserve_fds;      /* also pass fds 3 .. 3+n-1 */
 	bool keep_parent;           /* the caller stays the init's parent */
+	bool no_cgroups;            /* no cgroup at all (podman --cgroups=disabled) */
 };
 /* Sets stdio to -1 and everything else to zero. */
 void rt_create_opts_init(struct rt_create_opts *o);
