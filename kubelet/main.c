@@ -71,7 +71,8 @@ static void log_events(struct sp_event *ev, size_t n)
 				snprintf(hb, sizeof(hb), "%x", p->containers[k].hash);
 				log_debug(2, "static pod container",
 					  "pod=%s/%s container=%s image=%s hash=%s", p->namespace,
-					  p->name, p->containers[k].name, p->containers[k].image,
+					  p->name, p->containers[k].name,
+					  ndl_log_quote(p->containers[k].image, q2, sizeof(q2)),
 					  hb);
 			}
 		}

@@ -635,7 +635,8 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 				return r;
 		}
 	}
-	ct->hash = pod_container_hash_json(c);
+	ct->hash = pod_container_hash(ct->name, ct->image ? ct->image : "");
+	ct->spec_hash = pod_container_hash_json(c);
 	return 0;
 }
 
@@ -1134,5 +1135,129 @@ uint32_t pod_container_hash_json(const json_t *container)
 		h ^= *q;
 		h *= 16777619u;
 	}
+	return h;
+}
+
+/* Go's encoding/json string encoding (HTML-safe escapes, U+2028/2029
+ * escaped, invalid UTF-8 replaced by U+FFFD), appended to buf. */
+static void go_json_string(const char *s, char **buf, size_t *len, size_t *cap)
+{
+	static const char hex[] = "0123456789abcdef";
+#define APPEND(str, n)                                                                             \
+	do {                                                                                       \
+		size_t _n = (n);                                                                   \
+		if (*len + _n + 1 > *cap) {                                                        \
+			*cap = (*len + _n + 1) * 2;                                                \
+			*buf = xrealloc(*buf, *cap);                                               \
+		}                                                                                  \
+		memcpy(*buf + *len, (str), _n);                                                    \
+		*len += _n;                                                                        \
+	} while (0)
+	APPEND("\"", 1);
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned char c = *p;
+		if (c < 0x80) {
+			char esc[7];
+			if (c == '"' || c == '\\') {
+				esc[0] = '\\';
+				esc[1] = (char)c;
+				APPEND(esc, 2);
+			} else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+				esc[0] = '\\';
+				esc[1] = c == '\n'   ? 'n'
+					 : c == '\r' ? 'r'
+					 : c == '\t' ? 't'
+					 : c == '\b' ? 'b'
+						     : 'f';
+				APPEND(esc, 2);
+			} else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+				memcpy(esc, "\\u00", 4);
+				esc[4] = hex[c >> 4];
+				esc[5] = hex[c & 15];
+				APPEND(esc, 6);
+			} else {
+				APPEND(p, 1);
+			}
+			p++;
+			continue;
+		}
+		/* multi-byte UTF-8: validate */
+		int n = (c >= 0xc2 && c <= 0xdf)   ? 2
+			: (c >= 0xe0 && c <= 0xef) ? 3
+			: (c >= 0xf0 && c <= 0xf4) ? 4
+						   : 0;
+		bool ok = n > 0;
+		uint32_t cp = n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+		for (int i = 1; ok && i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				ok = false;
+			else
+				cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (ok && ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+			   (n == 4 && (cp < 0x10000 || cp > 0x10ffff))))
+			ok = false;
+		if (!ok) {
+			APPEND("\\ufffd", 6);
+			p++;
+			continue;
+		}
+		if (cp == 0x2028 || cp == 0x2029)
+			APPEND(cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+		else
+			APPEND(p, (size_t)n);
+		p += n;
+	}
+	APPEND("\"", 1);
+	(*buf)[*len] = 0;
+#undef APPEND
+}
+
+uint32_t pod_container_hash(const char *name, const char *image)
+{
+	/* json.Marshal(map[string]string{...}) sorts keys: image, then name. */
+	size_t len = 0, cap = 64;
+	char *js = xmalloc(cap);
+	js[0] = 0;
+	const char *k1 = "{\"image\":";
+	const char *k2 = ",\"name\":";
+	size_t l1 = strlen(k1), l2 = strlen(k2);
+	memcpy(js, k1, l1);
+	len = l1;
+	go_json_string(image, &js, &len, &cap);
+	if (len + l2 + 1 > cap) {
+		cap = (len + l2 + 1) * 2;
+		js = xrealloc(js, cap);
+	}
+	memcpy(js + len, k2, l2);
+	len += l2;
+	go_json_string(name, &js, &len, &cap);
+	if (len + 2 > cap) {
+		cap = len + 2;
+		js = xrealloc(js, cap);
+	}
+	js[len++] = '}';
+	js[len] = 0;
+	/* hash.DeepHashObject prints the []byte with spew's %#v. */
+	uint32_t h = 2166136261u;
+#define FNV(ch)                                                                                    \
+	do {                                                                                       \
+		h ^= (unsigned char)(ch);                                                          \
+		h *= 16777619u;                                                                    \
+	} while (0)
+	for (const char *q = "([]uint8)["; *q; q++)
+		FNV(*q);
+	for (size_t i = 0; i < len; i++) {
+		char num[4];
+		int n = snprintf(num, sizeof(num), "%u", (unsigned char)js[i]);
+		if (i > 0)
+			FNV(' ');
+		for (int k = 0; k < n; k++)
+			FNV(num[k]);
+	}
+	FNV(']');
+#undef FNV
+	free(js);
 	return h;
 }

@@ -151,8 +151,13 @@ struct pod_container {
 	struct pod_container_security sc;
 	bool stdin, stdin_once, tty;
 	bool is_init;
-	json_t *json;  /* borrowed: this container in pod->json */
-	uint32_t hash; /* FNV-1a 32 of the canonical container JSON */
+	json_t *json; /* borrowed: this container in pod->json */
+	/* The kubelet's HashContainer (the io.kubernetes.container.hash label,
+	 * printed as lower-case hex): it covers name and image only, the fields
+	 * of a running pod that may change in place. */
+	uint32_t hash;
+	/* FNV-1a 32 of the whole canonical container JSON: any spec change. */
+	uint32_t spec_hash;
 };
 
 enum pod_volume_type {
@@ -264,7 +269,12 @@ const struct pod_resource *pod_resource_get(const struct pod_resource_list *l, c
 const struct pod_container *pod_find_container(const struct pod *p, const char *name);
 const char *pod_annotation(const struct pod *p, const char *key);
 
-/* The kubelet's container hash: FNV-1a 32 over the canonical (sorted-key,
+/* The kubelet's HashContainer, byte for byte: FNV-1a 32 of the spew
+ * rendering ("([]uint8)[123 34 ...]") of Go's json.Marshal of
+ * {"image": image, "name": name}. */
+uint32_t pod_container_hash(const char *name, const char *image);
+
+/* FNV-1a 32 over the canonical (sorted-key,
  * compact) JSON of the container spec; printed as lower-case hex. */
 uint32_t pod_container_hash_json(const json_t *container);
 

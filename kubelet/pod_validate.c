@@ -408,12 +408,13 @@ static int validate_container(const struct pod *p, const struct pod_container *c
 			       path, c->name);
 	if (!c->image || !*c->image)
 		return INVALID(path, "%s.image: Required value", path);
-	for (const char *s = c->image; *s; s++)
-		if (isspace((unsigned char)*s))
-			return INVALID(path,
-				       "%s.image: Invalid value: \"%s\": must not have leading or "
-				       "trailing whitespace",
-				       path, c->image);
+	/* Only surrounding whitespace is invalid (strings.TrimSpace check). */
+	size_t il = strlen(c->image);
+	if (isspace((unsigned char)c->image[0]) || isspace((unsigned char)c->image[il - 1]))
+		return INVALID(path,
+			       "%s.image: Invalid value: \"%s\": must not have leading or "
+			       "trailing whitespace",
+			       path, c->image);
 	static const char *const protos[] = {"TCP", "UDP", "SCTP", NULL};
 	for (size_t i = 0; i < c->n_ports; i++) {
 		const struct pod_port *pt = &c->ports[i];

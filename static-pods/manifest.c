@@ -75,9 +75,21 @@ int sp_pod_from_manifest(const char *buf, size_t len, const char *source_path,
 			 ndl_error_t *err)
 {
 	cleanup_json json_t *doc = NULL;
-	int r = ndl_yaml_parse(buf, len, &doc, err);
-	if (r < 0)
+	int r;
+	/* As the kubelet's yaml.ToJSON: a document that starts with '{' is
+	 * JSON and goes to a JSON parser as is; anything else is YAML. */
+	size_t i = 0;
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	if (i < len && buf[i] == '{') {
+		json_error_t je;
+		doc = json_loadb(buf, len, 0, &je);
+		if (!doc)
+			return ndl_error_setf(err, EINVAL, "JSON: %s at line %d column %d", je.text,
+					      je.line, je.column);
+	} else if ((r = ndl_yaml_parse(buf, len, &doc, err)) < 0) {
 		return r;
+	}
 	if (!json_is_object(doc))
 		return ndl_error_setf(err, EINVAL, "expected a Pod object, got %s",
 				      json_is_null(doc) ? "an empty document"

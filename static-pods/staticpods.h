@@ -13,8 +13,9 @@
 
 #define SP_MAX_MANIFEST_SIZE (10u * 1024 * 1024)
 
-/* Parse one manifest (YAML or JSON; the first YAML document only, as the
- * kubelet's yaml.ToJSON does) into a defaulted, validated static pod.
+/* Parse one manifest into a defaulted, validated static pod. As the
+ * kubelet's yaml.ToJSON: content starting with '{' is JSON (parsed as such),
+ * anything else YAML, of which only the first document counts.
  * source_path is the manifest's path (it is part of the UID). seen_ns is
  * the kubernetes.io/config.seen time (CLOCK_REALTIME ns; 0 = now). */
 int sp_pod_from_manifest(const char *buf, size_t len, const char *source_path,

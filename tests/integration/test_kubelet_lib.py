@@ -85,7 +85,7 @@ class Nodelet:
 
     def lines(self, msg_substr=None):
         out = []
-        for ln in self.log().splitlines():
+        for ln in self.log().split("\n"):
             if msg_substr is None or msg_substr in ln:
                 out.append(parse_line(ln))
         return out

@@ -96,3 +96,71 @@ def test_durations_match_go(go_results, tmp_path):
         if rc != 0 or ours != text:
             mismatches.append((case, text, f"nodelet rc={rc} {ours} {err[-200:]}"))
     assert not mismatches, mismatches
+
+
+# The container hash: Go's encoding/json for the {"image","name"} map, then
+# the kubelet's hash.DeepHashObject (spew "%#v" of the []byte: "([]uint8)[..]")
+# into FNV-1a 32. The spew rendering is reproduced here; the JSON encoding
+# (escapes of <, >, &, quotes, control characters, U+2028) is Go's own.
+GO_HASH = r'''
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"strings"
+)
+
+func main() {
+	s := bufio.NewScanner(os.Stdin)
+	for s.Scan() {
+		var in []string
+		if err := json.Unmarshal([]byte(s.Text()), &in); err != nil {
+			panic(err)
+		}
+		b, _ := json.Marshal(map[string]string{"name": in[0], "image": in[1]})
+		parts := make([]string, len(b))
+		for i, c := range b {
+			parts[i] = fmt.Sprint(c)
+		}
+		h := fnv.New32a()
+		fmt.Fprintf(h, "([]uint8)[%s]", strings.Join(parts, " "))
+		fmt.Printf("%x\n", h.Sum32())
+	}
+}
+'''
+
+IMAGES = ["foo/image:v1", "localhost/nodelet-demo:latest", "a<b>&c", 'quo"te', "back\\slash",
+          "caf\u00e9:1", "line\u2028sep", "emoji\U0001F600", "inner space", "ctl\u0001x",
+          "registry.example.com:5000/ns/img@sha256:" + "ab" * 32]
+
+
+def test_container_hash_matches_go(tmp_path):
+    if not shutil.which("go"):
+        pytest.skip("golang-go not installed")
+    src = tmp_path / "hash.go"
+    src.write_text(GO_HASH)
+    env = dict(os.environ, GOCACHE=str(tmp_path / "cache"), GO111MODULE="off", HOME=str(tmp_path))
+    lines = "\n".join(json.dumps([f"c{i}", img]) for i, img in enumerate(IMAGES)) + "\n"
+    r = subprocess.run(["go", "run", str(src)], input=lines, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    want = dict(zip([f"c{i}" for i in range(len(IMAGES))], r.stdout.split()))
+
+    from test_kubelet_lib import Nodelet
+    n = Nodelet(extra_args=["--v=2"])
+    try:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "h"},
+               "spec": {"containers": [{"name": f"c{i}", "image": img} for i, img in enumerate(IMAGES)]}}
+        n.write("h.json", json.dumps(pod))
+        n.start()
+        n.wait_events(1)
+        import time
+        time.sleep(0.1)
+        got = {d["container"]: d["hash"] for d in n.lines("static pod container")}
+    finally:
+        n.cleanup()
+    assert got == want

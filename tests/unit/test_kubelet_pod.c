@@ -477,6 +477,18 @@ static void test_validation_errors(void **state)
 		   "field \"spec.containers\": expected array, got object");
 }
 
+static void test_image_whitespace(void **state)
+{
+	parse_fail(HDR "spec:\n  containers:\n  - {name: c, image: ' busybox'}\n",
+		   "spec.containers[0].image: Invalid value: \" busybox\": must not have leading "
+		   "or trailing whitespace");
+	parse_fail(HDR "spec:\n  containers:\n  - {name: c, image: \"busybox\\t\"}\n",
+		   "must not have leading or trailing whitespace");
+	cleanup_pod struct pod *p =
+	    parse_ok(HDR "spec:\n  containers:\n  - {name: c, image: 'odd name'}\n");
+	assert_string_equal(p->containers[0].image, "odd name");
+}
+
 static void test_name_validators(void **state)
 {
 	assert_true(pod_is_dns1123_label("a-1"));
@@ -515,13 +527,33 @@ static void test_container_hash(void **state)
 	cleanup_pod struct pod *c =
 	    parse_ok(HDR "spec:\n  containers:\n  - {name: c, image: busybox, command: [b]}\n");
 	/* Key order does not matter; content does. */
-	assert_int_equal(a->containers[0].hash, b->containers[0].hash);
-	assert_int_not_equal(a->containers[0].hash, c->containers[0].hash);
+	assert_int_equal(a->containers[0].spec_hash, b->containers[0].spec_hash);
+	assert_int_not_equal(a->containers[0].spec_hash, c->containers[0].spec_hash);
 	/* FNV-1a 32 of the canonical JSON: known vectors. */
 	json_t *empty = json_object();
 	assert_int_equal(pod_container_hash_json(empty), 0x5465b825u); /* fnv1a32("{}") */
 	json_decref(empty);
-	assert_int_equal(a->containers[0].hash, pod_container_hash_json(a->containers[0].json));
+	assert_int_equal(a->containers[0].spec_hash,
+			 pod_container_hash_json(a->containers[0].json));
+}
+
+static void test_kubelet_hash_container(void **state)
+{
+	/* pkg/kubelet/container TestHashContainer's vector */
+	assert_int_equal(pod_container_hash("test_container", "foo/image:v1"), 0x8e45cbd0u);
+	cleanup_pod struct pod *a = parse_ok(
+	    HDR
+	    "spec:\n  containers:\n  - {name: test-container, image: foo/image:v1, args: [x]}\n");
+	cleanup_pod struct pod *b = parse_ok(
+	    HDR
+	    "spec:\n  containers:\n  - {name: test-container, image: foo/image:v1, args: [y]}\n");
+	/* only name and image count for the kubelet's hash; everything for spec_hash */
+	assert_int_equal(a->containers[0].hash, b->containers[0].hash);
+	assert_int_not_equal(a->containers[0].spec_hash, b->containers[0].spec_hash);
+	assert_int_equal(a->containers[0].hash,
+			 pod_container_hash("test-container", "foo/image:v1"));
+	/* HTML-sensitive characters are escaped as Go does: different bytes, different hash */
+	assert_int_not_equal(pod_container_hash("c", "a<b"), pod_container_hash("c", "a\\u003cb"));
 }
 
 static void test_refcount(void **state)
@@ -536,9 +568,14 @@ static void test_refcount(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_full),	      cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_validation_errors), cmocka_unit_test(test_name_validators),
-	    cmocka_unit_test(test_container_hash),    cmocka_unit_test(test_refcount),
+	    cmocka_unit_test(test_parse_full),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_validation_errors),
+	    cmocka_unit_test(test_name_validators),
+	    cmocka_unit_test(test_container_hash),
+	    cmocka_unit_test(test_refcount),
+	    cmocka_unit_test(test_kubelet_hash_container),
+	    cmocka_unit_test(test_image_whitespace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
