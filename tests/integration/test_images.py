@@ -130,6 +130,8 @@ class Proxy:
                     px.counts[self.path] = px.counts.get(self.path, 0) + 1
                     px.seen_auth.append((self.path, self.headers.get("Authorization")))
                     fail = px.fail_left > 0 and "/blobs/" in self.path
+                    if fail:
+                        px.fail_left -= 1
                 if px.redirect_to and "/blobs/" in self.path:
                     # like a registry sending blob downloads to storage elsewhere
                     self.send_response(307)
@@ -137,8 +139,6 @@ class Proxy:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                    if fail:
-                        px.fail_left -= 1
                 if fail:
                     self.send_response(px.fail_status)
                     self.send_header("Content-Length", "0")
