@@ -451,7 +451,10 @@ static int cmd_exec(int argc, char **argv, int i)
 	cleanup_json json_t *proc = NULL;
 	ndl_error_t err = NDL_ERROR_INIT;
 	if (flags[0].set) {
-		if (ndl_json_load_file(flags[0].value, &proc, &err) < 0)
+		cleanup_free char *buf = NULL;
+		size_t len = 0;
+		if (ndl_read_file(flags[0].value, NDL_JSON_MAX_INPUT, &buf, &len, &err) < 0 ||
+		    rt_json_parse_wide(buf, len, &proc, &err) < 0)
 			return fail(&err);
 		o.process = proc;
 	} else {

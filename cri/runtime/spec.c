@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/xalloc.h"
 
@@ -1038,23 +1039,90 @@ fail:
 	return r;
 }
 
+/* jansson rejects integers beyond int64 ("too big integer"), but OCI uses
+ * uint64 fields (rlimits of 18446744073709551615, seccomp values). Rewrite
+ * such literals as reals ("...0.0") before parsing; get_u64 maps them back
+ * (exact for UINT64_MAX, the value producers write). Strings are skipped. */
+static char *widen_big_ints(const char *buf, size_t len, size_t *ret_len)
+{
+	char *out = NULL;
+	size_t o = 0, cap = 0;
+	bool changed = false;
+	for (size_t i = 0; i < len;) {
+		char c = buf[i];
+		size_t start = i, end;
+		if (c == '"') {
+			for (end = i + 1; end < len && buf[end] != '"'; end++)
+				if (buf[end] == '\\')
+					end++;
+			end = end < len ? end + 1 : len;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			end = i + (c == '-');
+			while (end < len && buf[end] >= '0' && buf[end] <= '9')
+				end++;
+		} else {
+			end = i + 1;
+		}
+		bool widen = false;
+		if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t digits = end - start - (c == '-');
+			bool is_int = end >= len || (buf[end] != '.' && buf[end] != 'e' && buf[end] != 'E');
+			if (is_int && digits >= 19) {
+				/* compare against INT64_MAX / -INT64_MIN textually */
+				const char *lim = c == '-' ? "9223372036854775808" : "9223372036854775807";
+				const char *d = buf + start + (c == '-');
+				widen = digits > 19 || memcmp(d, lim, 19) > 0;
+			}
+		}
+		size_t need = o + (end - start) + 3;
+		if (need > cap) {
+			cap = need * 2 + 64;
+			out = xrealloc(out, cap);
+		}
+		memcpy(out + o, buf + start, end - start);
+		o += end - start;
+		if (widen) {
+			memcpy(out + o, ".0", 2);
+			o += 2;
+			changed = true;
+		}
+		i = end;
+	}
+	if (!changed) {
+		free(out);
+		return NULL;
+	}
+	*ret_len = o;
+	return out;
+}
+
 int rt_spec_parse_buf(const char *buf, size_t len, struct rt_spec **ret, ndl_error_t *err)
 {
 	cleanup_json json_t *doc = NULL;
-	int r = ndl_json_parse(buf, len, &doc, err);
+	size_t wlen = 0;
+	cleanup_free char *wide = widen_big_ints(buf, len, &wlen);
+	int r = wide ? ndl_json_parse(wide, wlen, &doc, err) : ndl_json_parse(buf, len, &doc, err);
 	if (r < 0)
 		return r;
 	return rt_spec_parse(doc, ret, err);
 }
 
+int rt_json_parse_wide(const char *buf, size_t len, json_t **ret, ndl_error_t *err)
+{
+	size_t wlen = 0;
+	cleanup_free char *wide = widen_big_ints(buf, len, &wlen);
+	return wide ? ndl_json_parse(wide, wlen, ret, err) : ndl_json_parse(buf, len, ret, err);
+}
+
 int rt_spec_load(const char *bundle, struct rt_spec **ret, ndl_error_t *err)
 {
 	cleanup_free char *path = xasprintf("%s/config.json", bundle);
-	cleanup_json json_t *doc = NULL;
-	int r = ndl_json_load_file(path, &doc, err);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	int r = ndl_read_file(path, NDL_JSON_MAX_INPUT, &buf, &len, err);
 	if (r < 0)
 		return r;
-	r = rt_spec_parse(doc, ret, err);
+	r = rt_spec_parse_buf(buf, len, ret, err);
 	if (r < 0)
 		return ndl_error_wrap(err, "%s", path);
 	return 0;

@@ -200,6 +200,8 @@ struct rt_spec {
  * doc. On error nothing is allocated and err names the field. */
 int rt_spec_parse(json_t *doc, struct rt_spec **ret, ndl_error_t *err);
 int rt_spec_parse_buf(const char *buf, size_t len, struct rt_spec **ret, ndl_error_t *err);
+/* JSON parse that accepts uint64 literals beyond int64 (as reals). */
+int rt_json_parse_wide(const char *buf, size_t len, json_t **ret, ndl_error_t *err);
 /* bundle/config.json */
 int rt_spec_load(const char *bundle, struct rt_spec **ret, ndl_error_t *err);
 void rt_spec_free(struct rt_spec *s);
