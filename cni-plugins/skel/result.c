@@ -171,6 +171,19 @@ fail:
 			return cni_error_set(err, CNI_ERR_DECODE, "%s", ndl_error_msg(err));       \
 	} while (0)
 
+/* ndl_json_get_int converts any JSON real with (int64_t)d, which is undefined
+ * for values beyond int64 (lib/json.c; not ours to change): screen those
+ * out first so a hostile "mtu": 1e300 is a plain type error. */
+static int get_int(const json_t *obj, const char *where, const char *key, int64_t *ret,
+		   ndl_error_t *err)
+{
+	json_t *j = json_object_get(obj, key);
+	if (json_is_real(j) && !(json_real_value(j) > -9.2e18 && json_real_value(j) < 9.2e18))
+		return ndl_error_setf(err, EINVAL, "field \"%s.%s\": expected integer, got number",
+				      where, key);
+	return ndl_json_get_int(obj, where, key, false, ret, err);
+}
+
 static int get_uint_opt(const json_t *obj, const char *where, const char *key, int *ret,
 			bool *ret_has, ndl_error_t *err)
 {
@@ -178,7 +191,7 @@ static int get_uint_opt(const json_t *obj, const char *where, const char *key, i
 	json_t *j = json_object_get(obj, key);
 	if (!j || json_is_null(j))
 		return 0;
-	GET(ndl_json_get_int(obj, where, key, false, &v, err));
+	GET(get_int(obj, where, key, &v, err));
 	if (v < 0 || v > INT32_MAX)
 		return cni_error_set(err, CNI_ERR_DECODE, "field \"%s.%s\": %lld out of range",
 				     where, key, (long long)v);
@@ -292,7 +305,7 @@ static int parse_current(const json_t *j, const char *where, struct cni_result *
 		int64_t idx = -1;
 		GET(ndl_json_get_string(o, w, "address", true, &addr, err));
 		GET(ndl_json_get_string(o, w, "gateway", false, &gw, err));
-		GET(ndl_json_get_int(o, w, "interface", false, &idx, err));
+		GET(get_int(o, w, "interface", &idx, err));
 		struct cni_ipconfig *c = cni_result_add_ip(r);
 		if (cni_ipnet_parse(addr, &c->address, err) < 0)
 			return ndl_error_wrap(err, "field \"%s.address\"", w);

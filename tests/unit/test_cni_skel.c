@@ -258,6 +258,13 @@ static void test_result_errors(void **state)
 	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"routes\":[{\"gw\":\"1.2.3.4\"}]}",
 			  "prevResult.routes[0].dst");
 	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"routes\":{}}", "prevResult.routes");
+	/* Reals beyond int64 must not reach a float-to-int conversion. */
+	expect_bad_result(
+	    "{\"cniVersion\":\"1.0.0\",\"routes\":[{\"dst\":\"0.0.0.0/0\",\"mtu\":1e300}]}",
+	    "prevResult.routes[0].mtu");
+	expect_bad_result(
+	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"1.2.3.4/8\",\"interface\":-1e19}]}",
+	    "prevResult.ips[0].interface");
 	expect_bad_result("{\"cniVersion\":\"1.0.0\",\"dns\":{\"nameservers\":[1]}}",
 			  "prevResult.dns.nameservers[0]");
 	expect_bad_result("{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"fd00::1/64\"}}",
