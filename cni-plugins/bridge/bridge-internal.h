@@ -1,6 +1,9 @@
 /* bridge: helpers shared between the plugin's files (not a public API). */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "cni-plugins/bridge/bridge.h"
 #include "cni-plugins/skel/skel.h"
 #include "lib/error.h"
@@ -11,15 +14,20 @@
 int bridge_run(char *const argv[], const char *in, char **ret_out, char **ret_errout,
 	       int *ret_status, ndl_error_t *err);
 
+/* Run up to 4 commands at once, each with its stdin from ins[i] and its
+ * output discarded; wait for all and give their exit statuses. */
+int bridge_run_quiet_parallel(char *const *const argvs[], const char *const ins[], size_t n,
+			      int ret_status[], ndl_error_t *err);
+
 /* iptables masquerade for the addresses of one attachment, exactly the
  * rules of the reference's ip.SetupIPMasq / TeardownIPMasq (one chain per
  * network+container in the nat table, jumped to from POSTROUTING). */
 int bridge_ipmasq_setup(const struct cni_ipnet *addrs, size_t n, const char *chain,
 			const char *comment, ndl_error_t *err);
-/* Remove the POSTROUTING jumps to `chain` of the given family (AF_INET /
- * AF_INET6) made for the addresses ips (all of them when n_ips is 0), and
- * the chain once nothing jumps to it any more. Missing rules are fine. */
-int bridge_ipmasq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips,
+/* Remove the POSTROUTING jumps to `chain` (IPv4 when v4, IPv6 when v6)
+ * made for the addresses ips (all of them when n_ips is 0), and the chain
+ * once nothing jumps to it any more. Missing rules are fine. */
+int bridge_ipmasq_teardown(bool v4, bool v6, const struct cni_ipnet *ips, size_t n_ips,
 			   const char *chain, const char *comment, ndl_error_t *err);
 
 /* MAC spoof check (nftables bridge table "nat", as the reference's

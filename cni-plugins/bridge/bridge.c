@@ -499,9 +499,8 @@ static void rollback(struct skel_ctx *ctx, struct add_undo *u)
 {
 	ndl_error_t e = NDL_ERROR_INIT;
 	if (u->masq) {
-		if (u->masq_v4 && bridge_ipmasq_teardown(AF_INET, NULL, 0, u->chain, u->comment, &e) < 0)
-			ndl_error_clear(&e);
-		if (u->masq_v6 && bridge_ipmasq_teardown(AF_INET6, NULL, 0, u->chain, u->comment, &e) < 0)
+		if (bridge_ipmasq_teardown(u->masq_v4, u->masq_v6, NULL, 0, u->chain, u->comment,
+					   &e) < 0)
 			ndl_error_clear(&e);
 	}
 	if (u->ipam && cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_DEL, NULL, &e) < 0)
@@ -819,10 +818,7 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 		bridge_chain_name(ctx->conf.name, ctx->env.container_id, chain);
 		cleanup_free char *comment =
 			bridge_chain_comment(ctx->conf.name, ctx->env.container_id);
-		if (v4)
-			r = bridge_ipmasq_teardown(AF_INET, ips, n_ips, chain, comment, err);
-		if (r == 0 && v6)
-			r = bridge_ipmasq_teardown(AF_INET6, ips, n_ips, chain, comment, err);
+		r = bridge_ipmasq_teardown(v4, v6, ips, n_ips, chain, comment, err);
 		free(ips);
 		if (r < 0)
 			goto out;

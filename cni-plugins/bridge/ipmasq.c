@@ -142,38 +142,49 @@ static char *setup_script(int family, const struct cni_ipnet *addrs, size_t n, c
 	return script;
 }
 
-/* Run a restore script; a non-zero exit is "no" (*ret_ok false), not an
- * error: the fast paths fall back to the careful path then. */
-static int try_restore(int family, const char *script, bool *ret_ok, ndl_error_t *err)
+/* Both families' fast scripts at once (iptables and ip6tables are
+ * independent); ok[i] tells which succeeded. A NULL script is skipped and
+ * counts as done. */
+static int try_restore_both(const char *script4, const char *script6, bool ok[2],
+			    ndl_error_t *err)
 {
-	char *argv[] = {(char *)restore_tool(family), "--wait", "--noflush", NULL};
-	int st = 0;
-	if (bridge_run(argv, script, NULL, NULL, &st, err) < 0)
+	static char *const argv4[] = {"iptables-restore", "--wait", "--noflush", NULL};
+	static char *const argv6[] = {"ip6tables-restore", "--wait", "--noflush", NULL};
+	char *const *argvs[2];
+	const char *ins[2];
+	int fam[2];
+	size_t n = 0;
+	ok[0] = ok[1] = true;
+	if (script4) {
+		argvs[n] = argv4;
+		ins[n] = script4;
+		fam[n++] = 0;
+	}
+	if (script6) {
+		argvs[n] = argv6;
+		ins[n] = script6;
+		fam[n++] = 1;
+	}
+	if (!n)
+		return 0;
+	int st[2] = {0, 0};
+	if (bridge_run_quiet_parallel(argvs, ins, n, st, err) < 0)
 		return ndl_error_wrap(err, "failed to locate iptables");
-	*ret_ok = st == 0;
+	for (size_t i = 0; i < n; i++)
+		ok[fam[i]] = st[i] == 0;
 	return 0;
 }
 
-static int setup_family(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
-			const char *qcomment, ndl_error_t *err)
+static int setup_slow(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
+		      const char *qcomment, ndl_error_t *err)
 {
-	/* Fast path, one exec: while our chain does not exist no rule can
-	 * jump to it, so "-N" plus the rules and the jumps is the whole job.
-	 * When it exists (ADD repeated for the same container) that
-	 * transaction changes nothing and we read the table first. */
-	cleanup_free char *fast = setup_script(family, addrs, n, chain, qcomment, "", true);
-	if (!fast)
-		return 0;
-	bool ok = false;
-	if (try_restore(family, fast, &ok, err) < 0)
-		return -EIO;
-	if (ok)
-		return 0;
 	cleanup_free char *rules = NULL;
 	int r = nat_rules(family, &rules, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *script = setup_script(family, addrs, n, chain, qcomment, rules, false);
+	if (!script)
+		return 0;
 	return restore(family, script, err);
 }
 
@@ -181,16 +192,19 @@ int bridge_ipmasq_setup(const struct cni_ipnet *addrs, size_t n, const char *cha
 			const char *comment, ndl_error_t *err)
 {
 	cleanup_free char *q = bridge_go_quote(comment);
-	bool v4 = false, v6 = false;
-	for (size_t i = 0; i < n; i++) {
-		if (addrs[i].ip.family == AF_INET)
-			v4 = true;
-		else
-			v6 = true;
-	}
-	if (v4 && setup_family(AF_INET, addrs, n, chain, q, err) < 0)
+	/* Fast path, one exec per family, both at once: while our chain does
+	 * not exist no rule can jump to it, so "-N" plus the rules and the
+	 * jumps is the whole job. When it exists (ADD repeated for the same
+	 * container) that transaction changes nothing and we read the table
+	 * first. */
+	cleanup_free char *f4 = setup_script(AF_INET, addrs, n, chain, q, "", true);
+	cleanup_free char *f6 = setup_script(AF_INET6, addrs, n, chain, q, "", true);
+	bool ok[2];
+	if (try_restore_both(f4, f6, ok, err) < 0)
 		return ndl_error_wrap(err, "ipMasq");
-	if (v6 && setup_family(AF_INET6, addrs, n, chain, q, err) < 0)
+	if (!ok[0] && setup_slow(AF_INET, addrs, n, chain, q, err) < 0)
+		return ndl_error_wrap(err, "ipMasq");
+	if (!ok[1] && setup_slow(AF_INET6, addrs, n, chain, q, err) < 0)
 		return ndl_error_wrap(err, "ipMasq");
 	return 0;
 }
@@ -218,33 +232,30 @@ static bool jump_for(const char *line, int family, const struct cni_ipnet *ips, 
 	return false;
 }
 
-int bridge_ipmasq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips,
-			   const char *chain, const char *comment, ndl_error_t *err)
+static char *teardown_script(int family, const struct cni_ipnet *ips, size_t n_ips,
+			     const char *chain, const char *q)
 {
-	cleanup_free char *q = bridge_go_quote(comment);
-	/* Fast path, one exec: the jumps ADD made for these addresses, then
-	 * the chain. Any difference (a rule already gone, an older "-s
-	 * subnet" jump, another interface of the same container still using
-	 * the chain) fails the whole transaction and we read the table. */
-	if (n_ips) {
-		struct sbuf b = {0};
-		sb_add(&b, "*nat\n");
-		for (size_t i = 0; i < n_ips; i++) {
-			if (ips[i].ip.family != family)
-				continue;
-			char ib[CNI_IPNET_STRLEN];
-			sb_add(&b, "-D POSTROUTING -s %s/%d -m comment --comment %s -j %s\n",
-			       cni_ip_format(&ips[i].ip, ib), family == AF_INET ? 32 : 128, q, chain);
-		}
-		sb_add(&b, "-F %s\n-X %s\nCOMMIT\n", chain, chain);
-		bool ok = false;
-		int rr = try_restore(family, b.s, &ok, err);
-		free(b.s);
-		if (rr < 0)
-			return rr;
-		if (ok)
-			return 0;
+	bool any = false;
+	for (size_t i = 0; i < n_ips; i++)
+		any |= ips[i].ip.family == family;
+	if (!any)
+		return NULL;
+	struct sbuf b = {0};
+	sb_add(&b, "*nat\n");
+	for (size_t i = 0; i < n_ips; i++) {
+		if (ips[i].ip.family != family)
+			continue;
+		char ib[CNI_IPNET_STRLEN];
+		sb_add(&b, "-D POSTROUTING -s %s/%d -m comment --comment %s -j %s\n",
+		       cni_ip_format(&ips[i].ip, ib), family == AF_INET ? 32 : 128, q, chain);
 	}
+	sb_add(&b, "-F %s\n-X %s\nCOMMIT\n", chain, chain);
+	return b.s;
+}
+
+static int teardown_slow(int family, const struct cni_ipnet *ips, size_t n_ips,
+			 const char *chain, const char *q, ndl_error_t *err)
+{
 	cleanup_free char *rules = NULL;
 	int r = nat_rules(family, &rules, err);
 	if (r < 0)
@@ -282,4 +293,25 @@ int bridge_ipmasq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips
 		script = xasprintf("*nat\n%sCOMMIT\n", dels.s);
 	free(dels.s);
 	return restore(family, script, err);
+}
+
+int bridge_ipmasq_teardown(bool v4, bool v6, const struct cni_ipnet *ips, size_t n_ips,
+			   const char *chain, const char *comment, ndl_error_t *err)
+{
+	cleanup_free char *q = bridge_go_quote(comment);
+	/* Fast path, one exec per family, both at once: the jumps ADD made
+	 * for these addresses, then the chain. Any difference (a rule
+	 * already gone, an older "-s subnet" jump, another interface of the
+	 * same container still using the chain) fails that family's whole
+	 * transaction and we read its table instead. */
+	cleanup_free char *f4 = v4 ? teardown_script(AF_INET, ips, n_ips, chain, q) : NULL;
+	cleanup_free char *f6 = v6 ? teardown_script(AF_INET6, ips, n_ips, chain, q) : NULL;
+	bool ok[2];
+	if (try_restore_both(f4, f6, ok, err) < 0)
+		return -EIO;
+	if (v4 && (!f4 || !ok[0]) && teardown_slow(AF_INET, ips, n_ips, chain, q, err) < 0)
+		return -EIO;
+	if (v6 && (!f6 || !ok[1]) && teardown_slow(AF_INET6, ips, n_ips, chain, q, err) < 0)
+		return -EIO;
+	return 0;
 }
