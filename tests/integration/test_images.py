@@ -111,6 +111,7 @@ class Proxy:
         self.redirect_to = redirect_blobs_to
         self.upstream_auth = upstream_auth
         self.seen_auth = []  # (path, Authorization header or None)
+        self.active = set()  # client sockets, cut by stop() like a dying server
         self.fail_left = fail_blobs
         self.fail_status = fail_status
         self.corrupt = corrupt_blobs
@@ -127,6 +128,7 @@ class Proxy:
 
             def _fwd(self, method):
                 with px.lock:
+                    px.active.add(self.connection)
                     px.counts[self.path] = px.counts.get(self.path, 0) + 1
                     px.seen_auth.append((self.path, self.headers.get("Authorization")))
                     fail = px.fail_left > 0 and "/blobs/" in self.path
@@ -197,6 +199,13 @@ class Proxy:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+        import socket
+        with self.lock:
+            for c in self.active:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 @pytest.fixture
@@ -561,6 +570,7 @@ def test_registry_killed_mid_pull_then_retry(work):
     assert p.returncode == 1
     assert "pull " in errout and "GET http" in errout, errout
     assert_store_consistent(root)
+    assert not os.path.exists(os.path.join(root, "images.json")) or cli_json(root, "list")["images"] == []
     # The registry comes back (same storage, same port): the pull succeeds.
     reg.start()
     try:
