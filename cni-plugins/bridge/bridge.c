@@ -58,7 +58,8 @@ static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
 {
 	int r = netlink_bridge_add(hs, c->br_name, c->mtu, c->vlan != 0, err);
 	if (r < 0 && r != -EEXIST)
-		return ndl_error_wrap(err, "failed to create bridge \"%s\": could not add", c->br_name);
+		return ndl_error_wrap(err, "failed to create bridge \"%s\": could not add",
+				      c->br_name);
 	if (r == -EEXIST)
 		ndl_error_clear(err);
 	struct netlink_link br;
@@ -66,10 +67,11 @@ static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
 		return ndl_error_wrap(err, "failed to create bridge \"%s\": could not lookup",
 				      c->br_name);
 	if (strcmp(br.kind, "bridge") != 0)
-		return ndl_error_setf(err, EEXIST,
-				      "failed to create bridge \"%s\": \"%s\" already exists but is "
-				      "not a bridge",
-				      c->br_name, c->br_name);
+		return ndl_error_setf(
+		    err, EEXIST,
+		    "failed to create bridge \"%s\": \"%s\" already exists but is "
+		    "not a bridge",
+		    c->br_name, c->br_name);
 	if (c->promisc && !(br.flags & IFF_PROMISC)) {
 		if (netlink_link_set_flags(hs, br.index, IFF_PROMISC, IFF_PROMISC, err) < 0)
 			return ndl_error_wrap(err, "could not set promiscuous mode on \"%s\"",
@@ -114,9 +116,8 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host
 		struct netlink_link tmp;
 		ndl_error_t e2 = NDL_ERROR_INIT;
 		if (netlink_link_get(ns, name, 0, &tmp, &e2) == 0)
-			return ndl_error_setf(err, EEXIST,
-					      "container veth name provided (%s) already exists",
-					      name);
+			return ndl_error_setf(
+			    err, EEXIST, "container veth name provided (%s) already exists", name);
 		ndl_error_clear(&e2);
 		/* The random host name collided: try another. */
 	}
@@ -230,9 +231,10 @@ static int ensure_addr(struct netlink_sock *hs, const struct netlink_link *l,
 		int plen_min = v[i].prefixlen < gw->prefix ? v[i].prefixlen : gw->prefix;
 		if (gw->ip.family == AF_INET || prefix_contains(v[i].addr, plen_min, gw->ip.addr)) {
 			if (!force) {
-				r = ndl_error_setf(err, EEXIST,
-						   "\"%s\" already has an IP address different from %s",
-						   l->name, gs);
+				r = ndl_error_setf(
+				    err, EEXIST,
+				    "\"%s\" already has an IP address different from %s", l->name,
+				    gs);
 				goto out;
 			}
 			if (netlink_addr_del(hs, &v[i], err) < 0) {
@@ -341,8 +343,8 @@ static int container_sysctls(int netns_fd, const struct bridge_conf *c, const ch
 			if (strcmp(val, "0") == 0)
 				continue;
 			if (netlink_sysctl_write(key, "0", err) < 0)
-				r = ndl_error_wrap(err, "failed to enable IPv6 for interface \"%s\"",
-						   ifs[i]);
+				r = ndl_error_wrap(
+				    err, "failed to enable IPv6 for interface \"%s\"", ifs[i]);
 		}
 	}
 	ndl_error_t e2 = NDL_ERROR_INIT;
@@ -366,10 +368,11 @@ static int configure_iface(struct netlink_sock *cs, const struct netlink_link *c
 			continue;
 		if ((size_t)ipc->interface >= res->n_interfaces ||
 		    strcmp(res->interfaces[ipc->interface].name, cont->name) != 0)
-			return ndl_error_setf(err, EINVAL,
-					      "failed to add IP addr %s to \"%s\": invalid interface "
-					      "index",
-					      cni_ipnet_format(&ipc->address, b1), cont->name);
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "failed to add IP addr %s to \"%s\": invalid interface "
+			    "index",
+			    cni_ipnet_format(&ipc->address, b1), cont->name);
 		struct netlink_addr a;
 		to_nladdr(&ipc->address, cont->index, &a);
 		if (netlink_addr_add(cs, &a, err) < 0)
@@ -446,8 +449,8 @@ struct gw_info {
 	bool default_route_found;
 };
 
-static int calc_gateways(struct cni_result *res, const struct bridge_conf *c,
-			 struct gw_info *v4, struct gw_info *v6, ndl_error_t *err)
+static int calc_gateways(struct cni_result *res, const struct bridge_conf *c, struct gw_info *v4,
+			 struct gw_info *v6, ndl_error_t *err)
 {
 	for (size_t i = 0; i < res->n_ips; i++) {
 		struct cni_ipconfig *ipc = &res->ips[i];
@@ -461,7 +464,8 @@ static int calc_gateways(struct cni_result *res, const struct bridge_conf *c,
 			gateway_of(&ipc->address, &ipc->gateway);
 		if (c->is_default_gw && !g->default_route_found) {
 			for (size_t k = 0; k < res->n_routes; k++)
-				if (res->routes[k].gw.family && is_default_dst(&res->routes[k].dst, fam))
+				if (res->routes[k].gw.family &&
+				    is_default_dst(&res->routes[k].dst, fam))
 					g->default_route_found = true;
 			if (!g->default_route_found) {
 				struct cni_route *r = cni_result_add_route(res);
@@ -474,7 +478,8 @@ static int calc_gateways(struct cni_result *res, const struct bridge_conf *c,
 		}
 		if (c->is_gw) {
 			if (g->n >= sizeof(g->gws) / sizeof(g->gws[0]))
-				return ndl_error_setf(err, E2BIG, "too many addresses in IPAM result");
+				return ndl_error_setf(err, E2BIG,
+						      "too many addresses in IPAM result");
 			g->gws[g->n].ip = ipc->gateway;
 			g->gws[g->n].prefix = ipc->address.prefix;
 			g->n++;
@@ -520,8 +525,8 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	if (c.is_default_gw)
 		c.is_gw = true;
 	if (c.hairpin && c.promisc)
-		return ndl_error_setf(err, EINVAL,
-				      "cannot set hairpin mode and promiscuous mode at the same time.");
+		return ndl_error_setf(
+		    err, EINVAL, "cannot set hairpin mode and promiscuous mode at the same time.");
 
 	struct netlink_sock hs = NETLINK_SOCK_INIT, cs = NETLINK_SOCK_INIT;
 	cleanup_close int netns_fd = -1, host_ns_fd = -1;
@@ -633,36 +638,39 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 						struct netlink_link vl;
 						r = ensure_vlan_iface(&hs, &br, c.vlan, &vl, err);
 						if (r < 0) {
-							ndl_error_wrap(err,
-								       "failed to create vlan interface");
+							ndl_error_wrap(
+							    err, "failed to create vlan interface");
 							goto out;
 						}
 						if (!vlan_added) {
 							fmt_mac(&vl, mac);
-							cni_result_add_interface(res, vl.name, mac, NULL);
+							cni_result_add_interface(res, vl.name, mac,
+										 NULL);
 							vlan_added = true;
 						}
-						r = ensure_addr(&hs, &vl, &fams[f]->gws[i], c.force_address,
-								err);
+						r = ensure_addr(&hs, &vl, &fams[f]->gws[i],
+								c.force_address, err);
 						if (r < 0) {
-							ndl_error_wrap(err,
-								       "failed to set vlan interface for "
-								       "bridge with addr");
+							ndl_error_wrap(
+							    err, "failed to set vlan interface for "
+								 "bridge with addr");
 							goto out;
 						}
 					} else {
-						r = ensure_addr(&hs, &br, &fams[f]->gws[i], c.force_address,
-								err);
+						r = ensure_addr(&hs, &br, &fams[f]->gws[i],
+								c.force_address, err);
 						if (r < 0) {
-							ndl_error_wrap(err, "failed to set bridge addr");
+							ndl_error_wrap(err,
+								       "failed to set bridge addr");
 							goto out;
 						}
 					}
 				}
 				if (fams[f]->n) {
-					r = netlink_sysctl_write(f == 0 ? "net/ipv4/ip_forward"
-									: "net/ipv6/conf/all/forwarding",
-								 "1", err);
+					r = netlink_sysctl_write(
+					    f == 0 ? "net/ipv4/ip_forward"
+						   : "net/ipv6/conf/all/forwarding",
+					    "1", err);
 					if (r < 0) {
 						ndl_error_wrap(err, "failed to enable forwarding");
 						goto out;
@@ -762,7 +770,8 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 	} else if (r == 0) {
 		r = netlink_addr_list(&cs, cont.index, AF_UNSPEC, &addrs, &n_addrs, err);
 		if (r < 0) {
-			ndl_error_wrap(err, "failed to get IP addresses for \"%s\"", ctx->env.ifname);
+			ndl_error_wrap(err, "failed to get IP addresses for \"%s\"",
+				       ctx->env.ifname);
 			goto out;
 		}
 		/* Return once the link is gone; the kernel's RCU teardown of
@@ -817,7 +826,7 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 		char chain[BRIDGE_CHAIN_LEN + 1];
 		bridge_chain_name(ctx->conf.name, ctx->env.container_id, chain);
 		cleanup_free char *comment =
-			bridge_chain_comment(ctx->conf.name, ctx->env.container_id);
+		    bridge_chain_comment(ctx->conf.name, ctx->env.container_id);
 		r = bridge_ipmasq_teardown(v4, v6, ips, n_ips, chain, comment, err);
 		free(ips);
 		if (r < 0)
@@ -843,8 +852,8 @@ static int check_bridge(struct netlink_sock *hs, const struct cni_interface *int
 		return ndl_error_setf(err, EINVAL, "Interface %s should not be in sandbox",
 				      intf->name);
 	if (strcmp(l.kind, "bridge") != 0)
-		return ndl_error_setf(err, EINVAL,
-				      "Interface %s does not have link type of bridge", intf->name);
+		return ndl_error_setf(err, EINVAL, "Interface %s does not have link type of bridge",
+				      intf->name);
 	char mac[NETLINK_MAC_STRLEN];
 	fmt_mac(&l, mac);
 	if (intf->mac && *intf->mac && strcmp(intf->mac, mac) != 0)
@@ -852,11 +861,11 @@ static int check_bridge(struct netlink_sock *hs, const struct cni_interface *int
 				      intf->name, intf->mac);
 	bool promisc = (l.flags & IFF_PROMISC) != 0;
 	if (promisc != c->promisc)
-		return ndl_error_setf(err, EINVAL,
-				      "Bridge interface %s configured Promisc Mode %s doesn't match "
-				      "current state: %s ",
-				      intf->name, c->promisc ? "true" : "false",
-				      promisc ? "true" : "false");
+		return ndl_error_setf(
+		    err, EINVAL,
+		    "Bridge interface %s configured Promisc Mode %s doesn't match "
+		    "current state: %s ",
+		    intf->name, c->promisc ? "true" : "false", promisc ? "true" : "false");
 	*ret = l;
 	return 0;
 }
@@ -929,8 +938,8 @@ static int check_container(struct netlink_sock *cs, const struct cni_result *res
 			char g[CNI_IPNET_STRLEN] = "<nil>";
 			if (ipc->gateway.family)
 				cni_ip_format(&ipc->gateway, g);
-			r = ndl_error_setf(err, ENOENT, "Failed to find Gateway %s for interface %s",
-					   g, ifname);
+			r = ndl_error_setf(err, ENOENT,
+					   "Failed to find Gateway %s for interface %s", g, ifname);
 			goto out;
 		}
 	}
@@ -946,9 +955,9 @@ static int check_container(struct netlink_sock *cs, const struct cni_result *res
 			char g[CNI_IPNET_STRLEN] = "<nil>";
 			if (ro->gw.family)
 				cni_ip_format(&ro->gw, g);
-			r = ndl_error_setf(err, ENOENT,
-					   "Expected Route {Dst:%s GW:%s} not found in routing table",
-					   cni_ipnet_format(&ro->dst, b), g);
+			r = ndl_error_setf(
+			    err, ENOENT, "Expected Route {Dst:%s GW:%s} not found in routing table",
+			    cni_ipnet_format(&ro->dst, b), g);
 			goto out;
 		}
 	}
@@ -1015,7 +1024,8 @@ int bridge_cmd_check(struct skel_ctx *ctx, ndl_error_t *err)
 	char mac[NETLINK_MAC_STRLEN];
 	fmt_mac(&contl, mac);
 	if (contmap->mac && *contmap->mac && strcmp(contmap->mac, mac) != 0) {
-		r = ndl_error_setf(err, EINVAL, "Interface %s Mac %s doesn't match container Mac: %s",
+		r = ndl_error_setf(err, EINVAL,
+				   "Interface %s Mac %s doesn't match container Mac: %s",
 				   contmap->name, contmap->mac, mac);
 		goto out;
 	}
@@ -1043,8 +1053,9 @@ int bridge_cmd_check(struct skel_ctx *ctx, ndl_error_t *err)
 			continue;
 		fmt_mac(&hl, mac);
 		if (it->mac && *it->mac && strcmp(it->mac, mac) != 0) {
-			r = ndl_error_setf(err, EINVAL, "Interface %s Mac doesn't match: %s not found",
-					   it->name, it->mac);
+			r = ndl_error_setf(err, EINVAL,
+					   "Interface %s Mac doesn't match: %s not found", it->name,
+					   it->mac);
 			goto out;
 		}
 		veth_found = true;

@@ -105,8 +105,8 @@ static char *setup_script(int family, const struct cni_ipnet *addrs, size_t n, c
 		char nb[CNI_IPNET_STRLEN], ib[CNI_IPNET_STRLEN];
 		cni_ipnet_format(&net, nb);
 		cni_ip_format(&addrs[i].ip, ib);
-		char *acc = xasprintf("-A %s -d %s -m comment --comment %s -j ACCEPT", chain, nb,
-				      qcomment);
+		char *acc =
+		    xasprintf("-A %s -d %s -m comment --comment %s -j ACCEPT", chain, nb, qcomment);
 		char *masq = xasprintf("-A %s ! -d %s -m comment --comment %s -j MASQUERADE", chain,
 				       mcast, qcomment);
 		char *line[2] = {acc, masq};
@@ -145,8 +145,7 @@ static char *setup_script(int family, const struct cni_ipnet *addrs, size_t n, c
 /* Both families' fast scripts at once (iptables and ip6tables are
  * independent); ok[i] tells which succeeded. A NULL script is skipped and
  * counts as done. */
-static int try_restore_both(const char *script4, const char *script6, bool ok[2],
-			    ndl_error_t *err)
+static int try_restore_both(const char *script4, const char *script6, bool ok[2], ndl_error_t *err)
 {
 	static char *const argv4[] = {"iptables-restore", "--wait", "--noflush", NULL};
 	static char *const argv6[] = {"ip6tables-restore", "--wait", "--noflush", NULL};
@@ -253,8 +252,8 @@ static char *teardown_script(int family, const struct cni_ipnet *ips, size_t n_i
 	return b.s;
 }
 
-static int teardown_slow(int family, const struct cni_ipnet *ips, size_t n_ips,
-			 const char *chain, const char *q, ndl_error_t *err)
+static int teardown_slow(int family, const struct cni_ipnet *ips, size_t n_ips, const char *chain,
+			 const char *q, ndl_error_t *err)
 {
 	cleanup_free char *rules = NULL;
 	int r = nat_rules(family, &rules, err);

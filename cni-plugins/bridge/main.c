@@ -4,13 +4,13 @@
 int main(void)
 {
 	static const struct skel_plugin plugin = {
-		.about = "CNI bridge plugin (nodelet)",
-		.versions = cni_all_versions,
-		.add = bridge_cmd_add,
-		.check = bridge_cmd_check,
-		.del = bridge_cmd_del,
-		.gc = bridge_cmd_gc,
-		.status = bridge_cmd_status,
+	    .about = "CNI bridge plugin (nodelet)",
+	    .versions = cni_all_versions,
+	    .add = bridge_cmd_add,
+	    .check = bridge_cmd_check,
+	    .del = bridge_cmd_del,
+	    .gc = bridge_cmd_gc,
+	    .status = bridge_cmd_status,
 	};
 	return skel_main(&plugin);
 }

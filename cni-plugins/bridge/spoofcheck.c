@@ -30,19 +30,19 @@ int bridge_spoofcheck_setup(const char *host_iface, const char *mac, const char 
 {
 	cleanup_free char *chain = xasprintf("cni-br-iface-%s", id);
 	cleanup_free char *script = xasprintf(
-		"add table bridge nat\n"
-		"add chain bridge nat PREROUTING { type filter hook prerouting priority -300; "
-		"policy accept; }\n"
-		"add chain bridge nat %s\n"
-		"add chain bridge nat %s-mac\n"
-		"flush chain bridge nat %s\n"
-		"flush chain bridge nat %s-mac\n"
-		"add rule bridge nat PREROUTING iifname \"%s\" jump %s comment \"macspoofchk-%s\"\n"
-		"add rule bridge nat %s jump %s-mac comment \"macspoofchk-%s\"\n"
-		"add rule bridge nat %s-mac ether saddr %s return comment \"macspoofchk-%s\"\n"
-		"add rule bridge nat %s-mac drop comment \"macspoofchk-%s\"\n",
-		chain, chain, chain, chain, host_iface, chain, id, chain, chain, id, chain, mac, id,
-		chain, id);
+	    "add table bridge nat\n"
+	    "add chain bridge nat PREROUTING { type filter hook prerouting priority -300; "
+	    "policy accept; }\n"
+	    "add chain bridge nat %s\n"
+	    "add chain bridge nat %s-mac\n"
+	    "flush chain bridge nat %s\n"
+	    "flush chain bridge nat %s-mac\n"
+	    "add rule bridge nat PREROUTING iifname \"%s\" jump %s comment \"macspoofchk-%s\"\n"
+	    "add rule bridge nat %s jump %s-mac comment \"macspoofchk-%s\"\n"
+	    "add rule bridge nat %s-mac ether saddr %s return comment \"macspoofchk-%s\"\n"
+	    "add rule bridge nat %s-mac drop comment \"macspoofchk-%s\"\n",
+	    chain, chain, chain, chain, host_iface, chain, id, chain, chain, id, chain, mac, id,
+	    chain, id);
 	if (nft(script, NULL, err) < 0)
 		return ndl_error_wrap(err, "failed to setup spoof-check");
 	return 0;
@@ -69,8 +69,9 @@ int bridge_spoofcheck_teardown(const char *id, ndl_error_t *err)
 			/* The comment must end right there: "…-c1-eth0" must
 			 * not match "…-c1-eth01". */
 			if (h && m && (m[strlen(mark)] == ' ' || m[strlen(mark)] == 0)) {
-				char *s = xasprintf("%sdelete rule bridge nat PREROUTING handle %ld\n",
-						    script, strtol(h + 9, NULL, 10));
+				char *s =
+				    xasprintf("%sdelete rule bridge nat PREROUTING handle %ld\n",
+					      script, strtol(h + 9, NULL, 10));
 				free(script);
 				script = s;
 			}
@@ -85,8 +86,9 @@ int bridge_spoofcheck_teardown(const char *id, ndl_error_t *err)
 		return ndl_error_wrap(err, "failed to teardown spoof-check");
 	}
 	if (cst == 0) {
-		char *s = xasprintf("%sdelete chain bridge nat %s\ndelete chain bridge nat %s-mac\n",
-				    script, chain, chain);
+		char *s =
+		    xasprintf("%sdelete chain bridge nat %s\ndelete chain bridge nat %s-mac\n",
+			      script, chain, chain);
 		free(script);
 		script = s;
 	}

@@ -186,10 +186,12 @@ int netlink_netns_open(const char *path, int *ret_fd, ndl_error_t *err)
 		close(fd);
 		return ndl_error_set(err, e, "failed to open netns %s", path);
 	}
-	if ((unsigned long)st.f_type != NSFS_MAGIC && (unsigned long)st.f_type != PROC_SUPER_MAGIC) {
+	if ((unsigned long)st.f_type != NSFS_MAGIC &&
+	    (unsigned long)st.f_type != PROC_SUPER_MAGIC) {
 		close(fd);
-		return ndl_error_setf(err, EINVAL, "failed to open netns %s: unknown FS magic 0x%lx",
-				      path, (unsigned long)st.f_type);
+		return ndl_error_setf(err, EINVAL,
+				      "failed to open netns %s: unknown FS magic 0x%lx", path,
+				      (unsigned long)st.f_type);
 	}
 	*ret_fd = fd;
 	return 0;
@@ -235,7 +237,8 @@ static int nl_recv(struct netlink_sock *s, nl_cb cb, void *data, ndl_error_t *er
 			if (h->nlmsg_type == NLMSG_ERROR) {
 				struct nlmsgerr *e = NLMSG_DATA(h);
 				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-					return ndl_error_setf(err, EIO, "netlink: short error message");
+					return ndl_error_setf(err, EIO,
+							      "netlink: short error message");
 				if (e->error == 0)
 					return 0;
 				return ndl_error_set(err, -e->error, "netlink");
@@ -322,14 +325,14 @@ static int parse_link(struct nlmsghdr *h, void *data)
 				    (int)RTA_PAYLOAD(li[IFLA_INFO_DATA]));
 			if (br[IFLA_BR_VLAN_FILTERING])
 				l->vlan_filtering =
-					*(uint8_t *)RTA_DATA(br[IFLA_BR_VLAN_FILTERING]) != 0;
+				    *(uint8_t *)RTA_DATA(br[IFLA_BR_VLAN_FILTERING]) != 0;
 		}
 	}
 	return 0;
 }
 
-int netlink_link_get(struct netlink_sock *s, const char *name, int index,
-		     struct netlink_link *ret, ndl_error_t *err)
+int netlink_link_get(struct netlink_sock *s, const char *name, int index, struct netlink_link *ret,
+		     ndl_error_t *err)
 {
 	struct req r;
 	req_init(&r, RTM_GETLINK, 0);
@@ -392,8 +395,8 @@ int netlink_bridge_add(struct netlink_sock *s, const char *name, int mtu, bool v
 	return 0;
 }
 
-int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer,
-		     int peer_netns_fd, int mtu, const uint8_t *mac, ndl_error_t *err)
+int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer, int peer_netns_fd,
+		     int mtu, const uint8_t *mac, ndl_error_t *err)
 {
 	struct req r;
 	link_req(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
@@ -753,7 +756,8 @@ int netlink_addr_settle(struct netlink_sock *s, int ifindex, int timeout_ms, ndl
 			return 0;
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		long ms =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (ms >= timeout_ms)
 			return ndl_error_setf(err, ETIMEDOUT,
 					      "link %d still has tentative addresses after %d ms",
@@ -847,7 +851,8 @@ static int parse_route(struct nlmsghdr *h, void *data)
 		l->n--;
 		struct rtnexthop *nh = RTA_DATA(tb[RTA_MULTIPATH]);
 		int len = (int)RTA_PAYLOAD(tb[RTA_MULTIPATH]);
-		while (len >= (int)sizeof(*nh) && nh->rtnh_len >= sizeof(*nh) && nh->rtnh_len <= len) {
+		while (len >= (int)sizeof(*nh) && nh->rtnh_len >= sizeof(*nh) &&
+		       nh->rtnh_len <= len) {
 			struct netlink_route hop = base;
 			hop.oif = nh->rtnh_ifindex;
 			struct rtattr *na[RTA_MAX + 1];

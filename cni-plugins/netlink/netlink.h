@@ -21,7 +21,10 @@ struct netlink_sock {
 	int fd;
 	uint32_t seq;
 };
-#define NETLINK_SOCK_INIT {-1, 0}
+#define NETLINK_SOCK_INIT                                                                          \
+	{                                                                                          \
+		-1, 0                                                                              \
+	}
 
 /* Open a NETLINK_ROUTE socket in the current network namespace. */
 int netlink_open(struct netlink_sock *s, ndl_error_t *err);
@@ -44,23 +47,23 @@ int netlink_netns_leave(int *saved, ndl_error_t *err);
 struct netlink_link {
 	int index;
 	char name[IF_NAMESIZE];
-	char kind[16]; /* IFLA_INFO_KIND: "bridge", "veth", ... or "" */
+	char kind[16];	/* IFLA_INFO_KIND: "bridge", "veth", ... or "" */
 	unsigned flags; /* IFF_* */
 	int mtu;
 	uint8_t mac[32];
 	int mac_len;
-	int master;      /* ifindex of the master, 0 = none */
-	int link;        /* IFLA_LINK (veth: peer ifindex in the peer's netns) */
+	int master; /* ifindex of the master, 0 = none */
+	int link;   /* IFLA_LINK (veth: peer ifindex in the peer's netns) */
 	bool link_netnsid_set;
-	uint8_t operstate; /* IF_OPER_* */
+	uint8_t operstate;   /* IF_OPER_* */
 	bool vlan_filtering; /* bridges only */
 	uint32_t promiscuity;
 };
 
 /* Look a link up by name (index 0) or by index (name NULL). A missing link
  * is -ENODEV. */
-int netlink_link_get(struct netlink_sock *s, const char *name, int index,
-		     struct netlink_link *ret, ndl_error_t *err);
+int netlink_link_get(struct netlink_sock *s, const char *name, int index, struct netlink_link *ret,
+		     ndl_error_t *err);
 
 /* Create a bridge. mtu 0 leaves the kernel default; vlan_filtering sets
  * IFLA_BR_VLAN_FILTERING. An existing link of that name gives -EEXIST. */
@@ -70,8 +73,8 @@ int netlink_bridge_add(struct netlink_sock *s, const char *name, int mtu, bool v
 /* Create a veth pair in the socket's namespace: `name` stays there, `peer`
  * is created directly inside the namespace peer_netns_fd (-1: same
  * namespace). mac (6 bytes) may be NULL. txqueuelen 0 like the reference. */
-int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer,
-		     int peer_netns_fd, int mtu, const uint8_t *mac, ndl_error_t *err);
+int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer, int peer_netns_fd,
+		     int mtu, const uint8_t *mac, ndl_error_t *err);
 
 int netlink_link_del(struct netlink_sock *s, int index, ndl_error_t *err);
 

@@ -52,12 +52,14 @@ static void test_sha512_blocks(void **state)
 	/* 111 bytes: padding fits one block; 112: needs a second. */
 	bridge_sha512(buf, 111, h);
 	hex(h, 64, s);
-	assert_string_equal(s, "fa9121c7b32b9e01733d034cfc78cbf67f926c7ed83e82200ef86818196921"
-			       "760b4beff48404df811b953828274461673c68d04e297b0eb7b2b4d60fc6b566a2");
+	assert_string_equal(s,
+			    "fa9121c7b32b9e01733d034cfc78cbf67f926c7ed83e82200ef86818196921"
+			    "760b4beff48404df811b953828274461673c68d04e297b0eb7b2b4d60fc6b566a2");
 	bridge_sha512(buf, 112, h);
 	hex(h, 64, s);
-	assert_string_equal(s, "c01d080efd492776a1c43bd23dd99d0a2e626d481e16782e75d54c2503b5dc"
-			       "32bd05f0f1ba33e568b88fd2d970929b719ecbb152f58f130a407c8830604b70ca");
+	assert_string_equal(s,
+			    "c01d080efd492776a1c43bd23dd99d0a2e626d481e16782e75d54c2503b5dc"
+			    "32bd05f0f1ba33e568b88fd2d970929b719ecbb152f58f130a407c8830604b70ca");
 }
 
 static void test_chain_name(void **state)
@@ -240,12 +242,12 @@ static void test_conf_cni_args(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha512_vectors), cmocka_unit_test(test_sha512_blocks),
-		cmocka_unit_test(test_chain_name),     cmocka_unit_test(test_chain_comment),
-		cmocka_unit_test(test_veth_name),      cmocka_unit_test(test_mac),
-		cmocka_unit_test(test_conf_defaults),  cmocka_unit_test(test_conf_all_keys),
-		cmocka_unit_test(test_conf_errors),    cmocka_unit_test(test_conf_mac_precedence),
-		cmocka_unit_test(test_conf_cni_args),
+	    cmocka_unit_test(test_sha512_vectors), cmocka_unit_test(test_sha512_blocks),
+	    cmocka_unit_test(test_chain_name),	   cmocka_unit_test(test_chain_comment),
+	    cmocka_unit_test(test_veth_name),	   cmocka_unit_test(test_mac),
+	    cmocka_unit_test(test_conf_defaults),  cmocka_unit_test(test_conf_all_keys),
+	    cmocka_unit_test(test_conf_errors),	   cmocka_unit_test(test_conf_mac_precedence),
+	    cmocka_unit_test(test_conf_cni_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
