@@ -598,12 +598,55 @@ def test_failed_add_error_codes_match_reference():
             kw = {"netns": "/run/netns/nope"} if name == "no_netns" else {}
             rc, res, raw, err = cni(impl, "ADD", conf, **kw)
             out[name] = (rc, res and res.get("code"))
+        # CNI_ARGS keys the plugin does not know fail without IgnoreUnknown.
+        rc, res, raw, err = cni(impl, "ADD", conf_v4(), args="FOO=bar")
+        out["unknown_args"] = (rc, res and res.get("code"))
+        rc, res, raw, err = cni(impl, "ADD", conf_v4(), args="IgnoreUnknown=1;FOO=bar")
+        out["ignored_args"] = rc
+        cni(impl, "DEL", conf_v4(), args="IgnoreUnknown=1;FOO=bar")
         # A missing IPAM plugin fails for both (the CNI code is skel's
         # business: see the report; only the exit status is compared).
         rc, res, raw, err = cni(impl, "ADD", conf_v4(ipam={"type": "no-such-ipam"}))
         out["bad_ipam"] = rc
         return out
     compare(run)
+
+
+def test_parallel_adds_and_dels(netns):
+    """Eight ADDs at once on a bridge that does not exist yet (they race to
+    create it), with masquerade, then eight DELs at once: every ADD gets its
+    own address, veth and chain, and nothing is left afterwards."""
+    conf = conf_dual(isGateway=True, ipMasq=True)
+    names = [f"p{i}" for i in range(8)]
+    for n in names:
+        netns.add_netns(n)
+    binary = os.path.join(plugin_dir("ours"), "bridge")
+
+    def start(cmd, n):
+        env = {"PATH": os.environ["PATH"], "CNI_COMMAND": cmd, "CNI_CONTAINERID": f"id-{n}",
+               "CNI_NETNS": f"{NETNS}/{n}", "CNI_IFNAME": "eth0", "CNI_PATH": plugin_dir("ours")}
+        p = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, text=True)
+        p.stdin.write(json.dumps(conf))
+        p.stdin.close()
+        return p
+    procs = [start("ADD", n) for n in names]
+    results = []
+    for p in procs:
+        out = p.stdout.read()
+        assert p.wait(60) == 0, out + p.stderr.read()
+        results.append(json.loads(out))
+    v4 = {r["ips"][0]["address"] for r in results}
+    assert len(v4) == 8
+    assert len([l for l in links() if l["name"] == "VETH"]) == 8
+    chains = {ln.split()[1] for ln in ipt_rules() if ln.split()[1].startswith(":CNI-")}
+    assert len(chains) == 8
+    procs = [start("DEL", n) for n in names]
+    for p in procs:
+        assert p.wait(60) == 0, p.stdout.read() + p.stderr.read()
+    assert not [l for l in links() if l["name"] == "VETH"]
+    assert not any("CNI-" in r for r in ipt_rules())
+    assert not [k for k in leases() if "last_reserved" not in k]
 
 
 # ---- performance ------------------------------------------------------------------
