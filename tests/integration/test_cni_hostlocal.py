@@ -14,6 +14,7 @@ import time
 import pytest
 
 import cnitools as ct
+import harness
 
 OURS = ct.ours("host-local")
 REF = ct.reference("host-local")
@@ -565,3 +566,18 @@ def test_ipv6_names_match_go_formatting(tmp_path):
     assert r.ok, r
     assert r.json["ips"][0]["address"] == "::a00:2/120"
     assert "::a00:2" in ct.lease_dir(tmp_path / "net1")
+
+
+@pytest.mark.skipif(harness.SANITIZE, reason="sanitizer builds are dynamic and larger")
+@pytest.mark.skipif(not os.access("/usr/bin/time", os.X_OK), reason="needs /usr/bin/time")
+def test_peak_rss_under_1mb(tmp_path):
+    """The target: a host-local ADD peaks under 1 MB of RSS (the reference
+    takes about 4 MB)."""
+    c = ipam_conf(tmp_path, **{"ranges": [[{"subnet": "10.92.0.0/24"}], [{"subnet": "fd92::/64"}]]})
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "rss", "CNI_NETNS": "/x",
+           "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(OURS), "PATH": "/usr/bin:/bin"}
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", OURS], input=json.dumps(c).encode(),
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.returncode == 0, p
+    kb = int(p.stderr.decode().strip().splitlines()[-1])
+    assert kb <= 1024, f"peak RSS {kb} KB"

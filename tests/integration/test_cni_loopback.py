@@ -112,3 +112,19 @@ def test_ifname_is_ignored(netns):
     ns = netns.add_netns("li")
     r = ct.add(OURS, lo_conf(), netns=ns, ifname="eth0")
     assert r.ok and r.json["interfaces"][0]["name"] == "lo"
+
+
+@pytest.mark.skipif(harness.SANITIZE, reason="sanitizer builds are dynamic and larger")
+@pytest.mark.skipif(not os.access("/usr/bin/time", os.X_OK), reason="needs /usr/bin/time")
+def test_peak_rss_under_1mb(netns):
+    """The target: a loopback ADD peaks under 1 MB of RSS (the reference
+    takes about 4 MB)."""
+    import subprocess
+    ns = netns.add_netns("lrss")
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "rss", "CNI_NETNS": ns,
+           "CNI_IFNAME": "lo", "CNI_PATH": os.path.dirname(OURS), "PATH": "/usr/bin:/bin"}
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", OURS], input=json.dumps(lo_conf()).encode(),
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.returncode == 0, p
+    kb = int(p.stderr.decode().strip().splitlines()[-1])
+    assert kb <= 1024, f"peak RSS {kb} KB"
