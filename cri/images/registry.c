@@ -42,6 +42,10 @@ struct registry_client {
 	size_t n_eps;
 	size_t cur; /* endpoint that served the manifest */
 	pthread_mutex_t mu;
+	/* Idle curl handles: reusing one reuses its open connections (no new
+	 * TCP/TLS handshake per blob). Guarded by mu. */
+	CURL *idle[16];
+	size_t n_idle;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -78,6 +82,8 @@ void registry_client_free(struct registry_client *c)
 	for (size_t i = 0; i < c->n_eps; i++)
 		endpoint_free(&c->eps[i]);
 	free(c->eps);
+	for (size_t i = 0; i < c->n_idle; i++)
+		curl_easy_cleanup(c->idle[i]);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -316,7 +322,13 @@ static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose, struct
 static CURLcode perform(struct registry_client *c, struct endpoint *e, const char *url,
 			const char *accept, const char *authz, const char *post, struct xfer *x)
 {
-	CURL *h = curl_easy_init();
+	pthread_mutex_lock(&c->mu);
+	CURL *h = c->n_idle ? c->idle[--c->n_idle] : NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (h)
+		curl_easy_reset(h); /* options only: connections stay cached */
+	else
+		h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
 	if (accept)
 		hdrs = curl_slist_append(hdrs, accept);
@@ -354,7 +366,12 @@ static CURLcode perform(struct registry_client *c, struct endpoint *e, const cha
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
 	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
+	pthread_mutex_lock(&c->mu);
+	if (c->n_idle < sizeof(c->idle) / sizeof(c->idle[0]))
+		c->idle[c->n_idle++] = h, h = NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (h)
+		curl_easy_cleanup(h);
 	return rc;
 }
 
