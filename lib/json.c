@@ -124,7 +124,9 @@ int ndl_json_get_int(const json_t *obj, const char *where, const char *key, bool
 	/* Some producers write integral numbers as 1500.0. */
 	if (json_is_real(v)) {
 		double d = json_real_value(v);
-		if (d == (double)(int64_t)d) {
+		/* Range check first: converting an out-of-range double is UB. */
+		if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+		    d == (double)(int64_t)d) {
 			*ret = (int64_t)d;
 			return 0;
 		}

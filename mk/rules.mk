@@ -30,7 +30,7 @@ endif
 CFLAGS_EXTRA ?=
 ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS_EXTRA)
 
-FUZZ_CFLAGS := -std=gnu17 -O1 -g -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -I. -I$(BUILD)/gen $(PKG_CFLAGS) -Wno-unused-command-line-argument
+FUZZ_CFLAGS := -std=gnu17 -O1 -g -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. -I$(BUILD)/gen $(PKG_CFLAGS) -Wno-unused-command-line-argument
 
 ALL_BINS :=
 UNIT_TESTS :=

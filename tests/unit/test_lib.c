@@ -60,6 +60,12 @@ static void test_json_getters(void **state)
 	assert_string_equal(ndl_error_msg(&err), "field \"ipam.subnet\": required");
 	assert_int_equal(ndl_json_get_string(j, "", "mtu", true, &s, &err), -EINVAL);
 	assert_string_equal(ndl_error_msg(&err), "field \"mtu\": expected string, got integer");
+	cleanup_json json_t *huge = NULL;
+	const char *hd = "{\"big\":1e300,\"neg\":-1e19,\"frac\":1.5}";
+	assert_int_equal(ndl_json_parse(hd, strlen(hd), &huge, &err), 0);
+	assert_int_equal(ndl_json_get_int(huge, NULL, "big", true, &i, &err), -EINVAL);
+	assert_int_equal(ndl_json_get_int(huge, NULL, "neg", true, &i, &err), -EINVAL);
+	assert_int_equal(ndl_json_get_int(huge, NULL, "frac", true, &i, &err), -EINVAL);
 	json_t *bad = NULL;
 	assert_int_equal(ndl_json_parse("{\"a\":1,\"a\":2}", 13, &bad, &err), -EINVAL);
 	assert_int_equal(ndl_json_parse("{", 1, &bad, &err), -EINVAL);
