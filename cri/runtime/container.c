@@ -528,7 +528,7 @@ static int write_id_map(pid_t pid, const char *file, const struct rt_id_mapping 
 }
 
 /* Default device cgroup rules runc always allows, appended after the
- * spec's own rules (v1 only). */
+ * spec's own rules (v1 devices.allow, v2 the BPF device program). */
 static void add_default_device_rules(const struct rt_spec *s, struct cgroup_resources *res)
 {
 	static const struct cgroup_device_rule defaults[] = {
@@ -575,8 +575,7 @@ static int setup_cgroup(const struct rt_spec *s, const char *id, struct cgroup_m
 		cgroup_manager_free(mgr);
 		return r;
 	}
-	if (cgroup_manager_mode(mgr) != CGROUP_MODE_V2)
-		add_default_device_rules(s, &res);
+	add_default_device_rules(s, &res);
 	struct cgroup *cg = NULL;
 	r = cgroup_create(mgr, path, &cg, err);
 	if (r < 0) {

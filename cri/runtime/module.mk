@@ -20,3 +20,4 @@ INSTALL_BINS += nodelet-runtime
 APT_PKGS += libseccomp-dev libcap-dev libjansson-dev busybox-static runc podman skopeo umoci
 $(eval $(call unit_test,test_runtime,tests/unit/test_runtime.c,cri_runtime cgroups ndl,$(LIBS_CRI_RUNTIME)))
 $(eval $(call fuzz_target,fuzz_oci_config,tests/fuzz/fuzz_oci_config.c cri/runtime/spec.c cri/runtime/tables.c lib/json.c lib/error.c lib/xalloc.c lib/fs.c,-ljansson))
+VM_TESTS += tests/integration/test_runtime_v2.py
