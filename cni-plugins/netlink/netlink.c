@@ -459,21 +459,23 @@ int netlink_link_del_detached(struct netlink_sock *s, struct netlink_sock *mon, 
 	    getsockname(mon->fd, (struct sockaddr *)&sa, &sl) < 0)
 		return netlink_link_del(s, index, err); /* cannot watch: just wait */
 	int pfd[2];
+	/* No pipe or no process to spare (pids limit): delete and wait. */
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return ndl_error_set(err, errno, "pipe");
+		return netlink_link_del(s, index, err);
 	pid_t pid = fork();
 	if (pid < 0) {
-		int e = errno;
 		close(pfd[0]);
 		close(pfd[1]);
-		return ndl_error_set(err, e, "fork");
+		return netlink_link_del(s, index, err);
 	}
 	if (pid == 0) {
 		/* Double fork: the helper is not our child, so nobody has
 		 * to reap it when we are gone. */
 		pid_t g = fork();
-		if (g != 0)
-			_exit(g < 0 ? 1 : 0);
+		if (g > 0)
+			_exit(0);
+		/* g == 0: the detached helper. g < 0: no second process to
+		 * spare, so this one deletes while our parent waits for it. */
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
 			dup2(null, 0);
