@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -557,6 +559,46 @@ static int cmd_features(int argc, char **argv, int i)
 	return 0;
 }
 
+/* CVE-2019-5736 defence in depth for exec: the helper that joins a running
+ * container is visible there before it execs. It is non-dumpable (so
+ * /proc/<pid>/exe cannot be opened without CAP_SYS_PTRACE in our user
+ * namespace), and for `exec` we also run from a sealed memfd copy of the
+ * binary, so even a privileged container that wins the race can only
+ * reach an immutable anonymous copy, never the file on disk. create does
+ * not need it: a new pid namespace has nothing in it yet. */
+static void reexec_sealed(char **argv)
+{
+	char self[256];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return;
+	self[n] = '\0';
+	if (strncmp(self, "/memfd:", 7) == 0)
+		return; /* already the sealed copy */
+	int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return;
+	int mfd = memfd_create("nodelet-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0) {
+		close(src);
+		return;
+	}
+	struct stat st;
+	bool ok = fstat(src, &st) == 0;
+	for (off_t off = 0; ok && off < st.st_size;) {
+		ssize_t w = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
+		if (w <= 0)
+			ok = false;
+	}
+	close(src);
+	if (ok && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0) {
+		extern char **environ;
+		fexecve(mfd, argv, environ);
+	}
+	/* Could not: carry on unsealed (still non-dumpable). */
+	close(mfd);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nodelet-runtime [global flags] <command> [flags] [args]\n"
@@ -636,8 +678,10 @@ int main(int argc, char **argv)
 		return cmd_kill(argc, argv, i);
 	if (strcmp(cmd, "delete") == 0)
 		return cmd_delete(argc, argv, i);
-	if (strcmp(cmd, "exec") == 0)
+	if (strcmp(cmd, "exec") == 0) {
+		reexec_sealed(argv);
 		return cmd_exec(argc, argv, i);
+	}
 	if (strcmp(cmd, "list") == 0)
 		return cmd_list(argc, argv, i);
 	if (strcmp(cmd, "ps") == 0)
