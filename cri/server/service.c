@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cri/network/cni.h"
+#include "cri/server/handlers.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -161,9 +162,30 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 	svc->cfg = cfg;
 	pthread_mutex_init(&svc->lock, NULL);
 	svc->cni_bin_dirs = split_dirs(cfg->cni_bin_dir);
+	svc->pulls_max = cfg->workers > 1 ? cfg->workers - 1 : 1;
 	if (cri_store_open(cfg->root, &svc->store, err) < 0) {
 		cri_service_fini(svc);
 		return -abs(err && err->code ? err->code : EIO);
+	}
+	/* The image store shares --root with the state store (its own
+	 * subdirectories: blobs/, snapshots/, rootfs/, images.json). */
+	struct image_store_options io = {
+	    .root = cfg->root,
+	    .registry_config = cfg->registry_config,
+	};
+	if (images_store_open(&io, &svc->images, err) < 0) {
+		ndl_error_wrap(err, "image store %s", cfg->root);
+		cri_service_fini(svc);
+		return -abs(err && err->code ? err->code : EIO);
+	}
+	if (cfg->image_preload_dir) {
+		ndl_error_t pe = NDL_ERROR_INIT;
+		/* Errors of single archives are logged by the store; one bad file
+		 * must not keep the node from serving the others. */
+		if (images_preload_dir(svc->images, cfg->image_preload_dir, &pe) < 0)
+			log_warn("image preload incomplete", "dir=%s err=\"%s\"",
+				 cfg->image_preload_dir, ndl_error_msg(&pe));
+		ndl_error_clear(&pe);
 	}
 	/* The pod CIDR outlives restarts: the kubelet only sends it on change. */
 	cleanup_free char *path = runtime_config_path(svc);
@@ -184,6 +206,8 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 
 void cri_service_fini(struct cri_service *svc)
 {
+	images_store_close(svc->images);
+	svc->images = NULL;
 	cri_store_close(svc->store);
 	svc->store = NULL;
 	for (char **d = svc->cni_bin_dirs; d && *d; d++)
@@ -410,11 +434,11 @@ static const struct cri_method methods[] = {
     METHOD(RuntimeService, ListMetricDescriptors, list_metric_descriptors_request, NULL),
     METHOD(RuntimeService, ListPodSandboxMetrics, list_pod_sandbox_metrics_request, NULL),
     METHOD(RuntimeService, RuntimeConfig, runtime_config_request, h_runtime_config),
-    METHOD(ImageService, ListImages, list_images_request, NULL),
-    METHOD(ImageService, ImageStatus, image_status_request, NULL),
-    METHOD(ImageService, PullImage, pull_image_request, NULL),
-    METHOD(ImageService, RemoveImage, remove_image_request, NULL),
-    METHOD(ImageService, ImageFsInfo, image_fs_info_request, NULL),
+    METHOD(ImageService, ListImages, list_images_request, cri_h_list_images),
+    METHOD(ImageService, ImageStatus, image_status_request, cri_h_image_status),
+    METHOD(ImageService, PullImage, pull_image_request, cri_h_pull_image),
+    METHOD(ImageService, RemoveImage, remove_image_request, cri_h_remove_image),
+    METHOD(ImageService, ImageFsInfo, image_fs_info_request, cri_h_image_fs_info),
 };
 
 static const struct cri_stream_method events_stream = {

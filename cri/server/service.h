@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "cri/api/api.h"
+#include "cri/images/images.h"
 #include "cri/server/rpc.h"
 #include "cri/server/store.h"
 #include "lib/error.h"
@@ -47,8 +48,10 @@ struct cri_service {
 	struct cri_store *store;
 	struct cri_rpc_server *rpc;
 	char **cni_bin_dirs;  /* split cfg->cni_bin_dir, NULL-terminated */
-	pthread_mutex_t lock; /* pod_cidr */
+	pthread_mutex_t lock; /* pod_cidr, pulls_active */
 	char *pod_cidr;	      /* from UpdateRuntimeConfig, persisted */
+	struct image_store *images; /* opened on --root at start */
+	int pulls_active, pulls_max; /* concurrent PullImage calls (max: workers-1, >= 1) */
 };
 
 int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cfg,

@@ -131,3 +131,69 @@ def to_dict(msg):
     """Message as a dict with proto field names (comparable with nodelet-crictl -o json)."""
     from google.protobuf.json_format import MessageToDict
     return MessageToDict(msg, preserving_proto_field_name=True)
+
+
+class Daemon:
+    """A nodelet-cri daemon on private dirs under tmp (socket, root, run-root,
+    CNI conf dir). start() waits until it serves; kill() is kill -9; every
+    process is tracked in `started` so a fixture can stop it by PID."""
+
+    started = []
+
+    def __init__(self, tmp, extra=(), conf_dir=None, bin_dirs="/usr/lib/cni",
+                 cache_dir=None):
+        import harness
+        self.tmp = str(tmp)
+        self.sock = os.path.join(self.tmp, "cri.sock")
+        self.root = os.path.join(self.tmp, "root")
+        self.run_root = os.path.join(self.tmp, "run")
+        self.conf_dir = conf_dir or os.path.join(self.tmp, "net.d")
+        self.cache_dir = cache_dir or os.path.join(self.tmp, "cni-cache")
+        self.log = open(os.path.join(self.tmp, "daemon.log"), "a+")
+        self.args = [harness.bin_path("nodelet-cri"), "--listen", self.sock, "--root", self.root,
+                     "--run-root", self.run_root, "--cni-conf-dir", self.conf_dir,
+                     "--cni-bin-dir", bin_dirs, "--cni-cache-dir", self.cache_dir,
+                     "--log-level", "debug"] + list(extra)
+        self.proc = None
+
+    def start(self):
+        import harness
+        start = len(self.logtext())
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        Daemon.started.append(self.proc)
+        harness.wait_for(lambda: "serving CRI" in self.logtext()[start:]
+                         or self.proc.poll() is not None, what="daemon serving")
+        assert self.proc.poll() is None, self.logtext()
+        return self
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def client(self, timeout=30.0):
+        return Client(self.sock, timeout=timeout)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return self.proc.returncode if self.proc else None
+
+    @classmethod
+    def stop_all(cls):
+        while cls.started:
+            p = cls.started.pop()
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -172,8 +172,7 @@ NOT_YET = ["RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxSta
            "RemoveContainer", "ListContainers", "ContainerStatus", "UpdateContainerResources",
            "ReopenContainerLog", "ExecSync", "Exec", "Attach", "PortForward", "ContainerStats",
            "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats", "CheckpointContainer",
-           "ListMetricDescriptors", "ListPodSandboxMetrics", "ListImages", "ImageStatus",
-           "PullImage", "RemoveImage", "ImageFsInfo"]
+           "ListMetricDescriptors", "ListPodSandboxMetrics"]
 
 
 def test_unimplemented_methods(daemon):
