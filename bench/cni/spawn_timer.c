@@ -55,6 +55,10 @@ int main(int argc, char **argv)
 		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(126);
 		execve(argv[4], argv + 4, environ);
+		/* Only async-signal-safe calls here (vfork child). */
+		static const char msg[] = "spawn-timer: execve failed\n";
+		ssize_t unused = write(2, msg, sizeof(msg) - 1);
+		(void)unused;
 		_exit(127);
 	}
 	int status;
