@@ -784,3 +784,27 @@ def test_features():
     assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
     assert "SCMP_ACT_ERRNO" in f["linux"]["seccomp"]["actions"]
     assert "pid" in f["linux"]["namespaces"]
+
+
+def test_preserve_fds(rt, bundle, tmp_path):
+    f = tmp_path / "passed.txt"
+    f.write_text("through fd 3\n")
+    bundle.config["process"]["args"] = ["sh", "-c", "cat <&3; ls /proc/self/fd | wc -l"]
+    bundle.write()
+    # The shell opens fd 3 (not close-on-exec) for the runtime to pass on.
+    r = subprocess.run(["sh", "-c", 'exec 3<"$0"; exec "$@"', str(f), rt.path, "--root", rt.root,
+                        "run", "--preserve-fds", "1", "--bundle", bundle.path,
+                        "pf-" + uuid.uuid4().hex[:6]],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "through fd 3"
+    assert lines[1].strip() == "5"  # 0-3 and ls's dir fd
+
+
+def test_no_pivot(rt, bundle):
+    bundle.config["process"]["args"] = ["sh", "-c", "ls /; grep -c . /proc/self/mountinfo"]
+    bundle.write()
+    r = rt.cmd("run", "--no-pivot", "--bundle", bundle.path, "np-" + uuid.uuid4().hex[:6])
+    assert r.returncode == 0, r.stderr
+    assert "bin" in r.stdout.split() and "proc" in r.stdout.split()

@@ -126,3 +126,12 @@ def test_podman_reports_runtime_error(store):
                "/no/such/binary")
     assert r.returncode != 0
     assert "/no/such/binary" in r.stderr
+
+
+def test_podman_tty_console_socket(store):
+    # -t: conmon passes --console-socket; we send the pty master over it.
+    rt = dict(RUNTIMES)["nodelet"]
+    r = podman(store, rt, "run", "--rm", "-t", *RUN_FLAGS, "localhost/nodelet-bb:latest", "sh",
+               "-c", "tty; echo ok")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.replace("\r", "").splitlines() == ["/dev/pts/0", "ok"]
