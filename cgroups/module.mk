@@ -8,15 +8,17 @@ $(eval $(call program,nodelet-cgctl,cgroups/cgctl.c,cgroups ndl,-ljansson))
 
 # make check-vm: the cgroup tests (and whoever appends to VM_TESTS) in a VM
 # that has only cgroup v2. Other fragments may append to VM_TESTS,
-# VM_MODULES (kernel modules to load) and VM_FILES (repo paths the tests
-# read); see tests/vm/run_vm.py. The variables are expanded when the rule
-# runs, so appends from fragments included after this one count.
+# VM_MODULES (kernel modules to load), VM_FILES (repo paths the tests
+# read) and VM_HOST_BINS (host programs to copy in); see tests/vm/run_vm.py.
+# The variables are expanded when the rule runs, so appends from fragments
+# included after this one count.
 VM_TESTS += tests/integration/test_cgroups.py
 VM_MODULES +=
 VM_FILES +=
+VM_HOST_BINS +=
 APT_PKGS += qemu-system-x86 linux-image-amd64 busybox-static runc python3-pytest
 VM_RUN = /usr/bin/python3 tests/vm/run_vm.py --build $(BUILD) --sanitize $(SANITIZE) \
-	--tests "$(VM_TESTS)" --modules "$(VM_MODULES)" --files "$(VM_FILES)"
+	--tests "$(VM_TESTS)" --modules "$(VM_MODULES)" --files "$(VM_FILES)" --host-bins "$(VM_HOST_BINS)"
 check-vm: all
 	@$(VM_RUN)
 # make check: through a sub-make so every fragment's VM_TESTS is in; it

@@ -25,6 +25,8 @@ variables that cgroups/module.mk hands to this script --
     VM_TESTS   += tests/integration/test_runtime.py   # pytest files, repo-relative
     VM_MODULES += overlay veth                        # kernel modules to insmod at boot
     VM_FILES   += tests/integration/data              # other repo paths the tests read
+    VM_HOST_BINS += /usr/sbin/ip /usr/sbin/iptables   # host programs (+ their libraries)
+Busybox provides the usual shell tools; python3, pytest and runc are always in.
 Tests see the repo at /nodelet (NODELET_BUILD=/nodelet/build) and run as root
 in the VM's only (and throwaway) namespaces; they find the mode "v2" there.
 """
@@ -210,7 +212,7 @@ def pkg_versions():
     return r.stdout
 
 
-def build_base(out, kver, modules):
+def build_base(out, kver, modules, host_bins):
     c = Cpio(out + ".tmp")
     for d in ("proc", "sys", "dev", "tmp", "run", "root", "etc", "var/tmp"):
         c.dir(d)
@@ -218,13 +220,15 @@ def build_base(out, kver, modules):
         if os.path.islink("/" + top):
             c.symlink(top, os.readlink("/" + top))
     c.host("/bin/busybox")
+    for b in host_bins:  # before the applets, so a real program wins over busybox's
+        c.host(b)
     applets = subprocess.run(["/bin/busybox", "--list"], stdout=subprocess.PIPE, text=True).stdout.split()
     bb = os.path.realpath("/bin/busybox")
     for a in applets:
         if a not in ("busybox", "python3"):
             c.symlink(os.path.join(os.path.dirname(bb), a), "busybox")
     py = os.path.realpath("/usr/bin/python3")
-    elves = [py, "/usr/sbin/runc"]
+    elves = [py, "/usr/sbin/runc"] + [os.path.realpath(b) for b in host_bins if is_elf(b)]
     stdlib = os.path.dirname(os.__file__)
     for so in glob.glob(os.path.join(stdlib, "lib-dynload", "*.so")):
         elves.append(so)
@@ -382,6 +386,7 @@ def main():
     ap.add_argument("--tests", default="tests/integration/test_cgroups.py")
     ap.add_argument("--modules", default="")
     ap.add_argument("--files", default="")
+    ap.add_argument("--host-bins", default="")
     ap.add_argument("--sanitize", default="0")
     ap.add_argument("--if-kvm", action="store_true", help="report skipped instead of failing without KVM")
     ap.add_argument("--timeout", type=int, default=900)
@@ -412,9 +417,15 @@ def main():
                   "kernel); falling back to TCG emulation, which is slower", flush=True)
             accel = "tcg"
     modules = sorted(set(a.modules.split()))
+    host_bins = sorted(set(a.host_bins.split()))
+    for b in host_bins:
+        if not os.path.isabs(b) or not os.path.exists(b):
+            print(f"check-vm: VM_HOST_BINS: {b}: not an absolute path to an existing file")
+            print(f"0 passed, 1 failed, 0 skipped")
+            return 1
     with open(os.path.abspath(__file__), "rb") as f:
         me = f.read()
-    key = hashlib.sha256(me + pkg_versions().encode() + kver.encode() + " ".join(modules).encode()
+    key = hashlib.sha256(me + pkg_versions().encode() + kver.encode() + " ".join(modules + host_bins).encode()
                          + sys.version.encode()).hexdigest()[:16]
     base = os.path.join(vmdir, f"base-{key}.cpio")
     t0 = time.monotonic()
@@ -422,7 +433,7 @@ def main():
         for old in glob.glob(os.path.join(vmdir, "base-*.cpio")):
             os.unlink(old)
         print(f"check-vm: building base image {os.path.relpath(base, ROOT)}", flush=True)
-        build_base(base, kver, modules)
+        build_base(base, kver, modules, host_bins)
     run = os.path.join(vmdir, "run.cpio")
     build_run(run, a.build, tests, a.files.split(), a.sanitize == "1")
     initrd = os.path.join(vmdir, "initrd.cpio")
