@@ -826,3 +826,16 @@ def test_oom_score_adj(rt, bundle):
         assert r.stdout.strip() == str(own)
     else:
         assert r.returncode != 0
+
+
+def test_hook_timeout(rt, bundle):
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "10"],
+                                                 "timeout": 1}]}
+    bundle.write()
+    cid = "ht-" + uuid.uuid4().hex[:6]
+    t0 = time.monotonic()
+    r = rt.cmd("create", "--bundle", bundle.path, cid)
+    assert r.returncode != 0
+    assert time.monotonic() - t0 < 8
+    assert not os.path.exists(os.path.join(rt.root, cid))
+    assert not os.path.exists(cg_dir("memory", bundle.cgpath))
