@@ -88,6 +88,10 @@ def invoke(impl, cmd, i, netns, conf):
         "CNI_PATH": impl.dir,
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     }
+    # A sanitizer build (make SANITIZE=1) reads its options from here.
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
     ns, rc, rss, out, err = spawn_timed(impl.bridge_bin, env, json.dumps(conf).encode())
     if rc != 0:
         sys.exit(f"bench/cni: {impl.label} {cmd} container {i} exited {rc}:\n"
