@@ -3,6 +3,7 @@
  *
  *   nodelet-cgctl [--root DIR --mode v1|v2|hybrid] COMMAND PATH [ARGS]
  *     mode                  print the detected mode
+ *     of-pid PID            print the cgroup path of a process
  *     create PATH           create (prints the per-controller dirs as JSON)
  *     enter PATH PID
  *     exec PATH CMD...      enter the cgroup, then exec CMD
@@ -94,6 +95,13 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return usage();
+	if (strcmp(cmd, "of-pid") == 0) {
+		cleanup_cgroup struct cgroup *pcg = NULL;
+		if (cgroup_open_pid(mgr, (pid_t)atoi(argv[i]), &pcg, &err) < 0)
+			return fail(&err);
+		printf("%s\n", cgroup_path(pcg));
+		return 0;
+	}
 	const char *path = argv[i++];
 	cleanup_cgroup struct cgroup *cg = NULL;
 	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "exec") == 0)

@@ -136,6 +136,7 @@ def test_create_enter_pids_destroy(parent):
                 assert path == parent + "/ctr", line
         # the parent lists its children's processes too
         assert p.pid in [int(x) for x in cgctl("pids", parent).stdout.split()]
+        assert cgctl("of-pid", p.pid).stdout.strip() == parent + "/ctr"
     finally:
         p.kill()
         p.wait()
@@ -178,6 +179,20 @@ def test_apply_and_read_back(parent):
         assert int(cg.read("memory", "memory.limit_in_bytes")) >= 1 << 62
         assert int(cg.read("memory", "memory.memsw.limit_in_bytes")) >= 1 << 62
         assert cg.read("cpu", "cpu.cfs_quota_us") == "-1"
+
+
+def test_clamped_cpu_shares_are_an_error(parent):
+    """The kernel clamps v1 cpu.shares silently; runc reports it, so do we.
+    v2 converts to a cpu.weight in range instead."""
+    cg = CG(parent + "/ctr")
+    r = cg.apply({"cpu": {"shares": 1}}, check=False)
+    if mode() == "v2":
+        assert r.returncode == 0, r.stderr
+        assert cg.read("cpu", "cpu.weight") == "1"
+    else:
+        assert r.returncode != 0 and "minimum allowed cpu-shares is 2" in r.stderr
+        r = cg.apply({"cpu": {"shares": 1 << 20}}, check=False)
+        assert r.returncode != 0 and "maximum allowed cpu-shares is 262144" in r.stderr
 
 
 def test_update_memory_up_and_down(parent):
