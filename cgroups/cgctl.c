@@ -32,7 +32,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: nodelet-cgctl [--root DIR --mode v1|v2|hybrid] "
-			"mode|create|enter|exec|apply|stats|oom-wait|freeze|thaw|frozen|pids|kill|destroy PATH [ARGS]\n");
+			"mode|create|enter|exec|apply|stats|oom-wait|freeze|thaw|frozen|pids|kill|"
+			"destroy PATH [ARGS]\n");
 	return 2;
 }
 
@@ -45,21 +46,23 @@ static int fail(ndl_error_t *err)
 
 static json_t *stats_json(const struct cgroup_stats *s)
 {
-	return json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
-			 "s:{s:I,s:I}}",
-			 "cpu", "usage_ns", (json_int_t)s->cpu.usage_ns, "user_ns", (json_int_t)s->cpu.user_ns,
-			 "system_ns", (json_int_t)s->cpu.system_ns, "nr_periods", (json_int_t)s->cpu.nr_periods,
-			 "nr_throttled", (json_int_t)s->cpu.nr_throttled, "throttled_ns",
-			 (json_int_t)s->cpu.throttled_ns, "memory", "usage", (json_int_t)s->memory.usage,
-			 "max_usage", (json_int_t)s->memory.max_usage, "limit",
-			 (json_int_t)(s->memory.limit == CGROUP_MAX ? -1 : (int64_t)s->memory.limit),
-			 "working_set", (json_int_t)s->memory.working_set, "rss", (json_int_t)s->memory.rss,
-			 "cache", (json_int_t)s->memory.cache, "inactive_file", (json_int_t)s->memory.inactive_file,
-			 "pgfault", (json_int_t)s->memory.pgfault, "pgmajfault", (json_int_t)s->memory.pgmajfault,
-			 "swap_usage", (json_int_t)s->memory.swap_usage, "failcnt", (json_int_t)s->memory.failcnt,
-			 "oom_events", (json_int_t)s->memory.oom_events, "oom_kill", (json_int_t)s->memory.oom_kill,
-			 "pids", "current", (json_int_t)s->pids.current, "limit",
-			 (json_int_t)(s->pids.limit == CGROUP_MAX ? -1 : (int64_t)s->pids.limit));
+	return json_pack(
+	    "{s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
+	    "s:{s:I,s:I}}",
+	    "cpu", "usage_ns", (json_int_t)s->cpu.usage_ns, "user_ns", (json_int_t)s->cpu.user_ns,
+	    "system_ns", (json_int_t)s->cpu.system_ns, "nr_periods", (json_int_t)s->cpu.nr_periods,
+	    "nr_throttled", (json_int_t)s->cpu.nr_throttled, "throttled_ns",
+	    (json_int_t)s->cpu.throttled_ns, "memory", "usage", (json_int_t)s->memory.usage,
+	    "max_usage", (json_int_t)s->memory.max_usage, "limit",
+	    (json_int_t)(s->memory.limit == CGROUP_MAX ? -1 : (int64_t)s->memory.limit),
+	    "working_set", (json_int_t)s->memory.working_set, "rss", (json_int_t)s->memory.rss,
+	    "cache", (json_int_t)s->memory.cache, "inactive_file",
+	    (json_int_t)s->memory.inactive_file, "pgfault", (json_int_t)s->memory.pgfault,
+	    "pgmajfault", (json_int_t)s->memory.pgmajfault, "swap_usage",
+	    (json_int_t)s->memory.swap_usage, "failcnt", (json_int_t)s->memory.failcnt,
+	    "oom_events", (json_int_t)s->memory.oom_events, "oom_kill",
+	    (json_int_t)s->memory.oom_kill, "pids", "current", (json_int_t)s->pids.current, "limit",
+	    (json_int_t)(s->pids.limit == CGROUP_MAX ? -1 : (int64_t)s->pids.limit));
 }
 
 int main(int argc, char **argv)
@@ -72,10 +75,10 @@ int main(int argc, char **argv)
 			root = argv[i + 1];
 		} else if (strcmp(argv[i], "--mode") == 0) {
 			const char *m = argv[i + 1];
-			mode = strcmp(m, "v1") == 0 ? CGROUP_MODE_V1
-			     : strcmp(m, "v2") == 0 ? CGROUP_MODE_V2
-			     : strcmp(m, "hybrid") == 0 ? CGROUP_MODE_HYBRID
-						      : CGROUP_MODE_AUTO;
+			mode = strcmp(m, "v1") == 0	  ? CGROUP_MODE_V1
+			       : strcmp(m, "v2") == 0	  ? CGROUP_MODE_V2
+			       : strcmp(m, "hybrid") == 0 ? CGROUP_MODE_HYBRID
+							  : CGROUP_MODE_AUTO;
 		} else {
 			return usage();
 		}
@@ -86,7 +89,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[i++];
 	ndl_error_t err = NDL_ERROR_INIT;
 	cleanup_cgroup_manager struct cgroup_manager *mgr = NULL;
-	int r = root ? cgroup_manager_init_at(root, mode, &mgr, &err) : cgroup_manager_init(&mgr, &err);
+	int r =
+	    root ? cgroup_manager_init_at(root, mode, &mgr, &err) : cgroup_manager_init(&mgr, &err);
 	if (r < 0)
 		return fail(&err);
 	if (strcmp(cmd, "mode") == 0) {
@@ -169,7 +173,8 @@ int main(int argc, char **argv)
 		int ms = i < argc ? atoi(argv[i]) : 10000;
 		int fd;
 		uint64_t before = 0, after = 0;
-		if (cgroup_oom_kill_count(cg, &before, &err) < 0 || cgroup_oom_watch_fd(cg, &fd, &err) < 0)
+		if (cgroup_oom_kill_count(cg, &before, &err) < 0 ||
+		    cgroup_oom_watch_fd(cg, &fd, &err) < 0)
 			return fail(&err);
 		printf("ready %" PRIu64 "\n", before);
 		fflush(stdout);

@@ -66,7 +66,7 @@ const char *cg_v1_dir(const struct cgroup *cg, const char *controller);
 /* cgroupfs file helpers: each names dir/file in its error. */
 int cg_write(const char *dir, const char *file, const char *val, ndl_error_t *err);
 int cg_writef(const char *dir, const char *file, ndl_error_t *err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 int cg_read(const char *dir, const char *file, char **ret_buf, ndl_error_t *err);
 bool cg_exists(const char *dir, const char *file);
 /* A single number, or "max" -> CGROUP_MAX. */

@@ -128,8 +128,8 @@ struct cgroup_unified_entry {
  * gets swap.max = swap - memory as runc computes it). */
 struct cgroup_resources {
 	struct {
-		bool has_shares, has_quota, has_period, has_realtime_runtime,
-			has_realtime_period, has_burst, has_idle;
+		bool has_shares, has_quota, has_period, has_realtime_runtime, has_realtime_period,
+		    has_burst, has_idle;
 		uint64_t shares;
 		int64_t quota; /* -1 = unlimited */
 		uint64_t period;
@@ -142,7 +142,7 @@ struct cgroup_resources {
 	} cpu;
 	struct {
 		bool has_limit, has_reservation, has_swap, has_kernel, has_kernel_tcp,
-			has_swappiness, has_disable_oom_killer, has_use_hierarchy;
+		    has_swappiness, has_disable_oom_killer, has_use_hierarchy;
 		int64_t limit, reservation, swap, kernel, kernel_tcp;
 		uint64_t swappiness;
 		bool disable_oom_killer;
@@ -158,9 +158,9 @@ struct cgroup_resources {
 		struct cgroup_weight_device *weight_device;
 		size_t n_weight_device;
 		struct cgroup_throttle_device *throttle_read_bps, *throttle_write_bps,
-			*throttle_read_iops, *throttle_write_iops;
+		    *throttle_read_iops, *throttle_write_iops;
 		size_t n_throttle_read_bps, n_throttle_write_bps, n_throttle_read_iops,
-			n_throttle_write_iops;
+		    n_throttle_write_iops;
 	} blkio;
 	struct cgroup_hugepage_limit *hugepages;
 	size_t n_hugepages;

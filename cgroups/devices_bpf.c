@@ -20,7 +20,8 @@
 /* Registers: r1 ctx (then scratch), r2 type, r3 access, r4 major, r5 minor. */
 static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
 {
-	return (struct bpf_insn){.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
+	return (struct bpf_insn){
+	    .code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
 }
 
 static uint32_t rule_access(const struct cgroup_device_rule *r)
@@ -28,7 +29,9 @@ static uint32_t rule_access(const struct cgroup_device_rule *r)
 	const char *a = r->access[0] ? r->access : "rwm";
 	uint32_t acc = 0;
 	for (; *a; a++)
-		acc |= *a == 'r' ? BPF_DEVCG_ACC_READ : *a == 'w' ? BPF_DEVCG_ACC_WRITE : BPF_DEVCG_ACC_MKNOD;
+		acc |= *a == 'r'   ? BPF_DEVCG_ACC_READ
+		       : *a == 'w' ? BPF_DEVCG_ACC_WRITE
+				   : BPF_DEVCG_ACC_MKNOD;
 	return acc;
 }
 
@@ -49,8 +52,8 @@ int cg_devices_bpf_prog(const struct cgroup_device_rule *rules, size_t n, struct
 	for (size_t i = n; i-- > 0;) {
 		const struct cgroup_device_rule *r = &rules[i];
 		uint32_t acc = rule_access(r);
-		size_t checks = (r->type != 'a' ? 1 : 0) + (acc != all ? 3 : 0) + (r->major >= 0 ? 1 : 0) +
-				(r->minor >= 0 ? 1 : 0);
+		size_t checks = (r->type != 'a' ? 1 : 0) + (acc != all ? 3 : 0) +
+				(r->major >= 0 ? 1 : 0) + (r->minor >= 0 ? 1 : 0);
 		/* Each conditional jump skips the rest of the block: the
 		 * remaining checks plus the two-instruction verdict. */
 		size_t end = k + checks + 2;
@@ -106,7 +109,8 @@ int cg_devices_bpf_apply(const char *dir, const struct cgroup_device_rule *rules
 {
 	for (size_t i = 0; i < n; i++)
 		if (rules[i].major > INT32_MAX || rules[i].minor > INT32_MAX)
-			return ndl_error_setf(err, EINVAL, "device rule %zu: major/minor out of range", i);
+			return ndl_error_setf(err, EINVAL,
+					      "device rule %zu: major/minor out of range", i);
 	cleanup_free struct bpf_insn *prog = NULL;
 	size_t count = 0;
 	cg_devices_bpf_prog(rules, n, &prog, &count);
@@ -122,7 +126,8 @@ int cg_devices_bpf_apply(const char *dir, const struct cgroup_device_rule *rules
 	attr.log_level = 1;
 	cleanup_close int pfd = sys_bpf(BPF_PROG_LOAD, &attr);
 	if (pfd < 0)
-		return ndl_error_set(err, errno, "load device filter (%zu rules)%s%.200s", n, log[0] ? ": " : "", log);
+		return ndl_error_set(err, errno, "load device filter (%zu rules)%s%.200s", n,
+				     log[0] ? ": " : "", log);
 	cleanup_close int cfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cfd < 0)
 		return ndl_error_set(err, errno, "open %s", dir);
@@ -151,7 +156,8 @@ int cg_devices_bpf_apply(const char *dir, const struct cgroup_device_rule *rules
 		attr.prog_id = old_ids[i];
 		cleanup_close int ofd = sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
 		if (ofd < 0) {
-			log_debug(2, "device filter: old program gone", "id=%u errno=%d", old_ids[i], errno);
+			log_debug(2, "device filter: old program gone", "id=%u errno=%d",
+				  old_ids[i], errno);
 			continue;
 		}
 		memset(&attr, 0, sizeof(attr));
@@ -159,7 +165,8 @@ int cg_devices_bpf_apply(const char *dir, const struct cgroup_device_rule *rules
 		attr.attach_bpf_fd = (uint32_t)ofd;
 		attr.attach_type = BPF_CGROUP_DEVICE;
 		if (sys_bpf(BPF_PROG_DETACH, &attr) < 0)
-			return ndl_error_set(err, errno, "detach old device filter %u from %s", old_ids[i], dir);
+			return ndl_error_set(err, errno, "detach old device filter %u from %s",
+					     old_ids[i], dir);
 	}
 	return 0;
 }

@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ndl_error_t err = NDL_ERROR_INIT;
 	if (cgroup_resources_from_json(j, "linux.resources", &res, &err) == 0) {
 		char buf[64];
-		cgroup_cpu_max_string(res.cpu.has_quota, res.cpu.quota, res.cpu.period, buf, sizeof(buf));
+		cgroup_cpu_max_string(res.cpu.has_quota, res.cpu.quota, res.cpu.period, buf,
+				      sizeof(buf));
 		bool set;
 		int64_t v;
 		cgroup_swap_v2_value(res.memory.has_swap, res.memory.swap, res.memory.has_limit,

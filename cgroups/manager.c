@@ -22,7 +22,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#define MOUNTINFO_MAX (4u << 20)
+#define MOUNTINFO_MAX	   (4u << 20)
 #define DESTROY_TIMEOUT_MS 5000
 
 const char *cgroup_mode_name(enum cgroup_mode mode)
@@ -40,8 +40,8 @@ const char *cgroup_mode_name(enum cgroup_mode mode)
 }
 
 static const char *const known_controllers[] = {
-	"cpuset", "cpu",     "cpuacct",	  "blkio",   "memory", "devices", "freezer", "net_cls",
-	"perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc", "debug", NULL,
+    "cpuset",	  "cpu",      "cpuacct", "blkio", "memory", "devices", "freezer", "net_cls",
+    "perf_event", "net_prio", "hugetlb", "pids",  "rdma",   "misc",    "debug",	  NULL,
 };
 
 static bool is_controller_opt(const char *opt, size_t len)
@@ -49,7 +49,8 @@ static bool is_controller_opt(const char *opt, size_t len)
 	if (len > 5 && strncmp(opt, "name=", 5) == 0)
 		return true;
 	for (size_t i = 0; known_controllers[i]; i++)
-		if (strlen(known_controllers[i]) == len && strncmp(opt, known_controllers[i], len) == 0)
+		if (strlen(known_controllers[i]) == len &&
+		    strncmp(opt, known_controllers[i], len) == 0)
 			return true;
 	return false;
 }
@@ -115,9 +116,9 @@ static void add_hier(struct cgroup_manager *mgr, const char *controllers, const 
 			return; /* the same hierarchy bind-mounted twice */
 	mgr->hier = xrealloc(mgr->hier, (mgr->n_hier + 1) * sizeof(*mgr->hier));
 	mgr->hier[mgr->n_hier++] = (struct cgroup_hier){
-		.controllers = xstrdup(controllers),
-		.mountpoint = xstrdup(mountpoint),
-		.own = xstrdup("/"),
+	    .controllers = xstrdup(controllers),
+	    .mountpoint = xstrdup(mountpoint),
+	    .own = xstrdup("/"),
 	};
 }
 
@@ -248,13 +249,15 @@ int cgroup_manager_init(struct cgroup_manager **ret_mgr, ndl_error_t *err)
 	parse_mountinfo(mgr, buf);
 	if (mgr->n_hier == 0 && !mgr->unified) {
 		cgroup_manager_free(mgr);
-		return ndl_error_setf(err, ENOENT, "detect cgroup mode: no cgroup or cgroup2 mount in /proc/self/mountinfo");
+		return ndl_error_setf(
+		    err, ENOENT,
+		    "detect cgroup mode: no cgroup or cgroup2 mount in /proc/self/mountinfo");
 	}
 	mgr->unified_own = xstrdup("/");
 	set_mode(mgr);
 	read_own_cgroups(mgr);
-	log_debug(2, "cgroup driver", "mode=%s hierarchies=%zu unified=%s", cgroup_mode_name(mgr->mode),
-		  mgr->n_hier, mgr->unified ? mgr->unified : "none");
+	log_debug(2, "cgroup driver", "mode=%s hierarchies=%zu unified=%s",
+		  cgroup_mode_name(mgr->mode), mgr->n_hier, mgr->unified ? mgr->unified : "none");
 	*ret_mgr = mgr;
 	return 0;
 }
@@ -304,11 +307,14 @@ int cgroup_manager_init_at(const char *root, enum cgroup_mode mode, struct cgrou
 		closedir(d);
 		if (mgr->n_hier == 0) {
 			cgroup_manager_free(mgr);
-			return ndl_error_setf(err, ENOENT, "cgroup root %s: no v1 hierarchies", root);
+			return ndl_error_setf(err, ENOENT, "cgroup root %s: no v1 hierarchies",
+					      root);
 		}
 		if (mode == CGROUP_MODE_HYBRID && !mgr->unified) {
 			cgroup_manager_free(mgr);
-			return ndl_error_setf(err, ENOENT, "cgroup root %s: hybrid mode needs %s/unified", root, root);
+			return ndl_error_setf(err, ENOENT,
+					      "cgroup root %s: hybrid mode needs %s/unified", root,
+					      root);
 		}
 	}
 	mgr->ops = mode == CGROUP_MODE_V2 ? &cgroup_ops_v2 : &cgroup_ops_v1;
@@ -339,9 +345,11 @@ static int normalize_path(const char *path, char **ret, ndl_error_t *err)
 	if (!path || !*path)
 		return ndl_error_setf(err, EINVAL, "cgroup path: empty");
 	if (cgroup_path_is_systemd(path))
-		return ndl_error_setf(err, ENOTSUP,
-				      "cgroup path \"%s\": systemd cgroup paths (slice:prefix:name) need the systemd cgroup driver, which nodelet does not have; use a cgroupfs path",
-				      path);
+		return ndl_error_setf(
+		    err, ENOTSUP,
+		    "cgroup path \"%s\": systemd cgroup paths (slice:prefix:name) need the systemd "
+		    "cgroup driver, which nodelet does not have; use a cgroupfs path",
+		    path);
 	if (strlen(path) >= PATH_MAX / 2)
 		return ndl_error_setf(err, ENAMETOOLONG, "cgroup path: too long");
 	char *out = xmalloc(strlen(path) + 2);
@@ -358,7 +366,9 @@ static int normalize_path(const char *path, char **ret, ndl_error_t *err)
 		size_t len = e ? (size_t)(e - p) : strlen(p);
 		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
 			free(out);
-			return ndl_error_setf(err, EINVAL, "cgroup path \"%s\": \".\" and \"..\" are not allowed", path);
+			return ndl_error_setf(
+			    err, EINVAL, "cgroup path \"%s\": \".\" and \"..\" are not allowed",
+			    path);
 		}
 		if (w > (abs ? 1u : 0u))
 			out[w++] = '/';
@@ -369,7 +379,8 @@ static int normalize_path(const char *path, char **ret, ndl_error_t *err)
 	out[w] = '\0';
 	if (w == 0 || (abs && w == 1)) {
 		free(out);
-		return ndl_error_setf(err, EINVAL, "cgroup path \"%s\": the root cgroup cannot be used", path);
+		return ndl_error_setf(err, EINVAL,
+				      "cgroup path \"%s\": the root cgroup cannot be used", path);
 	}
 	*ret = out;
 	return 0;
@@ -392,7 +403,8 @@ static struct cgroup *cgroup_new(struct cgroup_manager *mgr, char *normalized)
 	cg->dirs = xcalloc(mgr->n_hier ? mgr->n_hier : 1, sizeof(char *));
 	if (mgr->mode != CGROUP_MODE_V2)
 		for (size_t i = 0; i < mgr->n_hier; i++)
-			cg->dirs[i] = join_dir(mgr->hier[i].mountpoint, mgr->hier[i].own, normalized);
+			cg->dirs[i] =
+			    join_dir(mgr->hier[i].mountpoint, mgr->hier[i].own, normalized);
 	if (mgr->unified)
 		cg->unified_dir = join_dir(mgr->unified, mgr->unified_own, normalized);
 	return cg;
@@ -460,7 +472,8 @@ static void undo_created(struct created_list *cl)
 {
 	for (size_t i = cl->n; i-- > 0;) {
 		if (rmdir(cl->dirs[i]) < 0 && errno != ENOENT)
-			log_debug(2, "cgroup undo: rmdir failed", "dir=%s errno=%d", cl->dirs[i], errno);
+			log_debug(2, "cgroup undo: rmdir failed", "dir=%s errno=%d", cl->dirs[i],
+				  errno);
 		free(cl->dirs[i]);
 	}
 	free(cl->dirs);
@@ -484,7 +497,8 @@ static int make_dirs(struct cgroup *cg, size_t hier, const char *mountpoint, con
 {
 	size_t mlen = strlen(mountpoint);
 	if (strncmp(dir, mountpoint, mlen) != 0 || dir[mlen] != '/')
-		return ndl_error_setf(err, EINVAL, "cgroup dir %s is not below %s", dir, mountpoint);
+		return ndl_error_setf(err, EINVAL, "cgroup dir %s is not below %s", dir,
+				      mountpoint);
 	cleanup_free char *cur = xstrdup(dir);
 	cleanup_free char *parent = xstrdup(mountpoint);
 	for (size_t i = mlen + 1;; i++) {
@@ -540,8 +554,10 @@ int cgroup_create(struct cgroup_manager *mgr, const char *path, struct cgroup **
 			 * as in runc: the v1 hierarchies carry the resources. */
 			ndl_error_t e2 = NDL_ERROR_INIT;
 			struct created_list ucl = {0};
-			if (make_dirs(cg, CG_UNIFIED, mgr->unified, cg->unified_dir, &ucl, &e2) < 0) {
-				log_debug(2, "hybrid: no cgroup2 dir", "error=\"%s\"", ndl_error_msg(&e2));
+			if (make_dirs(cg, CG_UNIFIED, mgr->unified, cg->unified_dir, &ucl, &e2) <
+			    0) {
+				log_debug(2, "hybrid: no cgroup2 dir", "error=\"%s\"",
+					  ndl_error_msg(&e2));
 				ndl_error_clear(&e2);
 				undo_created(&ucl);
 				free(cg->unified_dir);
@@ -573,7 +589,8 @@ int cgroup_open(struct cgroup_manager *mgr, const char *path, struct cgroup **re
 	cleanup_cgroup struct cgroup *cg = cgroup_new(mgr, norm);
 	if (mgr->mode == CGROUP_MODE_V2) {
 		if (access(cg->unified_dir, F_OK) < 0)
-			return ndl_error_set(err, errno, "open cgroup %s: %s", path, cg->unified_dir);
+			return ndl_error_set(err, errno, "open cgroup %s: %s", path,
+					     cg->unified_dir);
 	} else {
 		/* Hierarchies where this cgroup is missing are left out (a
 		 * half-finished destroy can be finished this way); at least
@@ -593,8 +610,10 @@ int cgroup_open(struct cgroup_manager *mgr, const char *path, struct cgroup **re
 			cg->dirs[i] = NULL;
 		}
 		if (!any)
-			return ndl_error_set(err, saved, "open cgroup %s: not in %s", path, first ? first : "any hierarchy");
-		if (mgr->mode == CGROUP_MODE_HYBRID && cg->unified_dir && access(cg->unified_dir, F_OK) < 0) {
+			return ndl_error_set(err, saved, "open cgroup %s: not in %s", path,
+					     first ? first : "any hierarchy");
+		if (mgr->mode == CGROUP_MODE_HYBRID && cg->unified_dir &&
+		    access(cg->unified_dir, F_OK) < 0) {
 			free(cg->unified_dir);
 			cg->unified_dir = NULL;
 		}
@@ -603,8 +622,7 @@ int cgroup_open(struct cgroup_manager *mgr, const char *path, struct cgroup **re
 	return 0;
 }
 
-int cgroup_open_pid(struct cgroup_manager *mgr, pid_t pid, struct cgroup **ret_cg,
-		    ndl_error_t *err)
+int cgroup_open_pid(struct cgroup_manager *mgr, pid_t pid, struct cgroup **ret_cg, ndl_error_t *err)
 {
 	cleanup_free char *file = xasprintf("/proc/%d/cgroup", (int)pid);
 	cleanup_free char *buf = NULL;
@@ -647,8 +665,8 @@ int cgroup_enter(struct cgroup *cg, pid_t pid, ndl_error_t *err)
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
 	if (cg->mgr->mode == CGROUP_MODE_V2)
 		return cg_write(cg->unified_dir, "cgroup.procs", buf, err) < 0
-			       ? ndl_error_wrap(err, "enter cgroup %s", cg->path)
-			       : 0;
+			   ? ndl_error_wrap(err, "enter cgroup %s", cg->path)
+			   : 0;
 	for (size_t i = 0; i < cg->mgr->n_hier; i++) {
 		if (!cg->dirs[i])
 			continue;
@@ -658,7 +676,8 @@ int cgroup_enter(struct cgroup *cg, pid_t pid, ndl_error_t *err)
 	if (cg->unified_dir) {
 		ndl_error_t e2 = NDL_ERROR_INIT;
 		if (cg_write(cg->unified_dir, "cgroup.procs", buf, &e2) < 0)
-			log_debug(2, "hybrid: cgroup2 join failed", "error=\"%s\"", ndl_error_msg(&e2));
+			log_debug(2, "hybrid: cgroup2 join failed", "error=\"%s\"",
+				  ndl_error_msg(&e2));
 		ndl_error_clear(&e2);
 	}
 	return 0;
@@ -789,7 +808,8 @@ int cgroup_kill_all(struct cgroup *cg, int sig, ndl_error_t *err)
 		if (cg->mgr->ops->set_frozen(cg, true, &e2) == 0)
 			frozen = true;
 		else
-			log_debug(2, "kill: freeze failed, signalling unfrozen", "error=\"%s\"", ndl_error_msg(&e2));
+			log_debug(2, "kill: freeze failed, signalling unfrozen", "error=\"%s\"",
+				  ndl_error_msg(&e2));
 		ndl_error_clear(&e2);
 	}
 	/* Without a freezer, SIGKILL rounds until the cgroup is empty
@@ -804,7 +824,8 @@ int cgroup_kill_all(struct cgroup *cg, int sig, ndl_error_t *err)
 			break;
 		for (size_t i = 0; i < n; i++)
 			if (kill(pids[i], sig) < 0 && errno != ESRCH) {
-				ret = ndl_error_set(err, errno, "kill %d in cgroup %s", (int)pids[i], cg->path);
+				ret = ndl_error_set(err, errno, "kill %d in cgroup %s",
+						    (int)pids[i], cg->path);
 				break;
 			}
 		free(pids);
@@ -852,7 +873,8 @@ static void unlink_fake_files(const char *dir)
 	closedir(d);
 }
 
-static int remove_tree(struct cgroup_manager *mgr, const char *dir, int64_t deadline, ndl_error_t *err)
+static int remove_tree(struct cgroup_manager *mgr, const char *dir, int64_t deadline,
+		       ndl_error_t *err)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
@@ -863,7 +885,8 @@ static int remove_tree(struct cgroup_manager *mgr, const char *dir, int64_t dead
 	struct dirent *de;
 	int r = 0;
 	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		cleanup_free char *sub = xasprintf("%s/%s", dir, de->d_name);
 		r = remove_tree(mgr, sub, deadline, err);

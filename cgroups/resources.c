@@ -65,12 +65,15 @@ int cgroup_swap_v2_value(bool has_swap, int64_t swap, bool has_memory, int64_t m
 		return 0;
 	}
 	if (memory == 0)
-		return ndl_error_setf(err, EINVAL, "memory.swap: unable to set swap limit without memory limit");
+		return ndl_error_setf(err, EINVAL,
+				      "memory.swap: unable to set swap limit without memory limit");
 	if (memory < 0)
-		return ndl_error_setf(err, EINVAL, "memory.limit: invalid memory value %" PRId64, memory);
+		return ndl_error_setf(err, EINVAL, "memory.limit: invalid memory value %" PRId64,
+				      memory);
 	if (swap < memory)
 		return ndl_error_setf(err, EINVAL,
-				      "memory.swap: memory+swap limit (%" PRId64 ") should be >= memory limit (%" PRId64 ")",
+				      "memory.swap: memory+swap limit (%" PRId64
+				      ") should be >= memory limit (%" PRId64 ")",
 				      swap, memory);
 	*ret_set = true;
 	*ret = swap - memory;
@@ -130,8 +133,9 @@ static int get_u64(const json_t *obj, const char *where, const char *key, bool *
 	if (!h)
 		return 0;
 	if (x < 0)
-		return ndl_error_setf(err, EINVAL, "field \"%s%s%s\": must not be negative, got %" PRId64,
-				      where && *where ? where : "", where && *where ? "." : "", key, x);
+		return ndl_error_setf(
+		    err, EINVAL, "field \"%s%s%s\": must not be negative, got %" PRId64,
+		    where && *where ? where : "", where && *where ? "." : "", key, x);
 	*v = (uint64_t)x;
 	*has = true;
 	return 0;
@@ -148,13 +152,15 @@ static int get_u16(const json_t *obj, const char *where, const char *key, bool *
 	if (!h)
 		return 0;
 	if (x > UINT16_MAX)
-		return ndl_error_setf(err, EINVAL, "field \"%s.%s\": %" PRIu64 " is out of range", where, key, x);
+		return ndl_error_setf(err, EINVAL, "field \"%s.%s\": %" PRIu64 " is out of range",
+				      where, key, x);
 	*v = (uint16_t)x;
 	*has = true;
 	return 0;
 }
 
-static int get_str(const json_t *obj, const char *where, const char *key, char **v, ndl_error_t *err)
+static int get_str(const json_t *obj, const char *where, const char *key, char **v,
+		   ndl_error_t *err)
 {
 	const char *s = NULL;
 	int r = ndl_json_get_string(obj, where, key, false, &s, err);
@@ -175,7 +181,8 @@ static int get_list(const json_t *obj, const char *where, const char *key, json_
 	if (r < 0)
 		return r;
 	if (a && json_array_size(a) > MAX_LIST)
-		return ndl_error_setf(err, E2BIG, "field \"%s.%s\": more than %d entries", where, key, MAX_LIST);
+		return ndl_error_setf(err, E2BIG, "field \"%s.%s\": more than %d entries", where,
+				      key, MAX_LIST);
 	*ret = a;
 	return 0;
 }
@@ -220,7 +227,10 @@ static int parse_devices(const json_t *obj, const char *where, struct cgroup_res
 			return -1;
 		if (type) {
 			if (strlen(type) != 1 || !strchr("acb", type[0]))
-				return ndl_error_setf(err, EINVAL, "field \"%s.type\": must be \"a\", \"c\" or \"b\", got \"%s\"", w, type);
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "field \"%s.type\": must be \"a\", \"c\" or \"b\", got \"%s\"",
+				    w, type);
 			d->type = type[0];
 		}
 		if (get_i64(e, w, "major", &has, &d->major, err) < 0 ||
@@ -232,7 +242,10 @@ static int parse_devices(const json_t *obj, const char *where, struct cgroup_res
 			for (size_t k = 0; ok && k < n; k++)
 				ok = strchr("rwm", access[k]) && !strchr(access + k + 1, access[k]);
 			if (!ok)
-				return ndl_error_setf(err, EINVAL, "field \"%s.access\": must be a subset of \"rwm\", got \"%s\"", w, access);
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "field \"%s.access\": must be a subset of \"rwm\", got \"%s\"",
+				    w, access);
 			memcpy(d->access, access, n + 1);
 		}
 		res->n_devices++;
@@ -250,30 +263,40 @@ static int parse_memory(const json_t *obj, const char *where, struct cgroup_reso
 		return 0;
 	cleanup_free char *w = sub(where, "memory");
 	if (get_i64(m, w, "limit", &res->memory.has_limit, &res->memory.limit, err) < 0 ||
-	    get_i64(m, w, "reservation", &res->memory.has_reservation, &res->memory.reservation, err) < 0 ||
+	    get_i64(m, w, "reservation", &res->memory.has_reservation, &res->memory.reservation,
+		    err) < 0 ||
 	    get_i64(m, w, "swap", &res->memory.has_swap, &res->memory.swap, err) < 0 ||
 	    get_i64(m, w, "kernel", &res->memory.has_kernel, &res->memory.kernel, err) < 0 ||
-	    get_i64(m, w, "kernelTCP", &res->memory.has_kernel_tcp, &res->memory.kernel_tcp, err) < 0 ||
-	    get_u64(m, w, "swappiness", &res->memory.has_swappiness, &res->memory.swappiness, err) < 0)
+	    get_i64(m, w, "kernelTCP", &res->memory.has_kernel_tcp, &res->memory.kernel_tcp, err) <
+		0 ||
+	    get_u64(m, w, "swappiness", &res->memory.has_swappiness, &res->memory.swappiness, err) <
+		0)
 		return -1;
-	if (json_object_get(m, "disableOOMKiller") && !json_is_null(json_object_get(m, "disableOOMKiller"))) {
-		if (ndl_json_get_bool(m, w, "disableOOMKiller", false, &res->memory.disable_oom_killer, err) < 0)
+	if (json_object_get(m, "disableOOMKiller") &&
+	    !json_is_null(json_object_get(m, "disableOOMKiller"))) {
+		if (ndl_json_get_bool(m, w, "disableOOMKiller", false,
+				      &res->memory.disable_oom_killer, err) < 0)
 			return -1;
 		res->memory.has_disable_oom_killer = true;
 	}
-	if (json_object_get(m, "useHierarchy") && !json_is_null(json_object_get(m, "useHierarchy"))) {
-		if (ndl_json_get_bool(m, w, "useHierarchy", false, &res->memory.use_hierarchy, err) < 0)
+	if (json_object_get(m, "useHierarchy") &&
+	    !json_is_null(json_object_get(m, "useHierarchy"))) {
+		if (ndl_json_get_bool(m, w, "useHierarchy", false, &res->memory.use_hierarchy,
+				      err) < 0)
 			return -1;
 		res->memory.has_use_hierarchy = true;
 	}
 	if (res->memory.has_limit && res->memory.limit < -1)
-		return ndl_error_setf(err, EINVAL, "field \"%s.limit\": must be -1 or a byte count, got %" PRId64,
-				      w, res->memory.limit);
+		return ndl_error_setf(
+		    err, EINVAL, "field \"%s.limit\": must be -1 or a byte count, got %" PRId64, w,
+		    res->memory.limit);
 	if (res->memory.has_swap && res->memory.swap < -1)
-		return ndl_error_setf(err, EINVAL, "field \"%s.swap\": must be -1 or a byte count, got %" PRId64,
+		return ndl_error_setf(err, EINVAL,
+				      "field \"%s.swap\": must be -1 or a byte count, got %" PRId64,
 				      w, res->memory.swap);
 	if (res->memory.has_swappiness && res->memory.swappiness > 100)
-		return ndl_error_setf(err, EINVAL, "field \"%s.swappiness\": must be 0-100, got %" PRIu64, w,
+		return ndl_error_setf(err, EINVAL,
+				      "field \"%s.swappiness\": must be 0-100, got %" PRIu64, w,
 				      res->memory.swappiness);
 	return 0;
 }
@@ -291,17 +314,22 @@ static int parse_cpu(const json_t *obj, const char *where, struct cgroup_resourc
 	    get_i64(c, w, "quota", &res->cpu.has_quota, &res->cpu.quota, err) < 0 ||
 	    get_u64(c, w, "burst", &res->cpu.has_burst, &res->cpu.burst, err) < 0 ||
 	    get_u64(c, w, "period", &res->cpu.has_period, &res->cpu.period, err) < 0 ||
-	    get_i64(c, w, "realtimeRuntime", &res->cpu.has_realtime_runtime, &res->cpu.realtime_runtime, err) < 0 ||
-	    get_u64(c, w, "realtimePeriod", &res->cpu.has_realtime_period, &res->cpu.realtime_period, err) < 0 ||
+	    get_i64(c, w, "realtimeRuntime", &res->cpu.has_realtime_runtime,
+		    &res->cpu.realtime_runtime, err) < 0 ||
+	    get_u64(c, w, "realtimePeriod", &res->cpu.has_realtime_period,
+		    &res->cpu.realtime_period, err) < 0 ||
 	    get_i64(c, w, "idle", &res->cpu.has_idle, &res->cpu.idle, err) < 0 ||
-	    get_str(c, w, "cpus", &res->cpu.cpus, err) < 0 || get_str(c, w, "mems", &res->cpu.mems, err) < 0)
+	    get_str(c, w, "cpus", &res->cpu.cpus, err) < 0 ||
+	    get_str(c, w, "mems", &res->cpu.mems, err) < 0)
 		return -1;
 	static const char *const lists[] = {"cpus", "mems"};
 	for (size_t i = 0; i < 2; i++) {
 		const char *s = i ? res->cpu.mems : res->cpu.cpus;
 		for (const char *p = s; p && *p; p++)
 			if (!strchr("0123456789,- ", *p))
-				return ndl_error_setf(err, EINVAL, "field \"%s.%s\": invalid list \"%s\"", w, lists[i], s);
+				return ndl_error_setf(err, EINVAL,
+						      "field \"%s.%s\": invalid list \"%s\"", w,
+						      lists[i], s);
 	}
 	return 0;
 }
@@ -328,9 +356,12 @@ static int parse_throttle(const json_t *b, const char *w, const char *key,
 			return -1;
 		if (!hm || !hn || !hr)
 			return ndl_error_setf(err, EINVAL, "field \"%s.%s\": required", ew,
-					      !hm ? "major" : !hn ? "minor" : "rate");
+					      !hm   ? "major"
+					      : !hn ? "minor"
+						    : "rate");
 		if (d->major < 0 || d->minor < 0)
-			return ndl_error_setf(err, EINVAL, "field \"%s\": major/minor must not be negative", ew);
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s\": major/minor must not be negative", ew);
 		(*ret_n)++;
 	}
 	return 0;
@@ -346,29 +377,36 @@ static int parse_blkio(const json_t *obj, const char *where, struct cgroup_resou
 		return 0;
 	cleanup_free char *w = sub(where, "blockIO");
 	if (get_u16(b, w, "weight", &res->blkio.has_weight, &res->blkio.weight, err) < 0 ||
-	    get_u16(b, w, "leafWeight", &res->blkio.has_leaf_weight, &res->blkio.leaf_weight, err) < 0)
+	    get_u16(b, w, "leafWeight", &res->blkio.has_leaf_weight, &res->blkio.leaf_weight, err) <
+		0)
 		return -1;
 	json_t *a = NULL;
 	if (get_list(b, w, "weightDevice", &a, err) < 0)
 		return -1;
 	if (a) {
-		res->blkio.weight_device = xcalloc(json_array_size(a) + 1, sizeof(*res->blkio.weight_device));
+		res->blkio.weight_device =
+		    xcalloc(json_array_size(a) + 1, sizeof(*res->blkio.weight_device));
 		for (size_t i = 0; i < json_array_size(a); i++) {
 			cleanup_free char *ew = NULL;
 			if (elem_object(a, i, w, "weightDevice", &ew, err) < 0)
 				return -1;
 			json_t *e = json_array_get(a, i);
-			struct cgroup_weight_device *d = &res->blkio.weight_device[res->blkio.n_weight_device];
+			struct cgroup_weight_device *d =
+			    &res->blkio.weight_device[res->blkio.n_weight_device];
 			bool hm = false, hn = false;
 			if (get_i64(e, ew, "major", &hm, &d->major, err) < 0 ||
 			    get_i64(e, ew, "minor", &hn, &d->minor, err) < 0 ||
 			    get_u16(e, ew, "weight", &d->has_weight, &d->weight, err) < 0 ||
-			    get_u16(e, ew, "leafWeight", &d->has_leaf_weight, &d->leaf_weight, err) < 0)
+			    get_u16(e, ew, "leafWeight", &d->has_leaf_weight, &d->leaf_weight,
+				    err) < 0)
 				return -1;
 			if (!hm || !hn)
-				return ndl_error_setf(err, EINVAL, "field \"%s.%s\": required", ew, !hm ? "major" : "minor");
+				return ndl_error_setf(err, EINVAL, "field \"%s.%s\": required", ew,
+						      !hm ? "major" : "minor");
 			if (d->major < 0 || d->minor < 0)
-				return ndl_error_setf(err, EINVAL, "field \"%s\": major/minor must not be negative", ew);
+				return ndl_error_setf(
+				    err, EINVAL, "field \"%s\": major/minor must not be negative",
+				    ew);
 			res->blkio.n_weight_device++;
 		}
 	}
@@ -411,10 +449,13 @@ static int parse_hugepages(const json_t *obj, const char *where, struct cgroup_r
 		while (k < n && ps[k] >= '0' && ps[k] <= '9')
 			k++;
 		bool ok = k > 0 && n < sizeof(h->page_size) &&
-			  (strcmp(ps + k, "KB") == 0 || strcmp(ps + k, "MB") == 0 || strcmp(ps + k, "GB") == 0);
+			  (strcmp(ps + k, "KB") == 0 || strcmp(ps + k, "MB") == 0 ||
+			   strcmp(ps + k, "GB") == 0);
 		if (!ok)
-			return ndl_error_setf(err, EINVAL, "field \"%s.pageSize\": expected e.g. \"2MB\" or \"1GB\", got \"%s\"",
-					      ew, ps);
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "field \"%s.pageSize\": expected e.g. \"2MB\" or \"1GB\", got \"%s\"",
+			    ew, ps);
 		memcpy(h->page_size, ps, n + 1);
 		res->n_hugepages++;
 	}
@@ -455,9 +496,12 @@ static int parse_network(const json_t *obj, const char *where, struct cgroup_res
 		    get_u64(e, ew, "priority", &hp, &prio, err) < 0)
 			return -1;
 		if (!*name || strlen(name) >= sizeof(p->name) || strpbrk(name, " /\n"))
-			return ndl_error_setf(err, EINVAL, "field \"%s.name\": invalid interface name \"%s\"", ew, name);
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.name\": invalid interface name \"%s\"",
+					      ew, name);
 		if (!hp || prio > UINT32_MAX)
-			return ndl_error_setf(err, EINVAL, "field \"%s.priority\": required, 0-%u", ew, UINT32_MAX);
+			return ndl_error_setf(err, EINVAL, "field \"%s.priority\": required, 0-%u",
+					      ew, UINT32_MAX);
 		memcpy(p->name, name, strlen(name) + 1);
 		p->priority = (uint32_t)prio;
 		res->network.n_priorities++;
@@ -481,10 +525,13 @@ static int parse_unified(const json_t *obj, const char *where, struct cgroup_res
 	json_object_foreach(u, k, v)
 	{
 		if (!json_is_string(v))
-			return ndl_error_setf(err, EINVAL, "field \"%s.unified.%s\": expected string, got %s", where, k,
-					      ndl_json_type_name(v));
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.unified.%s\": expected string, got %s",
+					      where, k, ndl_json_type_name(v));
 		if (!*k || strchr(k, '/') || k[0] == '.')
-			return ndl_error_setf(err, EINVAL, "field \"%s.unified.%s\": invalid cgroup file name", where, k);
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.unified.%s\": invalid cgroup file name",
+					      where, k);
 		res->unified[res->n_unified].key = xstrdup(k);
 		res->unified[res->n_unified].value = xstrdup(json_string_value(v));
 		res->n_unified++;
@@ -512,7 +559,8 @@ int cgroup_resources_from_json(const json_t *obj, const char *where, struct cgro
 	}
 	json_t *rdma = json_object_get(obj, "rdma");
 	if (rdma && !json_is_null(rdma) && (!json_is_object(rdma) || json_object_size(rdma) > 0)) {
-		ndl_error_setf(err, ENOTSUP, "field \"%s.rdma\": rdma limits are not supported", where);
+		ndl_error_setf(err, ENOTSUP, "field \"%s.rdma\": rdma limits are not supported",
+			       where);
 		goto fail;
 	}
 	if (parse_devices(obj, where, ret, err) < 0 || parse_memory(obj, where, ret, err) < 0 ||

@@ -106,7 +106,8 @@ int cg_read_u64(const char *dir, const char *file, uint64_t *ret, ndl_error_t *e
 		return r;
 	uint64_t v;
 	if (cg_parse_u64(buf, &v) < 0)
-		return ndl_error_setf(err, EINVAL, "%s/%s: not a number: \"%.32s\"", dir, file, buf);
+		return ndl_error_setf(err, EINVAL, "%s/%s: not a number: \"%.32s\"", dir, file,
+				      buf);
 	*ret = v;
 	return 0;
 }

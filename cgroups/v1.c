@@ -25,8 +25,9 @@ static int need_dir(struct cgroup *cg, const char *controller, const char *what,
 {
 	const char *d = cg_v1_dir(cg, controller);
 	if (!d)
-		return ndl_error_setf(err, ENOTSUP, "%s needs the cgroup v1 \"%s\" controller, which is not mounted",
-				      what, controller);
+		return ndl_error_setf(
+		    err, ENOTSUP, "%s needs the cgroup v1 \"%s\" controller, which is not mounted",
+		    what, controller);
 	*ret_dir = d;
 	return 0;
 }
@@ -77,8 +78,8 @@ static int set_memory(const char *dir, int64_t v, ndl_error_t *err)
 		cg_read_u64(dir, "memory.usage_in_bytes", &usage, NULL);
 		cg_read_u64(dir, "memory.max_usage_in_bytes", &peak, NULL);
 		return ndl_error_setf(err, EBUSY,
-				      "unable to set memory limit to %" PRId64 " (current usage: %" PRIu64
-				      ", peak usage: %" PRIu64 ")",
+				      "unable to set memory limit to %" PRId64
+				      " (current usage: %" PRIu64 ", peak usage: %" PRIu64 ")",
 				      v, usage, peak);
 	}
 	return r;
@@ -134,23 +135,29 @@ static int v1_memory(struct cgroup *cg, const struct cgroup_resources *res, ndl_
 	const char *dir = NULL;
 	if (need_dir(cg, "memory", "memory limits", &dir, err) < 0)
 		return -1;
-	if ((res->memory.has_limit || res->memory.has_swap) && v1_memory_and_swap(dir, res, err) < 0)
+	if ((res->memory.has_limit || res->memory.has_swap) &&
+	    v1_memory_and_swap(dir, res, err) < 0)
 		return -1;
 	if (res->memory.has_reservation && res->memory.reservation != 0 &&
-	    cg_writef(dir, "memory.soft_limit_in_bytes", err, "%" PRId64, res->memory.reservation) < 0)
+	    cg_writef(dir, "memory.soft_limit_in_bytes", err, "%" PRId64, res->memory.reservation) <
+		0)
 		return -1;
 	if (res->memory.has_kernel_tcp && res->memory.kernel_tcp != 0 &&
-	    cg_writef(dir, "memory.kmem.tcp.limit_in_bytes", err, "%" PRId64, res->memory.kernel_tcp) < 0)
+	    cg_writef(dir, "memory.kmem.tcp.limit_in_bytes", err, "%" PRId64,
+		      res->memory.kernel_tcp) < 0)
 		return -1;
 	if (res->memory.has_disable_oom_killer &&
-	    cg_write(dir, "memory.oom_control", res->memory.disable_oom_killer ? "1" : "0", err) < 0)
+	    cg_write(dir, "memory.oom_control", res->memory.disable_oom_killer ? "1" : "0", err) <
+		0)
 		return -1;
 	if (res->memory.has_swappiness) {
 		if (res->memory.swappiness > 100)
 			return ndl_error_setf(err, EINVAL,
-					      "invalid memory swappiness %" PRIu64 ": valid range is 0-100",
+					      "invalid memory swappiness %" PRIu64
+					      ": valid range is 0-100",
 					      res->memory.swappiness);
-		if (cg_writef(dir, "memory.swappiness", err, "%" PRIu64, res->memory.swappiness) < 0)
+		if (cg_writef(dir, "memory.swappiness", err, "%" PRIu64, res->memory.swappiness) <
+		    0)
 			return -1;
 	}
 	if (res->memory.has_use_hierarchy) {
@@ -160,7 +167,8 @@ static int v1_memory(struct cgroup *cg, const struct cgroup_resources *res, ndl_
 		if (cg_read_u64(dir, "memory.use_hierarchy", &cur, err) < 0)
 			return -1;
 		if ((cur != 0) != res->memory.use_hierarchy &&
-		    cg_write(dir, "memory.use_hierarchy", res->memory.use_hierarchy ? "1" : "0", err) < 0)
+		    cg_write(dir, "memory.use_hierarchy", res->memory.use_hierarchy ? "1" : "0",
+			     err) < 0)
 			return -1;
 	}
 	return 0;
@@ -186,9 +194,11 @@ static int v1_cpu(struct cgroup *cg, const struct cgroup_resources *res, ndl_err
 		if (cg_read_u64(dir, "cpu.shares", &got, err) < 0)
 			return -1;
 		if (r->cpu.shares > got)
-			return ndl_error_setf(err, EINVAL, "the maximum allowed cpu-shares is %" PRIu64, got);
+			return ndl_error_setf(err, EINVAL,
+					      "the maximum allowed cpu-shares is %" PRIu64, got);
 		if (r->cpu.shares < got)
-			return ndl_error_setf(err, EINVAL, "the minimum allowed cpu-shares is %" PRIu64, got);
+			return ndl_error_setf(err, EINVAL,
+					      "the minimum allowed cpu-shares is %" PRIu64, got);
 	}
 	bool period_pending = false;
 	if (r->cpu.has_period && r->cpu.period) {
@@ -216,7 +226,8 @@ static int v1_cpu(struct cgroup *cg, const struct cgroup_resources *res, ndl_err
 		    cg_writef(dir, "cpu.cfs_period_us", err, "%" PRIu64, r->cpu.period) < 0)
 			return -1;
 	}
-	if (r->cpu.has_burst && cg_writef(dir, "cpu.cfs_burst_us", err, "%" PRIu64, r->cpu.burst) < 0)
+	if (r->cpu.has_burst &&
+	    cg_writef(dir, "cpu.cfs_burst_us", err, "%" PRIu64, r->cpu.burst) < 0)
 		return -1;
 	if (r->cpu.has_idle && cg_writef(dir, "cpu.idle", err, "%" PRId64, r->cpu.idle) < 0)
 		return -1;
@@ -264,9 +275,10 @@ static int v1_devices(struct cgroup *cg, const struct cgroup_resources *res, ndl
 		dev_num(maj, sizeof(maj), d->major);
 		dev_num(min, sizeof(min), d->minor);
 		/* "a" means every device: the kernel wants it bare. */
-		cleanup_free char *val = d->type == 'a' ? xstrdup("a")
-							: xasprintf("%c %s:%s %s", d->type, maj, min,
-								    d->access[0] ? d->access : "rwm");
+		cleanup_free char *val = d->type == 'a'
+					     ? xstrdup("a")
+					     : xasprintf("%c %s:%s %s", d->type, maj, min,
+							 d->access[0] ? d->access : "rwm");
 		if (cg_write(dir, d->allow ? "devices.allow" : "devices.deny", val, err) < 0)
 			return -1;
 	}
@@ -289,8 +301,8 @@ static int write_devs(const char *dir, const char *file, const struct cgroup_thr
 		      size_t n, ndl_error_t *err)
 {
 	for (size_t i = 0; i < n; i++)
-		if (cg_writef(dir, file, err, "%" PRId64 ":%" PRId64 " %" PRIu64, d[i].major, d[i].minor,
-			      d[i].rate) < 0)
+		if (cg_writef(dir, file, err, "%" PRId64 ":%" PRId64 " %" PRIu64, d[i].major,
+			      d[i].minor, d[i].rate) < 0)
 			return -1;
 	return 0;
 }
@@ -317,8 +329,8 @@ static int v1_blkio(struct cgroup *cg, const struct cgroup_resources *res, ndl_e
 		return -1;
 	for (size_t i = 0; i < r->blkio.n_weight_device; i++) {
 		const struct cgroup_weight_device *w = &r->blkio.weight_device[i];
-		if (w->has_weight && cg_writef(dir, wdfile, err, "%" PRId64 ":%" PRId64 " %u", w->major,
-					       w->minor, (unsigned)w->weight) < 0)
+		if (w->has_weight && cg_writef(dir, wdfile, err, "%" PRId64 ":%" PRId64 " %u",
+					       w->major, w->minor, (unsigned)w->weight) < 0)
 			return -1;
 		if (w->has_leaf_weight &&
 		    cg_writef(dir, "blkio.leaf_weight_device", err, "%" PRId64 ":%" PRId64 " %u",
@@ -372,7 +384,8 @@ static int v1_network(struct cgroup *cg, const struct cgroup_resources *res, ndl
 			return -1;
 		for (size_t i = 0; i < res->network.n_priorities; i++)
 			if (cg_writef(dir, "net_prio.ifpriomap", err, "%s %" PRIu32,
-				      res->network.priorities[i].name, res->network.priorities[i].priority) < 0)
+				      res->network.priorities[i].name,
+				      res->network.priorities[i].priority) < 0)
 				return -1;
 	}
 	return 0;
@@ -381,13 +394,15 @@ static int v1_network(struct cgroup *cg, const struct cgroup_resources *res, ndl
 static int v1_apply(struct cgroup *cg, const struct cgroup_resources *res, ndl_error_t *err)
 {
 	if (res->n_unified)
-		return ndl_error_setf(err, ENOTSUP,
-				      "unified resources (%s...) need cgroup v2; this host uses cgroup %s",
-				      res->unified[0].key, cgroup_mode_name(cg->mgr->mode));
+		return ndl_error_setf(
+		    err, ENOTSUP,
+		    "unified resources (%s...) need cgroup v2; this host uses cgroup %s",
+		    res->unified[0].key, cgroup_mode_name(cg->mgr->mode));
 	/* runc's subsystem order. */
 	if (v1_cpuset(cg, res, err) < 0 || v1_devices(cg, res, err) < 0 ||
 	    v1_memory(cg, res, err) < 0 || v1_cpu(cg, res, err) < 0 || v1_pids(cg, res, err) < 0 ||
-	    v1_blkio(cg, res, err) < 0 || v1_hugetlb(cg, res, err) < 0 || v1_network(cg, res, err) < 0)
+	    v1_blkio(cg, res, err) < 0 || v1_hugetlb(cg, res, err) < 0 ||
+	    v1_network(cg, res, err) < 0)
 		return -1;
 	return 0;
 }
@@ -440,8 +455,8 @@ static int v1_stats(struct cgroup *cg, struct cgroup_stats *st, ndl_error_t *err
 		cg_kv_u64(buf, "total_pgfault", &st->memory.pgfault);
 		cg_kv_u64(buf, "total_pgmajfault", &st->memory.pgmajfault);
 		st->memory.working_set = st->memory.usage > st->memory.inactive_file
-						 ? st->memory.usage - st->memory.inactive_file
-						 : 0;
+					     ? st->memory.usage - st->memory.inactive_file
+					     : 0;
 		uint64_t memsw = 0;
 		if (cg_exists(d, "memory.memsw.usage_in_bytes") &&
 		    cg_read_u64(d, "memory.memsw.usage_in_bytes", &memsw, NULL) == 0 &&
@@ -493,7 +508,9 @@ static int v1_oom_kill_count(struct cgroup *cg, uint64_t *ret, ndl_error_t *err)
 		return -1;
 	uint64_t v;
 	if (!cg_kv_u64(buf, "oom_kill", &v))
-		return ndl_error_setf(err, ENOTSUP, "%s/memory.oom_control: no oom_kill counter (kernel < 4.13)", dir);
+		return ndl_error_setf(err, ENOTSUP,
+				      "%s/memory.oom_control: no oom_kill counter (kernel < 4.13)",
+				      dir);
 	*ret = v;
 	return 0;
 }
@@ -555,13 +572,13 @@ static int v1_is_frozen(struct cgroup *cg, bool *ret, ndl_error_t *err)
 }
 
 const struct cgroup_ops cgroup_ops_v1 = {
-	.name = "v1",
-	.prepare_dir = v1_prepare_dir,
-	.apply = v1_apply,
-	.stats = v1_stats,
-	.oom_watch_fd = v1_oom_watch_fd,
-	.oom_kill_count = v1_oom_kill_count,
-	.set_frozen = v1_set_frozen,
-	.is_frozen = v1_is_frozen,
-	.kill = NULL,
+    .name = "v1",
+    .prepare_dir = v1_prepare_dir,
+    .apply = v1_apply,
+    .stats = v1_stats,
+    .oom_watch_fd = v1_oom_watch_fd,
+    .oom_kill_count = v1_oom_kill_count,
+    .set_frozen = v1_set_frozen,
+    .is_frozen = v1_is_frozen,
+    .kill = NULL,
 };

@@ -44,8 +44,9 @@ static int v2_prepare_dir(struct cgroup *cg, size_t hier, const char *parent, co
 		 * resource of a missing controller then fails by file name. */
 		ndl_error_t e2 = NDL_ERROR_INIT;
 		if (cg_writef(parent, "cgroup.subtree_control", &e2, "+%s", c) < 0)
-			log_debug(2, "cgroup: enable controller failed", "dir=%s controller=%s error=\"%s\"",
-				  parent, c, ndl_error_msg(&e2));
+			log_debug(2, "cgroup: enable controller failed",
+				  "dir=%s controller=%s error=\"%s\"", parent, c,
+				  ndl_error_msg(&e2));
 		ndl_error_clear(&e2);
 	}
 	return 0;
@@ -110,7 +111,8 @@ static int v2_pids(struct cgroup *cg, const struct cgroup_resources *r, ndl_erro
 	if (!r->pids.has_limit || r->pids.limit == 0)
 		return 0;
 	char buf[32];
-	return cg_write(cg->unified_dir, "pids.max", num_or_max(buf, sizeof(buf), r->pids.limit), err);
+	return cg_write(cg->unified_dir, "pids.max", num_or_max(buf, sizeof(buf), r->pids.limit),
+			err);
 }
 
 static int write_io_max(const char *dir, const char *key, const struct cgroup_throttle_device *d,
@@ -131,7 +133,8 @@ static int v2_io(struct cgroup *cg, const struct cgroup_resources *r, ndl_error_
 		/* BFQ takes blkio's 10-1000 scale as is; io.weight wants
 		 * 1-10000. */
 		if (bfq) {
-			if (cg_writef(dir, "io.bfq.weight", err, "%u", (unsigned)r->blkio.weight) < 0)
+			if (cg_writef(dir, "io.bfq.weight", err, "%u", (unsigned)r->blkio.weight) <
+			    0)
 				return -1;
 		} else if (cg_writef(dir, "io.weight", err, "default %" PRIu64,
 				     cgroup_blkio_weight_to_io_weight(r->blkio.weight)) < 0) {
@@ -143,18 +146,23 @@ static int v2_io(struct cgroup *cg, const struct cgroup_resources *r, ndl_error_
 		if (!w->has_weight)
 			continue; /* leaf weights have no v2 equivalent */
 		if (bfq) {
-			if (cg_writef(dir, "io.bfq.weight", err, "%" PRId64 ":%" PRId64 " %u", w->major,
-				      w->minor, (unsigned)w->weight) < 0)
+			if (cg_writef(dir, "io.bfq.weight", err, "%" PRId64 ":%" PRId64 " %u",
+				      w->major, w->minor, (unsigned)w->weight) < 0)
 				return -1;
-		} else if (cg_writef(dir, "io.weight", err, "%" PRId64 ":%" PRId64 " %" PRIu64, w->major,
-				     w->minor, cgroup_blkio_weight_to_io_weight(w->weight)) < 0) {
+		} else if (cg_writef(dir, "io.weight", err, "%" PRId64 ":%" PRId64 " %" PRIu64,
+				     w->major, w->minor,
+				     cgroup_blkio_weight_to_io_weight(w->weight)) < 0) {
 			return -1;
 		}
 	}
-	if (write_io_max(dir, "rbps", r->blkio.throttle_read_bps, r->blkio.n_throttle_read_bps, err) < 0 ||
-	    write_io_max(dir, "wbps", r->blkio.throttle_write_bps, r->blkio.n_throttle_write_bps, err) < 0 ||
-	    write_io_max(dir, "riops", r->blkio.throttle_read_iops, r->blkio.n_throttle_read_iops, err) < 0 ||
-	    write_io_max(dir, "wiops", r->blkio.throttle_write_iops, r->blkio.n_throttle_write_iops, err) < 0)
+	if (write_io_max(dir, "rbps", r->blkio.throttle_read_bps, r->blkio.n_throttle_read_bps,
+			 err) < 0 ||
+	    write_io_max(dir, "wbps", r->blkio.throttle_write_bps, r->blkio.n_throttle_write_bps,
+			 err) < 0 ||
+	    write_io_max(dir, "riops", r->blkio.throttle_read_iops, r->blkio.n_throttle_read_iops,
+			 err) < 0 ||
+	    write_io_max(dir, "wiops", r->blkio.throttle_write_iops, r->blkio.n_throttle_write_iops,
+			 err) < 0)
 		return -1;
 	return 0;
 }
@@ -164,9 +172,12 @@ static int v2_cpu(struct cgroup *cg, const struct cgroup_resources *r, ndl_error
 	const char *dir = cg->unified_dir;
 	if ((r->cpu.has_realtime_period && r->cpu.realtime_period) ||
 	    (r->cpu.has_realtime_runtime && r->cpu.realtime_runtime))
-		return ndl_error_setf(err, ENOTSUP, "cpu.realtimePeriod/realtimeRuntime: not supported with cgroup v2");
+		return ndl_error_setf(
+		    err, ENOTSUP,
+		    "cpu.realtimePeriod/realtimeRuntime: not supported with cgroup v2");
 	if (r->cpu.has_shares && r->cpu.shares &&
-	    cg_writef(dir, "cpu.weight", err, "%" PRIu64, cgroup_shares_to_weight(r->cpu.shares)) < 0)
+	    cg_writef(dir, "cpu.weight", err, "%" PRIu64, cgroup_shares_to_weight(r->cpu.shares)) <
+		0)
 		return -1;
 	if (r->cpu.has_idle && cg_writef(dir, "cpu.idle", err, "%" PRId64, r->cpu.idle) < 0)
 		return -1;
@@ -185,7 +196,8 @@ static int v2_cpu(struct cgroup *cg, const struct cgroup_resources *r, ndl_error
 				quota = (int64_t)q;
 		}
 		char buf[64];
-		cgroup_cpu_max_string(true, quota, has_period ? r->cpu.period : 0, buf, sizeof(buf));
+		cgroup_cpu_max_string(true, quota, has_period ? r->cpu.period : 0, buf,
+				      sizeof(buf));
 		if (cg_write(dir, "cpu.max", buf, err) < 0)
 			return -1;
 	}
@@ -212,7 +224,8 @@ static int v2_hugetlb(struct cgroup *cg, const struct cgroup_resources *r, ndl_e
 		if (cg_writef(cg->unified_dir, f, err, "%" PRIu64, h->limit) < 0)
 			return -1;
 		cleanup_free char *rf = xasprintf("hugetlb.%s.rsvd.max", h->page_size);
-		if (cg_exists(cg->unified_dir, rf) && cg_writef(cg->unified_dir, rf, err, "%" PRIu64, h->limit) < 0)
+		if (cg_exists(cg->unified_dir, rf) &&
+		    cg_writef(cg->unified_dir, rf, err, "%" PRIu64, h->limit) < 0)
 			return -1;
 	}
 	return 0;
@@ -223,32 +236,43 @@ static int check_unified_key(const char *key, ndl_error_t *err)
 {
 	const char *dot = strchr(key, '.');
 	if (!*key || strchr(key, '/') || !dot || dot == key || !dot[1] || strstr(key, ".."))
-		return ndl_error_setf(err, EINVAL, "field \"unified.%s\": invalid cgroup file name", key);
-	static const char *const forbidden[] = {"cgroup.procs", "cgroup.threads", "cgroup.subtree_control",
-						"cgroup.kill", "cgroup.freeze", "cgroup.type", NULL};
+		return ndl_error_setf(err, EINVAL, "field \"unified.%s\": invalid cgroup file name",
+				      key);
+	static const char *const forbidden[] = {"cgroup.procs",
+						"cgroup.threads",
+						"cgroup.subtree_control",
+						"cgroup.kill",
+						"cgroup.freeze",
+						"cgroup.type",
+						NULL};
 	for (size_t i = 0; forbidden[i]; i++)
 		if (strcmp(key, forbidden[i]) == 0)
-			return ndl_error_setf(err, EINVAL, "field \"unified.%s\": may not be set as a resource", key);
+			return ndl_error_setf(
+			    err, EINVAL, "field \"unified.%s\": may not be set as a resource", key);
 	return 0;
 }
 
 static int v2_apply(struct cgroup *cg, const struct cgroup_resources *r, ndl_error_t *err)
 {
 	if (r->network.has_class_id || r->network.n_priorities)
-		return ndl_error_setf(err, ENOTSUP, "linux.resources.network: net_cls/net_prio do not exist in cgroup v2");
+		return ndl_error_setf(
+		    err, ENOTSUP,
+		    "linux.resources.network: net_cls/net_prio do not exist in cgroup v2");
 	/* runc's fs2 order. */
 	if (v2_pids(cg, r, err) < 0 || v2_memory(cg, r, err) < 0 || v2_io(cg, r, err) < 0 ||
 	    v2_cpu(cg, r, err) < 0 || v2_cpuset(cg, r, err) < 0 || v2_hugetlb(cg, r, err) < 0)
 		return -1;
-	if (r->n_devices && cg_devices_bpf_apply(cg->unified_dir, r->devices, r->n_devices, err) < 0)
+	if (r->n_devices &&
+	    cg_devices_bpf_apply(cg->unified_dir, r->devices, r->n_devices, err) < 0)
 		return ndl_error_wrap(err, "linux.resources.devices");
 	for (size_t i = 0; i < r->n_unified; i++) {
 		if (check_unified_key(r->unified[i].key, err) < 0)
 			return -1;
 		if (cg_write(cg->unified_dir, r->unified[i].key, r->unified[i].value, err) < 0) {
 			if (err && err->code == ENOENT)
-				return ndl_error_wrap(err, "unified.%s: controller not enabled or no such file",
-						      r->unified[i].key);
+				return ndl_error_wrap(
+				    err, "unified.%s: controller not enabled or no such file",
+				    r->unified[i].key);
 			return -1;
 		}
 	}
@@ -288,12 +312,14 @@ static int v2_stats(struct cgroup *cg, struct cgroup_stats *st, ndl_error_t *err
 		if (cg_read_u64(d, "memory.current", &st->memory.usage, err) < 0 ||
 		    cg_read_u64(d, "memory.max", &st->memory.limit, err) < 0)
 			return -1;
-		if (cg_exists(d, "memory.peak") && cg_read_u64(d, "memory.peak", &st->memory.max_usage, err) < 0)
+		if (cg_exists(d, "memory.peak") &&
+		    cg_read_u64(d, "memory.peak", &st->memory.max_usage, err) < 0)
 			return -1;
 		if (cg_exists(d, "memory.swap.current") &&
 		    cg_read_u64(d, "memory.swap.current", &st->memory.swap_usage, err) < 0)
 			return -1;
-		if (cg_read(d, "memory.stat", &mstat, err) < 0 || cg_read(d, "memory.events", &events, err) < 0)
+		if (cg_read(d, "memory.stat", &mstat, err) < 0 ||
+		    cg_read(d, "memory.events", &events, err) < 0)
 			return -1;
 		cg_kv_u64(mstat, "anon", &st->memory.rss);
 		cg_kv_u64(mstat, "file", &st->memory.cache);
@@ -302,8 +328,8 @@ static int v2_stats(struct cgroup *cg, struct cgroup_stats *st, ndl_error_t *err
 		cg_kv_u64(mstat, "pgfault", &st->memory.pgfault);
 		cg_kv_u64(mstat, "pgmajfault", &st->memory.pgmajfault);
 		st->memory.working_set = st->memory.usage > st->memory.inactive_file
-						 ? st->memory.usage - st->memory.inactive_file
-						 : 0;
+					     ? st->memory.usage - st->memory.inactive_file
+					     : 0;
 		cg_kv_u64(events, "max", &st->memory.failcnt);
 		cg_kv_u64(events, "oom", &st->memory.oom_events);
 		cg_kv_u64(events, "oom_kill", &st->memory.oom_kill);
@@ -336,7 +362,8 @@ static int v2_oom_kill_count(struct cgroup *cg, uint64_t *ret, ndl_error_t *err)
 		return -1;
 	uint64_t v = 0;
 	if (!cg_kv_u64(buf, "oom_kill", &v))
-		return ndl_error_setf(err, EINVAL, "%s/memory.events: no oom_kill line", cg->unified_dir);
+		return ndl_error_setf(err, EINVAL, "%s/memory.events: no oom_kill line",
+				      cg->unified_dir);
 	*ret = v;
 	return 0;
 }
@@ -390,8 +417,8 @@ static int v2_set_frozen(struct cgroup *cg, bool frozen, ndl_error_t *err)
 	}
 	if (frozen)
 		cg_write(cg->unified_dir, "cgroup.freeze", "0", NULL);
-	return ndl_error_setf(err, ETIMEDOUT, "%s: cgroup.events not frozen %d after %d ms", cg->unified_dir,
-			      frozen, FREEZE_TIMEOUT_MS);
+	return ndl_error_setf(err, ETIMEDOUT, "%s: cgroup.events not frozen %d after %d ms",
+			      cg->unified_dir, frozen, FREEZE_TIMEOUT_MS);
 }
 
 static int v2_kill(struct cgroup *cg, ndl_error_t *err)
@@ -402,13 +429,13 @@ static int v2_kill(struct cgroup *cg, ndl_error_t *err)
 }
 
 const struct cgroup_ops cgroup_ops_v2 = {
-	.name = "v2",
-	.prepare_dir = v2_prepare_dir,
-	.apply = v2_apply,
-	.stats = v2_stats,
-	.oom_watch_fd = v2_oom_watch_fd,
-	.oom_kill_count = v2_oom_kill_count,
-	.set_frozen = v2_set_frozen,
-	.is_frozen = v2_is_frozen,
-	.kill = v2_kill,
+    .name = "v2",
+    .prepare_dir = v2_prepare_dir,
+    .apply = v2_apply,
+    .stats = v2_stats,
+    .oom_watch_fd = v2_oom_watch_fd,
+    .oom_kill_count = v2_oom_kill_count,
+    .set_frozen = v2_set_frozen,
+    .is_frozen = v2_is_frozen,
+    .kill = v2_kill,
 };

@@ -160,19 +160,21 @@ static void test_parse_full(void **state)
 {
 	(void)state;
 	struct cgroup_resources r;
-	parse("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
-	      "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}],"
-	      "\"memory\":{\"limit\":1048576,\"reservation\":524288,\"swap\":2097152,\"kernel\":-1,"
-	      "\"kernelTCP\":4096,\"swappiness\":10,\"disableOOMKiller\":true},"
-	      "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":100000,\"realtimeRuntime\":0,"
-	      "\"cpus\":\"0-1\",\"mems\":\"0\",\"burst\":1000,\"idle\":0},"
-	      "\"pids\":{\"limit\":100},"
-	      "\"blockIO\":{\"weight\":500,\"leafWeight\":300,\"weightDevice\":[{\"major\":8,\"minor\":0,\"weight\":200}],"
-	      "\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":1048576}]},"
-	      "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":2097152}],"
-	      "\"network\":{\"classID\":1048577,\"priorities\":[{\"name\":\"eth0\",\"priority\":5}]},"
-	      "\"unified\":{\"memory.high\":\"1M\"}}",
-	      &r);
+	parse(
+	    "{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
+	    "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}],"
+	    "\"memory\":{\"limit\":1048576,\"reservation\":524288,\"swap\":2097152,\"kernel\":-1,"
+	    "\"kernelTCP\":4096,\"swappiness\":10,\"disableOOMKiller\":true},"
+	    "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":100000,\"realtimeRuntime\":0,"
+	    "\"cpus\":\"0-1\",\"mems\":\"0\",\"burst\":1000,\"idle\":0},"
+	    "\"pids\":{\"limit\":100},"
+	    "\"blockIO\":{\"weight\":500,\"leafWeight\":300,\"weightDevice\":[{\"major\":8,"
+	    "\"minor\":0,\"weight\":200}],"
+	    "\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":1048576}]},"
+	    "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":2097152}],"
+	    "\"network\":{\"classID\":1048577,\"priorities\":[{\"name\":\"eth0\",\"priority\":5}]},"
+	    "\"unified\":{\"memory.high\":\"1M\"}}",
+	    &r);
 	assert_int_equal(r.n_devices, 2);
 	assert_false(r.devices[0].allow);
 	assert_int_equal(r.devices[0].type, 'a');
@@ -194,7 +196,8 @@ static void test_parse_full(void **state)
 	assert_true(r.pids.has_limit && r.pids.limit == 100);
 	assert_int_equal(r.blkio.weight, 500);
 	assert_int_equal(r.blkio.n_weight_device, 1);
-	assert_true(r.blkio.weight_device[0].has_weight && !r.blkio.weight_device[0].has_leaf_weight);
+	assert_true(r.blkio.weight_device[0].has_weight &&
+		    !r.blkio.weight_device[0].has_leaf_weight);
 	assert_int_equal(r.blkio.n_throttle_read_bps, 1);
 	assert_int_equal(r.blkio.throttle_read_bps[0].rate, 1048576);
 	assert_int_equal(r.n_hugepages, 1);
@@ -217,31 +220,34 @@ static void test_parse_errors_name_fields(void **state)
 	static const struct {
 		const char *json, *want;
 	} cases[] = {
-		{"{\"memory\":{\"limit\":\"1G\"}}", "linux.resources.memory.limit"},
-		{"{\"memory\":{\"limit\":-5}}", "linux.resources.memory.limit"},
-		{"{\"memory\":{\"swappiness\":101}}", "linux.resources.memory.swappiness"},
-		{"{\"cpu\":{\"shares\":-1}}", "linux.resources.cpu.shares"},
-		{"{\"cpu\":{\"cpus\":\"0;1\"}}", "linux.resources.cpu.cpus"},
-		{"{\"pids\":{}}", "limit"},
-		{"{\"devices\":[{\"allow\":true,\"access\":\"rwx\"}]}", "linux.resources.devices[0].access"},
-		{"{\"devices\":[{\"access\":\"r\"}]}", "allow"},
-		{"{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}", "linux.resources.devices[0].type"},
-		{"{\"devices\":[1]}", "linux.resources.devices[0]"},
-		{"{\"hugepageLimits\":[{\"pageSize\":\"../2MB\",\"limit\":1}]}", "pageSize"},
-		{"{\"hugepageLimits\":[{\"pageSize\":\"2MB\"}]}", "linux.resources.hugepageLimits[0].limit"},
-		{"{\"blockIO\":{\"weight\":70000}}", "linux.resources.blockIO.weight"},
-		{"{\"blockIO\":{\"throttleReadBpsDevice\":[{\"major\":8,\"rate\":1}]}}",
-		 "linux.resources.blockIO.throttleReadBpsDevice[0].minor"},
-		{"{\"unified\":{\"memory.high\":5}}", "linux.resources.unified.memory.high"},
-		{"{\"unified\":{\"../x\":\"1\"}}", "invalid cgroup file name"},
-		{"{\"network\":{\"priorities\":[{\"name\":\"a b\",\"priority\":1}]}}", "name"},
-		{"{\"rdma\":{\"mlx5_0\":{\"hcaHandles\":1}}}", "linux.resources.rdma"},
-		{"[]", "expected object"},
+	    {"{\"memory\":{\"limit\":\"1G\"}}", "linux.resources.memory.limit"},
+	    {"{\"memory\":{\"limit\":-5}}", "linux.resources.memory.limit"},
+	    {"{\"memory\":{\"swappiness\":101}}", "linux.resources.memory.swappiness"},
+	    {"{\"cpu\":{\"shares\":-1}}", "linux.resources.cpu.shares"},
+	    {"{\"cpu\":{\"cpus\":\"0;1\"}}", "linux.resources.cpu.cpus"},
+	    {"{\"pids\":{}}", "limit"},
+	    {"{\"devices\":[{\"allow\":true,\"access\":\"rwx\"}]}",
+	     "linux.resources.devices[0].access"},
+	    {"{\"devices\":[{\"access\":\"r\"}]}", "allow"},
+	    {"{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}", "linux.resources.devices[0].type"},
+	    {"{\"devices\":[1]}", "linux.resources.devices[0]"},
+	    {"{\"hugepageLimits\":[{\"pageSize\":\"../2MB\",\"limit\":1}]}", "pageSize"},
+	    {"{\"hugepageLimits\":[{\"pageSize\":\"2MB\"}]}",
+	     "linux.resources.hugepageLimits[0].limit"},
+	    {"{\"blockIO\":{\"weight\":70000}}", "linux.resources.blockIO.weight"},
+	    {"{\"blockIO\":{\"throttleReadBpsDevice\":[{\"major\":8,\"rate\":1}]}}",
+	     "linux.resources.blockIO.throttleReadBpsDevice[0].minor"},
+	    {"{\"unified\":{\"memory.high\":5}}", "linux.resources.unified.memory.high"},
+	    {"{\"unified\":{\"../x\":\"1\"}}", "invalid cgroup file name"},
+	    {"{\"network\":{\"priorities\":[{\"name\":\"a b\",\"priority\":1}]}}", "name"},
+	    {"{\"rdma\":{\"mlx5_0\":{\"hcaHandles\":1}}}", "linux.resources.rdma"},
+	    {"[]", "expected object"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cleanup_free char *m = parse_error(cases[i].json);
 		if (!strstr(m, cases[i].want))
-			fail_msg("%s: error \"%s\" does not name %s", cases[i].json, m, cases[i].want);
+			fail_msg("%s: error \"%s\" does not name %s", cases[i].json, m,
+				 cases[i].want);
 	}
 }
 
@@ -252,8 +258,9 @@ struct v1 {
 	struct cgroup_manager *mgr;
 };
 
-static const char *const V1_HIER[] = {"cpu,cpuacct", "cpuset", "memory", "pids", "blkio",
-				      "hugetlb", "freezer", "devices", "net_cls,net_prio", NULL};
+static const char *const V1_HIER[] = {
+    "cpu,cpuacct", "cpuset",  "memory",		  "pids", "blkio", "hugetlb",
+    "freezer",	   "devices", "net_cls,net_prio", NULL};
 
 static char *v1dir(struct v1 *t, const char *hier, const char *path)
 {
@@ -359,18 +366,21 @@ static void test_v1_apply_writes(void **state)
 	struct cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(t.mgr, "/c", &cg, &err), 0);
 	struct cgroup_resources r;
-	parse("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
-	      "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":-1,\"access\":\"rw\"}],"
-	      "\"memory\":{\"limit\":67108864,\"swap\":134217728,\"reservation\":33554432,"
-	      "\"swappiness\":5,\"disableOOMKiller\":true,\"kernelTCP\":8192,\"kernel\":4096},"
-	      "\"cpu\":{\"shares\":512,\"quota\":20000,\"period\":50000,\"burst\":1000,\"cpus\":\"1\",\"mems\":\"0\"},"
-	      "\"pids\":{\"limit\":64},"
-	      "\"blockIO\":{\"weight\":300,\"leafWeight\":200,\"weightDevice\":[{\"major\":8,\"minor\":0,\"weight\":100}],"
-	      "\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":1048576}],"
-	      "\"throttleWriteIOPSDevice\":[{\"major\":8,\"minor\":16,\"rate\":100}]},"
-	      "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}],"
-	      "\"network\":{\"classID\":65537,\"priorities\":[{\"name\":\"eth0\",\"priority\":3}]}}",
-	      &r);
+	parse(
+	    "{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
+	    "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":-1,\"access\":\"rw\"}],"
+	    "\"memory\":{\"limit\":67108864,\"swap\":134217728,\"reservation\":33554432,"
+	    "\"swappiness\":5,\"disableOOMKiller\":true,\"kernelTCP\":8192,\"kernel\":4096},"
+	    "\"cpu\":{\"shares\":512,\"quota\":20000,\"period\":50000,\"burst\":1000,\"cpus\":"
+	    "\"1\",\"mems\":\"0\"},"
+	    "\"pids\":{\"limit\":64},"
+	    "\"blockIO\":{\"weight\":300,\"leafWeight\":200,\"weightDevice\":[{\"major\":8,"
+	    "\"minor\":0,\"weight\":100}],"
+	    "\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":1048576}],"
+	    "\"throttleWriteIOPSDevice\":[{\"major\":8,\"minor\":16,\"rate\":100}]},"
+	    "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}],"
+	    "\"network\":{\"classID\":65537,\"priorities\":[{\"name\":\"eth0\",\"priority\":3}]}}",
+	    &r);
 	if (cgroup_apply(cg, &r, &err) < 0)
 		fail_msg("apply: %s", ndl_error_msg(&err));
 	cgroup_resources_free(&r);
@@ -461,8 +471,10 @@ static void test_v1_stats(void **state)
 	put(mem, "memory.limit_in_bytes", "9223372036854771712\n");
 	put(mem, "memory.failcnt", "2\n");
 	put(mem, "memory.memsw.usage_in_bytes", "110000000\n");
-	put(mem, "memory.stat", "cache 1\nrss 2\ninactive_file 5\ntotal_cache 4096000\ntotal_rss 8192000\n"
-				"total_inactive_file 4857600\ntotal_active_file 100\ntotal_pgfault 77\ntotal_pgmajfault 7\n");
+	put(mem, "memory.stat",
+	    "cache 1\nrss 2\ninactive_file 5\ntotal_cache 4096000\ntotal_rss 8192000\n"
+	    "total_inactive_file 4857600\ntotal_active_file 100\ntotal_pgfault "
+	    "77\ntotal_pgmajfault 7\n");
 	put(mem, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n");
 	put(pids, "pids.current", "3\n");
 	put(pids, "pids.max", "max\n");
@@ -592,10 +604,11 @@ static void test_v2_apply_writes(void **state)
 	cleanup_free char *d = xasprintf("%s/pod/ctr", root);
 	put(mid, "cgroup.controllers", "cpu memory pids\n");
 	put(mid, "cgroup.subtree_control", "memory\n");
-	static const char *const files[] = {"cpu.max", "cpu.weight", "cpu.max.burst", "memory.max",
-					    "memory.swap.max", "memory.low", "memory.high", "pids.max",
-					    "io.weight", "io.max", "cpuset.cpus", "cpuset.mems",
-					    "hugetlb.2MB.max", "cgroup.procs", "cgroup.freeze", "cgroup.kill", NULL};
+	static const char *const files[] = {
+	    "cpu.max",	   "cpu.weight",  "cpu.max.burst",   "memory.max",   "memory.swap.max",
+	    "memory.low",  "memory.high", "pids.max",	     "io.weight",    "io.max",
+	    "cpuset.cpus", "cpuset.mems", "hugetlb.2MB.max", "cgroup.procs", "cgroup.freeze",
+	    "cgroup.kill", NULL};
 	for (size_t i = 0; files[i]; i++)
 		put(d, files[i], "");
 	put(d, "cpu.max", "max 100000\n");
@@ -612,10 +625,13 @@ static void test_v2_apply_writes(void **state)
 	assert_file(mid, "cgroup.subtree_control", "+pids");
 
 	struct cgroup_resources r;
-	parse("{\"memory\":{\"limit\":67108864,\"swap\":100663296,\"reservation\":1048576,\"swappiness\":3},"
-	      "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":100000,\"burst\":500,\"cpus\":\"0-1\",\"mems\":\"0\"},"
+	parse("{\"memory\":{\"limit\":67108864,\"swap\":100663296,\"reservation\":1048576,"
+	      "\"swappiness\":3},"
+	      "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":100000,\"burst\":500,\"cpus\":"
+	      "\"0-1\",\"mems\":\"0\"},"
 	      "\"pids\":{\"limit\":99},"
-	      "\"blockIO\":{\"weight\":500,\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":42}]},"
+	      "\"blockIO\":{\"weight\":500,\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,"
+	      "\"rate\":42}]},"
 	      "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":2097152}],"
 	      "\"unified\":{\"memory.high\":\"50000000\"}}",
 	      &r);
@@ -632,7 +648,8 @@ static void test_v2_apply_writes(void **state)
 	assert_file(d, "cpuset.cpus", "0-1");
 	assert_file(d, "cpuset.mems", "0");
 	assert_file(d, "pids.max", "99");
-	cleanup_free char *iow = xasprintf("default %llu", (unsigned long long)cgroup_blkio_weight_to_io_weight(500));
+	cleanup_free char *iow =
+	    xasprintf("default %llu", (unsigned long long)cgroup_blkio_weight_to_io_weight(500));
 	assert_file(d, "io.weight", iow);
 	assert_file(d, "io.max", "8:0 rbps=42");
 	assert_file(d, "hugetlb.2MB.max", "2097152");
@@ -657,12 +674,13 @@ static void test_v2_apply_writes(void **state)
 
 	/* refused on v2, naming why */
 	static const char *const refused[][2] = {
-		{"{\"cpu\":{\"realtimeRuntime\":1000}}", "realtime"},
-		{"{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}", "device filter"}, /* not a cgroup */
-		{"{\"network\":{\"classID\":1}}", "net_cls"},
-		{"{\"memory\":{\"swap\":1000}}", "without memory limit"},
-		{"{\"unified\":{\"cgroup.procs\":\"1\"}}", "cgroup.procs"},
-		{"{\"unified\":{\"io.latency\":\"1\"}}", "io.latency"},
+	    {"{\"cpu\":{\"realtimeRuntime\":1000}}", "realtime"},
+	    {"{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}",
+	     "device filter"}, /* not a cgroup */
+	    {"{\"network\":{\"classID\":1}}", "net_cls"},
+	    {"{\"memory\":{\"swap\":1000}}", "without memory limit"},
+	    {"{\"unified\":{\"cgroup.procs\":\"1\"}}", "cgroup.procs"},
+	    {"{\"unified\":{\"io.latency\":\"1\"}}", "io.latency"},
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		parse(refused[i][0], &r);
@@ -701,14 +719,16 @@ static void test_v2_stats(void **state)
 	char *root = mktree();
 	put(root, "cgroup.controllers", "cpu memory pids\n");
 	cleanup_free char *d = xasprintf("%s/s", root);
-	put(d, "cpu.stat", "usage_usec 2000\nuser_usec 1500\nsystem_usec 500\nnr_periods 4\n"
-			   "nr_throttled 1\nthrottled_usec 30\n");
+	put(d, "cpu.stat",
+	    "usage_usec 2000\nuser_usec 1500\nsystem_usec 500\nnr_periods 4\n"
+	    "nr_throttled 1\nthrottled_usec 30\n");
 	put(d, "memory.current", "1000000\n");
 	put(d, "memory.max", "max\n");
 	put(d, "memory.peak", "2000000\n");
 	put(d, "memory.swap.current", "4096\n");
-	put(d, "memory.stat", "anon 600000\nfile 300000\nkernel 1\nactive_anon 5\ninactive_anon 6\n"
-			      "active_file 100000\ninactive_file 200000\npgfault 12\npgmajfault 2\n");
+	put(d, "memory.stat",
+	    "anon 600000\nfile 300000\nkernel 1\nactive_anon 5\ninactive_anon 6\n"
+	    "active_file 100000\ninactive_file 200000\npgfault 12\npgmajfault 2\n");
 	put(d, "memory.events", "low 0\nhigh 0\nmax 7\noom 3\noom_kill 2\noom_group_kill 0\n");
 	put(d, "pids.current", "5\n");
 	put(d, "pids.max", "100\n");
@@ -803,7 +823,8 @@ static int run_prog(const struct bpf_insn *p, size_t n, uint32_t type, uint32_t 
 	uint64_t r[11] = {0};
 	for (size_t pc = 0; pc < n; pc++) {
 		const struct bpf_insn *i = &p[pc];
-		uint64_t src = BPF_SRC(i->code) == BPF_X ? r[i->src_reg] : (uint64_t)(int64_t)i->imm;
+		uint64_t src =
+		    BPF_SRC(i->code) == BPF_X ? r[i->src_reg] : (uint64_t)(int64_t)i->imm;
 		switch (i->code) {
 		case BPF_LDX | BPF_MEM | BPF_W:
 			assert_int_equal(i->src_reg, 1);
@@ -875,15 +896,15 @@ static void test_device_filter_program(void **state)
 	size_t n = 0;
 	assert_int_equal(cg_devices_bpf_prog(res.devices, res.n_devices, &p, &n), 0);
 	assert_all_reachable(p, n);
-	assert_int_equal(run_prog(p, n, C, R | W, 1, 3), 1);	/* /dev/null */
+	assert_int_equal(run_prog(p, n, C, R | W, 1, 3), 1); /* /dev/null */
 	assert_int_equal(run_prog(p, n, C, M, 1, 3), 1);
-	assert_int_equal(run_prog(p, n, C, R, 1, 5), 0);	/* /dev/zero: deny-all */
-	assert_int_equal(run_prog(p, n, B, R, 1, 3), 0);	/* type matters */
+	assert_int_equal(run_prog(p, n, C, R, 1, 5), 0);       /* /dev/zero: deny-all */
+	assert_int_equal(run_prog(p, n, B, R, 1, 3), 0);       /* type matters */
 	assert_int_equal(run_prog(p, n, C, R | W, 136, 2), 1); /* pts, any minor */
-	assert_int_equal(run_prog(p, n, C, M, 136, 2), 0);	/* mknod not granted */
-	assert_int_equal(run_prog(p, n, C, R, 136, 9), 0);	/* later deny wins */
+	assert_int_equal(run_prog(p, n, C, M, 136, 2), 0);     /* mknod not granted */
+	assert_int_equal(run_prog(p, n, C, R, 136, 9), 0);     /* later deny wins */
 	assert_int_equal(run_prog(p, n, B, R, 8, 0), 1);
-	assert_int_equal(run_prog(p, n, B, R | W, 8, 0), 0);	/* write not granted */
+	assert_int_equal(run_prog(p, n, B, R | W, 8, 0), 0); /* write not granted */
 	free(p);
 	cgroup_resources_free(&res);
 
@@ -901,21 +922,21 @@ static void test_device_filter_program(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_shares_to_weight),
-		cmocka_unit_test(test_blkio_to_io_weight),
-		cmocka_unit_test(test_cpu_max_string),
-		cmocka_unit_test(test_swap_v2_value),
-		cmocka_unit_test(test_parse_full),
-		cmocka_unit_test(test_parse_errors_name_fields),
-		cmocka_unit_test(test_v1_create_copies_cpuset),
-		cmocka_unit_test(test_v1_apply_writes),
-		cmocka_unit_test(test_v1_stats),
-		cmocka_unit_test(test_v1_freeze_and_pids),
-		cmocka_unit_test(test_paths),
-		cmocka_unit_test(test_v2_apply_writes),
-		cmocka_unit_test(test_v2_stats),
-		cmocka_unit_test(test_hybrid_tracks_unified),
-		cmocka_unit_test(test_device_filter_program),
+	    cmocka_unit_test(test_shares_to_weight),
+	    cmocka_unit_test(test_blkio_to_io_weight),
+	    cmocka_unit_test(test_cpu_max_string),
+	    cmocka_unit_test(test_swap_v2_value),
+	    cmocka_unit_test(test_parse_full),
+	    cmocka_unit_test(test_parse_errors_name_fields),
+	    cmocka_unit_test(test_v1_create_copies_cpuset),
+	    cmocka_unit_test(test_v1_apply_writes),
+	    cmocka_unit_test(test_v1_stats),
+	    cmocka_unit_test(test_v1_freeze_and_pids),
+	    cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_v2_apply_writes),
+	    cmocka_unit_test(test_v2_stats),
+	    cmocka_unit_test(test_hybrid_tracks_unified),
+	    cmocka_unit_test(test_device_filter_program),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
