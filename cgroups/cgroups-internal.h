@@ -35,7 +35,8 @@ extern const struct cgroup_ops cgroup_ops_v2;
 struct cgroup_hier {
 	char *controllers; /* "cpu,cpuacct", "name=systemd" */
 	char *mountpoint;
-	char *own; /* this process's cgroup in the hierarchy ("/" in fake trees) */
+	char *own;	  /* this process's cgroup in the hierarchy ("/" in fake trees) */
+	char *mount_root; /* the hierarchy path mounted at mountpoint (mountinfo "root") */
 };
 
 struct cgroup_manager {
@@ -46,6 +47,7 @@ struct cgroup_manager {
 	size_t n_hier;
 	char *unified; /* cgroup2 mountpoint (v2, or hybrid's), else NULL */
 	char *unified_own;
+	char *unified_mount_root;
 	/* The tree is not a cgroupfs (unit tests): destroy also unlinks the
 	 * plain files a fake cgroup directory holds. */
 	bool fake;

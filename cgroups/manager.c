@@ -79,11 +79,13 @@ void cgroup_manager_free(struct cgroup_manager *mgr)
 		free(mgr->hier[i].controllers);
 		free(mgr->hier[i].mountpoint);
 		free(mgr->hier[i].own);
+		free(mgr->hier[i].mount_root);
 	}
 	free(mgr->hier);
 	free(mgr->root);
 	free(mgr->unified);
 	free(mgr->unified_own);
+	free(mgr->unified_mount_root);
 	free(mgr);
 }
 
@@ -109,7 +111,8 @@ const char *cgroup_manager_unified(const struct cgroup_manager *mgr)
 	return mgr->unified;
 }
 
-static void add_hier(struct cgroup_manager *mgr, const char *controllers, const char *mountpoint)
+static void add_hier(struct cgroup_manager *mgr, const char *controllers, const char *mountpoint,
+		     const char *mount_root)
 {
 	for (size_t i = 0; i < mgr->n_hier; i++)
 		if (same_controller_set(mgr->hier[i].controllers, controllers))
@@ -177,8 +180,11 @@ static int parse_mountinfo(struct cgroup_manager *mgr, const char *buf)
 		if (!fstype || !source)
 			continue;
 		if (strcmp(fstype, "cgroup2") == 0) {
-			if (!mgr->unified)
+			if (!mgr->unified) {
 				mgr->unified = xstrdup(mountpoint);
+				unescape_octal(fields[3]);
+				mgr->unified_mount_root = xstrdup(fields[3]);
+			}
 			continue;
 		}
 		if (strcmp(fstype, "cgroup") != 0 || !superopts)
@@ -199,10 +205,23 @@ static int parse_mountinfo(struct cgroup_manager *mgr, const char *buf)
 				break;
 			p = c + 1;
 		}
-		if (used)
-			add_hier(mgr, ctrls, mountpoint);
+		if (used) {
+			unescape_octal(fields[3]);
+			add_hier(mgr, ctrls, mountpoint, fields[3]);
+		}
 	}
 	return 0;
+}
+
+/* /proc/self/cgroup paths are relative to the hierarchy's root; a mount of
+ * a sub-tree (a container without a cgroup namespace) shows only what is
+ * below its mount root, so strip that prefix. */
+static char *own_below_mount(const char *path, const char *mount_root)
+{
+	size_t n = mount_root ? strlen(mount_root) : 0;
+	if (n > 1 && strncmp(path, mount_root, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+		return xstrdup(path[n] ? path + n : "/");
+	return xstrdup(path);
 }
 
 /* Fill each hierarchy's "own" path from /proc/self/cgroup, so relative
@@ -226,13 +245,13 @@ static void read_own_cgroups(struct cgroup_manager *mgr)
 		const char *ctrls = c1 + 1, *path = c2 + 1;
 		if (*ctrls == '\0') {
 			free(mgr->unified_own);
-			mgr->unified_own = xstrdup(path);
+			mgr->unified_own = own_below_mount(path, mgr->unified_mount_root);
 			continue;
 		}
 		for (size_t i = 0; i < mgr->n_hier; i++)
 			if (same_controller_set(mgr->hier[i].controllers, ctrls)) {
 				free(mgr->hier[i].own);
-				mgr->hier[i].own = xstrdup(path);
+				mgr->hier[i].own = own_below_mount(path, mgr->hier[i].mount_root);
 			}
 	}
 }
@@ -302,7 +321,7 @@ int cgroup_manager_init_at(const char *root, enum cgroup_mode mode, struct cgrou
 					mgr->unified = xstrdup(p);
 				continue;
 			}
-			add_hier(mgr, de->d_name, p);
+			add_hier(mgr, de->d_name, p, "/");
 		}
 		closedir(d);
 		if (mgr->n_hier == 0) {
