@@ -198,3 +198,22 @@ def test_single_manifest_file_path(tmp_path):
         assert n.wait_events(1)[0][1] == "default/only-test-node"
     finally:
         n.cleanup()
+
+
+def test_example_manifests_are_valid(node):
+    """The demo's manifests (static-pods/examples) load without errors."""
+    import glob
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    examples = sorted(glob.glob(os.path.join(root, "static-pods", "examples", "*.yaml")))
+    assert len(examples) >= 3
+    for path in examples:
+        with open(path) as f:
+            node.write(os.path.basename(path), f.read())
+    node.wait_events(len(examples))
+    assert node.errors() == []
+    pods = items_by_name(node)
+    assert {"web-test-node", "with-init-test-node", "crashloop-test-node"} <= set(pods)
+    web = pods["web-test-node"]["spec"]["containers"][0]
+    assert web["image"] == "localhost/nodelet-demo:latest" and web["imagePullPolicy"] == "IfNotPresent"
+    assert web["readinessProbe"]["httpGet"]["port"] == "http"
+    assert pods["with-init-test-node"]["spec"]["initContainers"][0]["name"] == "prepare"
