@@ -804,6 +804,36 @@ int pod_validate(const struct pod *p, ndl_error_t *err)
 							       path, c->name);
 		}
 	}
+	/* Host ports are unique per protocol and host IP among the containers
+	 * of a group (AccumulateUniqueHostPorts). */
+	for (int g = 0; g < 2; g++) {
+		for (size_t i = 0; i < groups[g].n; i++) {
+			const struct pod_container *c = &groups[g].v[i];
+			for (size_t pi = 0; pi < c->n_ports; pi++) {
+				const struct pod_port *a = &c->ports[pi];
+				if (a->host_port == 0)
+					continue;
+				for (size_t j = 0; j <= i; j++) {
+					const struct pod_container *d = &groups[g].v[j];
+					for (size_t m = 0; m < (j == i ? pi : d->n_ports); m++) {
+						const struct pod_port *b = &d->ports[m];
+						const char *ia = a->host_ip ? a->host_ip : "";
+						const char *ib = b->host_ip ? b->host_ip : "";
+						if (b->host_port == a->host_port &&
+						    strcmp(a->protocol, b->protocol) == 0 &&
+						    strcmp(ia, ib) == 0)
+							return INVALID("",
+								       "spec.%s[%zu].ports[%zu]."
+								       "hostPort: Duplicate value: "
+								       "\"%s/%s/%d\"",
+								       groups[g].key, i, pi,
+								       a->protocol, ia,
+								       a->host_port);
+					}
+				}
+			}
+		}
+	}
 	static const char *const rp[] = {"Always", "OnFailure", "Never", NULL};
 	if (!p->restart_policy || !one_of(p->restart_policy, rp))
 		return INVALID("",

@@ -477,6 +477,21 @@ static void test_validation_errors(void **state)
 		   "field \"spec.containers\": expected array, got object");
 }
 
+static void test_host_port_conflicts(void **state)
+{
+	parse_fail(HDR "spec:\n  containers:\n  - {name: a, image: i, ports: [{containerPort: 80, "
+		       "hostPort: 8080}]}\n"
+		       "  - {name: b, image: i, ports: [{containerPort: 81, hostPort: 8080}]}\n",
+		   "spec.containers[1].ports[0].hostPort: Duplicate value: \"TCP//8080\"");
+	/* other protocol or host IP: fine */
+	cleanup_pod struct pod *p =
+	    parse_ok(HDR "spec:\n  containers:\n  - {name: a, image: i, ports: [{containerPort: "
+			 "80, hostPort: 8080}, "
+			 "{containerPort: 80, hostPort: 8080, protocol: UDP}, {containerPort: 81, "
+			 "hostPort: 8080, hostIP: 127.0.0.1}]}\n");
+	assert_int_equal(p->containers[0].n_ports, 3);
+}
+
 static void test_image_whitespace(void **state)
 {
 	parse_fail(HDR "spec:\n  containers:\n  - {name: c, image: ' busybox'}\n",
@@ -576,6 +591,7 @@ int main(void)
 	    cmocka_unit_test(test_refcount),
 	    cmocka_unit_test(test_kubelet_hash_container),
 	    cmocka_unit_test(test_image_whitespace),
+	    cmocka_unit_test(test_host_port_conflicts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
