@@ -10,6 +10,7 @@
  *       tls: {ca_file: ..., cert_file: ..., key_file: ..., insecure_skip_verify: false}
  */
 #include <regex.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "cri/images/images-internal.h"
@@ -83,6 +84,75 @@ static int check_endpoint(const char *where, const char *e, ndl_error_t *err)
 	return 0;
 }
 
+
+/* glibc's regcomp expands bounded repetition by copying the subtree, so a
+ * nested "((a{255}){255}){255}" from a hostile registries.yaml costs
+ * gigabytes. Bound the pattern length and the product of the repetition
+ * counts along any nesting path (a{n}, {n,}, {n,m}). */
+#define REWRITE_MAX_LEN 512
+#define REWRITE_MAX_REPEAT 1000
+static bool rewrite_regex_too_costly(const char *re)
+{
+	if (strlen(re) > REWRITE_MAX_LEN)
+		return true;
+	/* inner[d]: the largest expansion inside the group open at depth d;
+	 * last: the expansion of the atom a following {n,m} would repeat. */
+	unsigned long inner[REWRITE_MAX_LEN + 2];
+	size_t depth = 0;
+	unsigned long last = 1;
+	inner[0] = 1;
+	for (const char *p = re; *p; p++) {
+		if (*p == '\\' && p[1]) {
+			p++;
+			last = 1;
+		} else if (*p == '[') {
+			/* Bracket expression: ']' first (or after '^') is literal. */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']')
+				p++;
+			if (!*p)
+				return false; /* regcomp reports the syntax error */
+			last = 1;
+		} else if (*p == '(') {
+			inner[++depth] = 1;
+			last = 1;
+		} else if (*p == ')' && depth > 0) {
+			last = inner[depth--];
+			if (last > inner[depth])
+				inner[depth] = last;
+		} else if (*p == '{') {
+			unsigned long n = 0, m;
+			const char *q = p + 1;
+			while (*q >= '0' && *q <= '9' && n <= REWRITE_MAX_REPEAT)
+				n = n * 10 + (unsigned long)(*q++ - '0');
+			m = n;
+			if (*q == ',') {
+				q++;
+				m = 0;
+				while (*q >= '0' && *q <= '9' && m <= REWRITE_MAX_REPEAT)
+					m = m * 10 + (unsigned long)(*q++ - '0');
+				if (m < n)
+					m = n;
+			}
+			if (n > REWRITE_MAX_REPEAT || m > REWRITE_MAX_REPEAT)
+				return true;
+			unsigned long cost = last * (m + 1);
+			if (cost > REWRITE_MAX_REPEAT)
+				return true;
+			last = cost;
+			if (cost > inner[depth])
+				inner[depth] = cost;
+		} else {
+			last = 1;
+		}
+	}
+	return false;
+}
+
 static int parse_mirror(const char *host, const json_t *v, struct registry_mirror *m,
 			ndl_error_t *err)
 {
@@ -126,6 +196,12 @@ static int parse_mirror(const char *host, const json_t *v, struct registry_mirro
 		if (!json_is_string(to))
 			return ndl_error_setf(err, EINVAL, "field \"%s.rewrite.%s\": expected string, got %s",
 					      where, k, ndl_json_type_name(to));
+		if (rewrite_regex_too_costly(k))
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.rewrite\": regex \"%.64s\" is too long or "
+					      "repeats too much (at most %d bytes, repetition counts "
+					      "multiplying to at most %d)",
+					      where, k, REWRITE_MAX_LEN, REWRITE_MAX_REPEAT);
 		regex_t re;
 		int rc = regcomp(&re, k, REG_EXTENDED);
 		if (rc != 0) {
