@@ -146,6 +146,42 @@ def test_create_enter_pids_destroy(parent):
     assert os.path.isdir(os.path.dirname(cg.dir("memory")))  # the parent stays
 
 
+def own_cgroup(ctrl_key):
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if ctrls == ctrl_key:
+                return path
+    return None
+
+
+def test_relative_path_is_below_own_cgroup():
+    """OCI: a relative cgroupsPath is below the runtime's own cgroup (runc)."""
+    if mode() != "v2" and any(p not in ("/", None) for p in
+                              (own_cgroup(c) for c in ("memory", "cpu", "pids", "freezer"))):
+        pytest.skip("our own v1 cgroup here is the machine's service's (process_api): "
+                    "not creating cgroups inside it")
+    name = f"nodelet-rel-{os.getpid()}"
+    cg = CG(name)
+    try:
+        own = own_cgroup("") if mode() == "v2" else own_cgroup("memory")
+        mnt = None
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                pre, post = line.split(" - ", 1)
+                fstype, _, opts = post.split()[:3]
+                if (mode() == "v2" and fstype == "cgroup2") or \
+                        (mode() != "v2" and fstype == "cgroup" and "memory" in opts.split(",")):
+                    mnt = pre.split()[4]
+                    break
+        want = os.path.normpath(f"{mnt}/{own}/{name}")
+        assert cg.dir("memory") == want
+        assert os.path.isdir(want)
+    finally:
+        cgctl("destroy", name)
+    assert not os.path.exists(cg.dir("memory"))
+
+
 def test_apply_and_read_back(parent):
     cg = CG(parent + "/ctr")
     mib = 1 << 20
