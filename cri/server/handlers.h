@@ -2,7 +2,10 @@
  * the daemon-side state they share. Internal to cri/server. */
 #pragma once
 
+#include <stdint.h>
+
 #include "cri/server/rpc.h"
+#include "lib/error.h"
 
 /* ImageService (image_service.c), on the image store opened at startup. */
 enum cri_status cri_h_list_images(void *user, const ProtobufCMessage *req, struct cri_reply *r);
@@ -10,3 +13,25 @@ enum cri_status cri_h_image_status(void *user, const ProtobufCMessage *req, stru
 enum cri_status cri_h_pull_image(void *user, const ProtobufCMessage *req, struct cri_reply *r);
 enum cri_status cri_h_remove_image(void *user, const ProtobufCMessage *req, struct cri_reply *r);
 enum cri_status cri_h_image_fs_info(void *user, const ProtobufCMessage *req, struct cri_reply *r);
+
+/* Pod sandboxes (sandbox.c). */
+enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, struct cri_reply *r);
+enum cri_status cri_h_stop_pod_sandbox(void *user, const ProtobufCMessage *req, struct cri_reply *r);
+enum cri_status cri_h_remove_pod_sandbox(void *user, const ProtobufCMessage *req,
+					 struct cri_reply *r);
+enum cri_status cri_h_pod_sandbox_status(void *user, const ProtobufCMessage *req,
+					 struct cri_reply *r);
+enum cri_status cri_h_list_pod_sandbox(void *user, const ProtobufCMessage *req,
+				       struct cri_reply *r);
+
+struct cri_service;
+struct cri_record;
+/* Wall clock in nanoseconds (CRI timestamps). */
+int64_t cri_now_ns(void);
+/* <run-root>/sandboxes/<id> (heap). */
+char *cri_sandbox_dir(struct cri_service *svc, const char *id);
+/* cri_reply_from_error, then clear e. */
+enum cri_status cri_reply_errno_msg(struct cri_reply *r, ndl_error_t *e);
+/* Kill every container of the sandbox / remove them all (container.c). */
+int cri_containers_stop_all(struct cri_service *svc, const char *sandbox_id, ndl_error_t *err);
+int cri_containers_remove_all(struct cri_service *svc, const char *sandbox_id, ndl_error_t *err);

@@ -2,14 +2,14 @@
 # handlers (service.c), the daemon (daemon.c) and the sandbox/container state
 # store (store.c).
 CRI_SERVER_SRCS := cri/server/rpc.c cri/server/service.c cri/server/daemon.c cri/server/store.c \
-	cri/server/image_service.c
+	cri/server/image_service.c cri/server/sandbox.c cri/server/container.c
 $(eval $(call static_lib,cri_server,$(CRI_SERVER_SRCS)))
 # Everything that includes cri/api/api.h needs the generated header first.
 $(call obj,$(CRI_SERVER_SRCS)): | $(CRI_API_GEN_H)
 CFLAGS_cri_server_ += -DNODELET_CRI_VERSION='"0.1.0+$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)"'
 LIBS_GRPC := $(shell $(PKG_CONFIG) --libs grpc libprotobuf-c 2>/dev/null)
 # Link line for anything embedding the server (dependents first).
-CRI_SERVER_STATIC := cri_server cri_network cri_api ndl_yaml ndl
+CRI_SERVER_STATIC := cri_server cri_client cri_network cri_api ndl_yaml ndl
 CRI_SERVER_LDLIBS := $(LIBS_GRPC) -lyaml -ljansson -lpthread
 APT_PKGS += libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
 # The daemon is `nodelet-cri` with no subcommand: cri/main.c calls

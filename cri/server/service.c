@@ -406,11 +406,11 @@ static enum cri_status on_events_subscribe(void *user, const ProtobufCMessage *r
 
 static const struct cri_method methods[] = {
     METHOD(RuntimeService, Version, version_request, h_version),
-    METHOD(RuntimeService, RunPodSandbox, run_pod_sandbox_request, NULL),
-    METHOD(RuntimeService, StopPodSandbox, stop_pod_sandbox_request, NULL),
-    METHOD(RuntimeService, RemovePodSandbox, remove_pod_sandbox_request, NULL),
-    METHOD(RuntimeService, PodSandboxStatus, pod_sandbox_status_request, NULL),
-    METHOD(RuntimeService, ListPodSandbox, list_pod_sandbox_request, NULL),
+    METHOD(RuntimeService, RunPodSandbox, run_pod_sandbox_request, cri_h_run_pod_sandbox),
+    METHOD(RuntimeService, StopPodSandbox, stop_pod_sandbox_request, cri_h_stop_pod_sandbox),
+    METHOD(RuntimeService, RemovePodSandbox, remove_pod_sandbox_request, cri_h_remove_pod_sandbox),
+    METHOD(RuntimeService, PodSandboxStatus, pod_sandbox_status_request, cri_h_pod_sandbox_status),
+    METHOD(RuntimeService, ListPodSandbox, list_pod_sandbox_request, cri_h_list_pod_sandbox),
     METHOD(RuntimeService, CreateContainer, create_container_request, NULL),
     METHOD(RuntimeService, StartContainer, start_container_request, NULL),
     METHOD(RuntimeService, StopContainer, stop_container_request, NULL),

@@ -1,0 +1,230 @@
+"""nodelet-cri pod sandboxes end to end: RunPodSandbox pins namespaces, sets
+the hostname and sysctls inside them, writes hosts/resolv.conf/hostname,
+mounts a /dev/shm tmpfs and attaches the network with our bridge +
+host-local plugins (pod CIDR from UpdateRuntimeConfig, IP reachable from the
+test's namespace, two pods reach each other); PodSandboxStatus/List with
+filters; Stop (CNI DEL, idempotent) and Remove (nothing left, idempotent);
+failures roll back; records survive a kill -9 of the daemon."""
+import json
+import os
+import subprocess
+
+import pytest
+
+import criclient
+import harness
+from harness import bin_path
+
+
+@pytest.fixture(autouse=True)
+def _stop_daemons():
+    yield
+    criclient.Daemon.stop_all()
+
+
+def write_conflist(conf_dir, name="podnet", subnet=None, bridge="cri0"):
+    ipam = {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}]}
+    if subnet:
+        ipam["ranges"] = [[{"subnet": subnet}]]
+    # Without a subnet the range comes from the pod CIDR (ipRanges capability,
+    # declared by the plugin as containerd's conflist templates do).
+    conf = {"cniVersion": "1.0.0", "name": name, "plugins": [
+        {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
+         "capabilities": {"ipRanges": True}, "ipam": ipam}]}
+    os.makedirs(conf_dir, exist_ok=True)
+    with open(os.path.join(conf_dir, "10-pod.conflist"), "w") as f:
+        json.dump(conf, f)
+
+
+def pod_config(name, uid, ns="default", **over):
+    cfg = {
+        "metadata": {"name": name, "uid": uid, "namespace": ns, "attempt": 0},
+        "hostname": name,
+        "log_directory": "/tmp/pod-logs-" + uid,
+        "labels": {"app": name},
+        "annotations": {"a": "b"},
+        "linux": {"cgroup_parent": "/kubepods/pod" + uid,
+                  "sysctls": {"net.ipv4.ip_unprivileged_port_start": "100",
+                              "kernel.shmmni": "1234"},
+                  "security_context": {"namespace_options": {"network": "POD", "pid": "CONTAINER",
+                                                             "ipc": "POD"}}},
+    }
+    cfg.update(over)
+    return cfg
+
+
+def daemon(tmp_path):
+    conf = os.path.join(str(tmp_path), "net.d")
+    write_conflist(conf)
+    d = criclient.Daemon(tmp_path, bin_dirs=harness.BIN).start()
+    with d.client() as c:
+        c.UpdateRuntimeConfig(runtime_config={"network_config": {"pod_cidr": "10.99.0.0/24"}})
+    return d
+
+
+def nsenter(path_flags, cmd):
+    return subprocess.run(["nsenter"] + path_flags + cmd, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, check=True).stdout
+
+
+def mounted(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+@pytest.mark.network
+def test_sandbox_lifecycle(netns, tmp_path):
+    d = daemon(tmp_path)
+    pb = criclient.pb()
+    with d.client() as c:
+        sid = c.RunPodSandbox(config=pod_config("web", "u1")).pod_sandbox_id
+        assert len(sid) == 64
+        s = c.PodSandboxStatus(pod_sandbox_id=sid, verbose=True)
+        st = s.status
+        assert st.state == pb.SANDBOX_READY
+        assert st.metadata.name == "web" and st.metadata.namespace == "default"
+        assert st.labels["app"] == "web" and st.annotations["a"] == "b"
+        assert st.network.ip.startswith("10.99.0."), st.network
+        assert st.linux.namespaces.options.pid == pb.CONTAINER
+        assert st.created_at > 0
+        info = json.loads(s.info["info"])
+        assert info["config"]["hostname"] == "web"
+        nsp = info["namespacePaths"]
+        assert set(nsp) == {"net", "ipc", "uts"}
+        for p in nsp.values():
+            assert mounted(p), p
+        # hostname and sysctls live in the pod's namespaces.
+        assert nsenter([f"--uts={nsp['uts']}"], ["hostname"]).strip() == "web"
+        assert nsenter([f"--net={nsp['net']}"],
+                       ["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]).strip() == "100"
+        assert nsenter([f"--ipc={nsp['ipc']}"], ["cat", "/proc/sys/kernel/shmmni"]).strip() == "1234"
+        # The IP is on eth0 in the pod and reachable from here (bridge gateway).
+        out = nsenter([f"--net={nsp['net']}"], ["ip", "-j", "addr", "show", "eth0"])
+        assert st.network.ip in out
+        subprocess.run(["ping", "-c", "1", "-W", "2", st.network.ip], check=True,
+                       stdout=subprocess.PIPE)
+        sdir = info["sandboxDir"]
+        assert open(os.path.join(sdir, "hostname")).read() == "web\n"
+        assert mounted(os.path.join(sdir, "shm"))
+        # Lists and filters.
+        assert [x.id for x in c.ListPodSandbox().items] == [sid]
+        assert [x.id for x in c.ListPodSandbox(filter={"id": sid[:12]}).items] == [sid]
+        assert [x.id for x in c.ListPodSandbox(filter={"label_selector": {"app": "web"}}).items] == [sid]
+        assert list(c.ListPodSandbox(filter={"label_selector": {"app": "x"}}).items) == []
+        assert list(c.ListPodSandbox(filter={"state": {"state": "SANDBOX_NOTREADY"}}).items) == []
+        # Same name again is refused.
+        with pytest.raises(criclient.CRIError) as e:
+            c.RunPodSandbox(config=pod_config("web", "u1"))
+        assert e.value.code.name == "ALREADY_EXISTS"
+        # The C client reads the same status.
+        p = subprocess.run([bin_path("nodelet-crictl"), "-r", "unix://" + d.sock, "call",
+                            "PodSandboxStatus", json.dumps({"pod_sandbox_id": sid})],
+                           stdout=subprocess.PIPE, text=True, check=True)
+        assert json.loads(p.stdout)["status"] == criclient.to_dict(st)
+
+        # Stop: network gone (lease freed), NOTREADY; twice is fine.
+        cache = os.path.join(d.cache_dir, "results", f"podnet-{sid}-eth0")
+        assert os.path.exists(cache)
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        assert not os.path.exists(cache)
+        assert c.PodSandboxStatus(pod_sandbox_id=sid).status.state == pb.SANDBOX_NOTREADY
+        assert [x.id for x in c.ListPodSandbox(
+            filter={"state": {"state": "SANDBOX_NOTREADY"}}).items] == [sid]
+        leases = os.listdir("/var/lib/cni/networks/podnet")
+        assert st.network.ip not in leases
+        # Remove: unpinned, dir gone, record gone; again is OK.
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+        for p in nsp.values():
+            assert not mounted(p)
+        assert not os.path.exists(sdir)
+        assert list(c.ListPodSandbox().items) == []
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+        with pytest.raises(criclient.CRIError) as e:
+            c.PodSandboxStatus(pod_sandbox_id=sid)
+        assert e.value.code.name == "NOT_FOUND"
+        with pytest.raises(criclient.CRIError) as e:
+            c.StopPodSandbox(pod_sandbox_id=sid)
+        assert e.value.code.name == "NOT_FOUND"
+        # The name is free again.
+        sid2 = c.RunPodSandbox(config=pod_config("web", "u1")).pod_sandbox_id
+        c.RemovePodSandbox(pod_sandbox_id=sid2)
+
+
+@pytest.mark.network
+def test_two_pods_reach_each_other_and_restart(netns, tmp_path):
+    d = daemon(tmp_path)
+    with d.client() as c:
+        a = c.RunPodSandbox(config=pod_config("a", "ua")).pod_sandbox_id
+        b = c.RunPodSandbox(config=pod_config("b", "ub", linux={
+            "security_context": {"namespace_options": {"pid": "POD"}}},
+            dns_config={"servers": ["10.99.0.53"], "searches": ["svc.local"],
+                        "options": ["ndots:5"]})).pod_sandbox_id
+        sa = json.loads(c.PodSandboxStatus(pod_sandbox_id=a, verbose=True).info["info"])
+        sb = c.PodSandboxStatus(pod_sandbox_id=b, verbose=True)
+        ib = json.loads(sb.info["info"])
+        assert "pid" in ib["namespacePaths"]
+        assert open(os.path.join(ib["sandboxDir"], "resolv.conf")).read() == \
+            "search svc.local\nnameserver 10.99.0.53\noptions ndots:5\n"
+        subprocess.run(["nsenter", f"--net={sa['netNamespacePath']}", "ping", "-c", "1", "-W",
+                        "2", sb.status.network.ip], check=True, stdout=subprocess.PIPE)
+    # kill -9 and restart: both listed with their state and IPs.
+    d.kill()
+    d.start()
+    with d.client() as c:
+        items = {x.id: x for x in c.ListPodSandbox().items}
+        assert set(items) == {a, b}
+        assert c.PodSandboxStatus(pod_sandbox_id=b).status.network.ip == sb.status.network.ip
+        c.StopPodSandbox(pod_sandbox_id=a)
+        c.RemovePodSandbox(pod_sandbox_id=a)
+        c.RemovePodSandbox(pod_sandbox_id=b)
+        assert list(c.ListPodSandbox().items) == []
+
+
+@pytest.mark.network
+def test_host_network_pod(netns, tmp_path):
+    d = daemon(tmp_path)
+    with d.client() as c:
+        sid = c.RunPodSandbox(config=pod_config("h", "uh", linux={
+            "security_context": {"namespace_options": {"network": "NODE", "pid": "NODE",
+                                                       "ipc": "NODE"}}})).pod_sandbox_id
+        s = c.PodSandboxStatus(pod_sandbox_id=sid, verbose=True)
+        assert s.status.network.ip == ""
+        info = json.loads(s.info["info"])
+        assert info["namespacePaths"] == {}
+        assert not os.path.exists(os.path.join(d.cache_dir, "results", f"podnet-{sid}-eth0"))
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+
+
+@pytest.mark.network
+def test_failures_roll_back(netns, tmp_path):
+    d = daemon(tmp_path)
+    sdir = os.path.join(d.run_root, "sandboxes")
+    with d.client() as c:
+        for bad, field in [({"metadata": {"uid": "u", "namespace": "n"}}, "config.metadata.name"),
+                           ({"metadata": {"name": "x", "namespace": "n"}}, "config.metadata.uid"),
+                           ({}, "config.metadata")]:
+            with pytest.raises(criclient.CRIError) as e:
+                c.RunPodSandbox(config=bad)
+            assert e.value.code.name == "INVALID_ARGUMENT" and field in e.value.details
+        # A sysctl outside the pod's namespaces is refused before anything exists.
+        with pytest.raises(criclient.CRIError) as e:
+            c.RunPodSandbox(config=pod_config("s", "us", linux={"sysctls": {"vm.swappiness": "1"}}))
+        assert e.value.code.name == "INVALID_ARGUMENT" and "vm.swappiness" in e.value.details
+        # A failing CNI ADD (an IPAM plugin that does not exist) leaves nothing.
+        with open(os.path.join(d.conf_dir, "10-pod.conflist"), "w") as f:
+            json.dump({"cniVersion": "1.0.0", "name": "podnet", "plugins": [
+                {"type": "bridge", "bridge": "cri0", "ipam": {"type": "no-such-ipam"}}]}, f)
+        with pytest.raises(criclient.CRIError) as e:
+            c.RunPodSandbox(config=pod_config("f", "uf"))
+        assert "no-such-ipam" in e.value.details
+        assert os.listdir(sdir) == []
+        assert list(c.ListPodSandbox().items) == []
+        with open("/proc/self/mountinfo") as f:
+            assert sdir not in f.read()
+        # The name was released.
+        write_conflist(d.conf_dir)
+        sid = c.RunPodSandbox(config=pod_config("f", "uf")).pod_sandbox_id
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+        assert os.listdir(sdir) == []
