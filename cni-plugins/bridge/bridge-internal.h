@@ -35,3 +35,13 @@ int bridge_ipmasq_teardown(bool v4, bool v6, const struct cni_ipnet *ips, size_t
 int bridge_spoofcheck_setup(const char *host_iface, const char *mac, const char *id,
 			    ndl_error_t *err);
 int bridge_spoofcheck_teardown(const char *id, ndl_error_t *err);
+
+/* nf_tables (raw netlink) version of the above for one family, in the
+ * exact layout iptables-nft 1.8.9 gives the reference's rules. setup fails
+ * with EEXIST when the chain already exists; any failure leaves nothing
+ * half done (one atomic batch) and the caller falls back to the tools. */
+bool bridge_iptables_is_nft(void);
+int bridge_nft_masq_setup(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
+			  const char *comment, ndl_error_t *err);
+int bridge_nft_masq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips,
+			     const char *chain, const char *comment, ndl_error_t *err);

@@ -190,6 +190,21 @@ static int setup_slow(int family, const struct cni_ipnet *addrs, size_t n, const
 int bridge_ipmasq_setup(const struct cni_ipnet *addrs, size_t n, const char *chain,
 			const char *comment, ndl_error_t *err)
 {
+	if (bridge_iptables_is_nft()) {
+		/* nf_tables directly, one batch per family; a family that fails
+		 * (chain already there, no nf_tables) takes the tools' path,
+		 * which reads the table and appends what is missing. */
+		for (int k = 0; k < 2; k++) {
+			int fam = k ? AF_INET6 : AF_INET;
+			cleanup_error ndl_error_t e = NDL_ERROR_INIT;
+			if (bridge_nft_masq_setup(fam, addrs, n, chain, comment, &e) == 0)
+				continue;
+			cleanup_free char *q = bridge_go_quote(comment);
+			if (setup_slow(fam, addrs, n, chain, q, err) < 0)
+				return ndl_error_wrap(err, "ipMasq");
+		}
+		return 0;
+	}
 	cleanup_free char *q = bridge_go_quote(comment);
 	/* Fast path, one exec per family, both at once: while our chain does
 	 * not exist no rule can jump to it, so "-N" plus the rules and the
@@ -297,6 +312,20 @@ static int teardown_slow(int family, const struct cni_ipnet *ips, size_t n_ips, 
 int bridge_ipmasq_teardown(bool v4, bool v6, const struct cni_ipnet *ips, size_t n_ips,
 			   const char *chain, const char *comment, ndl_error_t *err)
 {
+	if (bridge_iptables_is_nft()) {
+		for (int k = 0; k < 2; k++) {
+			int fam = k ? AF_INET6 : AF_INET;
+			if (!(k ? v6 : v4))
+				continue;
+			cleanup_error ndl_error_t e = NDL_ERROR_INIT;
+			if (bridge_nft_masq_teardown(fam, ips, n_ips, chain, comment, &e) == 0)
+				continue;
+			cleanup_free char *q = bridge_go_quote(comment);
+			if (teardown_slow(fam, ips, n_ips, chain, q, err) < 0)
+				return -EIO;
+		}
+		return 0;
+	}
 	cleanup_free char *q = bridge_go_quote(comment);
 	/* Fast path, one exec per family, both at once: the jumps ADD made
 	 * for these addresses, then the chain. Any difference (a rule

@@ -3,7 +3,7 @@
 # process, and a static binary skips the dynamic loader and libc's
 # relocations, which is most of the difference between ~1.1 MB and ~0.6 MB
 # peak RSS. ASan cannot link statically, so SANITIZE=1 stays dynamic.
-$(eval $(call static_lib,cni_bridge,cni-plugins/bridge/config.c cni-plugins/bridge/bridge.c cni-plugins/bridge/ipmasq.c cni-plugins/bridge/spoofcheck.c cni-plugins/bridge/exec.c))
+$(eval $(call static_lib,cni_bridge,cni-plugins/bridge/config.c cni-plugins/bridge/bridge.c cni-plugins/bridge/ipmasq.c cni-plugins/bridge/nftmasq.c cni-plugins/bridge/spoofcheck.c cni-plugins/bridge/exec.c))
 ifeq ($(SANITIZE),1)
 CNI_BRIDGE_STATIC :=
 else

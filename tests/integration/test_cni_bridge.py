@@ -8,6 +8,7 @@ dropped) and must be equal: the plugin result, links/addresses/routes on the
 host and in the container, bridge port and vlan state, host-local's files,
 iptables/ip6tables nat rules, nftables (macspoofchk) and sysctls.
 """
+import hashlib
 import json
 import os
 import re
@@ -376,6 +377,121 @@ def test_masq_two_interfaces_one_container():
     compare(run)
 
 
+def nat_netlink():
+    """The nat tables as nf_tables holds them, expression by expression
+    (`nft --debug=netlink`), with handles: the layout iptables-nft writes."""
+    out = {}
+    for fam in ("ip", "ip6"):
+        r = subprocess.run(["nft", "-a", "--debug=netlink", "list", "table", fam, "nat"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out[fam] = r.stdout if r.returncode == 0 else ""
+    return out
+
+
+def test_masq_nf_tables_layout_matches_iptables_nft():
+    """Our ipMasq goes through nf_tables netlink without iptables; the
+    tables, chains (base chain type/hook/priority/policy), rule expressions
+    (payload/bitwise/cmp, xt comment match, counter, MASQUERADE target,
+    verdicts) and even handles equal what the reference's iptables-nft
+    calls leave, for IPv4 and IPv6."""
+    conf = conf_dual(isGateway=True, ipMasq=True)
+
+    def run(impl, sb):
+        sb.add_netns("c1")
+        sb.add_netns("c2")
+        add_ok(impl, conf, netns="c1", cid="ca")
+        add_ok(impl, conf, netns="c2", cid="cb")
+        obs = {"netlink": nat_netlink(), "save": ipt_rules()}
+        del_ok(impl, conf, netns="c1", cid="ca")
+        obs["after_del"] = nat_netlink()
+        del_ok(impl, conf, netns="c2", cid="cb")
+        obs["after_del2"] = ipt_rules()
+        return obs
+    obs = compare(run)
+    assert "target name MASQUERADE rev 0" in obs["netlink"]["ip"]
+    assert "target name MASQUERADE rev 0" in obs["netlink"]["ip6"]
+    assert "type nat hook postrouting priority srcnat; policy accept;" in obs["netlink"]["ip"]
+    assert not any("CNI-" in r for r in obs["after_del2"])
+
+
+def test_masq_ours_never_execs_iptables(tmp_path):
+    """ADD and DEL with ipMasq run no iptables tool: PATH holds only an
+    iptables family that records being called and fails."""
+    conf = conf_dual(isGateway=True, ipMasq=True)
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    log = tmp_path / "calls"
+    for t in ("iptables", "ip6tables", "iptables-restore", "ip6tables-restore"):
+        (fake / t).write_text(f"#!/bin/sh\necho {t} >> {log}\nexit 3\n")
+        (fake / t).chmod(0o755)
+
+    def run(sb):
+        sb.add_netns("c1")
+        env_path = os.environ.get("PATH", "")
+        os.environ["PATH"] = f"{fake}:{env_path}"
+        try:
+            add_ok("ours", conf)
+            rules = subprocess.run(["/usr/sbin/iptables-nft-save", "-t", "nat"], text=True,
+                                   stdout=subprocess.PIPE, check=True).stdout
+            del_ok("ours", conf)
+            after = subprocess.run(["/usr/sbin/iptables-nft-save", "-t", "nat"], text=True,
+                                   stdout=subprocess.PIPE, check=True).stdout
+        finally:
+            os.environ["PATH"] = env_path
+        return rules, after
+    rules, after = in_sandbox(run)
+    assert "-j MASQUERADE" in rules and "-A POSTROUTING -s 10.22.0.2/32" in rules, rules
+    assert "CNI-" not in after, after
+    assert not log.exists(), log.read_text()
+
+
+@pytest.mark.parametrize("add_impl,del_impl", [("ours", "ref"), ("ref", "ours")])
+def test_masq_switch_implementations(add_impl, del_impl):
+    """A node can switch plugins with pods running: the DEL of one
+    implementation removes the masquerade rules (IPv4 and IPv6) the ADD of
+    the other made, leaving exactly what the reference's own DEL leaves."""
+    conf = conf_dual(isGateway=True, ipMasq=True)
+
+    def run(impl, sb):
+        sb.add_netns("c1")
+        sb.add_netns("c2")
+        first, second = (add_impl, del_impl) if impl == "ours" else ("ref", "ref")
+        add_ok(first, conf, netns="c1", cid="ca")
+        add_ok(first, conf, netns="c2", cid="cb")
+        obs = {"after_add": ipt_rules()}
+        del_ok(second, conf, netns="c1", cid="ca")
+        obs["after_del_a"] = ipt_rules()
+        obs["netlink_a"] = nat_netlink()
+        del_ok(second, conf, netns="c2", cid="cb")
+        obs["after_del_b"] = ipt_rules()
+        return obs
+    obs = compare(run)
+    assert any("-s fd00:22::3/128" in r for r in obs["after_del_a"]), obs["after_del_a"]
+    assert not any("CNI-" in r for r in obs["after_del_b"]), obs["after_del_b"]
+
+
+def test_masq_chain_already_there():
+    """ADD when the container's chain already exists (left by a crashed
+    runtime, or a repeated ADD): the atomic nf_tables batch refuses, and
+    the read-then-append path completes the rules like the reference's
+    AppendUnique."""
+    conf = conf_dual(isGateway=True, ipMasq=True)
+
+    def run(impl, sb):
+        sb.add_netns("c1")
+        chain = "CNI-" + hashlib.sha512(b"testnetca").hexdigest()[:24]
+        for tool in ("iptables", "ip6tables"):
+            subprocess.run([tool, "-t", "nat", "-N", chain], check=True)
+        add_ok(impl, conf, netns="c1", cid="ca")
+        obs = {"after_add": ipt_rules()}
+        del_ok(impl, conf, netns="c1", cid="ca")
+        obs["after_del"] = ipt_rules()
+        return obs
+    obs = compare(run)
+    assert sum("MASQUERADE" in r for r in obs["after_add"]) == 2, obs["after_add"]
+    assert sum(":CNI-" in r for r in obs["after_add"]) == 2, obs["after_add"]
+
+
 def test_hairpin_mode():
     obs = add_del_scenario(conf_v4(isGateway=True, hairpinMode=True))
     assert any(l["hairpin"] is True for l in obs["after_add"]["host_links"])
@@ -695,6 +811,31 @@ def test_peak_rss_and_speed():
         assert rss[("ours", "ADD")] <= 1024, rss
         assert rss[("ours", "DEL")] <= 1024, rss
         assert times["ours"][0] < times["ref"][0] and times["ours"][1] < times["ref"][1], times
+
+
+def test_peak_rss_with_masq_and_ipam():
+    """ipMasq (dual stack) plus host-local: the invocation's peak RSS, which
+    includes every child it waited for (host-local; no iptables any more),
+    stays <= 1 MB for ADD and DEL."""
+    conf = conf_dual(isGateway=True, ipMasq=True)
+    rss = {}
+
+    def measure(sb):
+        sb.add_netns("c1")
+        env = dict(os.environ, CNI_CONTAINERID="x", CNI_NETNS=f"{NETNS}/c1",
+                   CNI_IFNAME="eth0", CNI_PATH=plugin_dir("ours"))
+        for cmd in ("ADD", "DEL"):
+            env["CNI_COMMAND"] = cmd
+            p = subprocess.run(["/usr/bin/time", "-f", "%M", os.path.join(plugin_dir("ours"), "bridge")],
+                               input=json.dumps(conf), env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert p.returncode == 0, p.stdout + p.stderr
+            rss[cmd] = int(p.stderr.strip().splitlines()[-1])
+        assert "CNI-" not in sh(["iptables-save", "-t", "nat"])
+    in_sandbox(measure)
+    print(f"peak RSS kB with ipMasq {rss}")
+    if not harness.SANITIZE:
+        assert rss["ADD"] <= 1024 and rss["DEL"] <= 1024, rss
 
 
 def test_gc_and_status_cni_1_1(netns):
