@@ -231,6 +231,32 @@ def test_clamped_cpu_shares_are_an_error(parent):
         assert r.returncode != 0 and "maximum allowed cpu-shares is 262144" in r.stderr
 
 
+def test_hugetlb_and_io_weight_where_present(parent):
+    cg = CG(parent + "/ctr")
+    v2 = mode() == "v2"
+    try:
+        hdir = cg.dir("hugetlb")
+    except KeyError:
+        hdir = None
+    hfile = "hugetlb.2MB.max" if v2 else "hugetlb.2MB.limit_in_bytes"
+    wdir = cg.dir("io" if v2 else "blkio") if v2 or any("blkio" in k for k in cg.dirs) else None
+    wfile = "io.weight" if v2 else "blkio.weight"
+    have_h = hdir is not None and os.path.exists(os.path.join(hdir, hfile))
+    have_w = wdir is not None and os.path.exists(os.path.join(wdir, wfile))
+    if not have_h and not have_w:
+        pytest.skip("no hugetlb controller and no io/blkio weight file here")
+    if have_h:
+        cg.apply({"hugepageLimits": [{"pageSize": "2MB", "limit": 8 << 20}]})
+        assert cg.read("hugetlb", hfile) == str(8 << 20)
+    if have_w:
+        cg.apply({"blockIO": {"weight": 500}})
+        got = cg.read("io" if v2 else "blkio", wfile)
+        if v2:
+            assert got.split("\n")[0] == f"default {1 + (500 - 10) * 9999 // 990}"
+        else:
+            assert got == "500"
+
+
 def test_update_memory_up_and_down(parent):
     """Raising and lowering memory+swap needs runc's write order on v1."""
     cg = CG(parent + "/ctr")
