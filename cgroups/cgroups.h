@@ -226,7 +226,7 @@ struct cgroup_stats {
 		uint64_t pgfault, pgmajfault;
 		uint64_t swap_usage; /* v1 memsw usage - usage; v2 swap.current */
 		uint64_t failcnt;    /* v1 failcnt; v2 memory.events max */
-		uint64_t oom_events; /* v1: under_oom episodes not counted -> oom_kill; v2 oom */
+		uint64_t oom_events; /* v2 memory.events oom; v1 has no such counter: = oom_kill */
 		uint64_t oom_kill;
 	} memory;
 	struct {
