@@ -408,7 +408,14 @@ static int import_tar(struct image_store *s, const char *path, const char *tag_a
 		      size_t *n_ids, ndl_error_t *err)
 {
 	struct archive *a = archive_read_new();
-	archive_read_support_filter_all(a);
+	/* The compressions image archives come in (docker save, OCI layout
+	 * tars, `ctr export`); naming them keeps the unused decoders (and
+	 * their libraries) out of the binary. */
+	archive_read_support_filter_none(a);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_bzip2(a);
 	archive_read_support_format_tar(a);
 	cleanup_json json_t *blobs = json_object(), *links = json_object();
 	cleanup_free char *index = NULL, *dmanifest = NULL;
