@@ -13,4 +13,4 @@ $(eval $(call program,bridge,cni-plugins/bridge/main.c,cni_bridge cni_skel cni_n
 CNI_PLUGINS += bridge
 APT_PKGS += libjansson-dev iptables nftables iproute2
 $(eval $(call unit_test,test_cni_bridge,tests/unit/test_cni_bridge.c,cni_bridge cni_skel cni_netlink ndl,-ljansson))
-$(eval $(call fuzz_target,fuzz_cni_bridge_conf,cni-plugins/bridge/fuzz_conf.c cni-plugins/bridge/config.c cni-plugins/netlink/netlink.c lib/json.c lib/fs.c lib/error.c lib/xalloc.c,-ljansson))
+$(eval $(call fuzz_target,fuzz_cni_bridge_conf,tests/fuzz/fuzz_cni_bridge_conf.c cni-plugins/bridge/config.c cni-plugins/netlink/netlink.c lib/json.c lib/fs.c lib/error.c lib/xalloc.c,-ljansson))
