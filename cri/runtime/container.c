@@ -183,15 +183,17 @@ static int check_sysctls(const struct rt_spec *s, ndl_error_t *err)
 		else if (strcmp(k, "kernel.hostname") == 0 || strcmp(k, "kernel.domainname") == 0)
 			need = CLONE_NEWUTS;
 		else
-			return ndl_error_setf(err, EPERM,
-					      "field \"linux.sysctl.%s\": not namespaced, refusing to "
-					      "change the host",
-					      k);
+			return ndl_error_setf(
+			    err, EPERM,
+			    "field \"linux.sysctl.%s\": not namespaced, refusing to "
+			    "change the host",
+			    k);
 		if (!rt_spec_namespace(s, need))
-			return ndl_error_setf(err, EPERM,
-					      "field \"linux.sysctl.%s\": needs the container's own %s "
-					      "namespace",
-					      k, rt_namespace_name(need));
+			return ndl_error_setf(
+			    err, EPERM,
+			    "field \"linux.sysctl.%s\": needs the container's own %s "
+			    "namespace",
+			    k, rt_namespace_name(need));
 	}
 	return 0;
 }
@@ -233,8 +235,8 @@ static int setup_console(const char *sock_path, int sockfd, ndl_error_t *err)
 		char b[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} c;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
-			    .msg_controllen = sizeof(c.b)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b, .msg_controllen = sizeof(c.b)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
@@ -285,10 +287,9 @@ static int connect_console(const char *path, int *ret, ndl_error_t *err)
  * exec: seccomp is loaded as late as possible, right before execve; when
  * noNewPrivileges is off, loading needs CAP_SYS_ADMIN, so it comes before
  * the capability drop (as runc does). */
-static void __attribute__((noreturn)) finish_and_exec(const struct rt_process *p,
-						      struct rt_seccomp_filter *filter,
-						      const char *exe, bool setgroups_allowed,
-						      unsigned preserve_fds, int sync_fd)
+static void __attribute__((noreturn))
+finish_and_exec(const struct rt_process *p, struct rt_seccomp_filter *filter, const char *exe,
+		bool setgroups_allowed, unsigned preserve_fds, int sync_fd)
 {
 	ndl_error_t err = NDL_ERROR_INIT;
 	if (filter && !p->no_new_privileges && rt_seccomp_load(filter, &err) < 0)
@@ -375,7 +376,7 @@ static int enter_self(char **files, ndl_error_t *err)
 #endif
 struct rt_clone_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
-		set_tid_size, cgroup;
+	    set_tid_size, cgroup;
 };
 
 /* fork-like clone; into the v2 cgroup cgfd when >= 0 (*ret_in_cg says
@@ -434,8 +435,12 @@ static void __attribute__((noreturn)) container_init(struct init_args *a)
 	}
 	if (setup_stdio(a->opts->stdio, &err) < 0)
 		child_fail(a->sync_fd, &err);
-	struct rt_rootfs_ctx ctx = {.spec = s, .rootfs = a->rootfs, .cgmgr = a->mgr, .cg = a->cg,
-				    .userns = a->userns, .cgroupns = a->cgroupns};
+	struct rt_rootfs_ctx ctx = {.spec = s,
+				    .rootfs = a->rootfs,
+				    .cgmgr = a->mgr,
+				    .cg = a->cg,
+				    .userns = a->userns,
+				    .cgroupns = a->cgroupns};
 	if (a->mntns && rt_rootfs_prepare(&ctx, &err) < 0)
 		child_fail(a->sync_fd, &err);
 	if (s->hooks[RT_HOOK_PRESTART].n || s->hooks[RT_HOOK_CREATE_RUNTIME].n) {
@@ -445,9 +450,9 @@ static void __attribute__((noreturn)) container_init(struct init_args *a)
 	}
 	if (s->hooks[RT_HOOK_CREATE_CONTAINER].n) {
 		cleanup_free char *st = xasprintf(
-			"{\"ociVersion\":\"%s\",\"id\":\"%s\",\"status\":\"creating\",\"pid\":%d,"
-			"\"bundle\":\"%s\"}",
-			OCI_VERSION, a->opts->id, (int)syscall(SYS_getpid), a->opts->bundle);
+		    "{\"ociVersion\":\"%s\",\"id\":\"%s\",\"status\":\"creating\",\"pid\":%d,"
+		    "\"bundle\":\"%s\"}",
+		    OCI_VERSION, a->opts->id, (int)syscall(SYS_getpid), a->opts->bundle);
 		if (rt_run_hooks(&s->hooks[RT_HOOK_CREATE_CONTAINER], "createContainer", st, &err) <
 		    0)
 			child_fail(a->sync_fd, &err);
@@ -498,10 +503,11 @@ static void __attribute__((noreturn)) container_init(struct init_args *a)
 	close(sync_fd);
 	if (s->hooks[RT_HOOK_START_CONTAINER].n) {
 		cleanup_free char *st = xasprintf(
-			"{\"ociVersion\":\"%s\",\"id\":\"%s\",\"status\":\"created\",\"pid\":%d,"
-			"\"bundle\":\"%s\"}",
-			OCI_VERSION, a->opts->id, (int)syscall(SYS_getpid), a->opts->bundle);
-		if (rt_run_hooks(&s->hooks[RT_HOOK_START_CONTAINER], "startContainer", st, &err) < 0)
+		    "{\"ociVersion\":\"%s\",\"id\":\"%s\",\"status\":\"created\",\"pid\":%d,"
+		    "\"bundle\":\"%s\"}",
+		    OCI_VERSION, a->opts->id, (int)syscall(SYS_getpid), a->opts->bundle);
+		if (rt_run_hooks(&s->hooks[RT_HOOK_START_CONTAINER], "startContainer", st, &err) <
+		    0)
 			child_fail(-1, &err);
 	}
 	bool setgroups_ok = true;
@@ -514,8 +520,8 @@ static int write_id_map(pid_t pid, const char *file, const struct rt_id_mapping 
 	char buf[340 * 36];
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].container_id,
-					m[i].host_id, m[i].size);
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n",
+					m[i].container_id, m[i].host_id, m[i].size);
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -523,7 +529,8 @@ static int write_id_map(pid_t pid, const char *file, const struct rt_id_mapping 
 		return ndl_error_set(err, errno, "open %s", path);
 	if (write(fd, buf, len) != (ssize_t)len)
 		return ndl_error_set(err, errno, "field \"linux.%s\": write %s",
-				     strcmp(file, "uid_map") == 0 ? "uidMappings" : "gidMappings", path);
+				     strcmp(file, "uid_map") == 0 ? "uidMappings" : "gidMappings",
+				     path);
 	return 0;
 }
 
@@ -532,10 +539,10 @@ static int write_id_map(pid_t pid, const char *file, const struct rt_id_mapping 
 static void add_default_device_rules(const struct rt_spec *s, struct cgroup_resources *res)
 {
 	static const struct cgroup_device_rule defaults[] = {
-		{true, 'c', -1, -1, "m"}, {true, 'b', -1, -1, "m"}, {true, 'c', 1, 3, "rwm"},
-		{true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 7, "rwm"}, {true, 'c', 5, 0, "rwm"},
-		{true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 9, "rwm"}, {true, 'c', 136, -1, "rwm"},
-		{true, 'c', 5, 2, "rwm"}, {true, 'c', 10, 200, "rwm"},
+	    {true, 'c', -1, -1, "m"}, {true, 'b', -1, -1, "m"},	   {true, 'c', 1, 3, "rwm"},
+	    {true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 7, "rwm"},	   {true, 'c', 5, 0, "rwm"},
+	    {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 9, "rwm"},	   {true, 'c', 136, -1, "rwm"},
+	    {true, 'c', 5, 2, "rwm"}, {true, 'c', 10, 200, "rwm"},
 	};
 	size_t nd = sizeof(defaults) / sizeof(defaults[0]);
 	size_t n = res->n_devices + nd + s->n_devices;
@@ -559,10 +566,11 @@ static int setup_cgroup(const struct rt_spec *s, const char *id, struct cgroup_m
 {
 	const char *path = s->cgroups_path ? s->cgroups_path : id;
 	if (cgroup_path_is_systemd(path))
-		return ndl_error_setf(err, ENOTSUP,
-				      "field \"linux.cgroupsPath\": \"%s\" is a systemd path; only the "
-				      "cgroupfs driver is supported",
-				      path);
+		return ndl_error_setf(
+		    err, ENOTSUP,
+		    "field \"linux.cgroupsPath\": \"%s\" is a systemd path; only the "
+		    "cgroupfs driver is supported",
+		    path);
 	struct cgroup_manager *mgr = NULL;
 	int r = cgroup_manager_init(&mgr, err);
 	if (r < 0)
@@ -631,9 +639,9 @@ static int write_pid_file(const char *path, pid_t pid, ndl_error_t *err)
 static char *state_json_string(const char *id, const char *status, pid_t pid, const char *bundle,
 			       json_t *annotations)
 {
-	cleanup_json json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", OCI_VERSION,
-					   "id", id, "status", status, "pid", (int)pid, "bundle",
-					   bundle);
+	cleanup_json json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", OCI_VERSION, "id", id, "status",
+		      status, "pid", (int)pid, "bundle", bundle);
 	if (annotations)
 		json_object_set(j, "annotations", annotations);
 	return json_dumps(j, JSON_COMPACT);
@@ -653,7 +661,8 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	if ((r = rt_spec_load(bundle, &s, err)) < 0)
 		return r;
 	if (!s->has_process)
-		return ndl_error_setf(err, EINVAL, "field \"process\": required to create a container");
+		return ndl_error_setf(err, EINVAL,
+				      "field \"process\": required to create a container");
 	if (s->process.terminal && !opts->console_socket)
 		return ndl_error_setf(err, EINVAL,
 				      "field \"process.terminal\": true needs --console-socket");
@@ -662,10 +671,15 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	cleanup_free char *rootfs = abs_path(bundle, s->root_path);
 	struct stat st;
 	if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
-		return ndl_error_set(err, errno ? errno : ENOTDIR, "field \"root.path\": %s", rootfs);
+		return ndl_error_set(err, errno ? errno : ENOTDIR, "field \"root.path\": %s",
+				     rootfs);
 
-	struct init_args a = {.spec = s, .opts = opts, .rootfs = rootfs, .sync_fd = -1,
-			      .fifo_fd = -1, .console_fd = -1};
+	struct init_args a = {.spec = s,
+			      .opts = opts,
+			      .rootfs = rootfs,
+			      .sync_fd = -1,
+			      .fifo_fd = -1,
+			      .console_fd = -1};
 	int clone_flags = 0;
 	int pidns_fd = -1;
 	/* Declared before the first goto: the failure paths clean them up. */
@@ -691,7 +705,8 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		}
 		int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			r = ndl_error_set(err, errno, "field \"linux.namespaces[%zu].path\": open %s", i,
+			r = ndl_error_set(err, errno,
+					  "field \"linux.namespaces[%zu].path\": open %s", i,
 					  ns->path);
 			goto fail_early;
 		}
@@ -714,9 +729,10 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	}
 	a.userns = clone_flags & CLONE_NEWUSER;
 	if (a.userns && a.n_join) {
-		r = ndl_error_setf(err, ENOTSUP,
-				   "field \"linux.namespaces\": joining a namespace by path together "
-				   "with a new user namespace is not supported");
+		r = ndl_error_setf(
+		    err, ENOTSUP,
+		    "field \"linux.namespaces\": joining a namespace by path together "
+		    "with a new user namespace is not supported");
 		goto fail_early;
 	}
 	if (clone_flags & CLONE_NEWNS)
@@ -776,7 +792,8 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	if (pidns_fd >= 0) {
 		own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 		if (own_pidns < 0 || setns(pidns_fd, CLONE_NEWPID) < 0) {
-			r = ndl_error_set(err, errno, "field \"linux.namespaces\": join pid namespace");
+			r = ndl_error_set(err, errno,
+					  "field \"linux.namespaces\": join pid namespace");
 			if (own_pidns >= 0)
 				close(own_pidns);
 			goto fail;
@@ -815,7 +832,8 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		goto fail;
 	}
 	if (a.userns) {
-		if ((r = write_id_map(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err)) < 0 ||
+		if ((r = write_id_map(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err)) <
+			0 ||
 		    (r = write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err)) < 0)
 			goto fail;
 	}
@@ -840,10 +858,11 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		}
 		if (m.type == SYNC_HOOKS) {
 			cleanup_free char *stj =
-				state_json_string(opts->id, "creating", pid, bundle, s->annotations);
-			if ((r = rt_run_hooks(&s->hooks[RT_HOOK_PRESTART], "prestart", stj, err)) < 0 ||
-			    (r = rt_run_hooks(&s->hooks[RT_HOOK_CREATE_RUNTIME], "createRuntime", stj,
-					      err)) < 0)
+			    state_json_string(opts->id, "creating", pid, bundle, s->annotations);
+			if ((r = rt_run_hooks(&s->hooks[RT_HOOK_PRESTART], "prestart", stj, err)) <
+				0 ||
+			    (r = rt_run_hooks(&s->hooks[RT_HOOK_CREATE_RUNTIME], "createRuntime",
+					      stj, err)) < 0)
 				goto fail;
 			if (sync_send(socks[0], SYNC_GO, 0, NULL) < 0) {
 				r = ndl_error_set(err, errno, "sync with container init");
@@ -852,15 +871,15 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		}
 	}
 	struct rt_state_rec rec = {
-		.id = (char *)opts->id,
-		.pid = pid,
-		.start_time = rt_pid_start_time(pid),
-		.bundle = bundle,
-		.rootfs = rootfs,
-		.cgroup_path = a.cg ? (char *)cgroup_path(a.cg) : "",
-		.created = now_rfc3339(),
-		.owner = geteuid(),
-		.config = s->raw,
+	    .id = (char *)opts->id,
+	    .pid = pid,
+	    .start_time = rt_pid_start_time(pid),
+	    .bundle = bundle,
+	    .rootfs = rootfs,
+	    .cgroup_path = a.cg ? (char *)cgroup_path(a.cg) : "",
+	    .created = now_rfc3339(),
+	    .owner = geteuid(),
+	    .config = s->raw,
 	};
 	r = rt_state_rec_write(dirfd, &rec, err);
 	free(rec.created);
@@ -1069,8 +1088,9 @@ int rt_container_start(const char *root, const char *id, ndl_error_t *err)
 	/* The init holds the read end: ENXIO means it is gone. */
 	fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		r = errno == ENXIO ? ndl_error_setf(err, ESRCH, "container init of \"%s\" is gone", id)
-				   : ndl_error_set(err, errno, "open %s", fifo);
+		r = errno == ENXIO
+			? ndl_error_setf(err, ESRCH, "container init of \"%s\" is gone", id)
+			: ndl_error_set(err, errno, "open %s", fifo);
 		goto out;
 	}
 	if (write(fd, "0", 1) != 1) {
@@ -1083,12 +1103,13 @@ int rt_container_start(const char *root, const char *id, ndl_error_t *err)
 		if (s->hooks[RT_HOOK_POSTSTART].n) {
 			json_t *ann = json_object_get(rec.config, "annotations");
 			cleanup_free char *stj =
-				state_json_string(id, "running", rec.pid, rec.bundle, ann);
+			    state_json_string(id, "running", rec.pid, rec.bundle, ann);
 			ndl_error_t he = NDL_ERROR_INIT;
 			/* The container runs already: a failing poststart hook is a
 			 * warning (runtime-spec), not a failed start. */
 			if (rt_run_hooks(&s->hooks[RT_HOOK_POSTSTART], "poststart", stj, &he) < 0)
-				log_warn("poststart hook failed", "error=\"%s\"", ndl_error_msg(&he));
+				log_warn("poststart hook failed", "error=\"%s\"",
+					 ndl_error_msg(&he));
 			ndl_error_clear(&he);
 		}
 		rt_spec_free(s);
@@ -1155,8 +1176,9 @@ int rt_container_delete(const char *root, const char *id, bool force, ndl_error_
 		return r;
 	enum rt_status st = status_of(root, &rec);
 	if ((st == RT_STATUS_RUNNING || st == RT_STATUS_PAUSED) && !force) {
-		r = ndl_error_setf(err, EBUSY, "cannot delete container \"%s\" that is %s (use --force)",
-				   id, rt_status_name(st));
+		r = ndl_error_setf(err, EBUSY,
+				   "cannot delete container \"%s\" that is %s (use --force)", id,
+				   rt_status_name(st));
 		rt_state_rec_clear(&rec);
 		return r;
 	}
@@ -1326,11 +1348,10 @@ static char **strv_concat(char *const *a, char *const *b)
 	return v;
 }
 
-
 /* The process to exec: a whole process object, or the container's own
  * process with the CLI's overrides (as runc exec does). */
-static int exec_process(const struct rt_exec_opts *o, const struct rt_spec *s,
-			struct rt_process *p, ndl_error_t *err)
+static int exec_process(const struct rt_exec_opts *o, const struct rt_spec *s, struct rt_process *p,
+			ndl_error_t *err)
 {
 	int r;
 	if (o->process)
@@ -1400,7 +1421,8 @@ int rt_exec(const struct rt_exec_opts *o, pid_t *ret_pid, ndl_error_t *err)
 	pid_t pid = -1;
 	enum rt_status st = status_of(root, &rec);
 	if (st != RT_STATUS_RUNNING && st != RT_STATUS_CREATED) {
-		r = ndl_error_setf(err, EINVAL, "cannot exec in a %s container", rt_status_name(st));
+		r = ndl_error_setf(err, EINVAL, "cannot exec in a %s container",
+				   rt_status_name(st));
 		goto out;
 	}
 	if ((r = load_spec_of(&rec, &s, err)) < 0)
@@ -1419,8 +1441,8 @@ int rt_exec(const struct rt_exec_opts *o, pid_t *ret_pid, ndl_error_t *err)
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)rec.pid, name);
 		snprintf(self, sizeof(self), "/proc/self/ns/%s", name);
 		struct stat a, b;
-		if (stat(path, &a) < 0 || (stat(self, &b) == 0 && a.st_ino == b.st_ino &&
-					   a.st_dev == b.st_dev))
+		if (stat(path, &a) < 0 ||
+		    (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev))
 			continue; /* shared with us: nothing to join */
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {

@@ -35,8 +35,9 @@ static int run_hook(const struct rt_hook *h, const char *kind, size_t idx, const
 	char *default_args[] = {h->path, NULL};
 	char *empty_env[] = {NULL};
 	pid_t pid;
-	int r = posix_spawn(&pid, h->path, &fa, NULL, h->args && h->args[0] ? h->args : default_args,
-			    h->env ? h->env : empty_env);
+	int r =
+	    posix_spawn(&pid, h->path, &fa, NULL, h->args && h->args[0] ? h->args : default_args,
+			h->env ? h->env : empty_env);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	if (r != 0) {
@@ -61,8 +62,9 @@ static int run_hook(const struct rt_hook *h, const char *kind, size_t idx, const
 		if (deadline && now_ms() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			return ndl_error_setf(err, ETIMEDOUT, "hooks.%s[%zu]: %s timed out after %ds",
-					      kind, idx, h->path, h->timeout);
+			return ndl_error_setf(err, ETIMEDOUT,
+					      "hooks.%s[%zu]: %s timed out after %ds", kind, idx,
+					      h->path, h->timeout);
 		}
 		if (deadline)
 			poll(NULL, 0, 5);
@@ -70,8 +72,8 @@ static int run_hook(const struct rt_hook *h, const char *kind, size_t idx, const
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))
-		return ndl_error_setf(err, EIO, "hooks.%s[%zu]: %s exited with status %d", kind, idx,
-				      h->path, WEXITSTATUS(status));
+		return ndl_error_setf(err, EIO, "hooks.%s[%zu]: %s exited with status %d", kind,
+				      idx, h->path, WEXITSTATUS(status));
 	return ndl_error_setf(err, EIO, "hooks.%s[%zu]: %s killed by signal %d", kind, idx, h->path,
 			      WTERMSIG(status));
 }

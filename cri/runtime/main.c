@@ -136,10 +136,11 @@ static int fail(ndl_error_t *err)
 static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 {
 	struct flag flags[] = {
-		{"bundle", 'b', true},     {"pid-file", 0, true},   {"console-socket", 0, true},
-		{"no-pivot", 0, false},    {"no-new-keyring", 0, false},
-		{"preserve-fds", 0, true}, {"detach", 'd', false},  {"keep", 0, false},
-		{"no-subreaper", 0, false}, {NULL},
+	    {"bundle", 'b', true},	  {"pid-file", 0, true},
+	    {"console-socket", 0, true},  {"no-pivot", 0, false},
+	    {"no-new-keyring", 0, false}, {"preserve-fds", 0, true},
+	    {"detach", 'd', false},	  {"keep", 0, false},
+	    {"no-subreaper", 0, false},	  {NULL},
 	};
 	const char *cmd = run ? "run" : "create";
 	if (parse_flags(argc, argv, &i, flags, cmd) < 0 ||
@@ -317,8 +318,8 @@ static int cmd_list(int argc, char **argv, int i)
 		return fail(&err);
 	cleanup_json json_t *arr = json_array();
 	if (!json && !flags[1].set)
-		printf("%-24s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
-		       "OWNER");
+		printf("%-24s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS", "BUNDLE",
+		       "CREATED", "OWNER");
 	for (size_t k = 0; k < n; k++) {
 		struct rt_state st;
 		if (rt_container_state(g_root, ids[k], &st, &err) < 0) {
@@ -390,7 +391,8 @@ static int cmd_ps(int argc, char **argv, int i)
 			snprintf(copy, sizeof(copy), "%s", line);
 			int col = 0;
 			char *save = NULL;
-			for (char *t = strtok_r(copy, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save), col++)
+			for (char *t = strtok_r(copy, " \t\n", &save); t;
+			     t = strtok_r(NULL, " \t\n", &save), col++)
 				if (strcmp(t, "PID") == 0)
 					pid_col = col;
 			fputs(line, stdout);
@@ -425,15 +427,23 @@ static int cmd_ps(int argc, char **argv, int i)
 static int cmd_exec(int argc, char **argv, int i)
 {
 	struct flag flags[] = {
-		{"process", 'p', true},         {"env", 'e', true, true},
-		{"cwd", 0, true},               {"user", 'u', true},
-		{"tty", 't', false},            {"detach", 'd', false},
-		{"pid-file", 0, true},          {"no-new-privs", 0, false},
-		{"cap", 'c', true, true},       {"additional-gids", 'g', true, true},
-		{"preserve-fds", 0, true},      {"console-socket", 0, true},
-		{"process-label", 0, true},     {"apparmor", 0, true},
-		{"ignore-paused", 0, false},    {"cgroup", 0, true},
-		{NULL},
+	    {"process", 'p', true},
+	    {"env", 'e', true, true},
+	    {"cwd", 0, true},
+	    {"user", 'u', true},
+	    {"tty", 't', false},
+	    {"detach", 'd', false},
+	    {"pid-file", 0, true},
+	    {"no-new-privs", 0, false},
+	    {"cap", 'c', true, true},
+	    {"additional-gids", 'g', true, true},
+	    {"preserve-fds", 0, true},
+	    {"console-socket", 0, true},
+	    {"process-label", 0, true},
+	    {"apparmor", 0, true},
+	    {"ignore-paused", 0, false},
+	    {"cgroup", 0, true},
+	    {NULL},
 	};
 	if (parse_flags(argc, argv, &i, flags, "exec") < 0 ||
 	    need_args(argc, i, 1, "exec", "[flags] <container-id> <command> [args...]") < 0)
@@ -515,7 +525,8 @@ static int cmd_exec(int argc, char **argv, int i)
 			int status;
 			pid_t w = waitpid(pid, &status, WNOHANG);
 			if (w == pid) {
-				rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+				rc = WIFEXITED(status) ? WEXITSTATUS(status)
+						       : 128 + WTERMSIG(status);
 				break;
 			}
 			continue;
@@ -591,7 +602,8 @@ static void reexec_sealed(char **argv)
 			ok = false;
 	}
 	close(src);
-	if (ok && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0) {
+	if (ok && fcntl(mfd, F_ADD_SEALS,
+			F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0) {
 		extern char **environ;
 		fexecve(mfd, argv, environ);
 	}
@@ -612,11 +624,17 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	struct flag gflags[] = {
-		{"root", 0, true},         {"log", 0, true},       {"log-format", 0, true},
-		{"debug", 0, false},       {"systemd-cgroup", 0, false},
-		{"rootless", 0, true},     {"criu", 0, true},      {"version", 'v', false},
-		{"help", 'h', false},      {"cgroup-manager", 0, true},
-		{NULL},
+	    {"root", 0, true},
+	    {"log", 0, true},
+	    {"log-format", 0, true},
+	    {"debug", 0, false},
+	    {"systemd-cgroup", 0, false},
+	    {"rootless", 0, true},
+	    {"criu", 0, true},
+	    {"version", 'v', false},
+	    {"help", 'h', false},
+	    {"cgroup-manager", 0, true},
+	    {NULL},
 	};
 	int i = 1;
 	if (parse_flags(argc, argv, &i, gflags, "nodelet-runtime") < 0)

@@ -49,8 +49,8 @@ int rt_find_executable(const char *file, char *const *env, char **ret, ndl_error
 	for (;;) {
 		const char *colon = strchr(p, ':');
 		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-		cleanup_free char *cand = len ? xasprintf("%.*s/%s", (int)len, p, file)
-					       : xasprintf("./%s", file);
+		cleanup_free char *cand =
+		    len ? xasprintf("%.*s/%s", (int)len, p, file) : xasprintf("./%s", file);
 		if (is_executable(cand)) {
 			*ret = steal_ptr(&cand);
 			return 0;
@@ -67,11 +67,14 @@ int rt_apply_rlimits(const struct rt_process *p, ndl_error_t *err)
 {
 	for (size_t i = 0; i < p->n_rlimits; i++) {
 		struct rlimit rl = {
-			.rlim_cur = p->rlimits[i].soft == UINT64_MAX ? RLIM_INFINITY : p->rlimits[i].soft,
-			.rlim_max = p->rlimits[i].hard == UINT64_MAX ? RLIM_INFINITY : p->rlimits[i].hard,
+		    .rlim_cur =
+			p->rlimits[i].soft == UINT64_MAX ? RLIM_INFINITY : p->rlimits[i].soft,
+		    .rlim_max =
+			p->rlimits[i].hard == UINT64_MAX ? RLIM_INFINITY : p->rlimits[i].hard,
 		};
 		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
-			return ndl_error_set(err, errno, "field \"process.rlimits[%zu]\": setrlimit", i);
+			return ndl_error_set(err, errno,
+					     "field \"process.rlimits[%zu]\": setrlimit", i);
 	}
 	if (p->user.has_umask)
 		umask(p->user.umask);
@@ -121,7 +124,8 @@ int rt_apply_user_and_caps(const struct rt_process *p, bool setgroups_allowed, n
 		for (int c = 0; c <= lc; c++)
 			if (!(p->caps[RT_CAP_BOUNDING] & (1ull << c)) &&
 			    prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-				return ndl_error_set(err, errno, "drop capability %s from bounding set",
+				return ndl_error_set(err, errno,
+						     "drop capability %s from bounding set",
 						     rt_cap_name(c) ? rt_cap_name(c) : "?");
 		/* Keep permitted caps across setuid; the sets are set after. */
 		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
@@ -144,9 +148,9 @@ int rt_apply_user_and_caps(const struct rt_process *p, bool setgroups_allowed, n
 		enum rt_cap_set set;
 		cap_flag_t flag;
 	} sets[] = {
-		{RT_CAP_EFFECTIVE, CAP_EFFECTIVE},
-		{RT_CAP_PERMITTED, CAP_PERMITTED},
-		{RT_CAP_INHERITABLE, CAP_INHERITABLE},
+	    {RT_CAP_EFFECTIVE, CAP_EFFECTIVE},
+	    {RT_CAP_PERMITTED, CAP_PERMITTED},
+	    {RT_CAP_INHERITABLE, CAP_INHERITABLE},
 	};
 	for (size_t s = 0; s < 3; s++)
 		for (int c = 0; c <= lc; c++)
@@ -184,8 +188,8 @@ int rt_enter_cwd(const char *cwd, ndl_error_t *err)
 	/* A cwd outside our root shows as "(unreachable)/..." (CVE-2024-21626). */
 	char buf[4096];
 	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
-		return ndl_error_setf(err, EPERM,
-				      "field \"process.cwd\": %s is not inside the container root", cwd);
+		return ndl_error_setf(
+		    err, EPERM, "field \"process.cwd\": %s is not inside the container root", cwd);
 	return 0;
 }
 

@@ -32,8 +32,8 @@ static int have_openat2 = -1;
 static int openat2_in_root(int rootfd, const char *path, int flags, unsigned resolve_extra)
 {
 	struct open_how how = {
-		.flags = (unsigned)flags | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve_extra,
+	    .flags = (unsigned)flags | O_CLOEXEC,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve_extra,
 	};
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
@@ -46,8 +46,8 @@ static int openat2_in_root(int rootfd, const char *path, int flags, unsigned res
  * dangling symlink is followed to where it points inside the root. */
 #define WALK_DIR  1
 #define WALK_FILE 2
-static int walk_in_root(int rootfd, const char *path, int flags, unsigned resolve_extra,
-			int create, mode_t mode)
+static int walk_in_root(int rootfd, const char *path, int flags, unsigned resolve_extra, int create,
+			mode_t mode)
 {
 	char buf[PATH_MAX * 2];
 	int links = 0;
@@ -114,7 +114,8 @@ static int walk_in_root(int rootfd, const char *path, int flags, unsigned resolv
 			int cr;
 			if (last && create == WALK_FILE) {
 				cr = openat(stack[depth], comp,
-					    O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
+					    O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+					    mode);
 				if (cr >= 0)
 					close(cr);
 			} else {
@@ -339,7 +340,8 @@ static int mount_cgroup(const struct rt_rootfs_ctx *ctx, int rootfd, const struc
 		}
 		if (mkdirat(tfd, name, 0755) < 0 && errno != EEXIST)
 			return ndl_error_set(err, errno, "mkdir %s/%s", m->destination, name);
-		cleanup_close int sub = openat(tfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int sub =
+		    openat(tfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			return ndl_error_set(err, errno, "open %s/%s", m->destination, name);
 		char dest[PATH_MAX];
@@ -352,11 +354,12 @@ static int mount_cgroup(const struct rt_rootfs_ctx *ctx, int rootfd, const struc
 		 * "cpu,cpuacct". */
 		if (strchr(name, ',')) {
 			char *copy = xstrdup(name), *save = NULL;
-			for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			for (char *tok = strtok_r(copy, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save))
 				if (symlinkat(name, tfd, tok) < 0 && errno != EEXIST) {
 					free(copy);
-					return ndl_error_set(err, errno, "symlink %s/%s", m->destination,
-							     tok);
+					return ndl_error_set(err, errno, "symlink %s/%s",
+							     m->destination, tok);
 				}
 			free(copy);
 		}
@@ -396,9 +399,9 @@ static int do_mount(const struct rt_rootfs_ctx *ctx, int rootfd, const struct rt
 			struct stat st;
 			if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
 				close(fd);
-				return ndl_error_setf(err, ENOTDIR,
-						      "mount %s on %s: destination is not a directory",
-						      m->type, m->destination);
+				return ndl_error_setf(
+				    err, ENOTDIR, "mount %s on %s: destination is not a directory",
+				    m->type, m->destination);
 			}
 			dfd = fd;
 		} else if (e.code == ELOOP) {
@@ -421,8 +424,9 @@ static int do_mount(const struct rt_rootfs_ctx *ctx, int rootfd, const struct rt
 		/* sysfs needs a network namespace we own; as runc, fall back
 		 * to a read-only bind of the host's /sys. */
 		if (strcmp(m->type, "sysfs") == 0 && (e == EPERM || e == EBUSY))
-			return bind_mount_at("/sys", rootfd, dfd, m->destination, MS_BIND | MS_REC | MS_RDONLY |
-						     MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			return bind_mount_at("/sys", rootfd, dfd, m->destination,
+					     MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID | MS_NODEV |
+						 MS_NOEXEC,
 					     0, ctx->userns, err);
 		return ndl_error_set(err, e, "mount %s on %s", m->type, m->destination);
 	}
@@ -442,8 +446,8 @@ struct default_dev {
 	mode_t mode;
 };
 static const struct default_dev default_devs[] = {
-	{"null", 1, 3, 0666},    {"zero", 1, 5, 0666},    {"full", 1, 7, 0666},
-	{"random", 1, 8, 0666},  {"urandom", 1, 9, 0666}, {"tty", 5, 0, 0666},
+    {"null", 1, 3, 0666},   {"zero", 1, 5, 0666},    {"full", 1, 7, 0666},
+    {"random", 1, 8, 0666}, {"urandom", 1, 9, 0666}, {"tty", 5, 0, 0666},
 };
 
 /* Create one device node at path in the rootfs: mknod, or in a user
@@ -532,10 +536,10 @@ static int setup_dev(const struct rt_rootfs_ctx *ctx, int rootfd, ndl_error_t *e
 	static const struct {
 		const char *target, *name;
 	} links[] = {
-		{"/proc/self/fd", "fd"},
-		{"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"},
+	    {"/proc/self/fd", "fd"},
+	    {"/proc/self/fd/0", "stdin"},
+	    {"/proc/self/fd/1", "stdout"},
+	    {"/proc/self/fd/2", "stderr"},
 	};
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		if (symlinkat(links[i].target, pdev, links[i].name) < 0 && errno != EEXIST)
@@ -655,8 +659,8 @@ int rt_rootfs_finalize(const struct rt_spec *s, ndl_error_t *err)
 		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
 			if (errno == ENOENT)
 				continue;
-			return ndl_error_set(err, errno, "field \"linux.readonlyPaths[%zu]\": bind %s",
-					     i, p);
+			return ndl_error_set(err, errno,
+					     "field \"linux.readonlyPaths[%zu]\": bind %s", i, p);
 		}
 		if ((r = remount_ro(p, err)) < 0)
 			return ndl_error_wrap(err, "field \"linux.readonlyPaths[%zu]\"", i);
@@ -669,8 +673,8 @@ int rt_rootfs_finalize(const struct rt_spec *s, ndl_error_t *err)
 		else
 			rr = mount("/dev/null", p, NULL, MS_BIND, NULL);
 		if (rr < 0 && errno != ENOENT && errno != ENOTDIR)
-			return ndl_error_set(err, errno, "field \"linux.maskedPaths[%zu]\": mask %s", i,
-					     p);
+			return ndl_error_set(err, errno,
+					     "field \"linux.maskedPaths[%zu]\": mask %s", i, p);
 	}
 	if (s->root_readonly && (r = remount_ro("/", err)) < 0)
 		return ndl_error_wrap(err, "field \"root.readonly\"");

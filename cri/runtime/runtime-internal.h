@@ -27,11 +27,11 @@ int rt_mkdir_in_root(int rootfd, const char *path, bool is_dir, mode_t mode, int
 /* Context of rootfs setup, filled by the child before pivot_root. */
 struct rt_rootfs_ctx {
 	const struct rt_spec *spec;
-	const char *rootfs;           /* absolute host path */
+	const char *rootfs;	      /* absolute host path */
 	struct cgroup_manager *cgmgr; /* may be NULL (no cgroup) */
-	struct cgroup *cg;            /* container cgroup, may be NULL */
-	bool userns;                  /* devices are bind-mounted, not mknod'ed */
-	bool cgroupns;                /* a new cgroup namespace was made */
+	struct cgroup *cg;	      /* container cgroup, may be NULL */
+	bool userns;		      /* devices are bind-mounted, not mknod'ed */
+	bool cgroupns;		      /* a new cgroup namespace was made */
 };
 
 /* Everything before pivot_root: propagation, rootfs bind, spec mounts,
@@ -78,7 +78,7 @@ struct rt_state_rec {
 	char *bundle;
 	char *rootfs;
 	char *cgroup_path; /* "" when none */
-	char *created;     /* RFC 3339 */
+	char *created;	   /* RFC 3339 */
 	uid_t owner;
 	json_t *config; /* the spec as given */
 };

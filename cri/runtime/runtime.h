@@ -23,15 +23,15 @@
 
 struct rt_create_opts {
 	const char *id;
-	const char *bundle;         /* directory holding config.json */
-	const char *root;           /* state root; NULL = RT_DEFAULT_ROOT */
-	const char *pid_file;       /* written atomically when set */
+	const char *bundle;	    /* directory holding config.json */
+	const char *root;	    /* state root; NULL = RT_DEFAULT_ROOT */
+	const char *pid_file;	    /* written atomically when set */
 	const char *console_socket; /* process.terminal: send the pty master here */
-	bool no_pivot;              /* MS_MOVE + chroot instead of pivot_root */
-	int stdio[3];               /* fds for the container's 0,1,2; -1 = inherit */
-	unsigned preserve_fds;      /* also pass fds 3 .. 3+n-1 */
-	bool keep_parent;           /* the caller stays the init's parent */
-	bool no_cgroups;            /* no cgroup at all (podman --cgroups=disabled) */
+	bool no_pivot;		    /* MS_MOVE + chroot instead of pivot_root */
+	int stdio[3];		    /* fds for the container's 0,1,2; -1 = inherit */
+	unsigned preserve_fds;	    /* also pass fds 3 .. 3+n-1 */
+	bool keep_parent;	    /* the caller stays the init's parent */
+	bool no_cgroups;	    /* no cgroup at all (podman --cgroups=disabled) */
 };
 /* Sets stdio to -1 and everything else to zero. */
 void rt_create_opts_init(struct rt_create_opts *o);
@@ -50,8 +50,13 @@ int rt_container_kill(const char *root, const char *id, int sig, bool all, ndl_e
  * first. Runs poststop hooks, destroys the cgroup and the state dir. */
 int rt_container_delete(const char *root, const char *id, bool force, ndl_error_t *err);
 
-enum rt_status { RT_STATUS_CREATING, RT_STATUS_CREATED, RT_STATUS_RUNNING, RT_STATUS_PAUSED,
-		 RT_STATUS_STOPPED };
+enum rt_status {
+	RT_STATUS_CREATING,
+	RT_STATUS_CREATED,
+	RT_STATUS_RUNNING,
+	RT_STATUS_PAUSED,
+	RT_STATUS_STOPPED
+};
 const char *rt_status_name(enum rt_status s);
 
 struct rt_state {
@@ -96,7 +101,7 @@ struct rt_exec_opts {
 	gid_t gid;
 	gid_t *additional_gids;
 	size_t n_additional_gids;
-	bool no_new_privs; /* force noNewPrivileges */
+	bool no_new_privs;    /* force noNewPrivileges */
 	char *const *cap_add; /* capability names added to every set */
 	const char *pid_file;
 	int stdio[3];

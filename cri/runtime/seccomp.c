@@ -92,10 +92,10 @@ static bool dup_index(const struct rt_seccomp_rule *ru)
 static struct scmp_arg_cmp to_cmp(const struct rt_seccomp_arg *a)
 {
 	struct scmp_arg_cmp c = {
-		.arg = a->index,
-		.op = (enum scmp_compare)rt_seccomp_op_value(a->op),
-		.datum_a = a->value,
-		.datum_b = a->value_two,
+	    .arg = a->index,
+	    .op = (enum scmp_compare)rt_seccomp_op_value(a->op),
+	    .datum_a = a->value,
+	    .datum_b = a->value_two,
 	};
 	return c;
 }
@@ -106,7 +106,8 @@ int rt_seccomp_compile(const struct rt_seccomp *sc, struct rt_seccomp_filter **r
 	uint32_t defact;
 	if (rt_seccomp_action_value(sc->default_action, sc->has_default_errno,
 				    sc->default_errno_ret, &defact) < 0)
-		return ndl_error_setf(err, ENOTSUP, "field \"linux.seccomp.defaultAction\": unsupported");
+		return ndl_error_setf(err, ENOTSUP,
+				      "field \"linux.seccomp.defaultAction\": unsupported");
 	scmp_filter_ctx ctx = seccomp_init(defact);
 	if (!ctx)
 		return ndl_error_setf(err, EINVAL, "seccomp_init failed");
@@ -136,9 +137,9 @@ int rt_seccomp_compile(const struct rt_seccomp *sc, struct rt_seccomp_filter **r
 		uint32_t act;
 		if (rt_seccomp_action_value(ru->action, ru->has_errno, ru->errno_ret, &act) < 0) {
 			seccomp_release(ctx);
-			return ndl_error_setf(err, ENOTSUP,
-					      "field \"linux.seccomp.syscalls[%zu].action\": unsupported",
-					      i);
+			return ndl_error_setf(
+			    err, ENOTSUP,
+			    "field \"linux.seccomp.syscalls[%zu].action\": unsupported", i);
 		}
 		if (act == defact)
 			continue;
@@ -152,7 +153,8 @@ int rt_seccomp_compile(const struct rt_seccomp *sc, struct rt_seccomp_filter **r
 				struct scmp_arg_cmp cmps[6 * 8];
 				for (size_t a = 0; a < ru->n_args; a++)
 					cmps[a] = to_cmp(&ru->args[a]);
-				r = seccomp_rule_add_array(ctx, act, nr, (unsigned)ru->n_args, cmps);
+				r = seccomp_rule_add_array(ctx, act, nr, (unsigned)ru->n_args,
+							   cmps);
 			} else {
 				r = 0;
 				for (size_t a = 0; a < ru->n_args && r >= 0; a++) {
@@ -162,9 +164,10 @@ int rt_seccomp_compile(const struct rt_seccomp *sc, struct rt_seccomp_filter **r
 			}
 			if (r < 0) {
 				seccomp_release(ctx);
-				return ndl_error_set(err, -r,
-						     "field \"linux.seccomp.syscalls[%zu]\": add rule for %s",
-						     i, ru->names[k]);
+				return ndl_error_set(
+				    err, -r,
+				    "field \"linux.seccomp.syscalls[%zu]\": add rule for %s", i,
+				    ru->names[k]);
 			}
 		}
 	}

@@ -48,9 +48,10 @@ static int get_strv(const json_t *obj, const char *where, const char *key, bool 
 		json_t *e = json_array_get(arr, i);
 		if (!json_is_string(e)) {
 			free_strv(v);
-			return ndl_error_setf(err, EINVAL, "field \"%s%s%s[%zu]\": expected string, got %s",
-					      where && *where ? where : "", where && *where ? "." : "",
-					      key, i, ndl_json_type_name(e));
+			return ndl_error_setf(
+			    err, EINVAL, "field \"%s%s%s[%zu]\": expected string, got %s",
+			    where && *where ? where : "", where && *where ? "." : "", key, i,
+			    ndl_json_type_name(e));
 		}
 		v[i] = xstrdup(json_string_value(e));
 	}
@@ -64,7 +65,8 @@ static int get_u32(const json_t *obj, const char *where, const char *key, bool r
 		   uint32_t *ret, ndl_error_t *err)
 {
 	int64_t v;
-	bool present = json_object_get(obj, key) != NULL && !json_is_null(json_object_get(obj, key));
+	bool present =
+	    json_object_get(obj, key) != NULL && !json_is_null(json_object_get(obj, key));
 	int r = ndl_json_get_int(obj, where, key, required, &v, err);
 	if (r < 0)
 		return r;
@@ -88,14 +90,16 @@ static int get_u64(const json_t *obj, const char *where, const char *key, uint64
 	if (json_is_integer(v)) {
 		json_int_t i = json_integer_value(v);
 		if (i < 0)
-			return ndl_error_setf(err, ERANGE, "field \"%s.%s\": negative value", where, key);
+			return ndl_error_setf(err, ERANGE, "field \"%s.%s\": negative value", where,
+					      key);
 		*ret = (uint64_t)i;
 		return 0;
 	}
 	if (json_is_real(v)) {
 		double d = json_real_value(v);
 		if (d < 0 || d > 18446744073709551615.0)
-			return ndl_error_setf(err, ERANGE, "field \"%s.%s\": out of range", where, key);
+			return ndl_error_setf(err, ERANGE, "field \"%s.%s\": out of range", where,
+					      key);
 		*ret = d >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)d;
 		return 0;
 	}
@@ -103,13 +107,12 @@ static int get_u64(const json_t *obj, const char *where, const char *key, uint64
 			      ndl_json_type_name(v));
 }
 
-static int parse_caps(const json_t *caps, const char *where, struct rt_process *p,
-		      ndl_error_t *err)
+static int parse_caps(const json_t *caps, const char *where, struct rt_process *p, ndl_error_t *err)
 {
 	static const char *const keys[RT_CAP_NSETS] = {
-		[RT_CAP_BOUNDING] = "bounding",       [RT_CAP_EFFECTIVE] = "effective",
-		[RT_CAP_INHERITABLE] = "inheritable", [RT_CAP_PERMITTED] = "permitted",
-		[RT_CAP_AMBIENT] = "ambient",
+	    [RT_CAP_BOUNDING] = "bounding",	  [RT_CAP_EFFECTIVE] = "effective",
+	    [RT_CAP_INHERITABLE] = "inheritable", [RT_CAP_PERMITTED] = "permitted",
+	    [RT_CAP_AMBIENT] = "ambient",
 	};
 	for (int s = 0; s < RT_CAP_NSETS; s++) {
 		json_t *arr = NULL;
@@ -122,14 +125,14 @@ static int parse_caps(const json_t *caps, const char *where, struct rt_process *
 		json_array_foreach(arr, i, e)
 		{
 			if (!json_is_string(e))
-				return ndl_error_setf(err, EINVAL,
-						      "field \"%s.%s[%zu]\": expected string, got %s",
-						      where, keys[s], i, ndl_json_type_name(e));
+				return ndl_error_setf(
+				    err, EINVAL, "field \"%s.%s[%zu]\": expected string, got %s",
+				    where, keys[s], i, ndl_json_type_name(e));
 			int c = rt_cap_from_name(json_string_value(e));
 			if (c < 0)
-				return ndl_error_setf(err, EINVAL,
-						      "field \"%s.%s[%zu]\": unknown capability \"%s\"",
-						      where, keys[s], i, json_string_value(e));
+				return ndl_error_setf(
+				    err, EINVAL, "field \"%s.%s[%zu]\": unknown capability \"%s\"",
+				    where, keys[s], i, json_string_value(e));
 			p->caps[s] |= 1ull << c;
 		}
 	}
@@ -149,8 +152,7 @@ void rt_process_clear(struct rt_process *p)
 	memset(p, 0, sizeof(*p));
 }
 
-int rt_process_parse(const json_t *obj, const char *where, struct rt_process *ret,
-		     ndl_error_t *err)
+int rt_process_parse(const json_t *obj, const char *where, struct rt_process *ret, ndl_error_t *err)
 {
 	struct rt_process p = {0};
 	char f[FIELD_MAX];
@@ -177,8 +179,9 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 		goto fail;
 	for (size_t i = 0; i < p.n_env; i++) {
 		if (!strchr(p.env[i], '=') || p.env[i][0] == '=') {
-			r = ndl_error_setf(err, EINVAL, "field \"%s.env[%zu]\": \"%s\" is not KEY=value",
-					   where, i, p.env[i]);
+			r = ndl_error_setf(err, EINVAL,
+					   "field \"%s.env[%zu]\": \"%s\" is not KEY=value", where,
+					   i, p.env[i]);
 			goto fail;
 		}
 	}
@@ -215,8 +218,8 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 			if (r < 0)
 				goto fail;
 			if (m > 0777) {
-				r = ndl_error_setf(err, EINVAL, "field \"%s.umask\": %u is not a mode",
-						   f, m);
+				r = ndl_error_setf(err, EINVAL,
+						   "field \"%s.umask\": %u is not a mode", f, m);
 				goto fail;
 			}
 			p.user.has_umask = true;
@@ -229,8 +232,8 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 		if (ag) {
 			size_t n = json_array_size(ag);
 			if (n > RT_MAX_ARRAY) {
-				r = ndl_error_setf(err, E2BIG, "field \"%s.additionalGids\": too many",
-						   f);
+				r = ndl_error_setf(err, E2BIG,
+						   "field \"%s.additionalGids\": too many", f);
 				goto fail;
 			}
 			p.user.additional_gids = xcalloc(n ? n : 1, sizeof(gid_t));
@@ -238,10 +241,11 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 				json_t *e = json_array_get(ag, i);
 				if (!json_is_integer(e) || json_integer_value(e) < 0 ||
 				    json_integer_value(e) > UINT32_MAX) {
-					r = ndl_error_setf(err, EINVAL,
-							   "field \"%s.additionalGids[%zu]\": expected "
-							   "a gid",
-							   f, i);
+					r = ndl_error_setf(
+					    err, EINVAL,
+					    "field \"%s.additionalGids[%zu]\": expected "
+					    "a gid",
+					    f, i);
 					goto fail;
 				}
 				p.user.additional_gids[i] = (gid_t)json_integer_value(e);
@@ -269,7 +273,8 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 	if (rl) {
 		size_t n = json_array_size(rl);
 		if (n > 64) {
-			r = ndl_error_setf(err, E2BIG, "field \"%s.rlimits\": too many entries", where);
+			r = ndl_error_setf(err, E2BIG, "field \"%s.rlimits\": too many entries",
+					   where);
 			goto fail;
 		}
 		p.rlimits = xcalloc(n ? n : 1, sizeof(*p.rlimits));
@@ -286,15 +291,15 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 				goto fail;
 			int res = rt_rlimit_from_name(s);
 			if (res < 0) {
-				r = ndl_error_setf(err, EINVAL, "field \"%s.type\": unknown rlimit \"%s\"",
-						   f, s);
+				r = ndl_error_setf(
+				    err, EINVAL, "field \"%s.type\": unknown rlimit \"%s\"", f, s);
 				goto fail;
 			}
 			for (size_t k = 0; k < i; k++)
 				if (p.rlimits[k].resource == res) {
-					r = ndl_error_setf(err, EINVAL,
-							   "field \"%s.type\": duplicate rlimit \"%s\"", f,
-							   s);
+					r = ndl_error_setf(
+					    err, EINVAL,
+					    "field \"%s.type\": duplicate rlimit \"%s\"", f, s);
 					goto fail;
 				}
 			p.rlimits[i].resource = res;
@@ -302,8 +307,8 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 			    (r = get_u64(e, f, "hard", &p.rlimits[i].hard, err)) < 0)
 				goto fail;
 			if (p.rlimits[i].soft > p.rlimits[i].hard) {
-				r = ndl_error_setf(err, EINVAL, "field \"%s\": soft limit above hard limit",
-						   f);
+				r = ndl_error_setf(err, EINVAL,
+						   "field \"%s\": soft limit above hard limit", f);
 				goto fail;
 			}
 			p.n_rlimits = i + 1;
@@ -320,8 +325,8 @@ int rt_process_parse(const json_t *obj, const char *where, struct rt_process *re
 			goto fail;
 		if (v < -1000 || v > 1000) {
 			r = ndl_error_setf(err, ERANGE,
-					   "field \"%s.oomScoreAdj\": %lld not in [-1000, 1000]", where,
-					   (long long)v);
+					   "field \"%s.oomScoreAdj\": %lld not in [-1000, 1000]",
+					   where, (long long)v);
 			goto fail;
 		}
 		p.has_oom_score_adj = true;
@@ -368,9 +373,8 @@ static int parse_mount(const json_t *e, const char *f, struct rt_mount *m, ndl_e
 	if (r < 0)
 		return r;
 	if (s[0] != '/')
-		return ndl_error_setf(err, EINVAL,
-				      "field \"%s.destination\": \"%s\" is not an absolute path", f,
-				      s);
+		return ndl_error_setf(
+		    err, EINVAL, "field \"%s.destination\": \"%s\" is not an absolute path", f, s);
 	if (strlen(s) >= PATH_MAX)
 		return ndl_error_setf(err, ENAMETOOLONG, "field \"%s.destination\": too long", f);
 	m->destination = xstrdup(s);
@@ -395,9 +399,8 @@ static int parse_mount(const json_t *e, const char *f, struct rt_mount *m, ndl_e
 	if (m->type && strcmp(m->type, "bind") == 0 && !(m->flags & MS_BIND))
 		m->flags |= MS_BIND;
 	if (!(m->flags & MS_BIND) && !m->type)
-		return ndl_error_setf(err, EINVAL,
-				      "field \"%s.type\": required for a mount that is not a bind",
-				      f);
+		return ndl_error_setf(
+		    err, EINVAL, "field \"%s.type\": required for a mount that is not a bind", f);
 	if ((m->flags & MS_BIND) && !m->source)
 		return ndl_error_setf(err, EINVAL, "field \"%s.source\": required for a bind mount",
 				      f);
@@ -405,9 +408,8 @@ static int parse_mount(const json_t *e, const char *f, struct rt_mount *m, ndl_e
 		m->source = xstrdup(m->type);
 	json_t *um = json_object_get(e, "uidMappings"), *gm = json_object_get(e, "gidMappings");
 	if ((um && !json_is_null(um)) || (gm && !json_is_null(gm)))
-		return ndl_error_setf(err, ENOTSUP,
-				      "field \"%s.uidMappings\": idmapped mounts are not supported",
-				      f);
+		return ndl_error_setf(
+		    err, ENOTSUP, "field \"%s.uidMappings\": idmapped mounts are not supported", f);
 	return 0;
 }
 
@@ -463,8 +465,8 @@ static int parse_devices(const json_t *linux_, struct rt_spec *sp, ndl_error_t *
 		if ((r = ndl_json_get_string(e, f, "path", true, &s, err)) < 0)
 			return r;
 		if (s[0] != '/')
-			return ndl_error_setf(err, EINVAL, "field \"%s.path\": \"%s\" is not absolute",
-					      f, s);
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.path\": \"%s\" is not absolute", f, s);
 		d->path = xstrdup(s);
 		sp->n_devices = i + 1;
 		s = NULL;
@@ -472,24 +474,27 @@ static int parse_devices(const json_t *linux_, struct rt_spec *sp, ndl_error_t *
 			return r;
 		if (strlen(s) != 1 || !strchr("cbup", s[0]))
 			return ndl_error_setf(err, EINVAL,
-					      "field \"%s.type\": \"%s\" is not one of c, b, u, p", f,
-					      s);
+					      "field \"%s.type\": \"%s\" is not one of c, b, u, p",
+					      f, s);
 		d->type = s[0];
 		if (d->type != 'p') {
 			if ((r = ndl_json_get_int(e, f, "major", true, &d->major, err)) < 0 ||
 			    (r = ndl_json_get_int(e, f, "minor", true, &d->minor, err)) < 0)
 				return r;
 			if (d->major < 0 || d->major > 4095 || d->minor < 0 || d->minor > 1048575)
-				return ndl_error_setf(err, ERANGE,
-						      "field \"%s\": device number %lld:%lld out of range",
-						      f, (long long)d->major, (long long)d->minor);
+				return ndl_error_setf(
+				    err, ERANGE,
+				    "field \"%s\": device number %lld:%lld out of range", f,
+				    (long long)d->major, (long long)d->minor);
 		}
 		uint32_t v;
-		if (json_object_get(e, "fileMode") && !json_is_null(json_object_get(e, "fileMode"))) {
+		if (json_object_get(e, "fileMode") &&
+		    !json_is_null(json_object_get(e, "fileMode"))) {
 			if ((r = get_u32(e, f, "fileMode", true, &v, err)) < 0)
 				return r;
 			if (v > 07777)
-				return ndl_error_setf(err, EINVAL, "field \"%s.fileMode\": not a mode", f);
+				return ndl_error_setf(err, EINVAL,
+						      "field \"%s.fileMode\": not a mode", f);
 			d->has_mode = true;
 			d->mode = v;
 		}
@@ -572,8 +577,9 @@ int rt_seccomp_parse(const json_t *obj, const char *where, struct rt_seccomp **r
 		else if (strcmp(flags[i], "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") == 0)
 			sc->flags |= RT_SECCOMP_FLAG_WAIT_KILLABLE;
 		else {
-			r = ndl_error_setf(err, EINVAL, "field \"%s.flags[%zu]\": unknown flag \"%s\"",
-					   where, i, flags[i]);
+			r = ndl_error_setf(err, EINVAL,
+					   "field \"%s.flags[%zu]\": unknown flag \"%s\"", where, i,
+					   flags[i]);
 			free_strv(flags);
 			goto fail;
 		}
@@ -584,7 +590,8 @@ int rt_seccomp_parse(const json_t *obj, const char *where, struct rt_seccomp **r
 		goto fail;
 	if (lp) {
 		r = ndl_error_setf(err, ENOTSUP,
-				   "field \"%s.listenerPath\": seccomp notify is not supported", where);
+				   "field \"%s.listenerPath\": seccomp notify is not supported",
+				   where);
 		goto fail;
 	}
 	json_t *sys = NULL;
@@ -615,7 +622,8 @@ int rt_seccomp_parse(const json_t *obj, const char *where, struct rt_seccomp **r
 			goto fail;
 		if (ru->action == RT_SCMP_ACT_NOTIFY) {
 			r = ndl_error_setf(err, ENOTSUP,
-					   "field \"%s.action\": SCMP_ACT_NOTIFY is not supported", f);
+					   "field \"%s.action\": SCMP_ACT_NOTIFY is not supported",
+					   f);
 			goto fail;
 		}
 		json_t *er = json_object_get(e, "errnoRet");
@@ -640,15 +648,16 @@ int rt_seccomp_parse(const json_t *obj, const char *where, struct rt_seccomp **r
 			json_t *a = json_array_get(args, k);
 			snprintf(af, sizeof(af), "%s.args[%zu]", f, k);
 			if (!json_is_object(a)) {
-				r = ndl_error_setf(err, EINVAL, "field \"%s\": expected object", af);
+				r = ndl_error_setf(err, EINVAL, "field \"%s\": expected object",
+						   af);
 				goto fail;
 			}
 			uint32_t idx;
 			if ((r = get_u32(a, af, "index", true, &idx, err)) < 0)
 				goto fail;
 			if (idx > 5) {
-				r = ndl_error_setf(err, ERANGE, "field \"%s.index\": %u is not 0..5", af,
-						   idx);
+				r = ndl_error_setf(err, ERANGE,
+						   "field \"%s.index\": %u is not 0..5", af, idx);
 				goto fail;
 			}
 			ru->args[k].index = idx;
@@ -663,8 +672,9 @@ int rt_seccomp_parse(const json_t *obj, const char *where, struct rt_seccomp **r
 				goto fail;
 			int o = rt_seccomp_op_from_name(op);
 			if (o < 0) {
-				r = ndl_error_setf(err, EINVAL, "field \"%s.op\": unknown operator \"%s\"",
-						   af, op);
+				r = ndl_error_setf(err, EINVAL,
+						   "field \"%s.op\": unknown operator \"%s\"", af,
+						   op);
 				goto fail;
 			}
 			ru->args[k].op = o;
@@ -692,12 +702,12 @@ static void hooks_clear(struct rt_hooks *h)
 static int parse_hooks(const json_t *doc, struct rt_spec *sp, ndl_error_t *err)
 {
 	static const char *const names[RT_HOOK_NKINDS] = {
-		[RT_HOOK_PRESTART] = "prestart",
-		[RT_HOOK_CREATE_RUNTIME] = "createRuntime",
-		[RT_HOOK_CREATE_CONTAINER] = "createContainer",
-		[RT_HOOK_START_CONTAINER] = "startContainer",
-		[RT_HOOK_POSTSTART] = "poststart",
-		[RT_HOOK_POSTSTOP] = "poststop",
+	    [RT_HOOK_PRESTART] = "prestart",
+	    [RT_HOOK_CREATE_RUNTIME] = "createRuntime",
+	    [RT_HOOK_CREATE_CONTAINER] = "createContainer",
+	    [RT_HOOK_START_CONTAINER] = "startContainer",
+	    [RT_HOOK_POSTSTART] = "poststart",
+	    [RT_HOOK_POSTSTOP] = "poststop",
 	};
 	json_t *hooks = NULL;
 	char where[FIELD_MAX], f[FIELD_MAX + 16];
@@ -718,16 +728,18 @@ static int parse_hooks(const json_t *doc, struct rt_spec *sp, ndl_error_t *err)
 			const char *s = NULL;
 			snprintf(where, sizeof(where), "hooks.%s[%zu]", names[k], i);
 			if (!json_is_object(e))
-				return ndl_error_setf(err, EINVAL, "field \"%s\": expected object", where);
+				return ndl_error_setf(err, EINVAL, "field \"%s\": expected object",
+						      where);
 			h->n = i + 1;
 			if ((r = ndl_json_get_string(e, where, "path", true, &s, err)) < 0)
 				return r;
 			if (s[0] != '/')
 				return ndl_error_setf(err, EINVAL,
-						      "field \"%s.path\": \"%s\" is not absolute", where,
-						      s);
+						      "field \"%s.path\": \"%s\" is not absolute",
+						      where, s);
 			h->list[i].path = xstrdup(s);
-			if ((r = get_strv(e, where, "args", false, &h->list[i].args, NULL, err)) < 0 ||
+			if ((r = get_strv(e, where, "args", false, &h->list[i].args, NULL, err)) <
+				0 ||
 			    (r = get_strv(e, where, "env", false, &h->list[i].env, NULL, err)) < 0)
 				return r;
 			int64_t t = 0;
@@ -735,12 +747,13 @@ static int parse_hooks(const json_t *doc, struct rt_spec *sp, ndl_error_t *err)
 				return r;
 			if (t < 0 || t > 86400) {
 				snprintf(f, sizeof(f), "%s.timeout", where);
-				return ndl_error_setf(err, ERANGE, "field \"%s\": %lld must be positive",
-						      f, (long long)t);
+				return ndl_error_setf(err, ERANGE,
+						      "field \"%s\": %lld must be positive", f,
+						      (long long)t);
 			}
 			if (json_object_get(e, "timeout") && t == 0)
-				return ndl_error_setf(err, ERANGE,
-						      "field \"%s.timeout\": must be positive", where);
+				return ndl_error_setf(
+				    err, ERANGE, "field \"%s.timeout\": must be positive", where);
 			h->list[i].timeout = (int)t;
 		}
 	}
@@ -815,19 +828,19 @@ static int parse_linux(const json_t *lx, struct rt_spec *sp, ndl_error_t *err)
 			return r;
 		int t = rt_namespace_from_name(s);
 		if (!t)
-			return ndl_error_setf(err, EINVAL, "field \"%s.type\": unknown namespace \"%s\"",
-					      f, s);
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.type\": unknown namespace \"%s\"", f, s);
 		for (size_t k = 0; k < i; k++)
 			if (sp->namespaces[k].type == t)
-				return ndl_error_setf(err, EINVAL,
-						      "field \"%s.type\": duplicate namespace \"%s\"", f,
-						      s);
+				return ndl_error_setf(
+				    err, EINVAL, "field \"%s.type\": duplicate namespace \"%s\"", f,
+				    s);
 		const char *p = NULL;
 		if ((r = ndl_json_get_string(e, f, "path", false, &p, err)) < 0)
 			return r;
 		if (p && *p && p[0] != '/')
-			return ndl_error_setf(err, EINVAL, "field \"%s.path\": \"%s\" is not absolute",
-					      f, p);
+			return ndl_error_setf(err, EINVAL,
+					      "field \"%s.path\": \"%s\" is not absolute", f, p);
 		sp->namespaces[i].type = t;
 		sp->namespaces[i].path = p && *p ? xstrdup(p) : NULL;
 		sp->n_namespaces = i + 1;
@@ -839,12 +852,13 @@ static int parse_linux(const json_t *lx, struct rt_spec *sp, ndl_error_t *err)
 		return r;
 	const struct rt_namespace *userns = rt_spec_namespace(sp, CLONE_NEWUSER);
 	if ((sp->n_uid_mappings || sp->n_gid_mappings) && !userns)
-		return ndl_error_setf(err, EINVAL,
-				      "field \"linux.uidMappings\": mappings need a user namespace");
+		return ndl_error_setf(
+		    err, EINVAL, "field \"linux.uidMappings\": mappings need a user namespace");
 	if (userns && !userns->path && (!sp->n_uid_mappings || !sp->n_gid_mappings))
-		return ndl_error_setf(err, EINVAL,
-				      "field \"linux.uidMappings\": a new user namespace needs uid and "
-				      "gid mappings");
+		return ndl_error_setf(
+		    err, EINVAL,
+		    "field \"linux.uidMappings\": a new user namespace needs uid and "
+		    "gid mappings");
 	if ((r = parse_devices(lx, sp, err)) < 0)
 		return r;
 	s = NULL;
@@ -861,19 +875,21 @@ static int parse_linux(const json_t *lx, struct rt_spec *sp, ndl_error_t *err)
 	if (sysctl) {
 		size_t ns = json_object_size(sysctl);
 		if (ns > 4096)
-			return ndl_error_setf(err, E2BIG, "field \"linux.sysctl\": too many entries");
+			return ndl_error_setf(err, E2BIG,
+					      "field \"linux.sysctl\": too many entries");
 		sp->sysctls = xcalloc(ns ? ns : 1, sizeof(*sp->sysctls));
 		const char *k;
 		json_t *v;
 		json_object_foreach(sysctl, k, v)
 		{
 			if (!json_is_string(v))
-				return ndl_error_setf(err, EINVAL,
-						      "field \"linux.sysctl.%s\": expected string, got %s",
-						      k, ndl_json_type_name(v));
+				return ndl_error_setf(
+				    err, EINVAL,
+				    "field \"linux.sysctl.%s\": expected string, got %s", k,
+				    ndl_json_type_name(v));
 			if (!*k || strstr(k, "..") || k[0] == '.' || k[0] == '/')
-				return ndl_error_setf(err, EINVAL,
-						      "field \"linux.sysctl\": invalid key \"%s\"", k);
+				return ndl_error_setf(
+				    err, EINVAL, "field \"linux.sysctl\": invalid key \"%s\"", k);
 			sp->sysctls[sp->n_sysctls].key = xstrdup(k);
 			sp->sysctls[sp->n_sysctls].value = xstrdup(json_string_value(v));
 			sp->n_sysctls++;
@@ -890,26 +906,28 @@ static int parse_linux(const json_t *lx, struct rt_spec *sp, ndl_error_t *err)
 	if (s && *s) {
 		sp->rootfs_propagation = rt_propagation_from_name(s);
 		if (!sp->rootfs_propagation)
-			return ndl_error_setf(err, EINVAL,
-					      "field \"linux.rootfsPropagation\": unknown propagation "
-					      "\"%s\"",
-					      s);
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "field \"linux.rootfsPropagation\": unknown propagation "
+			    "\"%s\"",
+			    s);
 	}
-	if ((r = get_strv(lx, "linux", "maskedPaths", false, &sp->masked_paths,
-			  &sp->n_masked_paths, err)) < 0 ||
+	if ((r = get_strv(lx, "linux", "maskedPaths", false, &sp->masked_paths, &sp->n_masked_paths,
+			  err)) < 0 ||
 	    (r = get_strv(lx, "linux", "readonlyPaths", false, &sp->readonly_paths,
 			  &sp->n_readonly_paths, err)) < 0)
 		return r;
 	for (size_t i = 0; i < sp->n_masked_paths; i++)
 		if (sp->masked_paths[i][0] != '/')
-			return ndl_error_setf(err, EINVAL,
-					      "field \"linux.maskedPaths[%zu]\": \"%s\" is not absolute",
-					      i, sp->masked_paths[i]);
+			return ndl_error_setf(
+			    err, EINVAL, "field \"linux.maskedPaths[%zu]\": \"%s\" is not absolute",
+			    i, sp->masked_paths[i]);
 	for (size_t i = 0; i < sp->n_readonly_paths; i++)
 		if (sp->readonly_paths[i][0] != '/')
-			return ndl_error_setf(err, EINVAL,
-					      "field \"linux.readonlyPaths[%zu]\": \"%s\" is not absolute",
-					      i, sp->readonly_paths[i]);
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "field \"linux.readonlyPaths[%zu]\": \"%s\" is not absolute", i,
+			    sp->readonly_paths[i]);
 	s = NULL;
 	if ((r = ndl_json_get_string(lx, "linux", "mountLabel", false, &s, err)) < 0)
 		return r;
@@ -1008,8 +1026,9 @@ int rt_spec_parse(json_t *doc, struct rt_spec **ret, ndl_error_t *err)
 	if (sp->hostname && *sp->hostname) {
 		const struct rt_namespace *uts = rt_spec_namespace(sp, CLONE_NEWUTS);
 		if (!uts || uts->path) {
-			r = ndl_error_setf(err, EINVAL,
-					   "field \"hostname\": setting it needs a new uts namespace");
+			r = ndl_error_setf(
+			    err, EINVAL,
+			    "field \"hostname\": setting it needs a new uts namespace");
 			goto fail;
 		}
 	}
@@ -1024,9 +1043,10 @@ int rt_spec_parse(json_t *doc, struct rt_spec **ret, ndl_error_t *err)
 		json_object_foreach(o, k, v)
 		{
 			if (!json_is_string(v)) {
-				r = ndl_error_setf(err, EINVAL,
-						   "field \"annotations.%s\": expected string, got %s", k,
-						   ndl_json_type_name(v));
+				r = ndl_error_setf(
+				    err, EINVAL,
+				    "field \"annotations.%s\": expected string, got %s", k,
+				    ndl_json_type_name(v));
 				goto fail;
 			}
 		}
@@ -1066,10 +1086,12 @@ static char *widen_big_ints(const char *buf, size_t len, size_t *ret_len)
 		bool widen = false;
 		if (c == '-' || (c >= '0' && c <= '9')) {
 			size_t digits = end - start - (c == '-');
-			bool is_int = end >= len || (buf[end] != '.' && buf[end] != 'e' && buf[end] != 'E');
+			bool is_int =
+			    end >= len || (buf[end] != '.' && buf[end] != 'e' && buf[end] != 'E');
 			if (is_int && digits >= 19) {
 				/* compare against INT64_MAX / -INT64_MIN textually */
-				const char *lim = c == '-' ? "9223372036854775808" : "9223372036854775807";
+				const char *lim =
+				    c == '-' ? "9223372036854775808" : "9223372036854775807";
 				const char *d = buf + start + (c == '-');
 				widen = digits > 19 || memcmp(d, lim, 19) > 0;
 			}

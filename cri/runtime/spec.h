@@ -58,15 +58,15 @@ struct rt_process {
 
 struct rt_mount {
 	char *destination;
-	char *type;   /* may be NULL (bind mounts) */
-	char *source; /* may be NULL */
-	unsigned long flags;       /* MS_* to set */
+	char *type;		   /* may be NULL (bind mounts) */
+	char *source;		   /* may be NULL */
+	unsigned long flags;	   /* MS_* to set */
 	unsigned long propagation; /* MS_SHARED/SLAVE/PRIVATE/UNBINDABLE [| MS_REC], 0 = none */
-	char *data;                /* options the kernel gets as data ("size=64k,mode=755") */
+	char *data;		   /* options the kernel gets as data ("size=64k,mode=755") */
 };
 
 struct rt_namespace {
-	int type; /* CLONE_NEW* */
+	int type;   /* CLONE_NEW* */
 	char *path; /* join this one, or NULL to create */
 };
 
@@ -159,8 +159,8 @@ struct rt_seccomp {
 	size_t n_rules;
 };
 
-#define RT_SECCOMP_FLAG_LOG        1u
-#define RT_SECCOMP_FLAG_SPEC_ALLOW 2u
+#define RT_SECCOMP_FLAG_LOG	      1u
+#define RT_SECCOMP_FLAG_SPEC_ALLOW    2u
 #define RT_SECCOMP_FLAG_WAIT_KILLABLE 4u
 
 struct rt_spec {
@@ -184,7 +184,7 @@ struct rt_spec {
 	json_t *resources; /* linux.resources as given (borrowed from raw), or NULL */
 	struct rt_sysctl *sysctls;
 	size_t n_sysctls;
-	struct rt_seccomp *seccomp; /* NULL when absent */
+	struct rt_seccomp *seccomp;	  /* NULL when absent */
 	unsigned long rootfs_propagation; /* 0 = default (rslave) */
 	char **masked_paths;
 	size_t n_masked_paths;
@@ -193,7 +193,7 @@ struct rt_spec {
 	char *mount_label;
 	struct rt_hooks hooks[RT_HOOK_NKINDS];
 	json_t *annotations; /* object, borrowed from raw, or NULL */
-	json_t *raw;         /* the whole document (owned) */
+	json_t *raw;	     /* the whole document (owned) */
 };
 
 /* Parse a whole config.json document; the spec takes its own reference to
@@ -253,4 +253,4 @@ unsigned long rt_propagation_from_name(const char *name);
 
 /* seccomp names */
 int rt_seccomp_action_from_name(const char *name); /* -1 unknown */
-int rt_seccomp_op_from_name(const char *name);     /* -1 unknown */
+int rt_seccomp_op_from_name(const char *name);	   /* -1 unknown */

@@ -25,9 +25,10 @@ int rt_validate_id(const char *id, ndl_error_t *err)
 	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
 		return ndl_error_setf(err, EINVAL, "container id \"%s\": invalid", id);
 	for (const char *p = id; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '+' || *p == '-' || *p == '.'))
-			return ndl_error_setf(err, EINVAL,
-					      "container id \"%s\": only [a-zA-Z0-9_+.-] allowed", id);
+		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '+' || *p == '-' ||
+		      *p == '.'))
+			return ndl_error_setf(
+			    err, EINVAL, "container id \"%s\": only [a-zA-Z0-9_+.-] allowed", id);
 	return 0;
 }
 
@@ -45,12 +46,11 @@ void rt_state_rec_clear(struct rt_state_rec *r)
 
 int rt_state_rec_write(int dirfd, const struct rt_state_rec *r, ndl_error_t *err)
 {
-	cleanup_json json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:O}", "id", r->id,
-					   "pid", (json_int_t)r->pid, "start_time",
-					   (json_int_t)r->start_time, "bundle", r->bundle, "rootfs",
-					   r->rootfs, "cgroup_path", r->cgroup_path ? r->cgroup_path : "",
-					   "created", r->created, "owner", (json_int_t)r->owner,
-					   "config", r->config ? r->config : json_null());
+	cleanup_json json_t *j = json_pack(
+	    "{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:O}", "id", r->id, "pid", (json_int_t)r->pid,
+	    "start_time", (json_int_t)r->start_time, "bundle", r->bundle, "rootfs", r->rootfs,
+	    "cgroup_path", r->cgroup_path ? r->cgroup_path : "", "created", r->created, "owner",
+	    (json_int_t)r->owner, "config", r->config ? r->config : json_null());
 	if (!j)
 		return ndl_error_setf(err, EINVAL, "state: cannot serialize");
 	cleanup_free char *s = json_dumps(j, JSON_COMPACT);

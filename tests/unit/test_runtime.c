@@ -152,21 +152,23 @@ static void test_validation_names_fields(void **state)
 		     "process.user.additionalGids[1]");
 	expect_field("process.capabilities.effective", json_pack("[s, s]", "CAP_KILL", "CAP_BOGUS"),
 		     "process.capabilities.effective[1]");
-	expect_field("process.rlimits", json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_NOPE", "soft",
-						  1, "hard", 1),
+	expect_field("process.rlimits",
+		     json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_NOPE", "soft", 1, "hard", 1),
 		     "process.rlimits[0].type");
-	expect_field("process.rlimits", json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_NOFILE",
-						  "soft", 10, "hard", 1),
+	expect_field("process.rlimits",
+		     json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_NOFILE", "soft", 10, "hard", 1),
 		     "process.rlimits[0]");
 	expect_field("process.oomScoreAdj", json_integer(5000), "process.oomScoreAdj");
 	expect_field("mounts", json_pack("[{s:s}]", "destination", "relative"),
 		     "mounts[0].destination");
 	expect_field("mounts", json_pack("[{s:s}]", "destination", "/x"), "mounts[0].type");
-	expect_field("mounts", json_pack("[{s:s, s:s, s:[s]}]", "destination", "/x", "type", "none",
-					 "options", "bind"),
+	expect_field("mounts",
+		     json_pack("[{s:s, s:s, s:[s]}]", "destination", "/x", "type", "none",
+			       "options", "bind"),
 		     "mounts[0].source");
-	expect_field("mounts", json_pack("[{s:s, s:s, s:s, s:[s]}]", "destination", "/x", "type",
-					 "tmpfs", "source", "t", "options", "rro"),
+	expect_field("mounts",
+		     json_pack("[{s:s, s:s, s:s, s:[s]}]", "destination", "/x", "type", "tmpfs",
+			       "source", "t", "options", "rro"),
 		     "mounts[0].options");
 	expect_field("linux.namespaces", json_pack("[{s:s}]", "type", "bogus"),
 		     "linux.namespaces[0].type");
@@ -174,13 +176,15 @@ static void test_validation_names_fields(void **state)
 		     "linux.namespaces[1].type");
 	expect_field("linux.namespaces", json_pack("[{s:s, s:s}]", "type", "net", "path", "rel"),
 		     "linux.namespaces[0].type");
-	expect_field("linux.namespaces", json_pack("[{s:s, s:s}]", "type", "network", "path", "rel"),
+	expect_field("linux.namespaces",
+		     json_pack("[{s:s, s:s}]", "type", "network", "path", "rel"),
 		     "linux.namespaces[0].path");
-	expect_field("linux.uidMappings", json_pack("[{s:i, s:i, s:i}]", "containerID", 0, "hostID",
-						    1000, "size", 1),
+	expect_field("linux.uidMappings",
+		     json_pack("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", 1000, "size", 1),
 		     "linux.uidMappings");
-	expect_field("linux.devices", json_pack("[{s:s, s:s, s:i, s:i}]", "path", "/dev/x", "type",
-						"q", "major", 1, "minor", 1),
+	expect_field("linux.devices",
+		     json_pack("[{s:s, s:s, s:i, s:i}]", "path", "/dev/x", "type", "q", "major", 1,
+			       "minor", 1),
 		     "linux.devices[0].type");
 	expect_field("linux.devices", json_pack("[{s:s, s:s}]", "path", "/dev/x", "type", "c"),
 		     "linux.devices[0].major");
@@ -192,17 +196,21 @@ static void test_validation_names_fields(void **state)
 	expect_field("linux.seccomp",
 		     json_pack("{s:s, s:[{s:[s], s:s, s:[{s:i, s:i, s:s}]}]}", "defaultAction",
 			       "SCMP_ACT_ALLOW", "syscalls", "names", "read", "action",
-			       "SCMP_ACT_ERRNO", "args", "index", 9, "value", 1, "op", "SCMP_CMP_EQ"),
+			       "SCMP_ACT_ERRNO", "args", "index", 9, "value", 1, "op",
+			       "SCMP_CMP_EQ"),
 		     "linux.seccomp.syscalls[0].args[0].index");
 	expect_field("linux.seccomp",
 		     json_pack("{s:s, s:[{s:[s], s:s, s:[{s:i, s:i, s:s}]}]}", "defaultAction",
 			       "SCMP_ACT_ALLOW", "syscalls", "names", "read", "action",
-			       "SCMP_ACT_ERRNO", "args", "index", 0, "value", 1, "op", "SCMP_CMP_XX"),
+			       "SCMP_ACT_ERRNO", "args", "index", 0, "value", 1, "op",
+			       "SCMP_CMP_XX"),
 		     "linux.seccomp.syscalls[0].args[0].op");
-	expect_field("linux.seccomp", json_pack("{s:s, s:s}", "defaultAction", "SCMP_ACT_ALLOW",
-						"listenerPath", "/x"),
-		     "linux.seccomp.listenerPath");
-	expect_field("hooks.prestart", json_pack("[{s:s}]", "path", "rel"), "hooks.prestart[0].path");
+	expect_field(
+	    "linux.seccomp",
+	    json_pack("{s:s, s:s}", "defaultAction", "SCMP_ACT_ALLOW", "listenerPath", "/x"),
+	    "linux.seccomp.listenerPath");
+	expect_field("hooks.prestart", json_pack("[{s:s}]", "path", "rel"),
+		     "hooks.prestart[0].path");
 	expect_field("hooks.poststop", json_pack("[{s:s, s:i}]", "path", "/x", "timeout", 0),
 		     "hooks.poststop[0].timeout");
 	expect_field("annotations", json_pack("{s:i}", "a", 1), "annotations.a");
@@ -225,17 +233,18 @@ static void test_large_values_and_hooks(void **state)
 {
 	(void)state;
 	const char *cfg =
-		"{\"ociVersion\":\"1.1.0\",\"root\":{\"path\":\"r\"},"
-		"\"process\":{\"args\":[\"a\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_AS\","
-		"\"soft\":18446744073709551615,\"hard\":18446744073709551615}]},"
-		"\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
-		"\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"],"
-		"\"syscalls\":[{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
-		"{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,"
-		"\"value\":4294967295,\"valueTwo\":0,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]},"
-		"\"rootfsPropagation\":\"rshared\"},"
-		"\"hooks\":{\"prestart\":[{\"path\":\"/bin/a\",\"args\":[\"a\",\"b\"],\"env\":[\"X=1\"],"
-		"\"timeout\":5}]}}";
+	    "{\"ociVersion\":\"1.1.0\",\"root\":{\"path\":\"r\"},"
+	    "\"process\":{\"args\":[\"a\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_AS\","
+	    "\"soft\":18446744073709551615,\"hard\":18446744073709551615}]},"
+	    "\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
+	    "\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"],"
+	    "\"syscalls\":[{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+	    "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,"
+	    "\"value\":4294967295,\"valueTwo\":0,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]},"
+	    "\"rootfsPropagation\":\"rshared\"},"
+	    "\"hooks\":{\"prestart\":[{\"path\":\"/bin/"
+	    "a\",\"args\":[\"a\",\"b\"],\"env\":[\"X=1\"],"
+	    "\"timeout\":5}]}}";
 	ndl_error_t err = NDL_ERROR_INIT;
 	struct rt_spec *s = NULL;
 	if (rt_spec_parse_buf(cfg, strlen(cfg), &s, &err) < 0)
@@ -310,8 +319,8 @@ static void test_rlimit_and_namespace_names(void **state)
 	assert_string_equal(rt_namespace_name(CLONE_NEWNS), "mnt");
 }
 
-static void opts(const char *const *o, size_t n, unsigned long want_flags,
-		 unsigned long want_prop, const char *want_data)
+static void opts(const char *const *o, size_t n, unsigned long want_flags, unsigned long want_prop,
+		 const char *want_data)
 {
 	unsigned long f = 0, p = 0;
 	char *data = NULL;
@@ -410,29 +419,31 @@ static void test_seccomp_compile(void **state)
 	/* Unknown syscall names are skipped (as runc); a rule with the default
 	 * action adds nothing; duplicate arg indexes become separate rules. */
 	struct rt_seccomp *sc = sc_parse(
-		"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\","
-		"\"SCMP_ARCH_X86\"],\"syscalls\":["
-		"{\"names\":[\"mkdir\",\"no_such_call\"],\"action\":\"SCMP_ACT_ERRNO\"},"
-		"{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\"},"
-		"{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":["
-		"{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"},"
-		"{\"index\":0,\"value\":2,\"op\":\"SCMP_CMP_EQ\"}]}]}");
+	    "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\","
+	    "\"SCMP_ARCH_X86\"],\"syscalls\":["
+	    "{\"names\":[\"mkdir\",\"no_such_call\"],\"action\":\"SCMP_ACT_ERRNO\"},"
+	    "{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+	    "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":["
+	    "{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"},"
+	    "{\"index\":0,\"value\":2,\"op\":\"SCMP_CMP_EQ\"}]}]}");
 	if (rt_seccomp_compile(sc, &f, &err) < 0)
 		fail_msg("%s", ndl_error_msg(&err));
 	size_t with_rules = bpf_len(f);
 	rt_seccomp_filter_free(f);
 	rt_seccomp_free(sc);
 
-	sc = sc_parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\","
-		      "\"SCMP_ARCH_X86\"],\"syscalls\":[{\"names\":[\"read\"],\"action\":"
-		      "\"SCMP_ACT_ALLOW\"}]}");
+	sc = sc_parse(
+	    "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\","
+	    "\"SCMP_ARCH_X86\"],\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+	    "\"SCMP_ACT_ALLOW\"}]}");
 	assert_int_equal(rt_seccomp_compile(sc, &f, &err), 0);
 	size_t empty = bpf_len(f);
 	rt_seccomp_filter_free(f);
 	rt_seccomp_free(sc);
 	assert_true(with_rules > empty);
 
-	sc = sc_parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_MIPS9\"]}");
+	sc = sc_parse(
+	    "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_MIPS9\"]}");
 	assert_true(rt_seccomp_compile(sc, &f, &err) < 0);
 	assert_non_null(strstr(ndl_error_msg(&err), "linux.seccomp.architectures[0]"));
 	ndl_error_clear(&err);
@@ -457,16 +468,20 @@ static void test_id_validation(void **state)
 static void test_state_json(void **state)
 {
 	(void)state;
-	struct rt_state st = {.id = "c1", .status = RT_STATUS_RUNNING, .pid = 42,
-			      .bundle = "/b", .rootfs = "/b/rootfs", .created = "2026-01-01T00:00:00Z",
-			      .owner = 0, .annotations = json_pack("{s:s}", "k", "v")};
+	struct rt_state st = {.id = "c1",
+			      .status = RT_STATUS_RUNNING,
+			      .pid = 42,
+			      .bundle = "/b",
+			      .rootfs = "/b/rootfs",
+			      .created = "2026-01-01T00:00:00Z",
+			      .owner = 0,
+			      .annotations = json_pack("{s:s}", "k", "v")};
 	json_t *j = rt_state_to_json(&st);
 	assert_string_equal(json_string_value(json_object_get(j, "status")), "running");
 	assert_int_equal(json_integer_value(json_object_get(j, "pid")), 42);
 	assert_string_equal(json_string_value(json_object_get(j, "ociVersion")), "1.0.2");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "annotations"),
-							     "k")),
-			    "v");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "annotations"), "k")), "v");
 	json_decref(j);
 	json_decref(st.annotations);
 	assert_string_equal(rt_status_name(RT_STATUS_STOPPED), "stopped");
@@ -498,20 +513,20 @@ static void test_find_executable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_spec_parses),
-		cmocka_unit_test(test_rootless_spec_has_userns),
-		cmocka_unit_test(test_validation_names_fields),
-		cmocka_unit_test(test_hostname_needs_uts),
-		cmocka_unit_test(test_large_values_and_hooks),
-		cmocka_unit_test(test_capability_names),
-		cmocka_unit_test(test_signal_names),
-		cmocka_unit_test(test_rlimit_and_namespace_names),
-		cmocka_unit_test(test_mount_options),
-		cmocka_unit_test(test_seccomp_translation),
-		cmocka_unit_test(test_seccomp_compile),
-		cmocka_unit_test(test_id_validation),
-		cmocka_unit_test(test_state_json),
-		cmocka_unit_test(test_find_executable),
+	    cmocka_unit_test(test_default_spec_parses),
+	    cmocka_unit_test(test_rootless_spec_has_userns),
+	    cmocka_unit_test(test_validation_names_fields),
+	    cmocka_unit_test(test_hostname_needs_uts),
+	    cmocka_unit_test(test_large_values_and_hooks),
+	    cmocka_unit_test(test_capability_names),
+	    cmocka_unit_test(test_signal_names),
+	    cmocka_unit_test(test_rlimit_and_namespace_names),
+	    cmocka_unit_test(test_mount_options),
+	    cmocka_unit_test(test_seccomp_translation),
+	    cmocka_unit_test(test_seccomp_compile),
+	    cmocka_unit_test(test_id_validation),
+	    cmocka_unit_test(test_state_json),
+	    cmocka_unit_test(test_find_executable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
