@@ -839,3 +839,60 @@ def test_hook_timeout(rt, bundle):
     assert time.monotonic() - t0 < 8
     assert not os.path.exists(os.path.join(rt.root, cid))
     assert not os.path.exists(cg_dir("memory", bundle.cgpath))
+
+
+def test_cgroup_namespace(rt, bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
+    r = sh(rt, bundle, "cat /proc/self/cgroup")
+    assert r.returncode == 0, r.stderr
+    # Every hierarchy shows the container's cgroup as its root.
+    for line in r.stdout.splitlines():
+        assert line.split(":", 2)[2] == "/", line
+
+
+def test_join_namespaces_of_another_container(rt, bundle, tmp_path):
+    """A pod-like pair: the second container joins the first one's pid, ipc,
+    uts and network namespaces by path."""
+    bundle.config["hostname"] = "podhost"
+    bundle.config["process"]["args"] = ["sleep", "30"]
+    bundle.write()
+    a = "pa-" + uuid.uuid4().hex[:6]
+    assert rt.cmd("create", "--bundle", bundle.path, a).returncode == 0
+    assert rt.cmd("start", a).returncode == 0
+    try:
+        pid = rt.state(a)["pid"]
+        b2 = bundle.clone(str(tmp_path / "second"))
+        b2.config["hostname"] = None
+        b2.config.pop("hostname")
+        b2.config["linux"]["cgroupsPath"] = bundle.cgpath + "-b"
+        b2.config["linux"]["namespaces"] = [
+            {"type": "mount"}] + [{"type": t, "path": f"/proc/{pid}/ns/{n}"}
+                                  for t, n in (("pid", "pid"), ("ipc", "ipc"), ("uts", "uts"),
+                                               ("network", "net"))]
+        b2.config["process"]["args"] = ["sh", "-c", "hostname; ps -o pid,comm | grep -c sleep;"
+                                        " readlink /proc/self/ns/net"]
+        b2.write()
+        r = rt.cmd("run", "--bundle", b2.path, "pb-" + uuid.uuid4().hex[:6])
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.split()
+        assert lines[0] == "podhost"
+        assert int(lines[1]) >= 1  # the first container's sleep is visible
+        assert lines[2] == os.readlink(f"/proc/{pid}/ns/net")
+    finally:
+        rt.cmd("delete", "--force", a)
+        for ctrl in os.listdir(CG_ROOT):
+            d = cg_dir(ctrl, bundle.cgpath + "-b")
+            if os.path.isdir(d):
+                os.rmdir(d)
+
+
+@pytest.mark.network
+def test_join_pinned_network_namespace(rt, bundle, netns):
+    path = netns.add_netns("rtjoin")
+    harness.nsrun(path, ["ip", "link", "add", "dummy7", "type", "veth", "peer", "name", "peer7"])
+    bundle.config["linux"]["namespaces"] = [
+        n if n["type"] != "network" else {"type": "network", "path": path}
+        for n in bundle.config["linux"]["namespaces"]]
+    r = sh(rt, bundle, "ls /sys/class/net | sort | tr '\\n' ' '")
+    assert r.returncode == 0, r.stderr
+    assert "dummy7" in r.stdout.split()
