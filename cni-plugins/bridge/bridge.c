@@ -418,16 +418,12 @@ static int configure_iface(struct netlink_sock *cs, const struct netlink_link *c
 
 /* ---- ADD --------------------------------------------------------------- */
 
-/* The result as the reference prints it: its Go types always carry "dns"
- * (an empty object when unset) for 0.3.0 and later, including 1.0.0, while
- * skel's serialiser drops an empty one for 1.0+; add it back here. */
+/* The result, indented as the reference prints it. */
 static int print_result(const struct cni_result *res, enum cni_version v, ndl_error_t *err)
 {
 	cleanup_json json_t *j = NULL;
 	if (cni_result_to_json(res, v, &j, err) < 0)
 		return -EINVAL;
-	if (v >= CNI_VERSION_0_3_0 && !json_object_get(j, "dns"))
-		json_object_set_new(j, "dns", json_object());
 	cleanup_free char *s = json_dumps(j, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
 	if (!s)
 		return cni_error_set(err, CNI_ERR_IO, "serialise result");

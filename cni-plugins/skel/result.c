@@ -525,10 +525,10 @@ int cni_result_to_json(const struct cni_result *r, enum cni_version v, json_t **
 			json_array_append_new(a, route_json(&r->routes[i], v));
 		json_object_set_new(o, "routes", a);
 	}
-	/* 0.3.x/0.4.0 always carry "dns" (the reference prints "dns":{}); 1.0+
-	 * drop an empty one. */
-	if (v < CNI_VERSION_1_0_0 || !cni_dns_empty(&r->dns))
-		json_object_set_new(o, "dns", cni_dns_to_json(&r->dns));
+	/* Every version carries "dns", an empty object when unset: the
+	 * reference's Go result types hold DNS as a struct, which
+	 * encoding/json prints even with omitempty. */
+	json_object_set_new(o, "dns", cni_dns_to_json(&r->dns));
 	*ret = steal_ptr(&o);
 	return 0;
 }

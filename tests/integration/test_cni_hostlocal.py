@@ -90,8 +90,10 @@ def test_add_1_1_0(tmp_path):
     c = ipam_conf(tmp_path, "1.1.0", **V4)
     r = ct.add(OURS, c)
     assert r.ok, r
+    # "dns": {} even when empty, as the reference prints every version
     assert r.json == {"cniVersion": "1.1.0",
-                      "ips": [{"address": "10.10.0.2/28", "gateway": "10.10.0.1"}]}
+                      "ips": [{"address": "10.10.0.2/28", "gateway": "10.10.0.1"}], "dns": {}}
+    assert r.stdout.rstrip().endswith('"dns": {}\n}')
 
 
 @needs_ref

@@ -197,13 +197,14 @@ static void test_result_versions(void **state)
 	    CNI_VERSION_1_0_0,
 	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.2.0.3/"
 	    "16\",\"gateway\":\"10.2.0.1\"}],"
-	    "\"routes\":[{\"dst\":\"1.0.0.0/8\"}]}");
-	/* 0.3.1 in (with version), 1.0.0 out drops it and an empty dns. */
+	    "\"routes\":[{\"dst\":\"1.0.0.0/8\"}],\"dns\":{}}");
+	/* 0.3.1 in (with version), 1.0.0 out drops it and keeps an empty dns
+	 * (as the reference prints it). */
 	roundtrip(
 	    "{\"cniVersion\":\"0.3.1\",\"ips\":[{\"version\":\"4\",\"address\":\"10.3.0.3/16\"}],"
 	    "\"dns\":{}}",
 	    CNI_VERSION_1_0_0,
-	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.3.0.3/16\"}]}");
+	    "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.3.0.3/16\"}],\"dns\":{}}");
 }
 
 static void test_result_to_020_needs_ip(void **state)
