@@ -67,6 +67,18 @@ def rt(request, tmp_path):
             r.cmd("delete", "--force", cid)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _cgroup_parent_cleanup():
+    yield
+    for ctrl in os.listdir(CG_ROOT):
+        d = cg_dir(ctrl, "/" + CG_PARENT)
+        if os.path.isdir(d):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory):
     return rtbundle.make_rootfs(str(tmp_path_factory.mktemp("rootfs") / "rootfs"))
