@@ -133,6 +133,32 @@ static int fail(ndl_error_t *err)
 
 /* ---- commands ---- */
 
+static void reexec_sealed(char **argv);
+
+static bool joins_pid_namespace(const char *bundle)
+{
+	cleanup_free char *path = xasprintf("%s/config.json", bundle);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	cleanup_json json_t *doc = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	if (ndl_read_file(path, NDL_JSON_MAX_INPUT, &buf, &len, &err) < 0 ||
+	    rt_json_parse_wide(buf, len, &doc, &err) < 0) {
+		ndl_error_clear(&err); /* create reports it properly */
+		return false;
+	}
+	size_t i;
+	json_t *ns;
+	json_array_foreach(json_object_get(json_object_get(doc, "linux"), "namespaces"), i, ns)
+	{
+		const char *t = json_string_value(json_object_get(ns, "type"));
+		const char *p = json_string_value(json_object_get(ns, "path"));
+		if (t && p && *p && strcmp(t, "pid") == 0)
+			return true;
+	}
+	return false;
+}
+
 static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 {
 	struct flag flags[] = {
@@ -168,6 +194,10 @@ static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 	o.keep_parent = run && !detach;
 	ndl_error_t err = NDL_ERROR_INIT;
 	pid_t pid;
+	/* Joining an existing pid namespace (a pod sharing one) makes the
+	 * init visible to processes already there: same protection as exec. */
+	if (joins_pid_namespace(o.bundle))
+		reexec_sealed(argv);
 	if (!run)
 		return rt_container_create(&o, &pid, &err) < 0 ? fail(&err) : 0;
 
