@@ -95,16 +95,17 @@ void cni_print_error(const char *cni_version, int code, const char *msg, const c
 
 /* ---- delegated plugins ---- */
 
+/* As the reference's invoke.FindInPath, whose errors are plain Go errors
+ * that the reference's skel reports as code 999 (internal), with the same
+ * messages (the path list printed as Go prints a []string). */
 int cni_find_plugin(const char *path_list, const char *type, char **ret_path, ndl_error_t *err)
 {
 	if (!type || !*type)
-		return cni_error_set(err, CNI_ERR_INVALID_CONFIG, "plugin type is empty");
-	if (strchr(type, '/') || strcmp(type, ".") == 0 || strcmp(type, "..") == 0)
-		return cni_error_set(err, CNI_ERR_INVALID_CONFIG, "invalid plugin name \"%s\"",
-				     type);
+		return cni_error_set(err, CNI_ERR_INTERNAL, "no plugin name provided");
+	if (strchr(type, '/'))
+		return cni_error_set(err, CNI_ERR_INTERNAL, "invalid plugin name: %s", type);
 	if (!path_list || !*path_list)
-		return cni_error_set(err, CNI_ERR_INVALID_ENV,
-				     "no paths provided (CNI_PATH is empty)");
+		return cni_error_set(err, CNI_ERR_INTERNAL, "no paths provided");
 	const char *p = path_list;
 	while (1) {
 		const char *end = strchr(p, ':');
@@ -122,8 +123,12 @@ int cni_find_plugin(const char *path_list, const char *type, char **ret_path, nd
 			break;
 		p = end + 1;
 	}
-	return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
-			     "failed to find plugin \"%s\" in path [%s]", type, path_list);
+	cleanup_free char *shown = xstrdup(path_list);
+	for (char *c = shown; *c; c++)
+		if (*c == ':')
+			*c = ' ';
+	return cni_error_set(err, CNI_ERR_INTERNAL, "failed to find plugin \"%s\" in path [%s]",
+			     type, shown);
 }
 
 /* The current environment with CNI_COMMAND replaced. */

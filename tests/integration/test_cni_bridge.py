@@ -492,6 +492,28 @@ def test_masq_chain_already_there():
     assert sum(":CNI-" in r for r in obs["after_add"]) == 2, obs["after_add"]
 
 
+def test_missing_ipam_plugin_code_and_message():
+    """An IPAM type not in CNI_PATH: the reference's invoke.FindInPath error,
+    code 999 with its message (path list printed as a Go []string), for ADD,
+    CHECK and DEL alike; nothing is left behind by ADD."""
+    conf = conf_v4(isGateway=True)
+    conf["ipam"] = {"type": "no-such-ipam"}
+
+    def run(impl, sb):
+        sb.add_netns("c1")
+        obs = {}
+        path = f"{plugin_dir(impl)}:/nonexistent"
+        for cmd in ("ADD", "CHECK", "DEL"):
+            rc, out, raw, err = cni(impl, cmd, conf, path=path)
+            assert rc == 1 and out, (raw, err)
+            obs[cmd] = (out["code"], out["msg"].replace(plugin_dir(impl), "DIR"))
+        if impl == "ours":  # the reference leaves its veth behind (README)
+            assert not [ln for ln in links() if ln["name"] == "VETH"], links()
+        return obs
+    obs = compare(run)
+    assert obs["ADD"] == (999, 'failed to find plugin "no-such-ipam" in path [DIR /nonexistent]')
+
+
 def test_hairpin_mode():
     obs = add_del_scenario(conf_v4(isGateway=True, hairpinMode=True))
     assert any(l["hairpin"] is True for l in obs["after_add"]["host_links"])
