@@ -1391,7 +1391,7 @@ static int exec_process(const struct rt_exec_opts *o, const struct rt_spec *s, s
 	}
 	if (o->no_new_privs)
 		p->no_new_privileges = true;
-	p->terminal = false;
+	p->terminal = o->tty;
 	for (char *const *c = o->cap_add; c && *c; c++) {
 		int cap = rt_cap_from_name(*c);
 		if (cap < 0)
@@ -1417,7 +1417,7 @@ int rt_exec(const struct rt_exec_opts *o, pid_t *ret_pid, ndl_error_t *err)
 	struct cgroup *cg = NULL;
 	int nsfds[8], nstypes[8];
 	size_t nns = 0;
-	int pidns = -1, own_pidns = -1, socks[2] = {-1, -1};
+	int pidns = -1, own_pidns = -1, socks[2] = {-1, -1}, console_fd = -1;
 	pid_t pid = -1;
 	enum rt_status st = status_of(root, &rec);
 	if (st != RT_STATUS_RUNNING && st != RT_STATUS_CREATED) {
@@ -1463,6 +1463,15 @@ int rt_exec(const struct rt_exec_opts *o, pid_t *ret_pid, ndl_error_t *err)
 	}
 	if ((r = open_cgroup(&rec, &mgr, &cg, err)) < 0)
 		goto out;
+	if (p.terminal) {
+		if (!o->console_socket) {
+			r = ndl_error_setf(
+			    err, EINVAL, "field \"process.terminal\": true needs --console-socket");
+			goto out;
+		}
+		if ((r = connect_console(o->console_socket, &console_fd, err)) < 0)
+			goto out;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks) < 0) {
 		r = ndl_error_set(err, errno, "socketpair");
 		goto out;
@@ -1491,6 +1500,12 @@ int rt_exec(const struct rt_exec_opts *o, pid_t *ret_pid, ndl_error_t *err)
 					      rt_namespace_name(nstypes[i]));
 				child_fail(socks[1], &ce);
 			}
+		}
+		/* After joining the mount namespace: the container's /dev/ptmx. */
+		if (console_fd >= 0) {
+			if (setup_console(o->console_socket, console_fd, &ce) < 0)
+				child_fail(socks[1], &ce);
+			close(console_fd);
 		}
 		if (rt_apply_rlimits(&p, &ce) < 0)
 			child_fail(socks[1], &ce);
@@ -1540,6 +1555,8 @@ out:
 		close(pidns);
 	if (own_pidns >= 0)
 		close(own_pidns);
+	if (console_fd >= 0)
+		close(console_fd);
 	if (socks[0] >= 0)
 		close(socks[0]);
 	if (socks[1] >= 0)

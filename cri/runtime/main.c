@@ -478,8 +478,8 @@ static int cmd_exec(int argc, char **argv, int i)
 	if (parse_flags(argc, argv, &i, flags, "exec") < 0 ||
 	    need_args(argc, i, 1, "exec", "[flags] <container-id> <command> [args...]") < 0)
 		return 1;
-	if (flags[4].set) {
-		report("exec: --tty is not supported");
+	if (flags[4].set && !flags[11].set) {
+		report("exec: --tty needs --console-socket");
 		return 1;
 	}
 	if (flags[13].set && strcmp(flags[13].value, "unconfined") != 0) {
@@ -525,6 +525,8 @@ static int cmd_exec(int argc, char **argv, int i)
 	if (o.n_additional_gids)
 		o.additional_gids = gids;
 	o.pid_file = flags[6].set ? flags[6].value : NULL;
+	o.tty = flags[4].set;
+	o.console_socket = flags[11].set ? flags[11].value : NULL;
 	o.no_new_privs = flags[7].set;
 	o.cap_add = (char *const *)flags[8].values;
 	if (flags[10].set)

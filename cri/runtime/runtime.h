@@ -106,6 +106,8 @@ struct rt_exec_opts {
 	const char *pid_file;
 	int stdio[3];
 	unsigned preserve_fds;
+	bool tty;		    /* a terminal for the process (with console_socket) */
+	const char *console_socket; /* the pty master is sent here (SCM_RIGHTS) */
 };
 void rt_exec_opts_init(struct rt_exec_opts *o);
 /* Start a process inside the running container: same namespaces, cgroup,

@@ -135,3 +135,18 @@ def test_podman_tty_console_socket(store):
                "-c", "tty; echo ok")
     assert r.returncode == 0, r.stderr
     assert r.stdout.replace("\r", "").splitlines() == ["/dev/pts/0", "ok"]
+
+
+def test_podman_exec(store):
+    rt = dict(RUNTIMES)["nodelet"]
+    r = podman(store, rt, "run", "-d", "--name", "exec-target", *RUN_FLAGS,
+               "localhost/nodelet-bb:latest", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = podman(store, rt, "exec", "exec-target", "sh", "-c", "echo plain; exit 4")
+        assert r.stdout.strip() == "plain" and r.returncode == 4, r.stderr
+        r = podman(store, rt, "exec", "-t", "exec-target", "sh", "-c", "tty")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip().startswith("/dev/pts/")
+    finally:
+        podman(store, rt, "rm", "-f", "-t", "0", "exec-target")
