@@ -243,8 +243,11 @@ int cri_daemon_main(int argc, char **argv)
 	parse_level(cfg.log_level, &lv);
 	ndl_log_init(STDERR_FILENO, lv, lv == NDL_LOG_DEBUG ? 4 : 0, false);
 
-	/* Files we create (state, socket) are private by default. */
-	umask(0077);
+	/* The usual umask: directories of the image store and container
+	 * roots (overlay upper dirs become a container's "/") must keep the
+	 * modes they are created with. Private state is created with explicit
+	 * modes (records 0600, dirs 0700, the socket chmod 0600). */
+	umask(0022);
 	signal(SIGPIPE, SIG_IGN);
 	/* Block the stop signals before any thread starts, so they reach only
 	 * the signalfd read below. */

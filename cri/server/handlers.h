@@ -35,3 +35,23 @@ enum cri_status cri_reply_errno_msg(struct cri_reply *r, ndl_error_t *e);
 /* Kill every container of the sandbox / remove them all (container.c). */
 int cri_containers_stop_all(struct cri_service *svc, const char *sandbox_id, ndl_error_t *err);
 int cri_containers_remove_all(struct cri_service *svc, const char *sandbox_id, ndl_error_t *err);
+
+/* Containers (container.c). */
+enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
+				       struct cri_reply *r);
+enum cri_status cri_h_start_container(void *user, const ProtobufCMessage *req, struct cri_reply *r);
+enum cri_status cri_h_stop_container(void *user, const ProtobufCMessage *req, struct cri_reply *r);
+enum cri_status cri_h_remove_container(void *user, const ProtobufCMessage *req,
+				       struct cri_reply *r);
+enum cri_status cri_h_container_status(void *user, const ProtobufCMessage *req,
+				       struct cri_reply *r);
+enum cri_status cri_h_list_containers(void *user, const ProtobufCMessage *req,
+				      struct cri_reply *r);
+/* Start the exit watcher (inotify on every container state dir) after
+ * picking up exits that happened while the daemon was down; stop it. */
+int cri_containers_init(struct cri_service *svc, ndl_error_t *err);
+void cri_containers_fini(struct cri_service *svc);
+
+#include <jansson.h>
+/* containerd's default seccomp profile as an OCI linux.seccomp object (new reference). */
+json_t *cri_seccomp_default_profile(void);

@@ -160,6 +160,7 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 {
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
+	svc->inotify_fd = svc->watch_stop[0] = svc->watch_stop[1] = -1;
 	pthread_mutex_init(&svc->lock, NULL);
 	svc->cni_bin_dirs = split_dirs(cfg->cni_bin_dir);
 	svc->pulls_max = cfg->workers > 1 ? cfg->workers - 1 : 1;
@@ -175,6 +176,10 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 	};
 	if (images_store_open(&io, &svc->images, err) < 0) {
 		ndl_error_wrap(err, "image store %s", cfg->root);
+		cri_service_fini(svc);
+		return -abs(err && err->code ? err->code : EIO);
+	}
+	if (cri_containers_init(svc, err) < 0) {
 		cri_service_fini(svc);
 		return -abs(err && err->code ? err->code : EIO);
 	}
@@ -206,6 +211,7 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 
 void cri_service_fini(struct cri_service *svc)
 {
+	cri_containers_fini(svc);
 	images_store_close(svc->images);
 	svc->images = NULL;
 	cri_store_close(svc->store);
@@ -411,12 +417,12 @@ static const struct cri_method methods[] = {
     METHOD(RuntimeService, RemovePodSandbox, remove_pod_sandbox_request, cri_h_remove_pod_sandbox),
     METHOD(RuntimeService, PodSandboxStatus, pod_sandbox_status_request, cri_h_pod_sandbox_status),
     METHOD(RuntimeService, ListPodSandbox, list_pod_sandbox_request, cri_h_list_pod_sandbox),
-    METHOD(RuntimeService, CreateContainer, create_container_request, NULL),
-    METHOD(RuntimeService, StartContainer, start_container_request, NULL),
-    METHOD(RuntimeService, StopContainer, stop_container_request, NULL),
-    METHOD(RuntimeService, RemoveContainer, remove_container_request, NULL),
-    METHOD(RuntimeService, ListContainers, list_containers_request, NULL),
-    METHOD(RuntimeService, ContainerStatus, container_status_request, NULL),
+    METHOD(RuntimeService, CreateContainer, create_container_request, cri_h_create_container),
+    METHOD(RuntimeService, StartContainer, start_container_request, cri_h_start_container),
+    METHOD(RuntimeService, StopContainer, stop_container_request, cri_h_stop_container),
+    METHOD(RuntimeService, RemoveContainer, remove_container_request, cri_h_remove_container),
+    METHOD(RuntimeService, ListContainers, list_containers_request, cri_h_list_containers),
+    METHOD(RuntimeService, ContainerStatus, container_status_request, cri_h_container_status),
     METHOD(RuntimeService, UpdateContainerResources, update_container_resources_request, NULL),
     METHOD(RuntimeService, ReopenContainerLog, reopen_container_log_request, NULL),
     METHOD(RuntimeService, ExecSync, exec_sync_request, NULL),

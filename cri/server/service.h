@@ -52,6 +52,10 @@ struct cri_service {
 	char *pod_cidr;	      /* from UpdateRuntimeConfig, persisted */
 	struct image_store *images; /* opened on --root at start */
 	int pulls_active, pulls_max; /* concurrent PullImage calls (max: workers-1, >= 1) */
+	/* Container exit watcher (container.c). */
+	int inotify_fd, watch_stop[2];
+	pthread_t watcher;
+	bool watcher_started;
 };
 
 int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cfg,

@@ -141,12 +141,14 @@ class Daemon:
     started = []
 
     def __init__(self, tmp, extra=(), conf_dir=None, bin_dirs="/usr/lib/cni",
-                 cache_dir=None):
+                 cache_dir=None, run_root=None):
         import harness
         self.tmp = str(tmp)
         self.sock = os.path.join(self.tmp, "cri.sock")
         self.root = os.path.join(self.tmp, "root")
-        self.run_root = os.path.join(self.tmp, "run")
+        # Shim control sockets live under the run root: keep it short
+        # (unix socket paths have 108 bytes) when tmp is deep.
+        self.run_root = run_root or os.path.join(self.tmp, "run")
         self.conf_dir = conf_dir or os.path.join(self.tmp, "net.d")
         self.cache_dir = cache_dir or os.path.join(self.tmp, "cni-cache")
         self.log = open(os.path.join(self.tmp, "daemon.log"), "a+")

@@ -1,0 +1,275 @@
+"""nodelet-cri containers end to end, in the harness's network namespaces:
+pull busybox from a local registry, run a pod on our bridge + host-local,
+create and start containers (through nodelet-shim and nodelet-runtime),
+CRI log content and format, ContainerStatus exit code and reason,
+command/args vs Entrypoint/Cmd, env, user, mounts, stop with timeout,
+remove, container events, failures (bad image, unknown ids, missing
+metadata), and a kill -9 of the daemon while a container runs and another
+exits during the downtime."""
+import json
+import os
+import re
+import shutil
+import tempfile
+import subprocess
+import threading
+import time
+
+import pytest
+
+import criclient
+import harness
+import imagebuild as ib
+from registry import Registry
+from test_cri_sandbox import pod_config, write_conflist
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) (F|P) (.*)$")
+
+
+@pytest.fixture(autouse=True)
+def _stop_daemons():
+    yield
+    criclient.Daemon.stop_all()
+
+
+@pytest.fixture
+def env(netns, tmp_path):
+    work = str(tmp_path)
+    reg = Registry(work)
+    img = ib.Image(config={"Env": ["PATH=/bin", "FROM_IMAGE=1", "OVER=image"],
+                           "Entrypoint": ["/bin/echo"], "Cmd": ["from-cmd"],
+                           "WorkingDir": "/tmp"}).add_layer(ib.busybox_entries())
+    layout = ib.write_layout(os.path.join(work, "layout"), {"v1": img})
+    ref = f"{reg.addr}/test/bb:v1"
+    ib.push(layout, "v1", ref)
+    write_conflist(os.path.join(work, "net.d"))
+    run_root = tempfile.mkdtemp(prefix="ncri-", dir="/run")
+    d = criclient.Daemon(tmp_path, bin_dirs=harness.BIN, run_root=run_root).start()
+    c = d.client(timeout=60)
+    c.UpdateRuntimeConfig(runtime_config={"network_config": {"pod_cidr": "10.97.0.0/24"}})
+    c.PullImage(image={"image": ref})
+    logdir = os.path.join(work, "logs")
+    sid = c.RunPodSandbox(config=pod_config("pod", "uid1", log_directory=logdir)).pod_sandbox_id
+    env = {"d": d, "c": c, "ref": ref, "sid": sid, "logdir": logdir, "work": work}
+    yield env
+    c = env["c"]
+    try:
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+    except criclient.CRIError:
+        pass
+    c.close()
+    reg.stop()
+    criclient.Daemon.stop_all()
+    subprocess.run(["umount", "-R", "-l", run_root], stderr=subprocess.DEVNULL)
+    shutil.rmtree(run_root, ignore_errors=True)
+
+
+def cconfig(env, name, **kw):
+    cfg = {"metadata": {"name": name}, "image": {"image": env["ref"]},
+           "log_path": f"{name}.log", "labels": {"c": name}}
+    cfg.update(kw)
+    return cfg
+
+
+def stop(c, cid, timeout):
+    # `timeout` of Client.call is the RPC deadline: build the request instead.
+    return c.StopContainer(request=c.request("StopContainer", container_id=cid, timeout=timeout))
+
+
+def wait_state(c, cid, state, timeout=10):
+    pb = criclient.pb()
+    want = getattr(pb, state)
+    harness.wait_for(lambda: c.ContainerStatus(container_id=cid).status.state == want,
+                     timeout=timeout, what=f"{cid[:12]} {state}")
+    return c.ContainerStatus(container_id=cid).status
+
+
+def log_lines(path):
+    with open(path) as f:
+        return [LOG_LINE.match(line.rstrip("\n")) for line in f]
+
+
+def run(env, name, **kw):
+    c = env["c"]
+    cid = c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(env, name, **kw),
+                            sandbox_config=pod_config("pod", "uid1")).container_id
+    c.StartContainer(container_id=cid)
+    return cid
+
+
+def test_run_to_completion_and_log(env):
+    c = env["c"]
+    pb = criclient.pb()
+    cid = c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(
+        env, "hello", command=["/bin/sh", "-c"],
+        args=["echo hello; echo oops >&2; env | sort; id -u; pwd; exit 3"],
+        envs=[{"key": "OVER", "value": "config"}, {"key": "MINE", "value": "x y"}]),
+        sandbox_config=pod_config("pod", "uid1")).container_id
+    st = c.ContainerStatus(container_id=cid).status
+    assert st.state == pb.CONTAINER_CREATED and st.created_at > 0 and st.started_at == 0
+    assert st.image_ref.startswith("sha256:") and st.image.image == env["ref"]
+    assert st.log_path == os.path.join(env["logdir"], "hello.log")
+    c.StartContainer(container_id=cid)
+    st = wait_state(c, cid, "CONTAINER_EXITED")
+    assert st.exit_code == 3 and st.reason == "Error"
+    assert st.finished_at >= st.started_at > 0
+    lines = log_lines(st.log_path)
+    assert all(lines), open(st.log_path).read()
+    msgs = [(m.group(2), m.group(3), m.group(4)) for m in lines]
+    assert ("stdout", "F", "hello") in msgs and ("stderr", "F", "oops") in msgs
+    out = [m[2] for m in msgs if m[0] == "stdout"]
+    assert "OVER=config" in out and "FROM_IMAGE=1" in out and "MINE=x y" in out
+    assert "HOSTNAME=pod" in out
+    assert out[-2:] == ["0", "/tmp"]
+    # Listing, filters.
+    assert [x.id for x in c.ListContainers().containers] == [cid]
+    assert [x.id for x in c.ListContainers(filter={"pod_sandbox_id": env["sid"]}).containers] == [cid]
+    assert [x.id for x in c.ListContainers(filter={"state": {"state": "CONTAINER_EXITED"}}).containers] == [cid]
+    assert list(c.ListContainers(filter={"state": {"state": "CONTAINER_RUNNING"}}).containers) == []
+    assert [x.id for x in c.ListContainers(filter={"label_selector": {"c": "hello"}}).containers] == [cid]
+    c.RemoveContainer(container_id=cid)
+    c.RemoveContainer(container_id=cid)
+    assert list(c.ListContainers().containers) == []
+    with pytest.raises(criclient.CRIError) as e:
+        c.ContainerStatus(container_id=cid)
+    assert e.value.code.name == "NOT_FOUND"
+
+
+def test_entrypoint_cmd_rules_and_completed(env):
+    c = env["c"]
+    # No command/args: Entrypoint + Cmd.
+    a = run(env, "a")
+    # args only: Entrypoint + args.
+    b = run(env, "b", args=["from-args"])
+    sa, sb = wait_state(c, a, "CONTAINER_EXITED"), wait_state(c, b, "CONTAINER_EXITED")
+    assert sa.exit_code == 0 and sa.reason == "Completed"
+    assert [m.group(4) for m in log_lines(sa.log_path)] == ["from-cmd"]
+    assert [m.group(4) for m in log_lines(sb.log_path)] == ["from-args"]
+
+
+def test_stop_running_and_events(env):
+    c = env["c"]
+    events = []
+    stream = c.call("GetContainerEvents")
+
+    def collect():
+        try:
+            for ev in stream:
+                events.append((ev.container_id, ev.container_event_type))
+        except Exception:
+            pass
+
+    t = threading.Thread(target=collect, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    # A shell that ignores SIGTERM: stop must escalate to SIGKILL after 1s.
+    cid = run(env, "sleeper", command=["/bin/sh", "-c", "trap '' TERM; echo up; while true; do sleep 1; done"])
+    st = wait_state(c, cid, "CONTAINER_RUNNING")
+    info = json.loads(c.ContainerStatus(container_id=cid, verbose=True).info["info"])
+    assert info["pid"] > 0
+    spec = info["runtimeSpec"]
+    nss = {n["type"]: n.get("path") for n in spec["linux"]["namespaces"]}
+    assert nss["network"].endswith("/ns/net") and nss["pid"] is None
+    assert spec["linux"]["cgroupsPath"] == f"/kubepods/poduid1/{cid}"
+    assert "CAP_NET_RAW" in spec["process"]["capabilities"]["bounding"]
+    t0 = time.monotonic()
+    stop(c, cid, 1)
+    assert 0.9 < time.monotonic() - t0 < 8
+    st = c.ContainerStatus(container_id=cid).status
+    assert st.state == criclient.pb().CONTAINER_EXITED and st.exit_code == 137
+    stop(c, cid, 1)  # again: fine
+    c.RemoveContainer(container_id=cid)
+    harness.wait_for(lambda: len(events) >= 4, timeout=5, what="4 events")
+    stream.cancel()
+    pb = criclient.pb()
+    assert [e for e in events if e[0] == cid] == [
+        (cid, pb.CONTAINER_CREATED_EVENT), (cid, pb.CONTAINER_STARTED_EVENT),
+        (cid, pb.CONTAINER_STOPPED_EVENT), (cid, pb.CONTAINER_DELETED_EVENT)]
+
+
+def test_security_mounts_and_user(env):
+    c = env["c"]
+    host = os.path.join(env["work"], "vol")
+    os.makedirs(host)
+    with open(os.path.join(host, "f"), "w") as f:
+        f.write("from-host")
+    cid = run(env, "sec", working_dir="/", command=["/bin/sh", "-c",
+                                   "cat /data/f; echo; id -u; id -g; id -G; cat /etc/hostname; "
+                                   "touch /data/x 2>/dev/null || echo ro; "
+                                   "touch /root-ro 2>/dev/null || echo rootro; "
+                                   "grep CapBnd /proc/self/status"],
+              mounts=[{"container_path": "/data", "host_path": host, "readonly": True}],
+              linux={"security_context": {"run_as_user": {"value": "65534"},
+                                          "run_as_group": {"value": "4242"},
+                                          "supplemental_groups": ["7"],
+                                          "readonly_rootfs": True,
+                                          "capabilities": {"drop_capabilities": ["ALL"],
+                                                           "add_capabilities": ["NET_ADMIN"]}}})
+    st = wait_state(c, cid, "CONTAINER_EXITED")
+    out = [m.group(4) for m in log_lines(st.log_path)]
+    assert out[:7] == ["from-host", "65534", "4242", "4242 7", "pod", "ro", "rootro"], out
+    # Only CAP_NET_ADMIN (bit 12) is left in the bounding set.
+    assert out[7].split()[-1] == "0000000000001000", out
+    assert [m.container_path for m in st.mounts] == ["/data"]
+
+
+def test_failures(env):
+    c = env["c"]
+    with pytest.raises(criclient.CRIError) as e:
+        c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(env, "x", image={"image": "nope:1"}))
+    assert e.value.code.name == "NOT_FOUND"
+    with pytest.raises(criclient.CRIError) as e:
+        c.CreateContainer(pod_sandbox_id="f" * 64, config=cconfig(env, "x"))
+    assert e.value.code.name == "NOT_FOUND"
+    with pytest.raises(criclient.CRIError) as e:
+        c.CreateContainer(pod_sandbox_id=env["sid"], config={"image": {"image": env["ref"]}})
+    assert e.value.code.name == "INVALID_ARGUMENT" and "metadata.name" in e.value.details
+    for m in ("StartContainer", "ContainerStatus"):
+        with pytest.raises(criclient.CRIError) as e:
+            c.call(m, container_id="0" * 64)
+        assert e.value.code.name == "NOT_FOUND", m
+    # A command that does not exist: the runtime's create (run by the shim)
+    # fails, so CreateContainer does (containerd creates its task only at
+    # StartContainer and reports ContainerCannotRun there); nothing is left.
+    with pytest.raises(criclient.CRIError) as e:
+        c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(
+            env, "bad", command=["/no/such/binary"]))
+    assert "/no/such/binary" in e.value.details
+    cdir = os.path.join(env["d"].run_root, "containers")
+    assert os.listdir(cdir) == []
+    # Same name twice.
+    a = c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(env, "dup", command=["true"])).container_id
+    with pytest.raises(criclient.CRIError) as e:
+        c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(env, "dup", command=["true"]))
+    assert e.value.code.name == "ALREADY_EXISTS"
+    # Removing the sandbox removes its containers.
+    c.StopPodSandbox(pod_sandbox_id=env["sid"])
+    c.RemovePodSandbox(pod_sandbox_id=env["sid"])
+    assert list(c.ListContainers().containers) == []
+    assert os.listdir(cdir) == []
+    del a
+
+
+def test_daemon_kill9_restart(env):
+    d, c = env["d"], env["c"]
+    long = run(env, "long", command=["/bin/sh", "-c", "echo started; sleep 1000"])
+    short = run(env, "short", command=["/bin/sh", "-c", "sleep 2; exit 7"])
+    wait_state(c, long, "CONTAINER_RUNNING")
+    pid = json.loads(c.ContainerStatus(container_id=long, verbose=True).info["info"])["pid"]
+    c.close()
+    d.kill()
+    time.sleep(2.5)  # the short one exits while the daemon is down
+    d.start()
+    c = env["c"] = d.client(timeout=60)
+    pb = criclient.pb()
+    st = {x.id: x.state for x in c.ListContainers().containers}
+    assert st == {long: pb.CONTAINER_RUNNING, short: pb.CONTAINER_EXITED}
+    s = c.ContainerStatus(container_id=short).status
+    assert s.exit_code == 7 and s.reason == "Error"
+    os.kill(pid, 0)  # untouched
+    assert [x.id for x in c.ListPodSandbox().items] == [env["sid"]]
+    stop(c, long, 0)
+    assert c.ContainerStatus(container_id=long).status.exit_code == 137
+    for cid in (long, short):
+        c.RemoveContainer(container_id=cid)
