@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -1550,4 +1552,218 @@ enum cri_status cri_h_list_containers(void *user, const ProtobufCMessage *req,
 	free(iss);
 	cri_store_list_free(list, n);
 	return st;
+}
+
+/* ---- ExecSync / ReopenContainerLog ---- */
+
+/* Run argv with separate stdout/stderr captures (each capped at max
+ * bytes) and a timeout; on timeout the child is killed and ETIMEDOUT
+ * returned. Returns the exit status. */
+static int run_split(char *const argv[], char **ret_out, size_t *out_len, char **ret_err,
+		     size_t *err_len, size_t max, int timeout_ms, ndl_error_t *err)
+{
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return ndl_error_set(err, errno, "pipe");
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		close(po[0]);
+		close(po[1]);
+		return ndl_error_set(err, errno, "pipe");
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(po[1]);
+	close(pe[1]);
+	if (rc != 0) {
+		close(po[0]);
+		close(pe[0]);
+		return ndl_error_set(err, rc, "run %s", argv[0]);
+	}
+	char *bufs[2] = {xmalloc(max + 1), xmalloc(max + 1)};
+	size_t lens[2] = {0, 0};
+	int fds[2] = {po[0], pe[0]};
+	bool open_[2] = {true, true}, timed_out = false;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (open_[0] || open_[1]) {
+		int wait_ms = -1;
+		if (timeout_ms > 0) {
+			struct timespec t;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			long el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+			wait_ms = el >= timeout_ms ? 0 : (int)(timeout_ms - el);
+		}
+		struct pollfd pfd[2] = {{.fd = open_[0] ? fds[0] : -1, .events = POLLIN},
+					{.fd = open_[1] ? fds[1] : -1, .events = POLLIN}};
+		int pr = poll(pfd, 2, wait_ms);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0) {
+			timed_out = true;
+			kill(pid, SIGKILL);
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (!open_[i] || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			char b[4096];
+			ssize_t n = read(fds[i], b, sizeof(b));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				open_[i] = false;
+				continue;
+			}
+			size_t take = (size_t)n < max - lens[i] ? (size_t)n : max - lens[i];
+			memcpy(bufs[i] + lens[i], b, take);
+			lens[i] += take;
+		}
+	}
+	close(fds[0]);
+	close(fds[1]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (timed_out) {
+		free(bufs[0]);
+		free(bufs[1]);
+		return ndl_error_setf(err, ETIMEDOUT, "timeout %d ms exceeded", timeout_ms);
+	}
+	*ret_out = bufs[0];
+	*out_len = lens[0];
+	*ret_err = bufs[1];
+	*err_len = lens[1];
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+#define EXEC_SYNC_MAX_OUTPUT (16 * 1024 * 1024 / 4) /* both fit in a 16 MiB reply */
+
+enum cri_status cri_h_exec_sync(void *user, const ProtobufCMessage *req, struct cri_reply *r)
+{
+	struct cri_service *svc = user;
+	const Runtime__V1__ExecSyncRequest *in = (const Runtime__V1__ExecSyncRequest *)req;
+	if (!in->n_cmd)
+		return invalid(r, "cmd");
+	struct cri_record *rec = NULL;
+	enum cri_status st = get_container(svc, in->container_id, &rec, r);
+	if (st != CRI_OK)
+		return st;
+	refresh(svc, rec);
+	pthread_mutex_lock(&rec->lock);
+	int state = (int)json_integer_value(json_object_get(rec->data, "state"));
+	pthread_mutex_unlock(&rec->lock);
+	if (state != C_RUNNING) {
+		cri_store_put(rec);
+		return cri_reply_error(r, CRI_FAILED_PRECONDITION, "container %s is not running",
+				       in->container_id);
+	}
+	/* The exec'd process is the container's process with other args: same
+	 * user, env, cwd, capabilities (containerd's rule). */
+	ndl_error_t e = NDL_ERROR_INIT;
+	cleanup_free char *specp = cdir(svc, rec->id, "bundle/config.json");
+	cleanup_json json_t *spec = NULL;
+	if (ndl_json_load_file(specp, &spec, &e) < 0) {
+		cri_store_put(rec);
+		return cri_reply_errno_msg(r, &e);
+	}
+	json_t *proc = json_deep_copy(json_object_get(spec, "process"));
+	json_object_set_new(proc, "args", strv_json(in->cmd, in->n_cmd));
+	json_object_set_new(proc, "terminal", json_false());
+	json_object_del(proc, "oomScoreAdj");
+	cleanup_free char *txt = ndl_json_dumps(proc, false);
+	json_decref(proc);
+	char tmpl[] = "/tmp/nodelet-exec-XXXXXX";
+	int fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0 || ndl_write_all(fd, txt, strlen(txt), &e) < 0) {
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmpl);
+		} else {
+			ndl_error_set(&e, errno, "exec process file");
+		}
+		cri_store_put(rec);
+		return cri_reply_errno_msg(r, &e);
+	}
+	close(fd);
+	cleanup_free char *bin = sibling_bin("nodelet-runtime");
+	cleanup_free char *root = runtime_root(svc);
+	char *argv[] = {bin, (char *)"--root", root, (char *)"exec", (char *)"--process", tmpl,
+			rec->id, NULL};
+	char *out = NULL, *errb = NULL;
+	size_t olen = 0, elen = 0;
+	int rc = run_split(argv, &out, &olen, &errb, &elen, EXEC_SYNC_MAX_OUTPUT,
+			   in->timeout > 0 ? (int)(in->timeout * 1000) : 0, &e);
+	unlink(tmpl);
+	cri_store_put(rec);
+	if (rc < 0) {
+		if (e.code == ETIMEDOUT) {
+			ndl_error_wrap(&e, "ExecSync %s", in->container_id);
+			e.code = ETIMEDOUT;
+		}
+		return cri_reply_errno_msg(r, &e);
+	}
+	Runtime__V1__ExecSyncResponse resp = RUNTIME__V1__EXEC_SYNC_RESPONSE__INIT;
+	resp.stdout.data = (uint8_t *)out;
+	resp.stdout.len = olen;
+	resp.stderr.data = (uint8_t *)errb;
+	resp.stderr.len = elen;
+	resp.exit_code = rc;
+	st = cri_reply_ok(r, &resp.base);
+	free(out);
+	free(errb);
+	return st;
+}
+
+enum cri_status cri_h_reopen_container_log(void *user, const ProtobufCMessage *req,
+					   struct cri_reply *r)
+{
+	struct cri_service *svc = user;
+	const Runtime__V1__ReopenContainerLogRequest *in =
+	    (const Runtime__V1__ReopenContainerLogRequest *)req;
+	struct cri_record *rec = NULL;
+	enum cri_status st = get_container(svc, in->container_id, &rec, r);
+	if (st != CRI_OK)
+		return st;
+	refresh(svc, rec);
+	pthread_mutex_lock(&rec->lock);
+	int state = (int)json_integer_value(json_object_get(rec->data, "state"));
+	pthread_mutex_unlock(&rec->lock);
+	cleanup_free char *sock = spath(svc, rec->id, "shim.sock");
+	cri_store_put(rec);
+	if (state != C_RUNNING)
+		return cri_reply_error(r, CRI_FAILED_PRECONDITION, "container is not running");
+	/* The shim's control socket: "reopen" -> "ok" | "error <msg>". */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	char reply[512] = "";
+	ssize_t n = -1;
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, "reopen\n", 7) == 7) {
+		struct timeval tv = {.tv_sec = 10};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		n = read(fd, reply, sizeof(reply) - 1);
+	}
+	int saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return cri_reply_error(r, CRI_UNKNOWN, "reopen log of %s: shim %s: %s",
+				       in->container_id, sock, strerror(saved));
+	reply[n] = 0;
+	reply[strcspn(reply, "\n")] = 0;
+	if (strncmp(reply, "ok", 2) != 0)
+		return cri_reply_error(r, CRI_UNKNOWN, "reopen log of %s: %s", in->container_id,
+				       reply);
+	Runtime__V1__ReopenContainerLogResponse resp =
+	    RUNTIME__V1__REOPEN_CONTAINER_LOG_RESPONSE__INIT;
+	return cri_reply_ok(r, &resp.base);
 }

@@ -55,3 +55,6 @@ void cri_containers_fini(struct cri_service *svc);
 #include <jansson.h>
 /* containerd's default seccomp profile as an OCI linux.seccomp object (new reference). */
 json_t *cri_seccomp_default_profile(void);
+enum cri_status cri_h_exec_sync(void *user, const ProtobufCMessage *req, struct cri_reply *r);
+enum cri_status cri_h_reopen_container_log(void *user, const ProtobufCMessage *req,
+					   struct cri_reply *r);

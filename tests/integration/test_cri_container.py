@@ -273,3 +273,32 @@ def test_daemon_kill9_restart(env):
     assert c.ContainerStatus(container_id=long).status.exit_code == 137
     for cid in (long, short):
         c.RemoveContainer(container_id=cid)
+
+
+def test_exec_sync_reopen_log_and_seccomp(env):
+    c = env["c"]
+    cid = run(env, "svc", command=["/bin/sh", "-c", "echo one; sleep 1000"],
+              envs=[{"key": "E1", "value": "v1"}],
+              linux={"security_context": {"seccomp": {"profile_type": "RuntimeDefault"}}})
+    st = wait_state(c, cid, "CONTAINER_RUNNING")
+    r = c.ExecSync(container_id=cid, cmd=["/bin/sh", "-c", "echo out $E1; echo err >&2; exit 4"])
+    assert (r.stdout, r.stderr, r.exit_code) == (b"out v1\n", b"err\n", 4)
+    # The default profile refuses namespace creation (unshare is not allowed).
+    r = c.ExecSync(container_id=cid, cmd=["/bin/sh", "-c", "echo x > /proc/self/comm; cat /proc/self/status | grep Seccomp:"])
+    assert b"Seccomp:\t2" in r.stdout
+    t0 = time.monotonic()
+    with pytest.raises(criclient.CRIError) as e:
+        c.ExecSync(request=c.request("ExecSync", container_id=cid, cmd=["sleep", "30"], timeout=1))
+    assert e.value.code.name == "DEADLINE_EXCEEDED" and time.monotonic() - t0 < 10
+    # Log rotation: the kubelet renames the file and asks for a reopen.
+    os.rename(st.log_path, st.log_path + ".1")
+    c.ReopenContainerLog(container_id=cid)
+    assert os.path.exists(st.log_path)
+    with pytest.raises(criclient.CRIError) as e:
+        c.ExecSync(container_id="0" * 64, cmd=["true"])
+    assert e.value.code.name == "NOT_FOUND"
+    stop(c, cid, 0)
+    with pytest.raises(criclient.CRIError) as e:
+        c.ReopenContainerLog(container_id=cid)
+    assert e.value.code.name == "FAILED_PRECONDITION"
+    c.RemoveContainer(container_id=cid)
