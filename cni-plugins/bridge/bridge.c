@@ -528,6 +528,8 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	cleanup_close int netns_fd = -1, host_ns_fd = -1;
 	struct cni_result *res = NULL;
 	struct add_undo u = {.cs = &cs};
+	struct cni_plugin_run ipam_run;
+	bool ipam_running = false;
 	int r = netlink_open(&hs, err);
 	if (r < 0)
 		goto out;
@@ -546,6 +548,17 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	r = netlink_open_in_netns(&cs, netns_fd, err);
 	if (r < 0)
 		goto out;
+
+	/* Start IPAM now and let it run (exec, lease, exit: ~0.5 ms) while we
+	 * create the veth pair, the slowest kernel step; the reference runs
+	 * them one after the other. Its result is collected below; if the veth
+	 * part fails first, the lease is released again (rollback). */
+	if (layer3) {
+		r = cni_ipam_exec_start(&ctx->env, &ctx->conf, CNI_CMD_ADD, &ipam_run, err);
+		if (r < 0)
+			goto out;
+		ipam_running = true;
+	}
 
 	struct netlink_link host, cont;
 	r = setup_veth(&cs, &hs, host_ns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
@@ -574,7 +587,8 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 
 	if (layer3) {
 		struct cni_result *ipam = NULL;
-		r = cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_ADD, &ipam, err);
+		ipam_running = false;
+		r = cni_ipam_exec_finish(&ipam_run, &ipam, err);
 		if (r < 0)
 			goto out;
 		u.ipam = true;
@@ -714,6 +728,15 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 
 	r = print_result(res, ctx->conf.version, err);
 out:
+	if (ipam_running) {
+		/* failed while IPAM ran: reap it; a lease it made goes in rollback */
+		ndl_error_t e = NDL_ERROR_INIT;
+		struct cni_result *ipam = NULL;
+		if (cni_ipam_exec_finish(&ipam_run, &ipam, &e) == 0)
+			u.ipam = true;
+		cni_result_free(ipam);
+		ndl_error_clear(&e);
+	}
 	if (r < 0)
 		rollback(ctx, &u);
 	cni_result_free(res);

@@ -3,6 +3,9 @@
  * negotiation, delegated IPAM, and the skel_main() command dispatcher. */
 #pragma once
 
+#include <signal.h>
+#include <sys/types.h>
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -276,10 +279,34 @@ int cni_exec_plugin(const struct cni_env *env, const char *type, enum cni_comman
 		    const char *stdin_data, size_t stdin_len, struct cni_result **ret,
 		    ndl_error_t *err);
 
+/* The same in two halves, so the caller can work while the plugin runs:
+ * start finds and spawns the plugin and hands it stdin (as much as the pipe
+ * takes); finish feeds the rest, collects the output, reaps the plugin and
+ * returns as cni_exec_plugin does. Every successful start must be
+ * finished (it restores SIGPIPE, closes the pipes and reaps the child). */
+struct cni_plugin_run {
+	pid_t pid;
+	int in_fd, out_fd;
+	const char *data; /* caller's stdin data: must outlive the run */
+	size_t len, off;
+	char *type;
+	struct sigaction old_sigpipe;
+	const char *ipam_type; /* cni_ipam_exec_start only */
+	enum cni_command command;
+};
+int cni_exec_plugin_start(const struct cni_env *env, const char *type, enum cni_command command,
+			  const char *stdin_data, size_t stdin_len, struct cni_plugin_run *run,
+			  ndl_error_t *err);
+int cni_exec_plugin_finish(struct cni_plugin_run *run, struct cni_result **ret, ndl_error_t *err);
+
 /* The delegated IPAM of the config (conf->ipam_type), with the config's own
  * stdin. ADD returns its result; CHECK/DEL/GC/STATUS return no result. */
 int cni_ipam_exec(const struct cni_env *env, const struct cni_conf *conf, enum cni_command command,
 		  struct cni_result **ret, ndl_error_t *err);
+/* Halves of cni_ipam_exec, as cni_exec_plugin_start/finish. */
+int cni_ipam_exec_start(const struct cni_env *env, const struct cni_conf *conf,
+			enum cni_command command, struct cni_plugin_run *run, ndl_error_t *err);
+int cni_ipam_exec_finish(struct cni_plugin_run *run, struct cni_result **ret, ndl_error_t *err);
 
 /* ---- dispatcher --------------------------------------------------------- */
 
