@@ -1150,6 +1150,9 @@ enum cri_status cri_h_start_container(void *user, const ProtobufCMessage *req, s
 		return cri_reply_error(r, CRI_FAILED_PRECONDITION,
 				       "container %s is not in created state", in->container_id);
 	}
+	/* Taken before the call: a command that exits at once must not show
+	 * finished_at before started_at. */
+	int64_t started = cri_now_ns();
 	if (runtime_cmd(svc, &e, "start", rec->id, NULL, NULL) < 0) {
 		/* containerd: the container is marked exited with ContainerCannotRun. */
 		json_object_set_new(rec->data, "state", json_integer(C_EXITED));
@@ -1166,7 +1169,7 @@ enum cri_status cri_h_start_container(void *user, const ProtobufCMessage *req, s
 		return cri_reply_errno_msg(r, &e);
 	}
 	json_object_set_new(rec->data, "state", json_integer(C_RUNNING));
-	json_object_set_new(rec->data, "started_at", json_integer(cri_now_ns()));
+	json_object_set_new(rec->data, "started_at", json_integer(started));
 	int rc = cri_store_save(svc->store, rec, &e);
 	/* A command that exits at once may already have written exit.json. */
 	absorb_exit(svc, rec);
