@@ -23,9 +23,14 @@
 int hl_store_open(const char *data_dir, const char *network, struct hl_store *ret, ndl_error_t *err)
 {
 	cleanup_free char *dir = xasprintf("%s/%s", data_dir, network);
-	if (ndl_mkdir_p(dir, 0755, err) < 0)
-		return cni_error_set(err, CNI_ERR_IO, "%s", ndl_error_msg(err));
+	/* The directory exists after the first ADD: one open instead of a
+	 * mkdir per path component (like MkdirAll's stat first). */
 	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT) {
+		if (ndl_mkdir_p(dir, 0755, err) < 0)
+			return cni_error_set(err, CNI_ERR_IO, "%s", ndl_error_msg(err));
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
 	if (dfd < 0)
 		return cni_error_set(err, CNI_ERR_IO, "open %s: %s", dir, strerror(errno));
 	/* Same mode as the reference's lock file. */
@@ -37,18 +42,6 @@ int hl_store_open(const char *data_dir, const char *network, struct hl_store *re
 		if (errno != EINTR)
 			return cni_error_set(err, CNI_ERR_IO, "lock %s/lock: %s", dir,
 					     strerror(errno));
-	/* Under the lock nobody else is mid-reserve: a named temp file left here
-	 * is from a writer that died. */
-	int d2 = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	cleanup_closedir DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
-	if (!d && d2 >= 0)
-		close(d2);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
-				unlinkat(dfd, e->d_name, 0);
-	}
 	ret->dirfd = steal_fd(&dfd);
 	ret->lockfd = steal_fd(&lfd);
 	ret->leases = NULL;
@@ -265,6 +258,13 @@ static int load(struct hl_store *s, ndl_error_t *err)
 	size_t n = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
+		/* We hold the lock, so nobody else is mid-reserve: a named temp
+		 * file here is from a writer that died (done in this scan rather
+		 * than a directory pass of its own). */
+		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
+			unlinkat(s->dirfd, e->d_name, 0);
+			continue;
+		}
 		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
 			continue;
 		struct cni_ip ip;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -158,7 +159,8 @@ static int pump(int in_fd, const char *data, size_t len, int out_fd, char **ret_
 	if (in_fd >= 0)
 		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
 	if (len == 0) {
-		close(in_fd);
+		if (in_fd >= 0)
+			close(in_fd);
 		in_fd = -1;
 	}
 	while (out_fd >= 0) {
@@ -594,6 +596,12 @@ static int dispatch(const struct skel_plugin *p, struct skel_ctx *ctx, ndl_error
 
 int skel_main(const struct skel_plugin *p)
 {
+	/* jansson seeds its hash function from /dev/urandom (open, read,
+	 * close) on first use; one getrandom() does it in a single syscall. */
+	size_t seed = 0;
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed || !seed)
+		seed = (size_t)getpid() * 2654435761u + 1;
+	json_object_seed(seed);
 	struct skel_ctx ctx = {0};
 	ndl_error_t err = NDL_ERROR_INIT;
 	int r = dispatch(p, &ctx, &err);
