@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -28,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroups/cgroups.h"
 #include "cri/client/client.h"
 #include "cri/images/images.h"
 #include "cri/server/handlers.h"
@@ -1769,4 +1771,255 @@ enum cri_status cri_h_reopen_container_log(void *user, const ProtobufCMessage *r
 	Runtime__V1__ReopenContainerLogResponse resp =
 	    RUNTIME__V1__REOPEN_CONTAINER_LOG_RESPONSE__INIT;
 	return cri_reply_ok(r, &resp.base);
+}
+
+/* ---- UpdateContainerResources / ContainerStats ---- */
+
+static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cgroup_manager *cg_mgr; /* detected once, on first use */
+
+static int open_container_cgroup(struct cri_service *svc, const char *id, struct cgroup **ret,
+				 ndl_error_t *err)
+{
+	pthread_mutex_lock(&cg_lock);
+	int rc = cg_mgr ? 0 : cgroup_manager_init(&cg_mgr, err);
+	pthread_mutex_unlock(&cg_lock);
+	if (rc < 0)
+		return rc;
+	cleanup_free char *specp = cdir(svc, id, "bundle/config.json");
+	cleanup_json json_t *spec = NULL;
+	if (ndl_json_load_file(specp, &spec, err) < 0)
+		return -abs(err->code);
+	const char *path =
+	    json_string_value(json_object_get(json_object_get(spec, "linux"), "cgroupsPath"));
+	if (!path)
+		return ndl_error_setf(err, ENOENT, "container %s has no cgroupsPath", id);
+	return cgroup_open(cg_mgr, path, ret, err);
+}
+
+enum cri_status cri_h_update_container_resources(void *user, const ProtobufCMessage *req,
+						 struct cri_reply *r)
+{
+	struct cri_service *svc = user;
+	const Runtime__V1__UpdateContainerResourcesRequest *in =
+	    (const Runtime__V1__UpdateContainerResourcesRequest *)req;
+	if (!in->linux)
+		return invalid(r, "linux");
+	struct cri_record *rec = NULL;
+	enum cri_status st = get_container(svc, in->container_id, &rec, r);
+	if (st != CRI_OK)
+		return st;
+	refresh(svc, rec);
+	pthread_mutex_lock(&rec->lock);
+	int state = (int)json_integer_value(json_object_get(rec->data, "state"));
+	ndl_error_t e = NDL_ERROR_INIT;
+	int rc = 0;
+	/* Only the fields the CRI carries are written (no devices rule: the
+	 * container's device cgroup stays as created). */
+	json_t *res = resources_json(in->linux, json_array());
+	json_object_del(res, "devices");
+	if (state == C_RUNNING || state == C_CREATED) {
+		struct cgroup *cg = NULL;
+		struct cgroup_resources cr;
+		if ((rc = open_container_cgroup(svc, rec->id, &cg, &e)) == 0) {
+			if ((rc = cgroup_resources_from_json(res, "linux.resources", &cr, &e)) == 0)
+				rc = cgroup_apply(cg, &cr, &e);
+			cgroup_resources_free(&cr);
+			cgroup_free(cg);
+		}
+	}
+	/* The stored config reports what is in force (ContainerStatus.resources). */
+	if (rc == 0) {
+		json_t *cfg = json_object_get(rec->data, "config");
+		json_t *lx = json_object_get(cfg, "linux");
+		if (!lx) {
+			lx = json_object();
+			json_object_set_new(cfg, "linux", lx);
+		}
+		json_object_set_new(lx, "resources", cri_msg_to_json(&in->linux->base));
+		rc = cri_store_save(svc->store, rec, &e);
+	}
+	pthread_mutex_unlock(&rec->lock);
+	json_decref(res);
+	cri_store_put(rec);
+	if (rc < 0) {
+		ndl_error_wrap(&e, "UpdateContainerResources %s", in->container_id);
+		return cri_reply_errno_msg(r, &e);
+	}
+	Runtime__V1__UpdateContainerResourcesResponse resp =
+	    RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
+	return cri_reply_ok(r, &resp.base);
+}
+
+static _Thread_local uint64_t du_bytes, du_inodes;
+
+static int du_visit(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)flag;
+	(void)ftw;
+	du_bytes += (uint64_t)sb->st_blocks * 512;
+	du_inodes++;
+	return 0;
+}
+
+/* One container's stats, heap-allocated sub-messages (freed by stats_free). */
+struct stats_buf {
+	Runtime__V1__ContainerStats s;
+	Runtime__V1__ContainerAttributes attr;
+	Runtime__V1__ContainerMetadata md;
+	Runtime__V1__CpuUsage cpu;
+	Runtime__V1__MemoryUsage mem;
+	Runtime__V1__FilesystemUsage fs;
+	Runtime__V1__FilesystemIdentifier fsid;
+	Runtime__V1__UInt64Value v[9];
+	struct kvs l, a;
+	char *upper;
+};
+
+static void stats_fill(struct cri_service *svc, struct cri_record *rec, struct stats_buf *b)
+{
+	memset(b, 0, sizeof(*b));
+	runtime__v1__container_stats__init(&b->s);
+	runtime__v1__container_attributes__init(&b->attr);
+	runtime__v1__container_metadata__init(&b->md);
+	for (int i = 0; i < 9; i++)
+		runtime__v1__uint64_value__init(&b->v[i]);
+	pthread_mutex_lock(&rec->lock);
+	json_t *d = rec->data;
+	const json_t *jm = json_object_get(d, "metadata");
+	b->md.name = (char *)jstr(jm, "name");
+	b->md.attempt = (uint32_t)json_integer_value(json_object_get(jm, "attempt"));
+	b->attr.id = rec->id;
+	b->attr.metadata = &b->md;
+	kvs_fill(&b->l, json_object_get(d, "labels"));
+	kvs_fill(&b->a, json_object_get(d, "annotations"));
+	b->attr.n_labels = b->l.n;
+	b->attr.labels = (Runtime__V1__ContainerAttributes__LabelsEntry **)b->l.p;
+	b->attr.n_annotations = b->a.n;
+	b->attr.annotations = (Runtime__V1__ContainerAttributes__AnnotationsEntry **)b->a.p;
+	int state = (int)json_integer_value(json_object_get(d, "state"));
+	pthread_mutex_unlock(&rec->lock);
+	b->s.attributes = &b->attr;
+	int64_t now = cri_now_ns();
+	struct cgroup *cg = NULL;
+	struct cgroup_stats cs;
+	ndl_error_t e = NDL_ERROR_INIT;
+	if (state == C_RUNNING && open_container_cgroup(svc, rec->id, &cg, &e) == 0 &&
+	    cgroup_stats(cg, &cs, &e) == 0) {
+		runtime__v1__cpu_usage__init(&b->cpu);
+		b->cpu.timestamp = now;
+		b->v[0].value = cs.cpu.usage_ns;
+		b->cpu.usage_core_nano_seconds = &b->v[0];
+		b->s.cpu = &b->cpu;
+		runtime__v1__memory_usage__init(&b->mem);
+		b->mem.timestamp = now;
+		b->v[1].value = cs.memory.working_set;
+		b->v[2].value = cs.memory.usage;
+		b->v[3].value = cs.memory.rss;
+		b->v[4].value = cs.memory.pgfault;
+		b->v[5].value = cs.memory.pgmajfault;
+		b->mem.working_set_bytes = &b->v[1];
+		b->mem.usage_bytes = &b->v[2];
+		b->mem.rss_bytes = &b->v[3];
+		b->mem.page_faults = &b->v[4];
+		b->mem.major_page_faults = &b->v[5];
+		if (cs.memory.limit != CGROUP_MAX) {
+			b->v[6].value = cs.memory.limit > cs.memory.working_set
+					    ? cs.memory.limit - cs.memory.working_set
+					    : 0;
+			b->mem.available_bytes = &b->v[6];
+		}
+		b->s.memory = &b->mem;
+	} else if (e.code) {
+		log_debug(1, "container stats", "id=%s err=\"%s\"", rec->id, ndl_error_msg(&e));
+	}
+	ndl_error_clear(&e);
+	if (cg)
+		cgroup_free(cg);
+	/* The writable layer: the overlay upper dir in the image store. */
+	b->upper = xasprintf("%s/rootfs/%s/upper", images_store_root(svc->images), rec->id);
+	du_bytes = du_inodes = 0;
+	if (nftw(b->upper, du_visit, 16, FTW_PHYS) == 0) {
+		runtime__v1__filesystem_usage__init(&b->fs);
+		runtime__v1__filesystem_identifier__init(&b->fsid);
+		b->fs.timestamp = now;
+		b->fsid.mountpoint = (char *)images_store_root(svc->images);
+		b->fs.fs_id = &b->fsid;
+		b->v[7].value = du_bytes;
+		b->v[8].value = du_inodes;
+		b->fs.used_bytes = &b->v[7];
+		b->fs.inodes_used = &b->v[8];
+		b->s.writable_layer = &b->fs;
+	}
+}
+
+static void stats_free(struct stats_buf *b)
+{
+	kvs_free(&b->l);
+	kvs_free(&b->a);
+	free(b->upper);
+}
+
+enum cri_status cri_h_container_stats(void *user, const ProtobufCMessage *req, struct cri_reply *r)
+{
+	struct cri_service *svc = user;
+	const Runtime__V1__ContainerStatsRequest *in = (const Runtime__V1__ContainerStatsRequest *)req;
+	struct cri_record *rec = NULL;
+	enum cri_status st = get_container(svc, in->container_id, &rec, r);
+	if (st != CRI_OK)
+		return st;
+	refresh(svc, rec);
+	struct stats_buf *b = xmalloc(sizeof(*b));
+	stats_fill(svc, rec, b);
+	Runtime__V1__ContainerStatsResponse resp = RUNTIME__V1__CONTAINER_STATS_RESPONSE__INIT;
+	resp.stats = &b->s;
+	st = cri_reply_ok(r, &resp.base);
+	stats_free(b);
+	free(b);
+	cri_store_put(rec);
+	return st;
+}
+
+enum cri_status cri_h_list_container_stats(void *user, const ProtobufCMessage *req,
+					   struct cri_reply *r)
+{
+	struct cri_service *svc = user;
+	const Runtime__V1__ListContainerStatsRequest *in =
+	    (const Runtime__V1__ListContainerStatsRequest *)req;
+	struct cri_filter f = {0};
+	cleanup_json json_t *sel = NULL;
+	if (in->filter) {
+		f.id = in->filter->id && *in->filter->id ? in->filter->id : NULL;
+		f.pod_sandbox_id = in->filter->pod_sandbox_id && *in->filter->pod_sandbox_id
+				       ? in->filter->pod_sandbox_id
+				       : NULL;
+		if (in->filter->n_label_selector) {
+			sel = json_object();
+			for (size_t i = 0; i < in->filter->n_label_selector; i++)
+				json_object_set_new(sel, in->filter->label_selector[i]->key,
+						    json_string(in->filter->label_selector[i]->value));
+			f.label_selector = sel;
+		}
+	}
+	struct cri_record **list = NULL;
+	size_t n = 0;
+	cri_store_list(svc->store, CRI_KIND_CONTAINER, &f, &list, &n);
+	struct stats_buf *bs = xcalloc(n + 1, sizeof(*bs));
+	Runtime__V1__ContainerStats **ptrs = xcalloc(n + 1, sizeof(*ptrs));
+	for (size_t i = 0; i < n; i++) {
+		refresh(svc, list[i]);
+		stats_fill(svc, list[i], &bs[i]);
+		ptrs[i] = &bs[i].s;
+	}
+	Runtime__V1__ListContainerStatsResponse resp = RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
+	resp.n_stats = n;
+	resp.stats = ptrs;
+	enum cri_status st = cri_reply_ok(r, &resp.base);
+	for (size_t i = 0; i < n; i++)
+		stats_free(&bs[i]);
+	free(bs);
+	free(ptrs);
+	cri_store_list_free(list, n);
+	return st;
 }

@@ -58,3 +58,8 @@ json_t *cri_seccomp_default_profile(void);
 enum cri_status cri_h_exec_sync(void *user, const ProtobufCMessage *req, struct cri_reply *r);
 enum cri_status cri_h_reopen_container_log(void *user, const ProtobufCMessage *req,
 					   struct cri_reply *r);
+enum cri_status cri_h_update_container_resources(void *user, const ProtobufCMessage *req,
+						 struct cri_reply *r);
+enum cri_status cri_h_container_stats(void *user, const ProtobufCMessage *req, struct cri_reply *r);
+enum cri_status cri_h_list_container_stats(void *user, const ProtobufCMessage *req,
+					   struct cri_reply *r);

@@ -10,7 +10,7 @@ $(call obj,$(CRI_SERVER_SRCS)): | $(CRI_API_GEN_H)
 CFLAGS_cri_server_ += -DNODELET_CRI_VERSION='"0.1.0+$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)"'
 LIBS_GRPC := $(shell $(PKG_CONFIG) --libs grpc libprotobuf-c 2>/dev/null)
 # Link line for anything embedding the server (dependents first).
-CRI_SERVER_STATIC := cri_server cri_client cri_network cri_api ndl_yaml ndl
+CRI_SERVER_STATIC := cri_server cri_client cri_network cri_api cgroups ndl_yaml ndl
 CRI_SERVER_LDLIBS := $(LIBS_GRPC) -lyaml -ljansson -lpthread
 APT_PKGS += libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
 # The daemon is `nodelet-cri` with no subcommand: cri/main.c calls

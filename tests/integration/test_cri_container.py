@@ -302,3 +302,39 @@ def test_exec_sync_reopen_log_and_seccomp(env):
         c.ReopenContainerLog(container_id=cid)
     assert e.value.code.name == "FAILED_PRECONDITION"
     c.RemoveContainer(container_id=cid)
+
+
+def cg_file(ctrl, cgpath, name):
+    return os.path.join("/sys/fs/cgroup", ctrl, cgpath.lstrip("/"), name)
+
+
+def test_update_resources_and_stats(env):
+    c = env["c"]
+    cid = run(env, "res", command=["/bin/sh", "-c", "echo go; while true; do :; done"],
+              linux={"resources": {"memory_limit_in_bytes": str(64 << 20), "cpu_shares": "256"}})
+    wait_state(c, cid, "CONTAINER_RUNNING")
+    cg = f"/kubepods/poduid1/{cid}"
+    assert open(cg_file("memory", cg, "memory.limit_in_bytes")).read().strip() == str(64 << 20)
+    assert open(cg_file("cpu", cg, "cpu.shares")).read().strip() == "256"
+    c.UpdateContainerResources(container_id=cid, linux={
+        "memory_limit_in_bytes": str(96 << 20), "cpu_shares": "512",
+        "cpu_quota": "50000", "cpu_period": "100000"})
+    assert open(cg_file("memory", cg, "memory.limit_in_bytes")).read().strip() == str(96 << 20)
+    assert open(cg_file("cpu", cg, "cpu.cfs_quota_us")).read().strip() == "50000"
+    st = c.ContainerStatus(container_id=cid).status
+    assert st.resources.linux.memory_limit_in_bytes == 96 << 20
+    time.sleep(0.3)
+    s = c.ContainerStats(container_id=cid).stats
+    assert s.attributes.id == cid and s.attributes.metadata.name == "res"
+    assert s.cpu.usage_core_nano_seconds.value > 0
+    assert 0 < s.memory.working_set_bytes.value < 96 << 20
+    assert s.memory.available_bytes.value > 0
+    assert s.writable_layer.inodes_used.value >= 1
+    lst = c.ListContainerStats(filter={"pod_sandbox_id": env["sid"]}).stats
+    assert [x.attributes.id for x in lst] == [cid]
+    with pytest.raises(criclient.CRIError) as e:
+        c.UpdateContainerResources(container_id="0" * 64, linux={})
+    assert e.value.code.name == "NOT_FOUND"
+    stop(c, cid, 0)
+    c.RemoveContainer(container_id=cid)
+    assert not os.path.exists(cg_file("memory", cg, ""))
