@@ -697,7 +697,9 @@ static void container_free(struct pod_container *c)
 	free(c->sc.seccomp.localhost_profile);
 }
 
-static const char *volume_sources[] = {
+/* Every volume source key of core/v1 VolumeSource: shared with pod_defaults.c,
+ * which needs the same list to decide that a volume has no source. */
+const char *const pod_volume_sources[] = {
     "emptyDir",
     "hostPath",
     "configMap",
@@ -729,6 +731,7 @@ static const char *volume_sources[] = {
     "gitRepo",
     "image",
 };
+const size_t pod_n_volume_sources = sizeof(pod_volume_sources) / sizeof(pod_volume_sources[0]);
 
 static int parse_volume(json_t *v, const char *where, struct pod_volume *vol, ndl_error_t *err)
 {
@@ -740,15 +743,15 @@ static int parse_volume(json_t *v, const char *where, struct pod_volume *vol, nd
 		return r;
 	const char *src = NULL;
 	int n = 0;
-	for (size_t i = 0; i < sizeof(volume_sources) / sizeof(volume_sources[0]); i++) {
-		json_t *s = json_object_get(v, volume_sources[i]);
+	for (size_t i = 0; i < pod_n_volume_sources; i++) {
+		json_t *s = json_object_get(v, pod_volume_sources[i]);
 		if (s && !json_is_null(s)) {
 			if (n++)
 				return ndl_error_setf(
 				    err, EINVAL,
 				    "%s.%s: Forbidden: may not specify more than 1 volume type",
-				    where, volume_sources[i]);
-			src = volume_sources[i];
+				    where, pod_volume_sources[i]);
+			src = pod_volume_sources[i];
 		}
 	}
 	if (!src)

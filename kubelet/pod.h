@@ -241,6 +241,10 @@ struct pod {
 	json_t *node_selector; /* borrowed or NULL */
 };
 
+/* The volume source keys of core/v1 VolumeSource (emptyDir, hostPath, ...). */
+extern const char *const pod_volume_sources[];
+extern const size_t pod_n_volume_sources;
+
 /* Apply the API server's v1 defaults to a Pod JSON tree in place (fields
  * of the wrong type are left for the parser to report). */
 void pod_apply_defaults(json_t *pod);

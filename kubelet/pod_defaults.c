@@ -129,43 +129,11 @@ static void default_items_field_refs(json_t *items)
 
 static void default_volume(json_t *v)
 {
-	static const char *sources[] = {
-	    "emptyDir",
-	    "hostPath",
-	    "configMap",
-	    "secret",
-	    "downwardAPI",
-	    "projected",
-	    "persistentVolumeClaim",
-	    "nfs",
-	    "iscsi",
-	    "glusterfs",
-	    "rbd",
-	    "cephfs",
-	    "cinder",
-	    "fc",
-	    "flocker",
-	    "flexVolume",
-	    "azureFile",
-	    "azureDisk",
-	    "vsphereVolume",
-	    "quobyte",
-	    "photonPersistentDisk",
-	    "portworxVolume",
-	    "scaleIO",
-	    "storageos",
-	    "csi",
-	    "ephemeral",
-	    "gcePersistentDisk",
-	    "awsElasticBlockStore",
-	    "gitRepo",
-	    "image",
-	};
 	if (!json_is_object(v))
 		return;
 	bool any = false;
-	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
-		json_t *s = json_object_get(v, sources[i]);
+	for (size_t i = 0; i < pod_n_volume_sources; i++) {
+		json_t *s = json_object_get(v, pod_volume_sources[i]);
 		any |= s && !json_is_null(s);
 	}
 	/* A volume with no source is an emptyDir (SetDefaults_Volume). */
