@@ -594,6 +594,36 @@ static void add_rootfs_refs(struct image_store *s, json_t *snaps)
 	closedir(d);
 }
 
+/* Unlink every file of root_fd/sub except those whose "sha256:<name>" is a
+ * key of `keep` (NULL: keep nothing). Returns how many were removed. */
+static unsigned unlink_entries(int root_fd, const char *sub, json_t *keep)
+{
+	int dfd = openat(root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	unsigned removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (keep) {
+			char dg[80];
+			snprintf(dg, sizeof(dg), "sha256:%.64s", de->d_name);
+			if (json_object_get(keep, dg))
+				continue;
+		}
+		if (unlinkat(dfd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
 int images_gc(struct image_store *s, ndl_error_t *err)
 {
 	int gl = store_lock(s, "gc.lock", LOCK_EX, err);
@@ -624,42 +654,12 @@ int images_gc(struct image_store *s, ndl_error_t *err)
 		add_refs(snaps, json_object_get(v, "chainIds"));
 	}
 	add_rootfs_refs(s, snaps);
-	unsigned removed_blobs = 0, removed_snaps = 0;
+	unsigned removed_blobs, removed_snaps = 0;
 
-	/* Blobs */
-	{
-		cleanup_close int dfd =
-			openat(s->root_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (d) {
-			int keep = dfd;
-			dfd = -1;
-			struct dirent *de;
-			while ((de = readdir(d))) {
-				if (de->d_name[0] == '.')
-					continue;
-				char dg[80];
-				snprintf(dg, sizeof(dg), "sha256:%.64s", de->d_name);
-				if (!json_object_get(blobs, dg) && unlinkat(keep, de->d_name, 0) == 0)
-					removed_blobs++;
-			}
-			closedir(d);
-		}
-	}
+	/* Blobs no image references */
+	removed_blobs = unlink_entries(s->root_fd, "blobs/sha256", blobs);
 	/* Nobody is pulling (gc.lock is exclusive): every ingest file is stale. */
-	{
-		cleanup_close int dfd = openat(s->root_fd, "ingest", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (d) {
-			int keep = dfd;
-			dfd = -1;
-			struct dirent *de;
-			while ((de = readdir(d)))
-				if (de->d_name[0] != '.')
-					unlinkat(keep, de->d_name, 0);
-			closedir(d);
-		}
-	}
+	unlink_entries(s->root_fd, "ingest", NULL);
 	/* Snapshots and their short links */
 	{
 		cleanup_close int dfd =
@@ -696,19 +696,7 @@ int images_gc(struct image_store *s, ndl_error_t *err)
 	}
 	/* Lock files: only pulls, imports and unpacks open them, and they all
 	 * hold gc.lock shared, so none is in use now. */
-	{
-		cleanup_close int dfd = openat(s->root_fd, "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (d) {
-			int keep = dfd;
-			dfd = -1;
-			struct dirent *de;
-			while ((de = readdir(d)))
-				if (de->d_name[0] != '.')
-					unlinkat(keep, de->d_name, 0);
-			closedir(d);
-		}
-	}
+	unlink_entries(s->root_fd, "locks", NULL);
 	log_debug(1, "gc done", "blobs_removed=%u snapshots_removed=%u", removed_blobs, removed_snaps);
 out:
 	store_unlock(lk);
