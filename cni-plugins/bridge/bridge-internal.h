@@ -41,7 +41,12 @@ int bridge_spoofcheck_teardown(const char *id, ndl_error_t *err);
  * with EEXIST when the chain already exists; any failure leaves nothing
  * half done (one atomic batch) and the caller falls back to the tools. */
 bool bridge_iptables_is_nft(void);
-int bridge_nft_masq_setup(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
-			  const char *comment, ndl_error_t *err);
-int bridge_nft_masq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips,
+/* fd: a NETLINK_NETFILTER socket from bridge_nfnl_open(), shared by the
+ * families; bridge_nfnl_close() returns without waiting for the kernel's
+ * post-commit RCU grace period. */
+int bridge_nfnl_open(ndl_error_t *err);
+void bridge_nfnl_close(int fd);
+int bridge_nft_masq_setup(int fd, int family, const struct cni_ipnet *addrs, size_t n,
+			  const char *chain, const char *comment, ndl_error_t *err);
+int bridge_nft_masq_teardown(int fd, int family, const struct cni_ipnet *ips, size_t n_ips,
 			     const char *chain, const char *comment, ndl_error_t *err);

@@ -194,16 +194,21 @@ int bridge_ipmasq_setup(const struct cni_ipnet *addrs, size_t n, const char *cha
 		/* nf_tables directly, one batch per family; a family that fails
 		 * (chain already there, no nf_tables) takes the tools' path,
 		 * which reads the table and appends what is missing. */
-		for (int k = 0; k < 2; k++) {
+		cleanup_error ndl_error_t oe = NDL_ERROR_INIT;
+		int fd = bridge_nfnl_open(&oe);
+		int r = 0;
+		for (int k = 0; k < 2 && r == 0; k++) {
 			int fam = k ? AF_INET6 : AF_INET;
 			cleanup_error ndl_error_t e = NDL_ERROR_INIT;
-			if (bridge_nft_masq_setup(fam, addrs, n, chain, comment, &e) == 0)
+			if (fd >= 0 && bridge_nft_masq_setup(fd, fam, addrs, n, chain, comment, &e) == 0)
 				continue;
 			cleanup_free char *q = bridge_go_quote(comment);
-			if (setup_slow(fam, addrs, n, chain, q, err) < 0)
-				return ndl_error_wrap(err, "ipMasq");
+			r = setup_slow(fam, addrs, n, chain, q, err);
+			if (r < 0)
+				ndl_error_wrap(err, "ipMasq");
 		}
-		return 0;
+		bridge_nfnl_close(fd);
+		return r;
 	}
 	cleanup_free char *q = bridge_go_quote(comment);
 	/* Fast path, one exec per family, both at once: while our chain does
@@ -313,18 +318,23 @@ int bridge_ipmasq_teardown(bool v4, bool v6, const struct cni_ipnet *ips, size_t
 			   const char *chain, const char *comment, ndl_error_t *err)
 {
 	if (bridge_iptables_is_nft()) {
-		for (int k = 0; k < 2; k++) {
+		cleanup_error ndl_error_t oe = NDL_ERROR_INIT;
+		int fd = bridge_nfnl_open(&oe);
+		int r = 0;
+		for (int k = 0; k < 2 && r == 0; k++) {
 			int fam = k ? AF_INET6 : AF_INET;
 			if (!(k ? v6 : v4))
 				continue;
 			cleanup_error ndl_error_t e = NDL_ERROR_INIT;
-			if (bridge_nft_masq_teardown(fam, ips, n_ips, chain, comment, &e) == 0)
+			if (fd >= 0 &&
+			    bridge_nft_masq_teardown(fd, fam, ips, n_ips, chain, comment, &e) == 0)
 				continue;
 			cleanup_free char *q = bridge_go_quote(comment);
 			if (teardown_slow(fam, ips, n_ips, chain, q, err) < 0)
-				return -EIO;
+				r = -EIO;
 		}
-		return 0;
+		bridge_nfnl_close(fd);
+		return r;
 	}
 	cleanup_free char *q = bridge_go_quote(comment);
 	/* Fast path, one exec per family, both at once: the jumps ADD made

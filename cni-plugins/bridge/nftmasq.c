@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cni-plugins/bridge/bridge-internal.h"
@@ -291,7 +292,7 @@ static void rule_add(struct nbuf *n, uint32_t *seq, int family, const char *chai
 
 /* ---- transport -------------------------------------------------------- */
 
-static int nfnl_open(ndl_error_t *err)
+int bridge_nfnl_open(ndl_error_t *err)
 {
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
 	if (fd < 0)
@@ -316,9 +317,20 @@ static void batch_end(struct nbuf *n, uint32_t *seq)
 	msg_end(n, m);
 }
 
+/* Sequence numbers stay unique across the batches and requests sent on one
+ * socket, so a late reply to one is never taken for another's. */
+static uint32_t seq_base(void)
+{
+	static uint32_t next = 1;
+	uint32_t b = next;
+	next += 1u << 16;
+	return b;
+}
+
 /* Send a batch and collect its errors. nfnetlink processes the whole batch
- * inside sendmsg(), so every error is queued when it returns; the last
- * message carries NLM_F_ACK so there is always a reply to wait for. */
+ * inside sendmsg(), so every reply (errors, and the ack asked for on the
+ * last message) is queued when it returns: drain the queue without
+ * blocking, so nothing of this batch is left for the next one. */
 static int batch_send(int fd, struct nbuf *n, size_t last_msg, uint32_t last_seq,
 		      ndl_error_t *err)
 {
@@ -328,15 +340,17 @@ static int batch_send(int fd, struct nbuf *n, size_t last_msg, uint32_t last_seq
 		return ndl_error_setf(err, errno, "nftables batch: %s", strerror(errno));
 	uint8_t buf[8192];
 	int first_err = 0;
+	bool acked = false;
 	for (;;) {
-		ssize_t r = recv(fd, buf, sizeof buf, 0);
+		ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
 			return ndl_error_setf(err, errno, "nftables batch reply: %s",
 					      strerror(errno));
 		}
-		bool done = false;
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
 		     h = NLMSG_NEXT(h, r)) {
 			if (h->nlmsg_type != NLMSG_ERROR)
@@ -344,28 +358,27 @@ static int batch_send(int fd, struct nbuf *n, size_t last_msg, uint32_t last_seq
 			const struct nlmsgerr *e = NLMSG_DATA(h);
 			if (e->error && !first_err)
 				first_err = e->error;
-			/* an error aborts the batch: no ack for the last one follows */
-			if (e->error || h->nlmsg_seq == last_seq)
-				done = true;
+			if (!e->error && h->nlmsg_seq == last_seq)
+				acked = true;
 		}
-		if (done)
-			break;
 	}
 	if (first_err)
 		return ndl_error_setf(err, -first_err, "nftables: %s", strerror(-first_err));
+	if (!acked)
+		return ndl_error_setf(err, EIO, "nftables: batch not acknowledged");
 	return 0;
 }
 
 /* ---- setup ------------------------------------------------------------ */
 
-int bridge_nft_masq_setup(int family, const struct cni_ipnet *addrs, size_t n, const char *chain,
-			  const char *comment, ndl_error_t *err)
+int bridge_nft_masq_setup(int fd, int family, const struct cni_ipnet *addrs, size_t n,
+			  const char *chain, const char *comment, ndl_error_t *err)
 {
 	if (strlen(comment) >= XT_COMMENT_LEN)
 		return ndl_error_set(err, ENAMETOOLONG, "comment too long for xt_comment");
 	uint8_t nfproto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	struct nbuf b = {0};
-	uint32_t seq = 0;
+	uint32_t seq = seq_base();
 	batch_begin(&b, &seq);
 	/* table and base chain: created when missing, as iptables-nft does */
 	size_t m = msg_start(&b, nft_type(NFT_MSG_NEWTABLE), NLM_F_CREATE, nfproto, 0, &seq);
@@ -440,13 +453,7 @@ int bridge_nft_masq_setup(int family, const struct cni_ipnet *addrs, size_t n, c
 	}
 	uint32_t last_seq = seq;
 	batch_end(&b, &seq);
-	int fd = nfnl_open(err);
-	if (fd < 0) {
-		free(b.b);
-		return fd;
-	}
 	int r = batch_send(fd, &b, last, last_seq, err);
-	close(fd);
 	free(b.b);
 	return r;
 }
@@ -656,16 +663,13 @@ static bool src_matches(const struct jump_rule *jr, int family, const struct cni
 	return false;
 }
 
-int bridge_nft_masq_teardown(int family, const struct cni_ipnet *ips, size_t n_ips,
+int bridge_nft_masq_teardown(int fd, int family, const struct cni_ipnet *ips, size_t n_ips,
 			     const char *chain, const char *comment, ndl_error_t *err)
 {
 	if (strlen(comment) >= XT_COMMENT_LEN)
 		return ndl_error_set(err, ENAMETOOLONG, "comment too long for xt_comment");
 	uint8_t nfproto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
-	cleanup_close int fd = nfnl_open(err);
-	if (fd < 0)
-		return fd;
-	uint32_t seq = 0;
+	uint32_t seq = seq_base();
 	struct dump_state st = {.family = family, .chain = chain, .comment = comment};
 	struct nbuf b = {0};
 	size_t m = msg_start(&b, nft_type(NFT_MSG_GETRULE), NLM_F_DUMP, nfproto, 0, &seq);
@@ -695,7 +699,6 @@ int bridge_nft_masq_teardown(int family, const struct cni_ipnet *ips, size_t n_i
 	bool chain_exists = r == 0;
 
 	b.len = 0;
-	seq = 0;
 	batch_begin(&b, &seq);
 	size_t dels = 0, remaining = 0, last = 0;
 	for (size_t i = 0; i < st.n; i++) {
@@ -758,4 +761,31 @@ bool bridge_iptables_is_nft(void)
 		return false;
 	target[n] = 0;
 	return strstr(target, "-nft") != NULL;
+}
+
+void bridge_nfnl_close(int fd)
+{
+	/* The last close of a NETLINK_NETFILTER socket that committed a batch
+	 * blocks ~7 ms here: nf_tables' release notifier flushes the commit's
+	 * destroy work, which waits for an RCU grace period. Hand the last
+	 * reference to a detached process (double fork, every other fd
+	 * closed, so the runtime reading our stdout does not wait for it) and
+	 * return at once. Without a process to spare, close it ourselves. */
+	if (fd < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		pid_t g = fork();
+		if (g > 0)
+			_exit(0);
+		if (fd > 0)
+			close_range(0, (unsigned)fd - 1, 0);
+		close_range((unsigned)fd + 1, ~0U, 0);
+		close(fd);
+		_exit(0);
+	}
+	close(fd);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
 }
