@@ -566,6 +566,7 @@ int shim_main(int argc, char **argv)
 	ndl_error_t err = NDL_ERROR_INIT;
 	if (shim_parse_args(argc, argv, &s.o, &err) < 0) {
 		fprintf(stderr, "nodelet-shim: %s\n", ndl_error_msg(&err));
+		ndl_error_clear(&err);
 		usage(stderr);
 		return 2;
 	}
@@ -575,6 +576,7 @@ int shim_main(int argc, char **argv)
 	}
 	if (ndl_mkdir_p(s.o.state_dir, 0700, &err) < 0) {
 		fprintf(stderr, "nodelet-shim: %s\n", ndl_error_msg(&err));
+		ndl_error_clear(&err);
 		return 1;
 	}
 	/* Our own messages go to <state-dir>/shim.log once detached. */
