@@ -1412,6 +1412,12 @@ enum cri_status cri_h_container_status(void *user, const ProtobufCMessage *req,
 	s.exit_code = (int32_t)json_integer_value(json_object_get(d, "exit_code"));
 	Runtime__V1__ImageSpec is = RUNTIME__V1__IMAGE_SPEC__INIT;
 	is.image = (char *)jstr(d, "image");
+	/* containerd reports the image by its first tag when it has one (the
+	 * kubelet creates containers by image id). */
+	struct image_info ii;
+	bool have_ii = images_get(svc->images, jstr(d, "image_ref"), &ii, NULL) == 0;
+	if (have_ii && ii.repo_tags && ii.repo_tags[0])
+		is.image = ii.repo_tags[0];
 	s.image = &is;
 	s.image_ref = (char *)jstr(d, "image_ref");
 	s.reason = (char *)jstr(d, "reason");
@@ -1469,6 +1475,8 @@ enum cri_status cri_h_container_status(void *user, const ProtobufCMessage *req,
 	pthread_mutex_unlock(&rec->lock);
 	if (cfgmsg)
 		protobuf_c_message_free_unpacked(cfgmsg, NULL);
+	if (have_ii)
+		image_info_free(&ii);
 	kvs_free(&l);
 	kvs_free(&a);
 	cri_store_put(rec);

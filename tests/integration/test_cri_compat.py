@@ -481,7 +481,9 @@ def test_lifecycle_matches_containerd(containerd, netns, tmp_path):
                 r["dup_pod"] = _code(lambda: c.RunPodSandbox(config=cfg))[0]
                 outs = {}
                 for name, script in (("ok", "echo hi; echo err >&2"), ("bad", "exit 3")):
-                    ccfg = {"metadata": {"name": name}, "image": {"image": PAUSE_REF},
+                    # The kubelet names the image by id (PullImage's answer).
+                    img = PAUSE_REF if name == "ok" else r["image_id"]
+                    ccfg = {"metadata": {"name": name}, "image": {"image": img},
                             "command": ["/bin/busybox", "sh", "-c", script],
                             "log_path": name + ".log"}
                     cid = c.CreateContainer(pod_sandbox_id=sid, config=ccfg,
@@ -492,6 +494,8 @@ def test_lifecycle_matches_containerd(containerd, netns, tmp_path):
                                      timeout=20, what=f"{who} {name} exited")
                     cs = c.ContainerStatus(container_id=cid).status
                     r[f"{name}_exit"] = (cs.exit_code, cs.reason, cs.image_ref == r["image_id"])
+                    r[f"{name}_image"] = cs.image.image
+                    r[f"{name}_list_image"] = [x.image.image for x in c.ListContainers().containers]
                     with open(cs.log_path) as f:
                         outs[name] = sorted(" ".join(line.split(" ")[1:]).rstrip("\n")
                                             for line in f)
