@@ -561,8 +561,10 @@ static void add_default_device_rules(const struct rt_spec *s, struct cgroup_reso
 	}
 }
 
+/* *ret_foreign: the cgroup already held processes that are not ours (a
+ * shared cgroupsPath): a failed create must then leave them alone. */
 static int setup_cgroup(const struct rt_spec *s, const char *id, struct cgroup_manager **ret_mgr,
-			struct cgroup **ret_cg, ndl_error_t *err)
+			struct cgroup **ret_cg, bool *ret_foreign, ndl_error_t *err)
 {
 	const char *path = s->cgroups_path ? s->cgroups_path : id;
 	if (cgroup_path_is_systemd(path))
@@ -591,11 +593,20 @@ static int setup_cgroup(const struct rt_spec *s, const char *id, struct cgroup_m
 		cgroup_manager_free(mgr);
 		return ndl_error_wrap(err, "field \"linux.cgroupsPath\"");
 	}
+	pid_t *pids = NULL;
+	size_t n_pids = 0;
+	*ret_foreign = cgroup_pids(cg, &pids, &n_pids, NULL) == 0 && n_pids > 0;
+	free(pids);
 	r = cgroup_apply(cg, &res, err);
 	cgroup_resources_free(&res);
 	if (r < 0) {
 		ndl_error_t e2 = NDL_ERROR_INIT;
-		cgroup_destroy(cg, &e2);
+		/* Populated: only the empty directories go (no waiting for a
+		 * drain that will not happen). */
+		if (*ret_foreign)
+			cgroup_destroy_timeout(cg, 0, &e2);
+		else
+			cgroup_destroy(cg, &e2);
 		ndl_error_clear(&e2);
 		cgroup_free(cg);
 		cgroup_manager_free(mgr);
@@ -688,7 +699,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	cleanup_close int dirfd = -1;
 	pid_t pid = -1;
 	int socks[2] = {-1, -1};
-	bool cg_made = false;
+	bool cg_made = false, cg_foreign = false;
 	for (size_t i = 0; i < s->n_namespaces; i++) {
 		const struct rt_namespace *ns = &s->namespaces[i];
 		if (ns->type == (int)0x00000080 /* CLONE_NEWTIME */)
@@ -774,7 +785,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		goto fail;
 	}
 	if (!opts->no_cgroups) {
-		if ((r = setup_cgroup(s, opts->id, &a.mgr, &a.cg, err)) < 0)
+		if ((r = setup_cgroup(s, opts->id, &a.mgr, &a.cg, &cg_foreign, err)) < 0)
 			goto fail;
 		cg_made = true;
 	}
@@ -917,10 +928,16 @@ fail:
 	if (a.console_fd >= 0)
 		close(a.console_fd);
 	if (cg_made) {
+		/* Our init is gone already; in a shared cgroup the other
+		 * processes are not ours to kill, and their directories stay. */
 		ndl_error_t e2 = NDL_ERROR_INIT;
-		cgroup_kill_all(a.cg, SIGKILL, &e2);
+		if (!cg_foreign)
+			cgroup_kill_all(a.cg, SIGKILL, &e2);
 		ndl_error_clear(&e2);
-		cgroup_destroy(a.cg, &e2);
+		if (cg_foreign)
+			cgroup_destroy_timeout(a.cg, 0, &e2);
+		else
+			cgroup_destroy(a.cg, &e2);
 		ndl_error_clear(&e2);
 		cgroup_free(a.cg);
 		cgroup_manager_free(a.mgr);

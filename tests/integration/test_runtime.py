@@ -908,3 +908,35 @@ def test_join_pinned_network_namespace(rt, bundle, netns):
     r = sh(rt, bundle, "ls /sys/class/net | sort | tr '\\n' ' '")
     assert r.returncode == 0, r.stderr
     assert "dummy7" in r.stdout.split()
+
+
+def test_failed_create_spares_shared_cgroup(rt, bundle):
+    # A cgroupsPath that already holds someone else's process: a create that
+    # fails must not kill that process nor remove its cgroup.
+    d = cg_dir("memory", bundle.cgpath)
+    # (cpuset: a new cgroup takes no tasks before cpus/mems are set.)
+    ctrls = [c for c in os.listdir(CG_ROOT) if c not in ("unified", "cpuset")
+             and not os.path.islink(os.path.join(CG_ROOT, c))
+             and os.path.exists(os.path.join(CG_ROOT, c, "cgroup.procs"))]
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        for c in ctrls:
+            os.makedirs(cg_dir(c, bundle.cgpath), exist_ok=True)
+            with open(os.path.join(cg_dir(c, bundle.cgpath), "cgroup.procs"), "w") as f:
+                f.write(str(other.pid))
+        bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
+        bundle.write()
+        cid = "hs-" + uuid.uuid4().hex[:6]
+        r = rt.cmd("create", "--bundle", bundle.path, cid)
+        assert r.returncode != 0
+        assert not os.path.exists(os.path.join(rt.root, cid))
+        time.sleep(0.2)
+        assert other.poll() is None, "the other process was killed"
+        assert os.path.isdir(d)
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            assert str(other.pid) in f.read().split()
+    finally:
+        other.kill()
+        other.wait()
+        # Its cgroup dirs only empty a moment after it is reaped.
+        time.sleep(0.1)
