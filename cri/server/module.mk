@@ -22,3 +22,6 @@ $(eval $(call fuzz_target,fuzz_cri_store,tests/fuzz/fuzz_cri_store.c cri/server/
 # containerd (+runc, umoci, skopeo, busybox-static for its pause image) and
 # the reference CNI plugins as peers.
 APT_PKGS += python3-grpcio python3-protobuf protobuf-compiler containerd runc umoci skopeo busybox-static containernetworking-plugins iproute2
+# The RuntimeDefault seccomp profile alone (no gRPC needed).
+$(eval $(call unit_test,test_cri_seccomp,tests/unit/test_cri_seccomp.c cri/server/seccomp_default.c,ndl,-ljansson))
+$(call obj,tests/unit/test_cri_seccomp.c cri/server/seccomp_default.c): | $(CRI_API_GEN_H)
