@@ -228,3 +228,34 @@ def test_failures_roll_back(netns, tmp_path):
         sid = c.RunPodSandbox(config=pod_config("f", "uf")).pod_sandbox_id
         c.RemovePodSandbox(pod_sandbox_id=sid)
         assert os.listdir(sdir) == []
+
+
+@pytest.mark.network
+def test_port_mappings_reach_portmap(netns, tmp_path):
+    """portMappings capability: only mappings with a host port, protocol in
+    lower case, reach a plugin that declares the capability (the reference
+    portmap here, after our bridge)."""
+    if not os.path.exists("/usr/lib/cni/portmap"):
+        pytest.skip("reference portmap plugin not installed")
+    conf = os.path.join(str(tmp_path), "net.d")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "10-pod.conflist"), "w") as f:
+        json.dump({"cniVersion": "1.0.0", "name": "podnet", "plugins": [
+            {"type": "bridge", "bridge": "cri0", "isGateway": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.96.0.0/24"}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
+    d = criclient.Daemon(tmp_path, bin_dirs=harness.BIN + ":/usr/lib/cni").start()
+    with d.client() as c:
+        sid = c.RunPodSandbox(config=pod_config("pm", "upm", port_mappings=[
+            {"protocol": "UDP", "container_port": 53, "host_port": 5353},
+            {"protocol": "TCP", "container_port": 80}])).pod_sandbox_id
+        ip = c.PodSandboxStatus(pod_sandbox_id=sid).status.network.ip
+        rules = subprocess.run(["iptables-save", "-t", "nat"], stdout=subprocess.PIPE,
+                               text=True, check=True).stdout
+        dnat = [r for r in rules.splitlines() if "DNAT" in r and ip in r]
+        assert len(dnat) == 1 and "-p udp" in dnat[0] and "5353" in dnat[0], dnat
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        rules = subprocess.run(["iptables-save", "-t", "nat"], stdout=subprocess.PIPE,
+                               text=True, check=True).stdout
+        assert not [r for r in rules.splitlines() if "DNAT" in r and ip in r]
+        c.RemovePodSandbox(pod_sandbox_id=sid)
