@@ -13,6 +13,7 @@
 
 #include "kubelet/config.h"
 #include "kubelet/http.h"
+#include "kubelet/lifecycle/lifecycle.h"
 #include "kubelet/pod.h"
 #include "lib/cleanup.h"
 #include "lib/duration.h"
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
 		     false);
 	int rc = 1;
 	struct sp_source *src = NULL;
+	struct kl_lifecycle *lc = NULL;
 	struct kubelet_http *healthz = NULL, *ro = NULL;
 	int sfd = -1, epfd = -1;
 
@@ -119,9 +121,6 @@ int main(int argc, char **argv)
 		log_warn("--kubeconfig given, but the API server client is not implemented yet; "
 			 "running standalone",
 			 "kubeconfig=%s", cfg.kubeconfig);
-	log_warn("pod workers are not implemented yet: static pods are validated and reported, not "
-		 "started",
-		 NULL);
 	if (ndl_log_verbosity() >= 2) {
 		json_t *cj = kubelet_config_to_json(&cfg);
 		cleanup_free char *s = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
@@ -183,6 +182,13 @@ int main(int argc, char **argv)
 		log_info("no static pod path configured (--pod-manifest-path / staticPodPath)",
 			 NULL);
 	}
+	if (kl_lifecycle_start(&cfg, &lc, &err) < 0) {
+		log_error("cannot start the pod lifecycle", "error=%s",
+			  ndl_log_quote(ndl_error_msg(&err), q, sizeof(q)));
+		goto out;
+	}
+	if (!src)
+		kl_lifecycle_handle_events(lc, NULL, 0); /* no source: ready as is */
 	log_info("nodelet ready", "healthz=%s:%d read_only_port=%d", cfg.healthz_bind_address,
 		 cfg.healthz_port, cfg.read_only_port);
 
@@ -214,16 +220,20 @@ int main(int argc, char **argv)
 					continue;
 				}
 				log_events(sev, nev);
+				kl_lifecycle_handle_events(lc, sev, nev);
 				bool changed = false;
 				for (size_t k = 0; k < nev; k++)
 					changed |= sev[k].type != SP_EVENT_ERROR;
 				sp_events_free(sev, nev);
-				if (changed)
+				/* With the lifecycle running, it publishes /pods
+				 * (with statuses). */
+				if (changed && !lc)
 					publish_pods(src);
 			}
 		}
 	}
 out:
+	kl_lifecycle_stop(lc);
 	kubelet_http_stop(ro);
 	kubelet_http_stop(healthz);
 	sp_source_free(src);

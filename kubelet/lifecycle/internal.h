@@ -1,0 +1,142 @@
+/* Internals of kubelet/lifecycle shared between its files and unit tests. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kubelet/config.h"
+#include "kubelet/pod.h"
+#include "lib/error.h"
+
+struct cri_client;
+
+/* Labels and annotations as the kubelet sets them. */
+#define KL_LABEL_POD_NAME	 "io.kubernetes.pod.name"
+#define KL_LABEL_POD_NAMESPACE	 "io.kubernetes.pod.namespace"
+#define KL_LABEL_POD_UID	 "io.kubernetes.pod.uid"
+#define KL_LABEL_CONTAINER_NAME	 "io.kubernetes.container.name"
+#define KL_ANN_CONTAINER_HASH	 "io.kubernetes.container.hash"
+#define KL_ANN_RESTART_COUNT	 "io.kubernetes.container.restartCount"
+#define KL_ANN_TERM_MSG_PATH	 "io.kubernetes.container.terminationMessagePath"
+#define KL_ANN_TERM_MSG_POLICY	 "io.kubernetes.container.terminationMessagePolicy"
+#define KL_ANN_POD_GRACE	 "io.kubernetes.pod.terminationGracePeriod"
+#define KL_ANN_PRESTOP		 "io.kubernetes.container.preStopHandler"
+/* nodelet's own: FNV of the whole container spec, so any change (command,
+ * env, ...) of a pod whose UID stays restarts exactly that container. */
+#define KL_ANN_SPEC_HASH "nodelet.io/container-spec-hash"
+
+/* One CRI call with JSON in and out (proto field names, see
+ * cri_msg_to_json). */
+int kl_cri(struct cri_client *c, const char *method, json_t *req, int timeout_ms,
+	   json_t **ret_resp, ndl_error_t *err);
+
+/* ---- runtime.c: CRI configs from the Pod ---- */
+struct kl_runtime_opts {
+	const struct kubelet_config *cfg;
+	const char *pod_logs_dir; /* /var/log/pods */
+	const char *root_dir;
+	int64_t memory_capacity;
+};
+char *kl_pod_log_dir(const struct kl_runtime_opts *o, const struct pod *p);
+char *kl_pod_cgroup_parent(const struct kl_runtime_opts *o, const struct pod *p);
+json_t *kl_sandbox_config(const struct kl_runtime_opts *o, const struct pod *p, uint32_t attempt,
+			  ndl_error_t *err);
+json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p,
+			    const struct pod_container *c, uint32_t restart_count,
+			    const char *pod_ip, ndl_error_t *err);
+/* Pull per imagePullPolicy; the returned reason on failure is ErrImagePull
+ * or ErrImageNeverPull. */
+int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t *sandbox_config,
+		    const char **ret_reason, ndl_error_t *err);
+
+/* ---- volumes.c ---- */
+char *kl_pod_dir(const char *root_dir, const char *uid);
+/* Make every volume of the pod; on failure what was made stays for
+ * kl_volumes_teardown (the pod cannot start, and is retried). */
+int kl_volumes_setup(const struct kl_runtime_opts *o, const struct pod *p, ndl_error_t *err);
+/* Host path of a volume (after setup), or NULL. */
+char *kl_volume_host_path(const struct kl_runtime_opts *o, const struct pod *p, const char *name);
+void kl_volumes_teardown(const char *root_dir, const char *uid);
+
+/* ---- sync.c: computePodActions ---- */
+/* One container as observed (ContainerStatus merged into the list entry). */
+struct kl_observed {
+	const char *id, *name, *sandbox_id;
+	int state; /* 0 created, 1 running, 2 exited, 3 unknown */
+	uint32_t attempt;
+	int32_t exit_code;
+	int64_t created_at, started_at, finished_at; /* ns */
+	const char *reason, *message, *image, *image_ref;
+	uint32_t spec_hash;
+	bool has_spec_hash;
+};
+struct kl_backoff_entry {
+	char *key;
+	int64_t backoff_ns, last_update_ns; /* realtime */
+};
+struct kl_backoff_table {
+	struct kl_backoff_entry *v;
+	size_t n;
+};
+struct kl_backoff_entry *kl_backoff_get(struct kl_backoff_table *t, const char *key, bool create);
+void kl_backoff_table_free(struct kl_backoff_table *t);
+/* flowcontrol.Backoff IsInBackOffSince(key, event_ns). */
+bool kl_backoff_in_backoff_since(struct kl_backoff_table *t, const char *key, int64_t event_ns,
+				 int64_t now_ns);
+/* Next(key, now): records a restart. Returns the new back-off. */
+int64_t kl_backoff_next(struct kl_backoff_table *t, const char *key, int64_t now_ns);
+
+struct kl_start {
+	const struct pod_container *c;
+	uint32_t restart_count;
+};
+struct kl_waiting {
+	const char *container;
+	char reason[64];
+	char message[256];
+};
+struct kl_pod_actions {
+	bool kill_pod;	     /* stop every container and the sandbox first */
+	bool create_sandbox; /* then create a new one */
+	uint32_t attempt;    /* of the new sandbox */
+	const char *sandbox_id;
+	/* containers to kill (running but changed, unknown name, ...) */
+	const struct kl_observed *kill[64];
+	size_t n_kill;
+	struct kl_start start[64];
+	size_t n_start;
+	struct kl_waiting waiting[64];
+	size_t n_waiting;
+	bool pod_done; /* restartPolicy says nothing more runs (Succeeded/Failed) */
+};
+/* sandboxes: this pod's ListPodSandbox items (JSON); containers: observed
+ * containers of the chosen sandbox and earlier ones. */
+void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
+			    const struct kl_observed *ctrs, size_t n_ctrs,
+			    struct kl_backoff_table *bt, int64_t now_ns,
+			    struct kl_pod_actions *ret);
+/* The sandbox the pod uses: the newest READY one, or NULL. */
+const json_t *kl_pick_sandbox(const json_t *sandboxes);
+/* The newest observed container with that name in that sandbox. */
+const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, const char *name,
+				    const char *sandbox_id);
+
+/* ---- status.c ---- */
+struct kl_status_input {
+	const struct pod *p;
+	const char *sandbox_id; /* NULL when none */
+	bool sandbox_ready;
+	const char *pod_ip;
+	json_t *pod_ips; /* array of strings or NULL */
+	const char *host_ip;
+	const char *runtime_name; /* "containerd" -> containerd://id */
+	const struct kl_observed *ctrs;
+	size_t n_ctrs;
+	const struct kl_pod_actions *actions; /* waiting reasons */
+	int64_t start_time_ns;
+	bool terminating;
+};
+/* The v1 PodStatus object. */
+json_t *kl_pod_status(const struct kl_status_input *in);
+char *kl_rfc3339(int64_t ns, char *buf, size_t size);

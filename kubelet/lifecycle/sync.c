@@ -1,0 +1,267 @@
+/* computePodActions (kuberuntime_manager.go): what one sync of a pod does,
+ * from the spec, the runtime's sandboxes/containers and the back-off. Pure:
+ * no CRI calls, unit-tested. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kubelet/lifecycle/internal.h"
+#include "kubelet/qos.h"
+#include "lib/xalloc.h"
+
+struct kl_backoff_entry *kl_backoff_get(struct kl_backoff_table *t, const char *key, bool create)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].key, key) == 0)
+			return &t->v[i];
+	if (!create)
+		return NULL;
+	t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
+	t->v[t->n] = (struct kl_backoff_entry){.key = xstrdup(key)};
+	return &t->v[t->n++];
+}
+
+void kl_backoff_table_free(struct kl_backoff_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i].key);
+	free(t->v);
+	*t = (struct kl_backoff_table){0};
+}
+
+bool kl_backoff_in_backoff_since(struct kl_backoff_table *t, const char *key, int64_t event_ns,
+				 int64_t now_ns)
+{
+	struct kl_backoff_entry *e = kl_backoff_get(t, key, false);
+	if (!e || !e->backoff_ns)
+		return false;
+	/* hasExpired: forgotten 2*max after the last update. */
+	if (event_ns - e->last_update_ns > 2 * KUBELET_BACKOFF_MAX_NS)
+		return false;
+	return now_ns - event_ns < e->backoff_ns;
+}
+
+int64_t kl_backoff_next(struct kl_backoff_table *t, const char *key, int64_t now_ns)
+{
+	struct kl_backoff_entry *e = kl_backoff_get(t, key, true);
+	struct kubelet_backoff b = {.backoff_ns = e->backoff_ns, .last_update_ns = e->last_update_ns};
+	kubelet_backoff_next(&b, now_ns);
+	e->backoff_ns = b.backoff_ns;
+	e->last_update_ns = b.last_update_ns;
+	return e->backoff_ns;
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_string(v))
+		return strtoll(json_string_value(v), NULL, 10);
+	return 0;
+}
+
+const json_t *kl_pick_sandbox(const json_t *sandboxes)
+{
+	const json_t *best = NULL;
+	size_t i;
+	json_t *s;
+	json_array_foreach(sandboxes, i, s)
+	{
+		/* SANDBOX_READY is the zero value: omitted in the JSON. */
+		const char *st = json_string_value(json_object_get(s, "state"));
+		if (st && strcmp(st, "SANDBOX_READY") != 0)
+			continue;
+		if (!best || jint(s, "created_at") > jint(best, "created_at"))
+			best = s;
+	}
+	return best;
+}
+
+const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, const char *name,
+				    const char *sandbox_id)
+{
+	const struct kl_observed *best = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ctrs[i].name, name) != 0)
+			continue;
+		if (sandbox_id && strcmp(ctrs[i].sandbox_id, sandbox_id) != 0)
+			continue;
+		if (!best || ctrs[i].created_at > best->created_at)
+			best = &ctrs[i];
+	}
+	return best;
+}
+
+static void waiting(struct kl_pod_actions *a, const char *name, const char *reason,
+		    const char *msg)
+{
+	if (a->n_waiting >= 64)
+		return;
+	struct kl_waiting *w = &a->waiting[a->n_waiting++];
+	w->container = name;
+	snprintf(w->reason, sizeof(w->reason), "%s", reason);
+	snprintf(w->message, sizeof(w->message), "%s", msg);
+}
+
+/* Should an exited container run again (ShouldContainerBeRestarted)? */
+static bool should_restart(const struct pod *p, const struct kl_observed *o)
+{
+	if (strcmp(p->restart_policy, "Never") == 0)
+		return false;
+	if (strcmp(p->restart_policy, "OnFailure") == 0)
+		return o->exit_code != 0;
+	return true;
+}
+
+/* Start c now unless its back-off says wait; records the restart. */
+static void start_or_backoff(const struct pod *p, const struct pod_container *c,
+			     const struct kl_observed *last, struct kl_backoff_table *bt,
+			     int64_t now_ns, struct kl_pod_actions *a)
+{
+	uint32_t rc = last ? last->attempt + 1 : 0;
+	if (last) {
+		char key[512];
+		snprintf(key, sizeof(key), "%s_%s_%s_%x", p->name, p->namespace, c->name, c->hash);
+		int64_t since = last->finished_at ? last->finished_at : now_ns;
+		if (kl_backoff_in_backoff_since(bt, key, since, now_ns)) {
+			struct kl_backoff_entry *e = kl_backoff_get(bt, key, false);
+			char msg[256];
+			snprintf(msg, sizeof(msg), "back-off %llds restarting failed container=%s pod=%s_%s(%s)",
+				 (long long)(e->backoff_ns / 1000000000LL), c->name, p->name,
+				 p->namespace, p->uid);
+			waiting(a, c->name, "CrashLoopBackOff", msg);
+			return;
+		}
+		kl_backoff_next(bt, key, now_ns);
+	}
+	if (a->n_start < 64)
+		a->start[a->n_start++] = (struct kl_start){.c = c, .restart_count = rc};
+}
+
+void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
+			    const struct kl_observed *ctrs, size_t n_ctrs,
+			    struct kl_backoff_table *bt, int64_t now_ns,
+			    struct kl_pod_actions *a)
+{
+	memset(a, 0, sizeof(*a));
+	const json_t *sb = kl_pick_sandbox(sandboxes);
+	uint32_t max_attempt = 0;
+	size_t i;
+	json_t *s;
+	bool any = false;
+	json_array_foreach(sandboxes, i, s)
+	{
+		const json_t *md = json_object_get(s, "metadata");
+		uint32_t at = (uint32_t)jint(md, "attempt");
+		if (!any || at > max_attempt)
+			max_attempt = at;
+		any = true;
+	}
+	if (!sb) {
+		/* No ready sandbox: (re)create it unless the pod already finished
+		 * under restartPolicy Never/OnFailure (podSandboxChanged). */
+		bool done = false;
+		if (any && strcmp(p->restart_policy, "Always") != 0) {
+			done = true;
+			for (size_t k = 0; k < p->n_containers; k++) {
+				const struct kl_observed *o = kl_latest(ctrs, n_ctrs, p->containers[k].name, NULL);
+				if (!o || (strcmp(p->restart_policy, "OnFailure") == 0 && o->exit_code != 0))
+					done = false;
+			}
+		}
+		if (done) {
+			a->pod_done = true;
+			a->kill_pod = true;
+			return;
+		}
+		a->kill_pod = any;
+		a->create_sandbox = true;
+		a->attempt = any ? max_attempt + 1 : 0;
+		/* A new sandbox starts with the first init container (or all
+		 * app containers). */
+		if (p->n_init_containers) {
+			a->start[a->n_start++] = (struct kl_start){.c = &p->init_containers[0]};
+			return;
+		}
+		for (size_t k = 0; k < p->n_containers && k < 64; k++) {
+			const struct kl_observed *o = kl_latest(ctrs, n_ctrs, p->containers[k].name, NULL);
+			a->start[a->n_start++] =
+				(struct kl_start){.c = &p->containers[k],
+						  .restart_count = o ? o->attempt + 1 : 0};
+		}
+		return;
+	}
+	const char *sid = json_string_value(json_object_get(sb, "id"));
+	a->sandbox_id = sid;
+
+	/* Containers in the sandbox the spec does not name are killed. */
+	for (size_t k = 0; k < n_ctrs; k++) {
+		if (strcmp(ctrs[k].sandbox_id, sid) != 0 || ctrs[k].state != 1)
+			continue;
+		if (!pod_find_container(p, ctrs[k].name) && a->n_kill < 64)
+			a->kill[a->n_kill++] = &ctrs[k];
+	}
+
+	/* Init containers, one at a time, in order. */
+	for (size_t k = 0; k < p->n_init_containers; k++) {
+		const struct pod_container *c = &p->init_containers[k];
+		const struct kl_observed *o = kl_latest(ctrs, n_ctrs, c->name, sid);
+		if (!o) {
+			a->start[a->n_start++] = (struct kl_start){.c = c};
+			return;
+		}
+		if (o->state == 0 || o->state == 1)
+			return; /* still running: wait */
+		if (o->exit_code == 0 && o->state == 2)
+			continue;
+		/* Failed init container. */
+		if (strcmp(p->restart_policy, "Never") == 0) {
+			a->pod_done = true;
+			return;
+		}
+		start_or_backoff(p, c, o, bt, now_ns, a);
+		if (a->n_waiting)
+			waiting(a, NULL, "PodInitializing", "");
+		return;
+	}
+
+	/* App containers. */
+	for (size_t k = 0; k < p->n_containers; k++) {
+		const struct pod_container *c = &p->containers[k];
+		const struct kl_observed *o = kl_latest(ctrs, n_ctrs, c->name, sid);
+		if (!o) {
+			/* Never ran in this sandbox: its restart count continues
+			 * from earlier sandboxes. */
+			const struct kl_observed *prev = kl_latest(ctrs, n_ctrs, c->name, NULL);
+			if (a->n_start < 64)
+				a->start[a->n_start++] = (struct kl_start){
+					.c = c, .restart_count = prev ? prev->attempt + 1 : 0};
+			continue;
+		}
+		if (o->state == 1 || o->state == 0) {
+			if (o->has_spec_hash && o->spec_hash != c->spec_hash) {
+				/* Spec changed: restart exactly this container. */
+				if (a->n_kill < 64)
+					a->kill[a->n_kill++] = o;
+				if (a->n_start < 64)
+					a->start[a->n_start++] = (struct kl_start){
+						.c = c, .restart_count = o->attempt + 1};
+			}
+			continue;
+		}
+		if (!should_restart(p, o))
+			continue;
+		start_or_backoff(p, c, o, bt, now_ns, a);
+	}
+	/* Everything exited and nothing restarts: the pod is done. */
+	if (strcmp(p->restart_policy, "Always") != 0 && a->n_start == 0 && a->n_waiting == 0) {
+		bool all_exited = p->n_containers > 0;
+		for (size_t k = 0; k < p->n_containers; k++) {
+			const struct kl_observed *o = kl_latest(ctrs, n_ctrs, p->containers[k].name, sid);
+			if (!o || o->state != 2)
+				all_exited = false;
+		}
+		a->pod_done = all_exited;
+	}
+}

@@ -1,0 +1,473 @@
+/* kubelet/lifecycle: computePodActions (sandbox creation, init ordering,
+ * restart policy and back-off, in-place restart of a changed container),
+ * status computation, CRI configs from the Pod, hostPath type checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kubelet/config.h"
+#include "kubelet/lifecycle/internal.h"
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "static-pods/staticpods.h"
+
+#define SEC 1000000000LL
+#define T0  (1700000000LL * SEC)
+
+static struct pod *mkpod(const char *yaml)
+{
+	struct pod *p = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	if (sp_pod_from_manifest(yaml, strlen(yaml), "/etc/m/p.yaml", "node1", T0, &p, &err) < 0)
+		fail_msg("manifest: %s", ndl_error_msg(&err));
+	return p;
+}
+
+static const char *POD2 = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: ns1}\n"
+			  "spec:\n  containers:\n  - {name: a, image: busybox}\n"
+			  "  - {name: b, image: busybox, ports: [{containerPort: 80, hostPort: 8080}]}\n";
+
+static json_t *sandboxes(const char *state, int attempt, const char *id)
+{
+	json_t *a = json_array();
+	if (state) {
+		json_t *s = json_pack("{s:s,s:{s:i},s:s}", "id", id, "metadata", "attempt", attempt,
+				      "created_at", "100");
+		if (*state)
+			json_object_set_new(s, "state", json_string(state));
+		json_array_append_new(a, s);
+	}
+	return a;
+}
+
+static struct kl_observed ctr(const char *id, const char *name, const char *sb, int state,
+			      int exit_code, uint32_t attempt, int64_t finished)
+{
+	return (struct kl_observed){.id = id, .name = name, .sandbox_id = sb, .state = state,
+				    .exit_code = exit_code, .attempt = attempt,
+				    .created_at = T0 + attempt, .started_at = T0,
+				    .finished_at = finished, .reason = "", .message = "",
+				    .image_ref = "sha256:1"};
+}
+
+static bool starts(const struct kl_pod_actions *a, const char *name, uint32_t rc)
+{
+	for (size_t i = 0; i < a->n_start; i++)
+		if (strcmp(a->start[i].c->name, name) == 0 && a->start[i].restart_count == rc)
+			return true;
+	return false;
+}
+
+static void test_new_pod_creates_sandbox(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(POD2);
+	cleanup_json json_t *sbs = sandboxes(NULL, 0, NULL);
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	kl_compute_pod_actions(p, sbs, NULL, 0, &bt, T0, &a);
+	assert_true(a.create_sandbox);
+	assert_false(a.kill_pod);
+	assert_int_equal(a.attempt, 0);
+	assert_int_equal(a.n_start, 2);
+	assert_true(starts(&a, "a", 0) && starts(&a, "b", 0));
+	kl_backoff_table_free(&bt);
+}
+
+static void test_sandbox_not_ready_recreated(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(POD2);
+	cleanup_json json_t *sbs = sandboxes("SANDBOX_NOTREADY", 2, "s1");
+	struct kl_observed c[] = {ctr("c1", "a", "s1", 2, 137, 4, T0)};
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
+	assert_true(a.create_sandbox);
+	assert_true(a.kill_pod);
+	assert_int_equal(a.attempt, 3);
+	/* The restart count continues across sandboxes. */
+	assert_true(starts(&a, "a", 5));
+	assert_true(starts(&a, "b", 0));
+	kl_backoff_table_free(&bt);
+}
+
+static void test_running_unchanged_no_action(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(POD2);
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1"); /* READY is omitted */
+	struct kl_observed c[] = {ctr("c1", "a", "s1", 1, 0, 0, 0), ctr("c2", "b", "s1", 1, 0, 0, 0)};
+	c[0].has_spec_hash = c[1].has_spec_hash = true;
+	c[0].spec_hash = p->containers[0].spec_hash;
+	c[1].spec_hash = p->containers[1].spec_hash;
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	kl_compute_pod_actions(p, sbs, c, 2, &bt, T0, &a);
+	assert_false(a.create_sandbox);
+	assert_string_equal(a.sandbox_id, "s1");
+	assert_int_equal(a.n_start, 0);
+	assert_int_equal(a.n_kill, 0);
+	/* b's spec changed: exactly b restarts. */
+	c[1].spec_hash ^= 1;
+	kl_compute_pod_actions(p, sbs, c, 2, &bt, T0, &a);
+	assert_int_equal(a.n_kill, 1);
+	assert_string_equal(a.kill[0]->name, "b");
+	assert_int_equal(a.n_start, 1);
+	assert_true(starts(&a, "b", 1));
+	kl_backoff_table_free(&bt);
+}
+
+static void test_unknown_container_killed(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(POD2);
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
+	struct kl_observed c[] = {ctr("c1", "a", "s1", 1, 0, 0, 0), ctr("c2", "b", "s1", 1, 0, 0, 0),
+				  ctr("c3", "gone", "s1", 1, 0, 0, 0)};
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	kl_compute_pod_actions(p, sbs, c, 3, &bt, T0, &a);
+	assert_int_equal(a.n_kill, 1);
+	assert_string_equal(a.kill[0]->id, "c3");
+	kl_backoff_table_free(&bt);
+}
+
+static void test_init_containers_in_order(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: i}\nspec:\n"
+		"  initContainers:\n  - {name: i1, image: x}\n  - {name: i2, image: x}\n"
+		"  containers:\n  - {name: app, image: x}\n");
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	cleanup_json json_t *none = sandboxes(NULL, 0, NULL);
+	kl_compute_pod_actions(p, none, NULL, 0, &bt, T0, &a);
+	assert_true(a.create_sandbox);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "i1");
+
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
+	struct kl_observed c[3];
+	c[0] = ctr("c1", "i1", "s1", 1, 0, 0, 0);
+	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
+	assert_int_equal(a.n_start, 0); /* i1 still running */
+	c[0] = ctr("c1", "i1", "s1", 2, 0, 0, T0);
+	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "i2");
+	c[1] = ctr("c2", "i2", "s1", 2, 0, 0, T0);
+	kl_compute_pod_actions(p, sbs, c, 2, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "app");
+	/* A failing init container is restarted (Always) before any app. */
+	c[1] = ctr("c2", "i2", "s1", 2, 3, 0, T0);
+	kl_compute_pod_actions(p, sbs, c, 2, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "i2");
+	assert_int_equal(a.start[0].restart_count, 1);
+	kl_backoff_table_free(&bt);
+}
+
+static void test_backoff_crashloop(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					  "  containers:\n  - {name: a, image: x}\n");
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	/* First exit: restarted at once. */
+	struct kl_observed c = ctr("c1", "a", "s1", 2, 1, 0, T0);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0, &a);
+	assert_true(starts(&a, "a", 1));
+	/* Second exit 1 s later: back-off 10 s from its finish. */
+	c = ctr("c2", "a", "s1", 2, 1, 1, T0 + 2 * SEC);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 3 * SEC, &a);
+	assert_int_equal(a.n_start, 0);
+	assert_int_equal(a.n_waiting, 1);
+	assert_string_equal(a.waiting[0].reason, "CrashLoopBackOff");
+	assert_non_null(strstr(a.waiting[0].message, "back-off 10s restarting failed container=a"));
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 11 * SEC, &a);
+	assert_int_equal(a.n_start, 0);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 12 * SEC + 1, &a);
+	assert_true(starts(&a, "a", 2));
+	/* Next window is 20 s. */
+	c = ctr("c3", "a", "s1", 2, 1, 2, T0 + 13 * SEC);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 30 * SEC, &a);
+	assert_int_equal(a.n_start, 0);
+	assert_non_null(strstr(a.waiting[0].message, "back-off 20s"));
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 34 * SEC, &a);
+	assert_true(starts(&a, "a", 3));
+	/* After 10 minutes without a restart the back-off is forgotten. */
+	c = ctr("c4", "a", "s1", 2, 1, 3, T0 + 700 * SEC);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 701 * SEC, &a);
+	assert_true(starts(&a, "a", 4));
+	kl_backoff_table_free(&bt);
+}
+
+static void test_restart_policies(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *on = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					   "  restartPolicy: OnFailure\n"
+					   "  containers:\n  - {name: a, image: x}\n");
+	cleanup_pod struct pod *never = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					      "  restartPolicy: Never\n"
+					      "  containers:\n  - {name: a, image: x}\n");
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	struct kl_observed ok = ctr("c1", "a", "s1", 2, 0, 0, T0);
+	struct kl_observed bad = ctr("c1", "a", "s1", 2, 2, 0, T0);
+	kl_compute_pod_actions(on, sbs, &ok, 1, &bt, T0, &a);
+	assert_int_equal(a.n_start, 0);
+	assert_true(a.pod_done);
+	kl_compute_pod_actions(on, sbs, &bad, 1, &bt, T0, &a);
+	assert_true(starts(&a, "a", 1));
+	kl_compute_pod_actions(never, sbs, &bad, 1, &bt, T0, &a);
+	assert_int_equal(a.n_start, 0);
+	assert_true(a.pod_done);
+	/* A finished Never pod whose sandbox died is not re-created. */
+	cleanup_json json_t *dead = sandboxes("SANDBOX_NOTREADY", 0, "s1");
+	kl_compute_pod_actions(never, dead, &bad, 1, &bt, T0, &a);
+	assert_false(a.create_sandbox);
+	kl_backoff_table_free(&bt);
+}
+
+static const char *cstate(json_t *status, size_t i, const char *which)
+{
+	json_t *cs = json_array_get(json_object_get(status, "containerStatuses"), i);
+	json_t *s = json_object_get(json_object_get(cs, "state"), which);
+	return s ? json_string_value(json_object_get(s, "reason")) : NULL;
+}
+
+static const char *cond(json_t *status, const char *type)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(status, "conditions"), i, c) if (
+		strcmp(json_string_value(json_object_get(c, "type")), type) ==
+		0) return json_string_value(json_object_get(c, "status"));
+	return NULL;
+}
+
+static void test_status(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(POD2);
+	struct kl_observed c[] = {ctr("c1", "a", "s1", 1, 0, 0, 0), ctr("c0", "b", "s1", 2, 1, 0, T0),
+				  ctr("c2", "b", "s1", 2, 1, 1, T0 + SEC)};
+	struct kl_pod_actions a = {0};
+	a.n_waiting = 1;
+	a.waiting[0].container = "b";
+	snprintf(a.waiting[0].reason, sizeof(a.waiting[0].reason), "CrashLoopBackOff");
+	struct kl_status_input in = {.p = p, .sandbox_id = "s1", .sandbox_ready = true,
+				     .pod_ip = "10.1.0.5", .runtime_name = "containerd",
+				     .ctrs = c, .n_ctrs = 3, .actions = &a, .start_time_ns = T0};
+	cleanup_json json_t *s = kl_pod_status(&in);
+	assert_string_equal(json_string_value(json_object_get(s, "phase")), "Running");
+	assert_string_equal(json_string_value(json_object_get(s, "podIP")), "10.1.0.5");
+	assert_string_equal(json_string_value(json_object_get(s, "qosClass")), "BestEffort");
+	assert_string_equal(cond(s, "Ready"), "False");
+	assert_string_equal(cond(s, "Initialized"), "True");
+	json_t *cs0 = json_array_get(json_object_get(s, "containerStatuses"), 0);
+	assert_string_equal(json_string_value(json_object_get(cs0, "containerID")),
+			    "containerd://c1");
+	assert_true(json_is_true(json_object_get(cs0, "ready")));
+	assert_non_null(json_object_get(json_object_get(cs0, "state"), "running"));
+	assert_string_equal(cstate(s, 1, "waiting"), "CrashLoopBackOff");
+	json_t *cs1 = json_array_get(json_object_get(s, "containerStatuses"), 1);
+	assert_int_equal(json_integer_value(json_object_get(cs1, "restartCount")), 1);
+	json_t *last = json_object_get(json_object_get(cs1, "lastState"), "terminated");
+	assert_non_null(last);
+	assert_int_equal(json_integer_value(json_object_get(last, "exitCode")), 1);
+	assert_string_equal(json_string_value(json_object_get(last, "reason")), "Error");
+	assert_string_equal(json_string_value(json_object_get(last, "containerID")),
+			    "containerd://c2");
+
+	/* All running, no probes: Ready. */
+	c[2].state = 1;
+	a.n_waiting = 0;
+	cleanup_json json_t *s2 = kl_pod_status(&in);
+	assert_string_equal(cond(s2, "Ready"), "True");
+	assert_string_equal(cond(s2, "ContainersReady"), "True");
+	/* Everything exited 0 under OnFailure: Succeeded. */
+	cleanup_pod struct pod *on = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					   "  restartPolicy: OnFailure\n"
+					   "  containers:\n  - {name: a, image: x}\n");
+	struct kl_observed done = ctr("c9", "a", "s1", 2, 0, 0, T0);
+	struct kl_status_input in2 = {.p = on, .runtime_name = "containerd", .ctrs = &done,
+				      .n_ctrs = 1};
+	cleanup_json json_t *s3 = kl_pod_status(&in2);
+	assert_string_equal(json_string_value(json_object_get(s3, "phase")), "Succeeded");
+	assert_string_equal(cstate(s3, 0, "terminated"), "Completed");
+}
+
+static void test_configs(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: ns1, labels: {app: w}}\n"
+		"spec:\n  terminationGracePeriodSeconds: 7\n  containers:\n"
+		"  - name: a\n    image: busybox\n    command: [sh, -c, 'echo $(GREETING) $(MY_POD)']\n"
+		"    env:\n    - {name: GREETING, value: hi}\n"
+		"    - {name: MY_POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n"
+		"    ports: [{containerPort: 80, hostPort: 8080}]\n"
+		"    resources: {limits: {cpu: 500m, memory: 64Mi}}\n"
+		"    lifecycle: {preStop: {exec: {command: [sh, -c, 'echo bye']}}}\n");
+	struct kubelet_config cfg;
+	kubelet_config_init(&cfg);
+	struct kl_runtime_opts o = {.cfg = &cfg, .pod_logs_dir = "/var/log/pods",
+				    .root_dir = "/tmp/nodelet-unit", .memory_capacity = 1LL << 33};
+	ndl_error_t err = NDL_ERROR_INIT;
+	cleanup_json json_t *sb = kl_sandbox_config(&o, p, 2, &err);
+	assert_non_null(sb);
+	json_t *md = json_object_get(sb, "metadata");
+	/* Static pods are named <name>-<node>. */
+	assert_string_equal(json_string_value(json_object_get(md, "name")), "web-node1");
+	assert_string_equal(json_string_value(json_object_get(md, "namespace")), "ns1");
+	assert_int_equal(json_integer_value(json_object_get(md, "attempt")), 2);
+	char want[256];
+	snprintf(want, sizeof(want), "/var/log/pods/ns1_web-node1_%s", p->uid);
+	assert_string_equal(json_string_value(json_object_get(sb, "log_directory")), want);
+	json_t *labels = json_object_get(sb, "labels");
+	assert_string_equal(json_string_value(json_object_get(labels, "app")), "w");
+	assert_string_equal(json_string_value(json_object_get(labels, "io.kubernetes.pod.uid")),
+			    p->uid);
+	json_t *pm = json_array_get(json_object_get(sb, "port_mappings"), 0);
+	assert_int_equal(json_integer_value(json_object_get(pm, "host_port")), 8080);
+	/* Guaranteed (limits only -> requests defaulted): kubepods/pod<uid>. */
+	snprintf(want, sizeof(want), "/kubepods/pod%s", p->uid);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(sb, "linux"),
+							      "cgroup_parent")),
+			    want);
+
+	cleanup_json json_t *cc = kl_container_config(&o, p, &p->containers[0], 3, "10.0.0.9", &err);
+	assert_non_null(cc);
+	assert_string_equal(json_string_value(json_object_get(cc, "log_path")), "a/3.log");
+	json_t *cmd = json_object_get(cc, "command");
+	assert_string_equal(json_string_value(json_array_get(cmd, 2)), "echo hi web-node1");
+	json_t *ann = json_object_get(cc, "annotations");
+	assert_string_equal(json_string_value(json_object_get(ann, KL_ANN_RESTART_COUNT)), "3");
+	assert_string_equal(json_string_value(json_object_get(ann, KL_ANN_POD_GRACE)), "7");
+	assert_string_equal(json_string_value(json_object_get(ann, KL_ANN_TERM_MSG_POLICY)), "File");
+	char hb[16];
+	snprintf(hb, sizeof(hb), "%x", p->containers[0].hash);
+	assert_string_equal(json_string_value(json_object_get(ann, KL_ANN_CONTAINER_HASH)), hb);
+	assert_string_equal(json_string_value(json_object_get(ann, KL_ANN_PRESTOP)),
+			    "[\"sh\",\"-c\",\"echo bye\"]");
+	json_t *res = json_object_get(json_object_get(cc, "linux"), "resources");
+	assert_int_equal(json_integer_value(json_object_get(res, "cpu_quota")), 50000);
+	assert_int_equal(json_integer_value(json_object_get(res, "memory_limit_in_bytes")),
+			 64 << 20);
+	assert_int_equal(json_integer_value(json_object_get(res, "oom_score_adj")), -997);
+	ndl_rm_rf("/tmp/nodelet-unit", &err);
+	kubelet_config_free(&cfg);
+}
+
+static void test_host_path_types(void **st)
+{
+	(void)st;
+	char dir[] = "/tmp/kl-hp-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char buf[2048];
+	snprintf(buf, sizeof(buf),
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: v}\nspec:\n  containers:\n"
+		 "  - {name: a, image: x}\n  volumes:\n"
+		 "  - {name: d, hostPath: {path: %s/new/dir, type: DirectoryOrCreate}}\n"
+		 "  - {name: f, hostPath: {path: %s/new/file, type: FileOrCreate}}\n"
+		 "  - {name: dd, hostPath: {path: %s/new/dir, type: Directory}}\n"
+		 "  - {name: ff, hostPath: {path: %s/new/file, type: File}}\n",
+		 dir, dir, dir, dir);
+	cleanup_pod struct pod *ok = mkpod(buf);
+	struct kubelet_config cfg;
+	kubelet_config_init(&cfg);
+	char root[300];
+	snprintf(root, sizeof(root), "%s/root", dir);
+	struct kl_runtime_opts o = {.cfg = &cfg, .pod_logs_dir = "/var/log/pods", .root_dir = root};
+	ndl_error_t err = NDL_ERROR_INIT;
+	/* FileOrCreate's parent must exist: DirectoryOrCreate comes first. */
+	assert_int_equal(kl_volumes_setup(&o, ok, &err), 0);
+	struct stat sb;
+	snprintf(buf, sizeof(buf), "%s/new/file", dir);
+	assert_int_equal(stat(buf, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+
+	const char *bad[][2] = {
+		{"Directory", "/new/file"}, {"File", "/new/dir"},  {"Socket", "/new/file"},
+		{"CharDevice", "/new/file"}, {"BlockDevice", "/new/dir"}, {"Directory", "/missing"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf),
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: v}\nspec:\n  containers:\n"
+			 "  - {name: a, image: x}\n  volumes:\n"
+			 "  - {name: x, hostPath: {path: %s%s, type: %s}}\n",
+			 dir, bad[i][1], bad[i][0]);
+		cleanup_pod struct pod *p = mkpod(buf);
+		assert_true(kl_volumes_setup(&o, p, &err) < 0);
+		assert_non_null(strstr(ndl_error_msg(&err), "hostPath type check failed"));
+		assert_non_null(strstr(ndl_error_msg(&err), "volume x"));
+		ndl_error_clear(&err);
+	}
+	/* A socket passes Socket; /dev/null passes CharDevice. */
+	snprintf(buf, sizeof(buf), "%s/sock", dir);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	assert_true(strlen(buf) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, buf, strlen(buf) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(buf, sizeof(buf),
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: v}\nspec:\n  containers:\n"
+		 "  - {name: a, image: x}\n  volumes:\n"
+		 "  - {name: s, hostPath: {path: %s/sock, type: Socket}}\n"
+		 "  - {name: c, hostPath: {path: /dev/null, type: CharDevice}}\n"
+		 "  - {name: e, emptyDir: {}}\n",
+		 dir);
+	cleanup_pod struct pod *p2 = mkpod(buf);
+	assert_int_equal(kl_volumes_setup(&o, p2, &err), 0);
+	cleanup_free char *ed = kl_volume_host_path(&o, p2, "e");
+	assert_non_null(strstr(ed, "/volumes/kubernetes.io~empty-dir/e"));
+	assert_true(ndl_path_exists(ed));
+	kl_volumes_teardown(root, p2->uid);
+	assert_false(ndl_path_exists(ed));
+	close(fd);
+	/* configMap: a clear error in standalone mode. */
+	cleanup_pod struct pod *cm = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: v}\nspec:\n"
+					   "  containers:\n  - {name: a, image: x}\n  volumes:\n"
+					   "  - {name: cfg, configMap: {name: c}}\n");
+	assert_true(kl_volumes_setup(&o, cm, &err) < 0);
+	assert_non_null(strstr(ndl_error_msg(&err), "volume cfg: configMap volumes need the API server"));
+	ndl_error_clear(&err);
+	ndl_rm_rf(dir, &err);
+	kubelet_config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new_pod_creates_sandbox),
+		cmocka_unit_test(test_sandbox_not_ready_recreated),
+		cmocka_unit_test(test_running_unchanged_no_action),
+		cmocka_unit_test(test_unknown_container_killed),
+		cmocka_unit_test(test_init_containers_in_order),
+		cmocka_unit_test(test_backoff_crashloop),
+		cmocka_unit_test(test_restart_policies),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_configs),
+		cmocka_unit_test(test_host_path_types),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
