@@ -988,7 +988,7 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 	    json_string_value(json_object_get(smd, "namespace")),
 	    json_string_value(json_object_get(smd, "uid")), c->metadata->attempt);
 	enum cri_status st = CRI_OK;
-	bool rootfs_made = false, mounted = false;
+	bool rootfs_made = false;
 	json_t *spec = NULL, *data = NULL;
 	cleanup_free char *bundle = cdir(svc, id, "bundle");
 	cleanup_free char *rootdir = cdir(svc, id, "bundle/rootfs");
@@ -1011,7 +1011,6 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 	rootfs_made = true;
 	if (images_mount_rootfs(&im, rootdir, false, &e) < 0)
 		goto fail_err;
-	mounted = true;
 	struct spec_in si = {.c = c, .img = &img, .sandbox = sbd, .id = id, .rootfs = rootdir};
 	if (build_spec(svc, &si, &spec, &e) < 0)
 		goto fail_err;
@@ -1105,7 +1104,6 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 fail_err:
 	st = cri_reply_from_error(r, &e);
 	ndl_error_clear(&e);
-	(void)mounted;
 	cleanup_created(svc, id, rootfs_made);
 	cri_store_release_name(svc->store, name);
 out:
@@ -1229,10 +1227,8 @@ static int container_stop(struct cri_service *svc, struct cri_record *rec, long 
 	pthread_mutex_unlock(&rec->lock);
 	if (state == C_EXITED)
 		return 0;
-	cleanup_free char *shim_pid = spath(svc, rec->id, "shim.pid");
-	if (state == C_CREATED || !ndl_path_exists(shim_pid)) {
-		/* Never started: its init waits in create; kill it. */
-	}
+	/* A created container's init waits in the runtime's create: the
+	 * SIGKILL below ends it too, and the shim records the exit. */
 	ndl_error_t e = NDL_ERROR_INIT;
 	log_debug(1, "stopping container", "id=%s state=%d timeout=%ld signal=%s", rec->id, state,
 		  timeout_s, sig);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cri/server/daemon.h"
+#include "cri/server/handlers.h"
 #include "cri/server/service.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
@@ -312,6 +313,8 @@ out:
 	if (rc != 0)
 		log_error("nodelet-cri failed", "err=\"%s\"", ndl_error_msg(&err));
 	if (svc_inited) {
+		/* The exit watcher posts events through the server: stop it first. */
+		cri_containers_fini(&svc);
 		cri_rpc_stop(svc.rpc);
 		svc.rpc = NULL;
 		/* Only our own socket: a second daemon that failed to lock never got here. */
