@@ -781,14 +781,87 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 
 /* ---- events and exit watching ---- */
 
-static void post_event(struct cri_service *svc, const char *id, int type)
+static const char *jstr(const json_t *d, const char *k);
+
+/* A unary handler called in-process; the packed reply unpacked again. */
+static ProtobufCMessage *call_local(cri_unary_fn fn, struct cri_service *svc,
+				    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd)
 {
+	struct cri_reply rr = {0};
+	ProtobufCMessage *m = NULL;
+	if (fn(svc, req, &rr) == CRI_OK)
+		m = protobuf_c_message_unpack(rd, NULL, rr.len, rr.data);
+	free(rr.data);
+	free(rr.message);
+	return m;
+}
+
+/* An event as containerd sends it: the container, the pod's status and
+ * the statuses of every container of the pod (the kubelet's evented PLEG
+ * updates its cache from these). sandbox_id: NULL to look it up. */
+static void post_event(struct cri_service *svc, const char *id, const char *sandbox_id, int type)
+{
+	if (!svc->rpc)
+		return;
 	Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
 	ev.container_id = (char *)id;
 	ev.container_event_type = (Runtime__V1__ContainerEventType)type;
 	ev.created_at = cri_now_ns();
-	if (svc->rpc)
-		cri_service_post_event(svc, &ev);
+	char sid[CRI_ID_LEN + 1] = "";
+	if (sandbox_id) {
+		snprintf(sid, sizeof(sid), "%s", sandbox_id);
+	} else {
+		struct cri_record *rec = NULL;
+		if (cri_store_get(svc->store, CRI_KIND_CONTAINER, id, &rec, NULL) == 0) {
+			pthread_mutex_lock(&rec->lock);
+			snprintf(sid, sizeof(sid), "%s",
+				 jstr(rec->data, "pod_sandbox_id"));
+			pthread_mutex_unlock(&rec->lock);
+			cri_store_put(rec);
+		}
+	}
+	ProtobufCMessage *psr = NULL;
+	ProtobufCMessage **csrs = NULL;
+	Runtime__V1__ContainerStatus **sts = NULL;
+	size_t n = 0;
+	if (*sid) {
+		Runtime__V1__PodSandboxStatusRequest pq = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
+		pq.pod_sandbox_id = sid;
+		psr = call_local(cri_h_pod_sandbox_status, svc, &pq.base,
+				 &runtime__v1__pod_sandbox_status_response__descriptor);
+		if (psr)
+			ev.pod_sandbox_status = ((Runtime__V1__PodSandboxStatusResponse *)psr)->status;
+		struct cri_filter f = {.pod_sandbox_id = sid};
+		struct cri_record **list = NULL;
+		size_t cnt = 0;
+		cri_store_list(svc->store, CRI_KIND_CONTAINER, &f, &list, &cnt);
+		csrs = xcalloc(cnt + 1, sizeof(*csrs));
+		sts = xcalloc(cnt + 1, sizeof(*sts));
+		for (size_t i = 0; i < cnt; i++) {
+			Runtime__V1__ContainerStatusRequest cq =
+			    RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+			cq.container_id = list[i]->id;
+			ProtobufCMessage *m =
+			    call_local(cri_h_container_status, svc, &cq.base,
+				       &runtime__v1__container_status_response__descriptor);
+			if (m && ((Runtime__V1__ContainerStatusResponse *)m)->status) {
+				csrs[n] = m;
+				sts[n++] = ((Runtime__V1__ContainerStatusResponse *)m)->status;
+			} else if (m) {
+				protobuf_c_message_free_unpacked(m, NULL);
+			}
+		}
+		cri_store_list_free(list, cnt);
+		ev.n_containers_statuses = n;
+		ev.containers_statuses = sts;
+	}
+	cri_service_post_event(svc, &ev);
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(csrs[i], NULL);
+	free(csrs);
+	free(sts);
+	if (psr)
+		protobuf_c_message_free_unpacked(psr, NULL);
 }
 
 /* Read <state>/exit.json into the record (caller holds rec->lock). Returns
@@ -827,7 +900,7 @@ static void refresh(struct cri_service *svc, struct cri_record *rec)
 	bool changed = absorb_exit(svc, rec);
 	pthread_mutex_unlock(&rec->lock);
 	if (changed)
-		post_event(svc, rec->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
+		post_event(svc, rec->id, NULL, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
 }
 
 static void watch_state_dir(struct cri_service *svc, const char *id)
@@ -1094,7 +1167,8 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 		goto fail_err;
 	}
 	log_info("container created", "id=%s name=%s sandbox=%s", id, name, in->pod_sandbox_id);
-	post_event(svc, id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+	post_event(svc, id, json_string_value(json_object_get(sbd, "id")),
+		   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
 	{
 		Runtime__V1__CreateContainerResponse resp = RUNTIME__V1__CREATE_CONTAINER_RESPONSE__INIT;
 		resp.container_id = id;
@@ -1174,7 +1248,7 @@ enum cri_status cri_h_start_container(void *user, const ProtobufCMessage *req, s
 	/* A command that exits at once may already have written exit.json. */
 	absorb_exit(svc, rec);
 	pthread_mutex_unlock(&rec->lock);
-	post_event(svc, rec->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	post_event(svc, rec->id, NULL, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
 	cri_store_put(rec);
 	if (rc < 0)
 		return cri_reply_errno_msg(r, &e);
@@ -1281,10 +1355,14 @@ static int container_remove(struct cri_service *svc, struct cri_record *rec, ndl
 		log_warn("runtime delete", "id=%s err=\"%s\"", rec->id, ndl_error_msg(&e));
 	ndl_error_clear(&e);
 	cleanup_created(svc, rec->id, true);
+	pthread_mutex_lock(&rec->lock);
+	char sid[CRI_ID_LEN + 1];
+	snprintf(sid, sizeof(sid), "%s", jstr(rec->data, "pod_sandbox_id"));
+	pthread_mutex_unlock(&rec->lock);
 	int rc = cri_store_remove(svc->store, rec, err);
 	if (rc == 0) {
 		log_info("container removed", "id=%s", rec->id);
-		post_event(svc, rec->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+		post_event(svc, rec->id, sid, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 	}
 	return rc;
 }

@@ -150,13 +150,14 @@ def test_entrypoint_cmd_rules_and_completed(env):
 
 def test_stop_running_and_events(env):
     c = env["c"]
-    events = []
+    events, full = [], []
     stream = c.call("GetContainerEvents")
 
     def collect():
         try:
             for ev in stream:
                 events.append((ev.container_id, ev.container_event_type))
+                full.append(ev)
         except Exception:
             pass
 
@@ -186,6 +187,12 @@ def test_stop_running_and_events(env):
     assert [e for e in events if e[0] == cid] == [
         (cid, pb.CONTAINER_CREATED_EVENT), (cid, pb.CONTAINER_STARTED_EVENT),
         (cid, pb.CONTAINER_STOPPED_EVENT), (cid, pb.CONTAINER_DELETED_EVENT)]
+    # As containerd: the pod's status and its containers' statuses ride along.
+    mine = [e for e in full if e.container_id == cid]
+    for e in mine:
+        assert e.pod_sandbox_status.id == env["sid"] and e.created_at > 0
+    states = [[s.state for s in e.containers_statuses if s.id == cid] for e in mine]
+    assert states == [[pb.CONTAINER_CREATED], [pb.CONTAINER_RUNNING], [pb.CONTAINER_EXITED], []]
 
 
 def test_security_mounts_and_user(env):
