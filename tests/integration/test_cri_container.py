@@ -128,6 +128,13 @@ def test_run_to_completion_and_log(env):
     assert [x.id for x in c.ListContainers(filter={"state": {"state": "CONTAINER_EXITED"}}).containers] == [cid]
     assert list(c.ListContainers(filter={"state": {"state": "CONTAINER_RUNNING"}}).containers) == []
     assert [x.id for x in c.ListContainers(filter={"label_selector": {"c": "hello"}}).containers] == [cid]
+    # The C client decodes the same answers.
+    crictl = [harness.bin_path("nodelet-crictl"), "-r", "unix://" + env["d"].sock]
+    out = subprocess.run(crictl + ["call", "ContainerStatus", json.dumps({"container_id": cid})],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    assert json.loads(out)["status"] == criclient.to_dict(c.ContainerStatus(container_id=cid).status)
+    out = subprocess.run(crictl + ["ps"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    assert json.loads(out) == criclient.to_dict(c.ListContainers())
     c.RemoveContainer(container_id=cid)
     c.RemoveContainer(container_id=cid)
     assert list(c.ListContainers().containers) == []
