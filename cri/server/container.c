@@ -9,6 +9,7 @@
  * Layout: <run-root>/containers/<id>/bundle/{config.json,rootfs},
  * <run-root>/s/<id>/{shim.pid,init.pid,exit.json,shim.sock}; the runtime's
  * own state is under <run-root>/runtime. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -2104,4 +2105,43 @@ enum cri_status cri_h_list_container_stats(void *user, const ProtobufCMessage *r
 	free(ptrs);
 	cri_store_list_free(list, n);
 	return st;
+}
+
+/* ---- startup: containers a crash left without a record ---- */
+
+static void gc_dir(struct cri_service *svc, const char *base)
+{
+	cleanup_closedir DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strlen(de->d_name) != CRI_ID_LEN)
+			continue;
+		struct cri_record *rec = NULL;
+		if (cri_store_get(svc->store, CRI_KIND_CONTAINER, de->d_name, &rec, NULL) == 0) {
+			cri_store_put(rec);
+			continue;
+		}
+		/* The record is written after the shim started: a crash in
+		 * between leaves a live container nobody knows; kill it. */
+		ndl_error_t e = NDL_ERROR_INIT;
+		cleanup_free char *rroot = runtime_root(svc);
+		cleanup_free char *rstate = xasprintf("%s/%s", rroot, de->d_name);
+		if (ndl_path_exists(rstate) &&
+		    runtime_cmd(svc, &e, "delete", "--force", de->d_name, NULL) < 0)
+			log_warn("orphan container: runtime delete", "id=%s err=\"%s\"", de->d_name,
+				 ndl_error_msg(&e));
+		ndl_error_clear(&e);
+		cleanup_created(svc, de->d_name, true);
+		log_info("removed orphan container", "id=%s", de->d_name);
+	}
+}
+
+void cri_containers_gc(struct cri_service *svc)
+{
+	cleanup_free char *a = xasprintf("%s/containers", svc->cfg->run_root);
+	cleanup_free char *b = xasprintf("%s/s", svc->cfg->run_root);
+	gc_dir(svc, a);
+	gc_dir(svc, b);
 }

@@ -63,3 +63,6 @@ enum cri_status cri_h_update_container_resources(void *user, const ProtobufCMess
 enum cri_status cri_h_container_stats(void *user, const ProtobufCMessage *req, struct cri_reply *r);
 enum cri_status cri_h_list_container_stats(void *user, const ProtobufCMessage *req,
 					   struct cri_reply *r);
+/* At startup: undo sandboxes and containers a crash left without a record. */
+void cri_sandboxes_gc(struct cri_service *svc);
+void cri_containers_gc(struct cri_service *svc);

@@ -8,6 +8,7 @@
  * hostname and sysctls inside them and bind-mounts /proc/self/ns/X onto the
  * pin files (same mount namespace as the daemon), then exits: no server
  * thread ever changes namespace. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -1046,4 +1047,70 @@ enum cri_status cri_h_list_pod_sandbox(void *user, const ProtobufCMessage *req,
 	free(mds);
 	cri_store_list_free(list, n);
 	return st;
+}
+
+/* ---- startup: what a crash left without a record ---- */
+
+/* A daemon killed inside RunPodSandbox leaves pins, mounts, a sandbox dir
+ * and maybe a CNI attachment with no record: undo them (the record is
+ * written last, so a dir without one never was a sandbox the kubelet knew). */
+void cri_sandboxes_gc(struct cri_service *svc)
+{
+	cleanup_free char *base = xasprintf("%s/sandboxes", svc->cfg->run_root);
+	cleanup_closedir DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strlen(de->d_name) != CRI_ID_LEN)
+			continue;
+		struct cri_record *rec = NULL;
+		if (cri_store_get(svc->store, CRI_KIND_SANDBOX, de->d_name, &rec, NULL) == 0) {
+			cri_store_put(rec);
+			continue;
+		}
+		ndl_error_t e = NDL_ERROR_INIT;
+		/* A CNI attachment is known by its cache entry. */
+		struct cni_config cc;
+		cni_cfg_of(svc, &cc);
+		cleanup_free char *rdir = xasprintf("%s/results", cc.cache_dir);
+		cleanup_closedir DIR *rd = opendir(rdir);
+		cleanup_free char *suffix = xasprintf("-%s-%s", de->d_name, POD_IFNAME);
+		struct dirent *re;
+		while (rd && (re = readdir(rd))) {
+			size_t ln = strlen(re->d_name), ls = strlen(suffix);
+			if (ln <= ls || strcmp(re->d_name + ln - ls, suffix) != 0)
+				continue;
+			cleanup_free char *net = xstrndup(re->d_name, ln - ls);
+			cleanup_free char *nsp = xasprintf("%s/%s/ns/net", base, de->d_name);
+			json_t *tmp = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "id", de->d_name,
+						"cni_network", net, "netns", nsp, "metadata", "name",
+						"", "uid", "", "namespace", "");
+			if (sandbox_cni_del(svc, tmp, &e) < 0)
+				log_warn("orphan sandbox: CNI DEL failed", "id=%s err=\"%s\"",
+					 de->d_name, ndl_error_msg(&e));
+			ndl_error_clear(&e);
+			json_decref(tmp);
+		}
+		cleanup_free char *pin = xasprintf("%s/%s/ns/pid", base, de->d_name);
+		/* The pod init, if one was made, is found by its namespace. */
+		struct stat pst;
+		if (stat(pin, &pst) == 0 && pst.st_dev != 0) {
+			cleanup_closedir DIR *pd = opendir("/proc");
+			struct dirent *pe;
+			while (pd && (pe = readdir(pd))) {
+				char *end = NULL;
+				long pid = strtol(pe->d_name, &end, 10);
+				if (*end || pid <= 1)
+					continue;
+				kill_pod_init((pid_t)pid, pin);
+			}
+		}
+		if (sandbox_teardown_dir(svc, de->d_name, &e) < 0)
+			log_warn("orphan sandbox: cleanup", "id=%s err=\"%s\"", de->d_name,
+				 ndl_error_msg(&e));
+		else
+			log_info("removed orphan sandbox", "id=%s", de->d_name);
+		ndl_error_clear(&e);
+	}
 }

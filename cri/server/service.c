@@ -179,6 +179,9 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 		cri_service_fini(svc);
 		return -abs(err && err->code ? err->code : EIO);
 	}
+	/* Leftovers of a crash first (containers before their sandboxes). */
+	cri_containers_gc(svc);
+	cri_sandboxes_gc(svc);
 	if (cri_containers_init(svc, err) < 0) {
 		cri_service_fini(svc);
 		return -abs(err && err->code ? err->code : EIO);

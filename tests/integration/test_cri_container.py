@@ -352,3 +352,23 @@ def test_update_resources_and_stats(env):
     stop(c, cid, 0)
     c.RemoveContainer(container_id=cid)
     assert not os.path.exists(cg_file("memory", cg, ""))
+
+
+def test_orphan_container_of_a_crash_is_removed(env):
+    """A container whose record is missing after a crash (the daemon died
+    after starting its shim) is killed and cleaned up at the next start."""
+    d, c = env["d"], env["c"]
+    cid = run(env, "orphan", command=["/bin/sh", "-c", "sleep 1000"])
+    wait_state(c, cid, "CONTAINER_RUNNING")
+    pid = json.loads(c.ContainerStatus(container_id=cid, verbose=True).info["info"])["pid"]
+    c.close()
+    d.kill()
+    os.remove(os.path.join(d.root, "containers", cid + ".json"))
+    d.start()
+    c = env["c"] = d.client(timeout=60)
+    assert "removed orphan container" in d.logtext()
+    harness.wait_for(lambda: not os.path.exists(f"/proc/{pid}/ns"), what="container init gone")
+    assert not os.path.exists(os.path.join(d.run_root, "containers", cid))
+    assert not os.path.exists(os.path.join(d.run_root, "s", cid))
+    assert not os.path.exists(os.path.join(d.root, "rootfs", cid))
+    assert list(c.ListContainers().containers) == []

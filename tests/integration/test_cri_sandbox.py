@@ -259,3 +259,38 @@ def test_port_mappings_reach_portmap(netns, tmp_path):
                                text=True, check=True).stdout
         assert not [r for r in rules.splitlines() if "DNAT" in r and ip in r]
         c.RemovePodSandbox(pod_sandbox_id=sid)
+
+
+@pytest.mark.network
+def test_orphans_of_a_crash_are_undone(netns, tmp_path):
+    """A sandbox whose record is missing after a crash (the daemon died
+    between pinning and persisting) is torn down at the next start:
+    CNI DEL (lease freed), pod init killed, pins unmounted, dir removed."""
+    d = daemon(tmp_path)
+    with d.client() as c:
+        sid = c.RunPodSandbox(config=pod_config("o", "uo", linux={
+            "security_context": {"namespace_options": {"pid": "POD"}}})).pod_sandbox_id
+        info = json.loads(c.PodSandboxStatus(pod_sandbox_id=sid, verbose=True).info["info"])
+        ip = c.PodSandboxStatus(pod_sandbox_id=sid).status.network.ip
+    pid_pin = info["namespacePaths"]["pid"]
+    pin_ino = os.stat(pid_pin).st_ino
+    inits = [p for p in os.listdir("/proc") if p.isdigit() and
+             _ns_ino(p) == pin_ino]
+    assert len(inits) == 1
+    d.kill()
+    os.remove(os.path.join(d.root, "sandboxes", sid + ".json"))
+    d.start()
+    assert "removed orphan sandbox" in d.logtext()
+    assert not os.path.exists(info["sandboxDir"])
+    for p in info["namespacePaths"].values():
+        assert not mounted(p)
+    assert ip not in os.listdir("/var/lib/cni/networks/podnet")
+    assert not os.path.exists(os.path.join(d.cache_dir, "results", f"podnet-{sid}-eth0"))
+    harness.wait_for(lambda: not os.path.exists(f"/proc/{inits[0]}/ns"), what="pod init gone")
+
+
+def _ns_ino(pid):
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
