@@ -51,6 +51,19 @@ def plugin_dir(impl):
 
 IMPLS = ("ref", "ours")
 
+# `make check-vm` (tests/vm/run_vm.py) boots Debian's kernel, which has
+# bridge VLAN filtering (this VM's kernel does not), with the repo at
+# /nodelet: there the vlan tests run their full comparison with the
+# reference, and the rest of this file, covered on the host, is skipped.
+IN_CHECK_VM = os.path.realpath(harness.BUILD) == "/nodelet/build"
+
+
+@pytest.fixture(autouse=True)
+def _check_vm_runs_vlan_only(request):
+    if IN_CHECK_VM and "vlan" not in request.node.name:
+        pytest.skip("check-vm runs the vlan tests of this file; the rest run on the host")
+    yield
+
 
 def cni(impl, cmd, conf, netns="c1", cid="ctr1", ifname="eth0", args=None, path=None):
     """Run the bridge plugin; returns (rc, parsed stdout or None, raw stdout, stderr)."""
@@ -176,6 +189,8 @@ def leases():
 
 def ipt_rules():
     out = []
+    if IN_CHECK_VM:
+        return out  # no netfilter modules in the check-vm guest (vlan tests use no ipMasq)
     for tool in ("iptables-save", "ip6tables-save"):
         for ln in sh([tool, "-t", "nat"]).splitlines():
             if ln.startswith("#") or ln.startswith(":POSTROUTING") or ln.startswith(":PREROUTING") \
@@ -186,6 +201,8 @@ def ipt_rules():
 
 
 def nft_rules():
+    if IN_CHECK_VM:
+        return ""  # no nftables in the check-vm guest (vlan tests use no macspoofchk)
     r = subprocess.run(["nft", "list", "table", "bridge", "nat"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
@@ -539,6 +556,7 @@ def vlan_scenario(conf):
     implementations fail the same way and ours leaves nothing behind."""
     if vlan_filtering_supported():
         return add_del_scenario(conf, check=False)
+    assert not IN_CHECK_VM, "the check-vm kernel is expected to have bridge VLAN filtering"
 
     def run(impl, sb):
         sb.add_netns("c1")
