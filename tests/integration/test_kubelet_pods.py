@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import time
 import uuid
 
@@ -39,7 +40,9 @@ def images(tmp_path_factory):
 class Env:
     def __init__(self, runtime, tmp, images):
         self.tmp = tmp
-        self.runtime = rt.RUNTIMES[runtime](os.path.join(tmp, "rt"))
+        # Short: unix socket paths below it must fit in sun_path.
+        self.rt_dir = tempfile.mkdtemp(prefix="klrt-")
+        self.runtime = rt.RUNTIMES[runtime](self.rt_dir)
         self.runtime_name = runtime
         self.logs = os.path.join(tmp, "logs")
         self.cgroot = "/nodelet-test-" + uuid.uuid4().hex[:8]
@@ -53,7 +56,6 @@ class Env:
         self.node = None
 
     def start(self):
-        os.makedirs(self.runtime.tmp, exist_ok=True)
         self.runtime.start(self.images)
         self.node = Nodelet(extra_args=self.args, node="kl-node").start()
         return self
@@ -121,6 +123,7 @@ class Env:
                     pass
         if self.node:
             self.node.cleanup()
+        shutil.rmtree(self.rt_dir, ignore_errors=True)
 
 
 @pytest.fixture(params=RUNTIMES)
