@@ -465,7 +465,8 @@ static int make_device(int rootfd, const char *path, char type, unsigned maj, un
 			return r;
 		return bind_mount_at(host, rootfd, fd, path, MS_BIND, 0, true, err);
 	}
-	/* Parent directory inside the root; then mknodat on a real dir fd. */
+	/* Parent directory inside the root (an O_PATH fd serves as the dirfd
+	 * of the *at calls: no second open). The caller has set umask 0. */
 	char buf[PATH_MAX];
 	snprintf(buf, sizeof(buf), "%s", path);
 	char *slash = strrchr(buf, '/');
@@ -475,17 +476,12 @@ static int make_device(int rootfd, const char *path, char type, unsigned maj, un
 	int r = rt_mkdir_in_root(rootfd, buf[0] ? buf : "/", true, 0755, &pfd, err);
 	if (r < 0)
 		return r;
-	cleanup_close int dir = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0)
-		return ndl_error_set(err, errno, "open %s", buf);
+	int dir = pfd;
 	mode_t ft = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
 	/* Replace whatever the image had there (runc does the same). */
 	if (unlinkat(dir, name, 0) < 0 && errno != ENOENT && errno != EISDIR)
 		return ndl_error_set(err, errno, "remove %s", path);
-	mode_t old = umask(0);
-	int rr = mknodat(dir, name, ft | (mode & 07777), makedev(maj, min));
-	umask(old);
-	if (rr < 0)
+	if (mknodat(dir, name, ft | (mode & 07777), makedev(maj, min)) < 0)
 		return ndl_error_set(err, errno, "mknod %s", path);
 	if (set_owner && fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return ndl_error_set(err, errno, "chown %s", path);
@@ -506,13 +502,11 @@ static bool mounted_over(const struct rt_spec *s, const char *dest, bool bind_on
 	return false;
 }
 
-static int setup_dev(const struct rt_rootfs_ctx *ctx, int rootfd, ndl_error_t *err)
+/* The default devices, then linux.devices. */
+static int make_devices(const struct rt_rootfs_ctx *ctx, int rootfd, ndl_error_t *err)
 {
 	const struct rt_spec *s = ctx->spec;
 	int r;
-	/* A bind-mounted /dev (privileged containers) is the host's: leave it. */
-	if (mounted_over(s, "/dev", true))
-		return 0;
 	for (size_t i = 0; i < sizeof(default_devs) / sizeof(default_devs[0]); i++) {
 		char p[32];
 		snprintf(p, sizeof(p), "/dev/%s", default_devs[i].name);
@@ -530,6 +524,22 @@ static int setup_dev(const struct rt_rootfs_ctx *ctx, int rootfd, ndl_error_t *e
 		if (r < 0)
 			return ndl_error_wrap(err, "field \"linux.devices[%zu]\"", i);
 	}
+	return 0;
+}
+
+static int setup_dev(const struct rt_rootfs_ctx *ctx, int rootfd, ndl_error_t *err)
+{
+	const struct rt_spec *s = ctx->spec;
+	int r;
+	/* A bind-mounted /dev (privileged containers) is the host's: leave it. */
+	if (mounted_over(s, "/dev", true))
+		return 0;
+	/* Device modes are exact: one umask(0) for all the nodes. */
+	mode_t old_umask = umask(0);
+	r = make_devices(ctx, rootfd, err);
+	umask(old_umask);
+	if (r < 0)
+		return r;
 	cleanup_close int pdev = -1;
 	if ((r = rt_open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0, &pdev, err)) < 0)
 		return r;
