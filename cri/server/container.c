@@ -57,6 +57,7 @@ static const char *default_caps[] = {
     "CAP_SETFCAP",	"CAP_SETPCAP",	    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
     "CAP_KILL",		"CAP_AUDIT_WRITE",  NULL};
 
+/* In kernel bit order (the index is the capability number). */
 static const char *all_caps[] = {
     "CAP_CHOWN",	      "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
     "CAP_FSETID",	      "CAP_KILL",	    "CAP_SETGID",	   "CAP_SETUID",
@@ -408,9 +409,21 @@ static json_t *capabilities(const Runtime__V1__LinuxContainerSecurityContext *sc
 		add_all |= strcasecmp(c->add_capabilities[i], "ALL") == 0;
 	if (add_all)
 		base = all_caps;
+	/* "All" means all this process has (containerd's
+	 * WithAllCurrentCapabilities): a capability missing from our bounding
+	 * set (e.g. CAP_SYS_RESOURCE on hosts that drop it) cannot be granted. */
+	uint64_t bnd = ~0ULL;
+	if (base == all_caps) {
+		cleanup_fclose FILE *f = fopen("/proc/self/status", "re");
+		char line[256];
+		while (f && fgets(line, sizeof(line), f))
+			if (strncmp(line, "CapBnd:", 7) == 0)
+				bnd = strtoull(line + 7, NULL, 16);
+	}
 	if (!drop_all || add_all || (sc && sc->privileged))
 		for (const char **p = base; *p; p++)
-			json_array_append_new(caps, json_string(*p));
+			if (base != all_caps || (bnd >> (p - all_caps)) & 1)
+				json_array_append_new(caps, json_string(*p));
 	for (size_t i = 0; c && !add_all && i < c->n_add_capabilities; i++) {
 		bool have = false;
 		size_t k;
@@ -487,6 +500,51 @@ static int add_device(json_t *devs, json_t *allow, const Runtime__V1__Device *d,
 					       d->permissions && *d->permissions ? d->permissions
 										 : "rwm"));
 	return 0;
+}
+
+/* Privileged containers get every device node of the host, as containerd
+ * does (its HostDevices: /dev recursively, minus the pseudo filesystems the
+ * spec mounts itself). The device cgroup already allows everything. */
+static _Thread_local json_t *host_devs;
+
+static int host_dev_visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_D) {
+		static const char *skip[] = {"/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/fd", NULL};
+		for (const char **p = skip; *p; p++)
+			if (strcmp(path, *p) == 0)
+				return FTW_SKIP_SUBTREE;
+		return FTW_CONTINUE;
+	}
+	if (flag != FTW_F || !(S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)))
+		return FTW_CONTINUE;
+	/* /dev/console and the standard nodes are the runtime's own. */
+	if (strcmp(path, "/dev/console") == 0 || strcmp(path, "/dev/ptmx") == 0)
+		return FTW_CONTINUE;
+	size_t i;
+	json_t *d;
+	json_array_foreach(host_devs, i, d)
+	{
+		/* A device the config asked for keeps its own entry. */
+		if (strcmp(json_string_value(json_object_get(d, "path")), path) == 0)
+			return FTW_CONTINUE;
+	}
+	json_array_append_new(host_devs,
+			      json_pack("{s:s,s:s,s:I,s:I,s:i,s:I,s:I}", "path", path, "type",
+					S_ISCHR(st->st_mode) ? "c" : "b", "major",
+					(json_int_t)major(st->st_rdev), "minor",
+					(json_int_t)minor(st->st_rdev), "fileMode",
+					(int)(st->st_mode & 07777), "uid", (json_int_t)st->st_uid,
+					"gid", (json_int_t)st->st_gid));
+	return FTW_CONTINUE;
+}
+
+static void add_host_devices(json_t *devs)
+{
+	host_devs = devs;
+	nftw("/dev", host_dev_visit, 16, FTW_PHYS | FTW_ACTIONRETVAL);
+	host_devs = NULL;
 }
 
 static json_t *resources_json(const Runtime__V1__LinuxContainerResources *r, json_t *devices)
@@ -727,6 +785,8 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 			json_decref(process);
 			return -abs(err->code);
 		}
+	if (priv)
+		add_host_devices(devs);
 	const char *parent = json_string_value(json_object_get(in->sandbox, "cgroup_parent"));
 	cleanup_free char *cgpath = xasprintf("%s/%s", parent && *parent ? parent : "", in->id);
 	json_t *linux = json_pack("{s:o,s:s,s:o,s:o}", "namespaces", nss, "cgroupsPath", cgpath,

@@ -372,3 +372,23 @@ def test_orphan_container_of_a_crash_is_removed(env):
     assert not os.path.exists(os.path.join(d.run_root, "s", cid))
     assert not os.path.exists(os.path.join(d.root, "rootfs", cid))
     assert list(c.ListContainers().containers) == []
+
+
+def test_privileged(env):
+    """Privileged: every capability, the host's device nodes, /sys writable,
+    no masked paths; unprivileged: the opposite."""
+    c = env["c"]
+    script = ("test -c /dev/kmsg && echo kmsg || echo nokmsg; "
+              "grep CapBnd /proc/self/status; "
+              "touch /sys/kernel/x 2>&1 | grep -q Read-only && echo sysro || echo sysrw; "
+              "cat /proc/kcore >/dev/null 2>&1 && echo kcore || echo nokcore")
+    p = run(env, "priv", command=["/bin/sh", "-c", script],
+            linux={"security_context": {"privileged": True}})
+    u = run(env, "unpriv", command=["/bin/sh", "-c", script])
+    sp, su = wait_state(c, p, "CONTAINER_EXITED"), wait_state(c, u, "CONTAINER_EXITED")
+    op = [m.group(4) for m in log_lines(sp.log_path)]
+    ou = [m.group(4) for m in log_lines(su.log_path)]
+    assert op[0] == "kmsg" and ou[0] == "nokmsg", (op, ou)
+    assert int(op[1].split()[-1], 16) > int(ou[1].split()[-1], 16)
+    assert op[2] == "sysrw" and ou[2] == "sysro", (op, ou)
+    assert ou[3] == "nokcore", ou
