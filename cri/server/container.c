@@ -1843,13 +1843,24 @@ enum cri_status cri_h_exec_sync(void *user, const ProtobufCMessage *req, struct 
 	close(fd);
 	cleanup_free char *bin = sibling_bin("nodelet-runtime");
 	cleanup_free char *root = runtime_root(svc);
-	char *argv[] = {bin, (char *)"--root", root, (char *)"exec", (char *)"--process", tmpl,
-			rec->id, NULL};
+	/* The pid file names the exec'd process, so a timeout can kill it
+	 * (killing the runtime alone would leave it running in the container). */
+	cleanup_free char *pidf = xasprintf("%s.pid", tmpl);
+	char *argv[] = {bin,	   (char *)"--root",	 root, (char *)"exec", (char *)"--process",
+			tmpl,	   (char *)"--pid-file", pidf, rec->id,	       NULL};
 	char *out = NULL, *errb = NULL;
 	size_t olen = 0, elen = 0;
 	int rc = run_split(argv, &out, &olen, &errb, &elen, EXEC_SYNC_MAX_OUTPUT,
 			   in->timeout > 0 ? (int)(in->timeout * 1000) : 0, &e);
 	unlink(tmpl);
+	if (rc < 0 && e.code == ETIMEDOUT) {
+		cleanup_free char *pb = NULL;
+		size_t pl = 0;
+		long xp = 0;
+		if (ndl_read_file(pidf, 64, &pb, &pl, NULL) == 0 && (xp = strtol(pb, NULL, 10)) > 1)
+			kill((pid_t)xp, SIGKILL);
+	}
+	unlink(pidf);
 	cri_store_put(rec);
 	if (rc < 0) {
 		if (e.code == ETIMEDOUT) {

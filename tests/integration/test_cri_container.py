@@ -304,6 +304,9 @@ def test_exec_sync_reopen_log_and_seccomp(env):
     with pytest.raises(criclient.CRIError) as e:
         c.ExecSync(request=c.request("ExecSync", container_id=cid, cmd=["sleep", "30"], timeout=1))
     assert e.value.code.name == "DEADLINE_EXCEEDED" and time.monotonic() - t0 < 10
+    # The timed-out process is gone from the container too.
+    r = c.ExecSync(container_id=cid, cmd=["/bin/sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"])
+    assert b"sleep 30" not in r.stdout, r.stdout
     # Log rotation: the kubelet renames the file and asks for a reopen.
     os.rename(st.log_path, st.log_path + ".1")
     c.ReopenContainerLog(container_id=cid)
