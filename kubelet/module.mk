@@ -4,7 +4,7 @@ KUBELET_SRCS := kubelet/config.c kubelet/flags.c kubelet/pod.c kubelet/pod_defau
 	kubelet/pod_validate.c kubelet/qos.c kubelet/env.c kubelet/http.c
 $(eval $(call static_lib,kubelet,$(KUBELET_SRCS)))
 KUBELET_LIBS := kubelet_lifecycle staticpods kubelet cri_client cri_api ndl_quantity ndl_yaml ndl
-KUBELET_LDLIBS := -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm \
+KUBELET_LDLIBS := -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm -lcurl \
 	$(shell $(PKG_CONFIG) --libs grpc libprotobuf-c 2>/dev/null)
 $(eval $(call program,nodelet,kubelet/main.c,$(KUBELET_LIBS),$(KUBELET_LDLIBS)))
 INSTALL_BINS += nodelet

@@ -70,6 +70,9 @@ struct kl_observed {
 	const char *reason, *message, *image, *image_ref;
 	uint32_t spec_hash;
 	bool has_spec_hash;
+	/* Set by the prober for running containers. */
+	bool has_probe_result;
+	bool probe_ready, probe_started;
 };
 struct kl_backoff_entry {
 	char *key;
@@ -140,3 +143,32 @@ struct kl_status_input {
 /* The v1 PodStatus object. */
 json_t *kl_pod_status(const struct kl_status_input *in);
 char *kl_rfc3339(int64_t ns, char *buf, size_t size);
+
+/* ---- prober.c ---- */
+enum { KL_PROBE_LIVENESS = 0, KL_PROBE_READINESS = 1, KL_PROBE_STARTUP = 2 };
+struct kl_probe_state {
+	char *cid;
+	int64_t next_ns[3];
+	int succ[3], fail[3];
+	int result[3]; /* 1 success, 0 failure */
+};
+struct kl_prober {
+	struct kl_probe_state *v;
+	size_t n;
+};
+/* One probe: 1 success, 0 failure (msg says why). */
+int kl_probe_once(struct cri_client *cc, const struct pod_container *c, const struct pod_probe *pr,
+		  const char *cid, const char *pod_ip, char *msg, size_t msz);
+struct kl_probe_state *kl_prober_get(struct kl_prober *pb, const char *cid, bool create);
+/* Apply one result with the thresholds; true when the result flipped. */
+bool kl_probe_update(struct kl_probe_state *s, int kind, const struct pod_probe *pr, int ok);
+void kl_prober_prune(struct kl_prober *pb, const struct kl_observed *ctrs, size_t n);
+void kl_prober_free(struct kl_prober *pb);
+/* Run the probes of one observed container that are due; sets its
+ * probe_ready/probe_started. Returns 1 when liveness/startup failed
+ * failureThreshold times (kill_msg says so, as the kubelet words it). */
+int kl_prober_tick(struct kl_prober *pb, struct cri_client *cc, const struct pod *p,
+		   struct kl_observed *o, const char *pod_ip, int64_t now_ns, char *kill_msg,
+		   size_t kmsz);
+void log_probe_failure(const struct pod *p, const struct pod_container *c, const char *kind,
+		       const char *msg);

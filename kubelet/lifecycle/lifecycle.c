@@ -6,6 +6,7 @@
  * manifest disappeared while nodelet was down) and gives them terminating
  * workers; everything is matched by the io.kubernetes.pod.uid label, so a
  * restarted nodelet adopts running pods without restarting anything. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct worker {
 	int64_t grace_s;  /* -1: from the spec / container annotations */
 	pthread_t th;
 	struct kl_backoff_table bt;
+	struct kl_prober prober;
 	json_t *status;
 	int64_t start_time_ns;
 	struct worker *next;
@@ -286,6 +288,33 @@ static void kill_pod(struct worker *w, struct observed *ob, bool remove)
 	}
 }
 
+void log_probe_failure(const struct pod *p, const struct pod_container *c, const char *kind,
+		       const char *msg)
+{
+	char q[600];
+	log_info("probe failed", "pod=%s/%s container=%s probe=%s output=%s", p->namespace,
+		 p->name, c->name, kind, ndl_log_quote(msg, q, sizeof(q)));
+}
+
+/* The sandbox's primary IP, or NULL. */
+static char *sandbox_ip(struct kl_lifecycle *l, const char *sid)
+{
+	ndl_error_t e = NDL_ERROR_INIT;
+	char *ip = NULL;
+	json_t *req = json_pack("{s:s}", "pod_sandbox_id", sid), *resp = NULL;
+	if (kl_cri(l->cc, "PodSandboxStatus", req, 30000, &resp, &e) == 0) {
+		const char *s = json_string_value(json_object_get(
+			json_object_get(json_object_get(resp, "status"), "network"), "ip"));
+		if (s && *s)
+			ip = xstrdup(s);
+	} else {
+		ndl_error_clear(&e);
+	}
+	json_decref(req);
+	json_decref(resp);
+	return ip;
+}
+
 static void set_waiting(struct kl_pod_actions *a, const char *name, const char *reason,
 			const char *msg)
 {
@@ -311,11 +340,37 @@ static void sync_pod(struct worker *w, struct pod *p)
 		return;
 	}
 	int64_t now = now_real();
+	cleanup_free char *pod_ip = NULL;
+	const json_t *cur_sb = kl_pick_sandbox(ob.sandboxes);
+	if (cur_sb)
+		pod_ip = sandbox_ip(l, json_string_value(json_object_get(cur_sb, "id")));
+	/* Probes of the running containers of the current sandbox; a
+	 * liveness/startup failure kills the container here and the actions
+	 * below restart it (with the back-off) as for any exit. */
+	kl_prober_prune(&w->prober, ob.ctrs, ob.n);
+	for (size_t i = 0; i < ob.n && cur_sb; i++) {
+		struct kl_observed *o = &ob.ctrs[i];
+		if (o->state != 1 ||
+		    strcmp(o->sandbox_id, json_string_value(json_object_get(cur_sb, "id"))) != 0)
+			continue;
+		char kmsg[256];
+		if (kl_prober_tick(&w->prober, l->cc, p, o, pod_ip, now, kmsg, sizeof(kmsg))) {
+			log_info("container failed a probe", "pod=%s/%s container=%s message=%s",
+				 p->namespace, p->name, o->name,
+				 ndl_log_quote(kmsg, q, sizeof(q)));
+			kill_container(l, o->id, container_annotations(&ob, o->id), pod_grace(w, &ob),
+				       "probe failure");
+			o->state = 2;
+			o->exit_code = 137;
+			o->finished_at = now_real();
+			o->reason = "Error";
+			o->has_probe_result = false;
+		}
+	}
 	struct kl_pod_actions *a = xcalloc(1, sizeof(*a));
 	kl_compute_pod_actions(p, ob.sandboxes, ob.ctrs, ob.n, &w->bt, now, a);
 	const char *sid = a->sandbox_id;
 	cleanup_free char *new_sid = NULL;
-	cleanup_free char *pod_ip = NULL;
 	json_t *sbcfg = NULL;
 	if (a->kill_pod) {
 		log_info("pod sandbox changed, killing the pod", "pod=%s/%s", p->namespace,
@@ -370,18 +425,9 @@ static void sync_pod(struct worker *w, struct pod *p)
 					  (uint32_t)jint(json_object_get(sb, "metadata"), "attempt"),
 					  &e);
 	}
-	if (sid) {
-		json_t *req = json_pack("{s:s}", "pod_sandbox_id", sid), *resp = NULL;
-		if (kl_cri(l->cc, "PodSandboxStatus", req, 30000, &resp, &e) == 0) {
-			const char *ip = json_string_value(json_object_get(
-				json_object_get(json_object_get(resp, "status"), "network"), "ip"));
-			if (ip && *ip)
-				pod_ip = xstrdup(ip);
-		} else {
-			ndl_error_clear(&e);
-		}
-		json_decref(req);
-		json_decref(resp);
+	if (new_sid) {
+		free(pod_ip);
+		pod_ip = sandbox_ip(l, new_sid);
 	}
 	for (size_t k = 0; k < a->n_start && sid; k++) {
 		const struct pod_container *c = a->start[k].c;
@@ -555,6 +601,7 @@ static void worker_free(struct worker *w)
 		pod_unref(w->pod);
 	json_decref(w->status);
 	kl_backoff_table_free(&w->bt);
+	kl_prober_free(&w->prober);
 	free(w->uid);
 	free(w);
 }
@@ -686,6 +733,8 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 	l->o.pod_logs_dir = cfg->pod_logs_dir ? cfg->pod_logs_dir : "/var/log/pods";
 	l->o.root_dir = cfg->root_dir;
 	l->o.memory_capacity = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+	/* libcurl's global state, before any prober runs (not thread-safe). */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (cri_client_connect(cfg->container_runtime_endpoint, &l->cc, err) < 0) {
 		free(l);
 		return ndl_error_wrap(err, "--container-runtime-endpoint");

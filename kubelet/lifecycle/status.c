@@ -79,10 +79,14 @@ static json_t *container_status(const struct kl_status_input *in, const struct p
 	if (o && o->state == 1 && !w) {
 		state = json_pack("{s:{s:o}}", "running", "startedAt", ts(o->started_at));
 		*ret_running = true;
-		/* Without a readiness probe a running container is ready. */
-		*ret_ready = !c->readiness.present && !in->terminating;
+		/* Without a readiness probe a running container is ready;
+		 * with one, once it succeeded (after the startup probe). */
+		bool started = o->has_probe_result ? o->probe_started : !c->startup.present;
+		bool ready = o->has_probe_result ? o->probe_ready :
+						   !c->readiness.present && started;
+		*ret_ready = ready && !in->terminating;
 		json_object_set_new(st, "ready", json_boolean(*ret_ready));
-		json_object_set_new(st, "started", json_true());
+		json_object_set_new(st, "started", json_boolean(started));
 	} else if (w) {
 		state = json_pack("{s:{s:s}}", "waiting", "reason", w->reason);
 		if (*w->message)

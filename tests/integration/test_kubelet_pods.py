@@ -365,3 +365,40 @@ def test_kill9_adopts_running_pods_and_stops_removed_ones(env):
     assert [s["id"] for s in env.sandboxes(keep_uid)] == keep_sb
     assert env.cstatus("keep", "c")["restartCount"] == 0
     assert "container started" not in env.node.log()
+
+
+@pytest.mark.network
+def test_probes_drive_ready_and_restarts(env):
+    spec = f"""  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: {BB}
+    command: [sh, -c, 'mkdir -p /www; (sleep 3; echo ok > /www/ready) & exec httpd -f -p 8080 -h /www']
+    ports: [{{name: http, containerPort: 8080}}]
+    readinessProbe: {{httpGet: {{path: /ready, port: http}}, periodSeconds: 1}}
+  - name: tcp
+    image: {BB}
+    command: [httpd, -f, -p, "9090", -h, /tmp]
+    readinessProbe: {{tcpSocket: {{port: 9090}}, periodSeconds: 1}}
+  - name: live
+    image: {BB}
+    command: [sh, -c, 'touch /tmp/alive; sleep 3; rm /tmp/alive; exec sleep 1000']
+    livenessProbe: {{exec: {{command: [test, -f, /tmp/alive]}}, periodSeconds: 1, failureThreshold: 2}}
+"""
+    env.node.write("pr.yaml", manifest("pr", spec))
+    env.wait_running("pr", "web", timeout=60)
+    t0 = time.monotonic()
+    # Not ready until /ready exists (about 3 s), then ready.
+    assert env.cstatus("pr", "web")["ready"] is False
+    harness.wait_for(lambda: env.cstatus("pr", "web")["ready"], timeout=15, what="web ready")
+    assert time.monotonic() - t0 >= 1.5
+    harness.wait_for(lambda: env.cstatus("pr", "tcp")["ready"], timeout=10, what="tcp ready")
+    # Liveness: fails twice after /tmp/alive goes -> killed and restarted.
+    harness.wait_for(lambda: env.cstatus("pr", "live")["restartCount"] >= 1, timeout=30,
+                     what=f"liveness restart\n{env.node.log()[-2000:]}")
+    cs = env.cstatus("pr", "live")
+    assert cs["lastState"]["terminated"]["exitCode"] in (137, 143)
+    assert "failed liveness probe, will be restarted" in env.node.log()
+    assert env.cstatus("pr", "web")["restartCount"] == 0
+    conds = {c["type"]: c["status"] for c in env.pod("pr")["status"]["conditions"]}
+    assert conds["Initialized"] == "True"

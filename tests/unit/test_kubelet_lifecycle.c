@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -455,6 +457,62 @@ static void test_host_path_types(void **st)
 	kubelet_config_free(&cfg);
 }
 
+static void test_probe_thresholds(void **st)
+{
+	(void)st;
+	struct kl_prober pb = {0};
+	struct kl_probe_state *s = kl_prober_get(&pb, "c1", true);
+	/* Initial: live, not ready, not started. */
+	assert_int_equal(s->result[KL_PROBE_LIVENESS], 1);
+	assert_int_equal(s->result[KL_PROBE_READINESS], 0);
+	struct pod_probe pr = {.present = true, .success_threshold = 2, .failure_threshold = 3};
+	assert_false(kl_probe_update(s, KL_PROBE_READINESS, &pr, 1));
+	assert_true(kl_probe_update(s, KL_PROBE_READINESS, &pr, 1)); /* 2 successes */
+	assert_int_equal(s->result[KL_PROBE_READINESS], 1);
+	assert_false(kl_probe_update(s, KL_PROBE_READINESS, &pr, 0));
+	assert_false(kl_probe_update(s, KL_PROBE_READINESS, &pr, 0));
+	assert_false(kl_probe_update(s, KL_PROBE_READINESS, &pr, 1)); /* resets failures */
+	assert_false(kl_probe_update(s, KL_PROBE_READINESS, &pr, 0));
+	assert_false(kl_probe_update(s, KL_PROBE_READINESS, &pr, 0));
+	assert_true(kl_probe_update(s, KL_PROBE_READINESS, &pr, 0)); /* 3 in a row */
+	assert_int_equal(s->result[KL_PROBE_READINESS], 0);
+	struct kl_observed live[] = {ctr("c2", "a", "s", 1, 0, 0, 0)};
+	kl_prober_prune(&pb, live, 1);
+	assert_null(kl_prober_get(&pb, "c1", false));
+	kl_prober_free(&pb);
+}
+
+static void test_probe_tcp_and_http(void **st)
+{
+	(void)st;
+	/* A listening socket: tcpSocket succeeds; a closed port fails. */
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	socklen_t sl = sizeof(sa);
+	getsockname(ls, (struct sockaddr *)&sa, &sl);
+	assert_int_equal(listen(ls, 8), 0);
+	int port = ntohs(sa.sin_port);
+	struct pod_container c = {.name = "a"};
+	struct pod_port named = {.name = "web", .container_port = port};
+	c.ports = &named;
+	c.n_ports = 1;
+	struct pod_probe pr = {.present = true, .timeout_seconds = 1,
+			       .handler = {.type = POD_HANDLER_TCP_SOCKET, .port = {.name = "web"}}};
+	char msg[512];
+	assert_int_equal(kl_probe_once(NULL, &c, &pr, "x", "127.0.0.1", msg, sizeof(msg)), 1);
+	close(ls);
+	assert_int_equal(kl_probe_once(NULL, &c, &pr, "x", "127.0.0.1", msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "connect"));
+	/* httpGet against nothing listening: failure naming the URL. */
+	pr.handler.type = POD_HANDLER_HTTP_GET;
+	pr.handler.path = "/healthz";
+	assert_int_equal(kl_probe_once(NULL, &c, &pr, "x", "127.0.0.1", msg, sizeof(msg)), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "http://127.0.0.1:%d/healthz", port);
+	assert_non_null(strstr(msg, want));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +526,8 @@ int main(void)
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_configs),
 		cmocka_unit_test(test_host_path_types),
+		cmocka_unit_test(test_probe_thresholds),
+		cmocka_unit_test(test_probe_tcp_and_http),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
