@@ -761,6 +761,31 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 		if (i == 3) {
 			if (pidmode == RUNTIME__V1__NAMESPACE_MODE__NODE)
 				continue;
+			if (pidmode == RUNTIME__V1__NAMESPACE_MODE__TARGET) {
+				/* Ephemeral debug containers: the target container's
+				 * pid namespace, through its init. */
+				const char *tid = cno && cno->target_id ? cno->target_id : "";
+				cleanup_free char *pidf = spath(svc, tid, "init.pid");
+				cleanup_free char *pb = NULL;
+				size_t pl = 0;
+				long tp = 0;
+				if (!*tid || strchr(tid, '/') ||
+				    ndl_read_file(pidf, 64, &pb, &pl, NULL) < 0 ||
+				    (tp = strtol(pb, NULL, 10)) <= 0) {
+					json_decref(nss);
+					json_decref(all);
+					json_decref(process);
+					return ndl_error_setf(
+					    err, ENOENT,
+					    "field \"linux.security_context.namespace_options."
+					    "target_id\": container \"%s\" not found or not running",
+					    tid);
+				}
+				cleanup_free char *tpath = xasprintf("/proc/%ld/ns/pid", tp);
+				json_array_append_new(nss, json_pack("{s:s,s:s}", "type", "pid",
+								     "path", tpath));
+				continue;
+			}
 			if (pidmode == RUNTIME__V1__NAMESPACE_MODE__POD && p)
 				json_array_append_new(nss, json_pack("{s:s,s:s}", "type", "pid",
 								     "path", p));
@@ -807,6 +832,15 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 	}
 	/* Seccomp: Unconfined (or no profile) -> none; Localhost -> the file;
 	 * RuntimeDefault -> containerd's default profile. */
+	if (cno && cno->userns_options &&
+	    cno->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE) {
+		json_decref(linux);
+		json_decref(all);
+		json_decref(process);
+		return ndl_error_setf(err, EINVAL,
+				      "field \"linux.security_context.namespace_options.userns_options."
+				      "mode\": user namespaces are not supported by nodelet-cri");
+	}
 	const Runtime__V1__SecurityProfile *sp = sc ? sc->seccomp : NULL;
 	if (sp && !priv) {
 		if (sp->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost) {

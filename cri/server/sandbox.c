@@ -483,6 +483,19 @@ enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, s
 		modes[0] = no->network;
 		modes[1] = no->pid;
 		modes[2] = no->ipc;
+		/* Not silently ignored: pods asking for a user namespace fail. */
+		if (no->userns_options &&
+		    no->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE)
+			return cri_reply_error(
+			    r, CRI_INVALID_ARGUMENT,
+			    "field \"config.linux.security_context.namespace_options.userns_options"
+			    ".mode\": user namespaces are not supported by nodelet-cri");
+		if (modes[0] > RUNTIME__V1__NAMESPACE_MODE__NODE ||
+		    modes[1] == RUNTIME__V1__NAMESPACE_MODE__TARGET ||
+		    modes[2] > RUNTIME__V1__NAMESPACE_MODE__NODE)
+			return cri_reply_error(r, CRI_INVALID_ARGUMENT,
+					       "field \"config.linux.security_context.namespace_options"
+					       "\": mode TARGET is only valid for a container's pid");
 	}
 	bool host_net = modes[0] == RUNTIME__V1__NAMESPACE_MODE__NODE;
 

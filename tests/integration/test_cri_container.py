@@ -395,3 +395,29 @@ def test_privileged(env):
     assert int(op[1].split()[-1], 16) > int(ou[1].split()[-1], 16)
     assert op[2] == "sysrw" and ou[2] == "sysro", (op, ou)
     assert ou[3] == "nokcore", ou
+
+
+def test_target_pid_namespace_and_userns_refused(env):
+    """An ephemeral-style container with pid TARGET sees the target's
+    processes; user namespaces are refused, not ignored."""
+    c = env["c"]
+    t = run(env, "target", command=["/bin/sh", "-c", "exec sleep 777"])
+    wait_state(c, t, "CONTAINER_RUNNING")
+    dbg = run(env, "debug", command=["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"],
+              linux={"security_context": {"namespace_options": {"pid": "TARGET", "target_id": t}}})
+    st = wait_state(c, dbg, "CONTAINER_EXITED")
+    assert [m.group(4) for m in log_lines(st.log_path)] == ["sleep 777 "]
+    with pytest.raises(criclient.CRIError) as e:
+        c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(
+            env, "userns", command=["true"],
+            linux={"security_context": {"namespace_options": {"userns_options": {"mode": "POD"}}}}))
+    assert e.value.code.name == "INVALID_ARGUMENT" and "user namespaces" in e.value.details
+    with pytest.raises(criclient.CRIError) as e:
+        c.RunPodSandbox(config=pod_config("u", "uu", linux={"security_context": {
+            "namespace_options": {"userns_options": {"mode": "POD"}}}}))
+    assert e.value.code.name == "INVALID_ARGUMENT"
+    # With mode NODE (what the kubelet sends without user namespaces) it works.
+    sid = c.RunPodSandbox(config=pod_config("u", "uu", linux={"security_context": {
+        "namespace_options": {"pid": "CONTAINER", "userns_options": {"mode": "NODE"}}}})).pod_sandbox_id
+    c.RemovePodSandbox(pod_sandbox_id=sid)
+    stop(c, t, 0)
