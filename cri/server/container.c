@@ -701,6 +701,14 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 					      "are required",
 					      i);
 		}
+		if (m->n_uidmappings || m->n_gidmappings) {
+			json_decref(mounts);
+			json_decref(process);
+			return ndl_error_setf(err, EINVAL,
+					      "field \"mounts[%zu]\": id-mapped mounts are not "
+					      "supported by nodelet-cri",
+					      i);
+		}
 		struct stat st;
 		if (stat(m->host_path, &st) < 0) {
 			/* containerd creates a missing host directory. */
@@ -1122,6 +1130,11 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 		return invalid(r, "config.metadata.name");
 	if (!c->image || !c->image->image || !*c->image->image)
 		return invalid(r, "config.image.image");
+	/* Refused rather than ignored: no CDI registry here. */
+	if (c->n_cdi_devices)
+		return cri_reply_error(r, CRI_INVALID_ARGUMENT,
+				       "field \"config.cdi_devices\": CDI devices are not supported by "
+				       "nodelet-cri");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *sb = NULL;
 	if (cri_store_get(svc->store, CRI_KIND_SANDBOX, in->pod_sandbox_id, &sb, &e) < 0) {

@@ -412,6 +412,12 @@ def test_target_pid_namespace_and_userns_refused(env):
             env, "userns", command=["true"],
             linux={"security_context": {"namespace_options": {"userns_options": {"mode": "POD"}}}}))
     assert e.value.code.name == "INVALID_ARGUMENT" and "user namespaces" in e.value.details
+    for bad in ({"CDI_devices": [{"name": "vendor.com/gpu=0"}]},
+                {"mounts": [{"container_path": "/m", "host_path": "/tmp",
+                             "uidMappings": [{"host_id": 1000, "container_id": 0, "length": 1}]}]}):
+        with pytest.raises(criclient.CRIError) as e:
+            c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(env, "x", command=["true"], **bad))
+        assert e.value.code.name == "INVALID_ARGUMENT" and "not supported" in e.value.details
     with pytest.raises(criclient.CRIError) as e:
         c.RunPodSandbox(config=pod_config("u", "uu", linux={"security_context": {
             "namespace_options": {"userns_options": {"mode": "POD"}}}}))
