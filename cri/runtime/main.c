@@ -378,6 +378,18 @@ static int cmd_list(int argc, char **argv, int i)
 	return 0;
 }
 
+/* The col-th whitespace-separated field of a ps(1) output line (copied into
+ * buf), or NULL when the line has fewer fields. */
+static const char *ps_field(const char *line, int col, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", line);
+	char *save = NULL;
+	char *t = strtok_r(buf, " \t\n", &save);
+	for (int c = 0; t && c < col; c++)
+		t = strtok_r(NULL, " \t\n", &save);
+	return t;
+}
+
 static int cmd_ps(int argc, char **argv, int i)
 {
 	struct flag flags[] = {{"format", 'f', true}, {NULL}};
@@ -418,11 +430,8 @@ static int cmd_ps(int argc, char **argv, int i)
 		if (pid_col < 0) {
 			/* Find the PID column in the header. */
 			char copy[8192];
-			snprintf(copy, sizeof(copy), "%s", line);
-			int col = 0;
-			char *save = NULL;
-			for (char *t = strtok_r(copy, " \t\n", &save); t;
-			     t = strtok_r(NULL, " \t\n", &save), col++)
+			const char *t;
+			for (int col = 0; (t = ps_field(line, col, copy, sizeof(copy))); col++)
 				if (strcmp(t, "PID") == 0)
 					pid_col = col;
 			fputs(line, stdout);
@@ -435,11 +444,7 @@ static int cmd_ps(int argc, char **argv, int i)
 			continue;
 		}
 		char copy[8192];
-		snprintf(copy, sizeof(copy), "%s", line);
-		char *save = NULL;
-		char *t = strtok_r(copy, " \t\n", &save);
-		for (int c = 0; t && c < pid_col; c++)
-			t = strtok_r(NULL, " \t\n", &save);
+		const char *t = ps_field(line, pid_col, copy, sizeof(copy));
 		if (!t)
 			continue;
 		pid_t pv = (pid_t)atoi(t);
