@@ -269,6 +269,13 @@ static int v1_devices(struct cgroup *cg, const struct cgroup_resources *res, ndl
 	const char *dir = NULL;
 	if (need_dir(cg, "devices", "device rules", &dir, err) < 0)
 		return -1;
+	/* The kernel takes one rule per write(): on cgroupfs each of the two
+	 * files is opened once for all its rules (a container has a dozen).
+	 * Fake trees are plain files that must show the last rule written,
+	 * so there every rule goes through cg_write (open + O_TRUNC). */
+	bool reuse = !cg->mgr->fake;
+	cleanup_close int deny_fd = -1;
+	cleanup_close int allow_fd = -1;
 	for (size_t i = 0; i < res->n_devices; i++) {
 		const struct cgroup_device_rule *d = &res->devices[i];
 		char maj[24], min[24];
@@ -279,8 +286,27 @@ static int v1_devices(struct cgroup *cg, const struct cgroup_resources *res, ndl
 					     ? xstrdup("a")
 					     : xasprintf("%c %s:%s %s", d->type, maj, min,
 							 d->access[0] ? d->access : "rwm");
-		if (cg_write(dir, d->allow ? "devices.allow" : "devices.deny", val, err) < 0)
-			return -1;
+		const char *file = d->allow ? "devices.allow" : "devices.deny";
+		if (!reuse) {
+			if (cg_write(dir, file, val, err) < 0)
+				return -1;
+			continue;
+		}
+		int *fd = d->allow ? &allow_fd : &deny_fd;
+		if (*fd < 0) {
+			cleanup_free char *path = xasprintf("%s/%s", dir, file);
+			*fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+			if (*fd < 0)
+				return ndl_error_set(err, errno, "open %s", path);
+		}
+		size_t len = strlen(val);
+		ssize_t n;
+		while ((n = write(*fd, val, len)) < 0 && errno == EINTR)
+			;
+		if (n < 0)
+			return ndl_error_set(err, errno, "write %s to %s/%s", val, dir, file);
+		if ((size_t)n != len)
+			return ndl_error_setf(err, EIO, "short write to %s/%s", dir, file);
 	}
 	return 0;
 }
