@@ -52,6 +52,9 @@ struct kl_lifecycle {
 	bool stop, sources_ready;
 	int64_t started_ns;
 	pthread_t relist;
+	pthread_t events;
+	bool has_events;
+	struct cri_event_stream *stream;
 };
 
 static int64_t now_real(void)
@@ -489,6 +492,28 @@ static void sync_pod(struct worker *w, struct pod *p)
 		}
 		log_info("container started", "pod=%s/%s container=%s id=%s restart_count=%u",
 			 p->namespace, p->name, c->name, cid, a->start[k].restart_count);
+		/* postStart (exec): a failure kills the container, which then
+		 * restarts per restartPolicy (FailedPostStartHook). */
+		if (c->post_start.type == POD_HANDLER_EXEC) {
+			json_t *hc = json_array();
+			for (size_t i = 0; i < c->post_start.command.n; i++)
+				json_array_append_new(hc, json_string(c->post_start.command.v[i]));
+			json_t *hreq = json_pack("{s:s,s:o,s:I}", "container_id", cid, "cmd", hc,
+						 "timeout", (json_int_t)pod_grace(w, &ob)),
+			       *hresp = NULL;
+			int hr = kl_cri(l->cc, "ExecSync", hreq, 0, &hresp, &e);
+			long long code = hr < 0 ? -1 : (long long)jint(hresp, "exit_code");
+			json_decref(hreq);
+			json_decref(hresp);
+			if (code != 0) {
+				log_warn("postStart hook failed, killing the container",
+					 "pod=%s/%s container=%s exit_code=%lld error=%s", p->namespace,
+					 p->name, c->name, code,
+					 ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
+				ndl_error_clear(&e);
+				kill_container(l, cid, NULL, 0, "FailedPostStartHook");
+			}
+		}
 		if (!w->start_time_ns)
 			w->start_time_ns = now;
 		/* Started: the status below must not still call it waiting. */
@@ -724,6 +749,67 @@ static void *relist_main(void *arg)
 	return NULL;
 }
 
+/* The evented PLEG: GetContainerEvents, when the runtime offers it (ours
+ * does, containerd 1.6 does not), wakes every pod worker at once instead of
+ * waiting for the next one-second relist. */
+static void *events_main(void *arg)
+{
+	struct kl_lifecycle *l = arg;
+	int64_t retry_ns = 0;
+	for (;;) {
+		pthread_mutex_lock(&l->mu);
+		bool stop = l->stop;
+		pthread_mutex_unlock(&l->mu);
+		if (stop)
+			break;
+		if (!l->stream) {
+			if (now_real() < retry_ns) {
+				usleep(200000);
+				continue;
+			}
+			ndl_error_t e = NDL_ERROR_INIT;
+			struct cri_event_stream *s = NULL;
+			if (cri_client_events_open(l->cc, &s, &e) < 0) {
+				log_debug(2, "GetContainerEvents unavailable, relisting only",
+					  "error=%s", ndl_error_msg(&e));
+				ndl_error_clear(&e);
+				retry_ns = now_real() + 30000000000LL;
+				continue;
+			}
+			pthread_mutex_lock(&l->mu);
+			l->stream = s;
+			pthread_mutex_unlock(&l->mu);
+		}
+		Runtime__V1__ContainerEventResponse *ev = NULL;
+		ndl_error_t e = NDL_ERROR_INIT;
+		int r = cri_client_events_next(l->stream, 200, &ev, &e);
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r < 0) {
+			/* Ended (UNIMPLEMENTED on containerd 1.6, or the runtime
+			 * restarted): relisting covers it; retry later. */
+			log_debug(2, "container event stream ended", "error=%s", ndl_error_msg(&e));
+			ndl_error_clear(&e);
+			pthread_mutex_lock(&l->mu);
+			struct cri_event_stream *s = l->stream;
+			l->stream = NULL;
+			pthread_mutex_unlock(&l->mu);
+			cri_client_events_close(s);
+			retry_ns = now_real() + 30000000000LL;
+			continue;
+		}
+		log_debug(3, "container event", "container=%s type=%d", ev->container_id,
+			  (int)ev->container_event_type);
+		runtime__v1__container_event_response__free_unpacked(ev, NULL);
+		pthread_mutex_lock(&l->mu);
+		for (struct worker *w = l->workers; w; w = w->next)
+			w->kicked = true;
+		pthread_cond_broadcast(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+	}
+	return NULL;
+}
+
 int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **ret,
 		       ndl_error_t *err)
 {
@@ -763,6 +849,7 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 		free(l);
 		return ndl_error_set(err, EAGAIN, "start the relist thread");
 	}
+	l->has_events = pthread_create(&l->events, NULL, events_main, l) == 0;
 	*ret = l;
 	return 0;
 }
@@ -776,6 +863,9 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	pthread_join(l->relist, NULL);
+	if (l->has_events)
+		pthread_join(l->events, NULL);
+	cri_client_events_close(l->stream);
 	while (l->workers) {
 		struct worker *w = l->workers;
 		l->workers = w->next;

@@ -51,7 +51,7 @@ class Env:
             f.write("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
                     f"podLogsDir: {self.logs}\n")
         self.args = [f"--config={cfg}", f"--container-runtime-endpoint={self.runtime.endpoint}",
-                     f"--cgroup-root={self.cgroot}"]
+                     f"--cgroup-root={self.cgroot}", "--v=3"]
         self.images = images
         self.node = None
 
@@ -164,7 +164,9 @@ def test_pod_runs_with_init_volumes_logs_status_and_graceful_removal(env, tmp_pa
     image: {BB}
     command: [sh, -c, 'echo hello $(MSG); cat /data/order; trap "echo TERM >> /host/events" TERM; while true; do sleep 0.2; done']
     env: [{{name: MSG, value: from-env}}]
-    lifecycle: {{preStop: {{exec: {{command: [sh, -c, 'echo prestop >> /host/events']}}}}}}
+    lifecycle:
+      postStart: {{exec: {{command: [sh, -c, 'echo poststart >> /host/events']}}}}
+      preStop: {{exec: {{command: [sh, -c, 'echo prestop >> /host/events']}}}}
     volumeMounts: [{{name: scratch, mountPath: /data}}, {{name: host, mountPath: /host}}]
   volumes:
   - {{name: scratch, emptyDir: {{}}}}
@@ -219,7 +221,7 @@ def test_pod_runs_with_init_volumes_logs_status_and_graceful_removal(env, tmp_pa
     harness.wait_for(lambda: not env.sandboxes(uid), timeout=30, what="sandbox removed")
     took = time.monotonic() - t0
     assert 3.0 <= took < 15, took
-    assert open(os.path.join(host, "events")).read() == "prestop\nTERM\n"
+    assert open(os.path.join(host, "events")).read() == "poststart\nprestop\nTERM\n"
     assert not os.path.exists(os.path.join(env.node.root, "pods", uid))
     harness.wait_for(lambda: env.pod("web") is None, timeout=5, what="pod gone from /pods")
 
@@ -250,6 +252,12 @@ def test_restart_backoff_and_changed_container(env):
     assert "back-off 10s restarting failed container=crash" in cs["state"]["waiting"]["message"]
     assert cs["lastState"]["terminated"]["exitCode"] == 3
     assert cs["lastState"]["terminated"]["reason"] == "Error"
+    # The evented PLEG: nodelet-cri streams container events, containerd
+    # 1.6 does not implement GetContainerEvents (relist only).
+    if env.runtime_name == "nodelet-cri":
+        assert 'msg="container event"' in env.node.log()
+    else:
+        assert 'msg="container event"' not in env.node.log()
     t_backoff = time.monotonic()
     rc = cs["restartCount"]
     harness.wait_for(lambda: env.cstatus("cr", "crash")["restartCount"] > rc, timeout=20,
