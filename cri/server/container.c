@@ -2263,3 +2263,195 @@ void cri_containers_gc(struct cri_service *svc)
 	gc_dir(svc, a);
 	gc_dir(svc, b);
 }
+
+/* ---- PodSandboxStats / ListPodSandboxStats ---- */
+
+/* One pod: attributes from its status, cpu/memory/process count from the
+ * pod cgroup (cgroup_parent, the kubelet's), the containers' stats. No
+ * network usage yet (it needs reading inside the pod's netns). */
+struct pod_stats_buf {
+	Runtime__V1__PodSandboxStats s;
+	Runtime__V1__PodSandboxAttributes attr;
+	Runtime__V1__LinuxPodSandboxStats lx;
+	Runtime__V1__CpuUsage cpu;
+	Runtime__V1__MemoryUsage mem;
+	Runtime__V1__ProcessUsage proc;
+	Runtime__V1__UInt64Value v[8];
+	ProtobufCMessage *status; /* PodSandboxStatusResponse */
+	ProtobufCMessage *cstats; /* ListContainerStatsResponse */
+};
+
+static bool pod_stats_fill(struct cri_service *svc, const char *sid, struct pod_stats_buf *b)
+{
+	memset(b, 0, sizeof(*b));
+	Runtime__V1__PodSandboxStatusRequest pq = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
+	pq.pod_sandbox_id = (char *)sid;
+	b->status = call_local(cri_h_pod_sandbox_status, svc, &pq.base,
+			       &runtime__v1__pod_sandbox_status_response__descriptor);
+	Runtime__V1__PodSandboxStatus *st =
+	    b->status ? ((Runtime__V1__PodSandboxStatusResponse *)b->status)->status : NULL;
+	if (!st)
+		return false;
+	runtime__v1__pod_sandbox_stats__init(&b->s);
+	runtime__v1__pod_sandbox_attributes__init(&b->attr);
+	runtime__v1__linux_pod_sandbox_stats__init(&b->lx);
+	for (int i = 0; i < 8; i++)
+		runtime__v1__uint64_value__init(&b->v[i]);
+	b->attr.id = st->id;
+	b->attr.metadata = st->metadata;
+	b->attr.n_labels = st->n_labels;
+	b->attr.labels = (Runtime__V1__PodSandboxAttributes__LabelsEntry **)st->labels;
+	b->attr.n_annotations = st->n_annotations;
+	b->attr.annotations = (Runtime__V1__PodSandboxAttributes__AnnotationsEntry **)st->annotations;
+	b->s.attributes = &b->attr;
+	b->s.linux = &b->lx;
+
+	Runtime__V1__ContainerStatsFilter cf = RUNTIME__V1__CONTAINER_STATS_FILTER__INIT;
+	cf.pod_sandbox_id = st->id;
+	Runtime__V1__ListContainerStatsRequest cq = RUNTIME__V1__LIST_CONTAINER_STATS_REQUEST__INIT;
+	cq.filter = &cf;
+	b->cstats = call_local(cri_h_list_container_stats, svc, &cq.base,
+			       &runtime__v1__list_container_stats_response__descriptor);
+	if (b->cstats) {
+		Runtime__V1__ListContainerStatsResponse *l =
+		    (Runtime__V1__ListContainerStatsResponse *)b->cstats;
+		b->lx.n_containers = l->n_stats;
+		b->lx.containers = l->stats;
+	}
+
+	struct cri_record *rec = NULL;
+	char parent[4096] = "";
+	if (cri_store_get(svc->store, CRI_KIND_SANDBOX, st->id, &rec, NULL) == 0) {
+		pthread_mutex_lock(&rec->lock);
+		snprintf(parent, sizeof(parent), "%s", jstr(rec->data, "cgroup_parent"));
+		pthread_mutex_unlock(&rec->lock);
+		cri_store_put(rec);
+	}
+	if (!*parent || st->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+		return true;
+	ndl_error_t e = NDL_ERROR_INIT;
+	pthread_mutex_lock(&cg_lock);
+	int rc = cg_mgr ? 0 : cgroup_manager_init(&cg_mgr, &e);
+	pthread_mutex_unlock(&cg_lock);
+	struct cgroup *cg = NULL;
+	struct cgroup_stats cs;
+	if (rc == 0 && cgroup_open(cg_mgr, parent, &cg, &e) == 0 && cgroup_stats(cg, &cs, &e) == 0) {
+		int64_t now = cri_now_ns();
+		runtime__v1__cpu_usage__init(&b->cpu);
+		b->cpu.timestamp = now;
+		b->v[0].value = cs.cpu.usage_ns;
+		b->cpu.usage_core_nano_seconds = &b->v[0];
+		b->lx.cpu = &b->cpu;
+		runtime__v1__memory_usage__init(&b->mem);
+		b->mem.timestamp = now;
+		b->v[1].value = cs.memory.working_set;
+		b->v[2].value = cs.memory.usage;
+		b->v[3].value = cs.memory.rss;
+		b->v[4].value = cs.memory.pgfault;
+		b->v[5].value = cs.memory.pgmajfault;
+		b->mem.working_set_bytes = &b->v[1];
+		b->mem.usage_bytes = &b->v[2];
+		b->mem.rss_bytes = &b->v[3];
+		b->mem.page_faults = &b->v[4];
+		b->mem.major_page_faults = &b->v[5];
+		if (cs.memory.limit != CGROUP_MAX) {
+			b->v[6].value = cs.memory.limit > cs.memory.working_set
+					    ? cs.memory.limit - cs.memory.working_set
+					    : 0;
+			b->mem.available_bytes = &b->v[6];
+		}
+		b->lx.memory = &b->mem;
+		runtime__v1__process_usage__init(&b->proc);
+		b->proc.timestamp = now;
+		b->v[7].value = cs.pids.current;
+		b->proc.process_count = &b->v[7];
+		b->lx.process = &b->proc;
+	} else {
+		log_debug(1, "pod stats", "id=%s cgroup=%s err=\"%s\"", st->id, parent,
+			  ndl_error_msg(&e));
+	}
+	ndl_error_clear(&e);
+	if (cg)
+		cgroup_free(cg);
+	return true;
+}
+
+static void pod_stats_free(struct pod_stats_buf *b)
+{
+	if (b->status)
+		protobuf_c_message_free_unpacked(b->status, NULL);
+	if (b->cstats)
+		protobuf_c_message_free_unpacked(b->cstats, NULL);
+}
+
+enum cri_status cri_h_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
+					struct cri_reply *r)
+{
+	struct cri_service *svc = user;
+	const Runtime__V1__PodSandboxStatsRequest *in =
+	    (const Runtime__V1__PodSandboxStatsRequest *)req;
+	if (!in->pod_sandbox_id || !*in->pod_sandbox_id)
+		return invalid(r, "pod_sandbox_id");
+	ndl_error_t e = NDL_ERROR_INIT;
+	struct cri_record *rec = NULL;
+	if (cri_store_get(svc->store, CRI_KIND_SANDBOX, in->pod_sandbox_id, &rec, &e) < 0) {
+		ndl_error_wrap(&e, "an error occurred when try to find sandbox \"%s\"",
+			       in->pod_sandbox_id);
+		return cri_reply_errno_msg(r, &e);
+	}
+	char sid[CRI_ID_LEN + 1];
+	snprintf(sid, sizeof(sid), "%s", rec->id);
+	cri_store_put(rec);
+	struct pod_stats_buf *b = xmalloc(sizeof(*b));
+	enum cri_status st;
+	if (!pod_stats_fill(svc, sid, b)) {
+		st = cri_reply_error(r, CRI_NOT_FOUND, "sandbox \"%s\" not found", sid);
+	} else {
+		Runtime__V1__PodSandboxStatsResponse resp = RUNTIME__V1__POD_SANDBOX_STATS_RESPONSE__INIT;
+		resp.stats = &b->s;
+		st = cri_reply_ok(r, &resp.base);
+	}
+	pod_stats_free(b);
+	free(b);
+	return st;
+}
+
+enum cri_status cri_h_list_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
+					     struct cri_reply *r)
+{
+	struct cri_service *svc = user;
+	const Runtime__V1__ListPodSandboxStatsRequest *in =
+	    (const Runtime__V1__ListPodSandboxStatsRequest *)req;
+	struct cri_filter f = {0};
+	cleanup_json json_t *sel = NULL;
+	if (in->filter) {
+		f.id = in->filter->id && *in->filter->id ? in->filter->id : NULL;
+		if (in->filter->n_label_selector) {
+			sel = json_object();
+			for (size_t i = 0; i < in->filter->n_label_selector; i++)
+				json_object_set_new(sel, in->filter->label_selector[i]->key,
+						    json_string(in->filter->label_selector[i]->value));
+			f.label_selector = sel;
+		}
+	}
+	struct cri_record **list = NULL;
+	size_t n = 0;
+	cri_store_list(svc->store, CRI_KIND_SANDBOX, &f, &list, &n);
+	struct pod_stats_buf *bs = xcalloc(n + 1, sizeof(*bs));
+	Runtime__V1__PodSandboxStats **ptrs = xcalloc(n + 1, sizeof(*ptrs));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pod_stats_fill(svc, list[i]->id, &bs[i]))
+			ptrs[k++] = &bs[i].s;
+	cri_store_list_free(list, n);
+	Runtime__V1__ListPodSandboxStatsResponse resp =
+	    RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT;
+	resp.n_stats = k;
+	resp.stats = ptrs;
+	enum cri_status st = cri_reply_ok(r, &resp.base);
+	for (size_t i = 0; i < n; i++)
+		pod_stats_free(&bs[i]);
+	free(bs);
+	free(ptrs);
+	return st;
+}

@@ -66,3 +66,7 @@ enum cri_status cri_h_list_container_stats(void *user, const ProtobufCMessage *r
 /* At startup: undo sandboxes and containers a crash left without a record. */
 void cri_sandboxes_gc(struct cri_service *svc);
 void cri_containers_gc(struct cri_service *svc);
+enum cri_status cri_h_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
+					struct cri_reply *r);
+enum cri_status cri_h_list_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
+					     struct cri_reply *r);

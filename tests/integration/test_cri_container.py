@@ -427,3 +427,25 @@ def test_target_pid_namespace_and_userns_refused(env):
         "namespace_options": {"pid": "CONTAINER", "userns_options": {"mode": "NODE"}}}})).pod_sandbox_id
     c.RemovePodSandbox(pod_sandbox_id=sid)
     stop(c, t, 0)
+
+
+def test_pod_sandbox_stats(env):
+    c = env["c"]
+    cid = run(env, "busy", command=["/bin/sh", "-c", "while true; do :; done"])
+    wait_state(c, cid, "CONTAINER_RUNNING")
+    time.sleep(0.2)
+    s = c.PodSandboxStats(pod_sandbox_id=env["sid"]).stats
+    assert s.attributes.id == env["sid"] and s.attributes.metadata.name == "pod"
+    assert s.attributes.labels["app"] == "pod"
+    assert s.linux.cpu.usage_core_nano_seconds.value > 0
+    assert s.linux.memory.usage_bytes.value > 0
+    assert s.linux.process.process_count.value >= 1
+    assert [x.attributes.id for x in s.linux.containers] == [cid]
+    lst = c.ListPodSandboxStats(filter={"label_selector": {"app": "pod"}}).stats
+    assert [x.attributes.id for x in lst] == [env["sid"]]
+    assert list(c.ListPodSandboxStats(filter={"id": "0" * 12}).stats) == []
+    with pytest.raises(criclient.CRIError) as e:
+        c.PodSandboxStats(pod_sandbox_id="0" * 64)
+    assert e.value.code.name == "NOT_FOUND"
+    stop(c, cid, 0)
+    c.RemoveContainer(container_id=cid)

@@ -167,8 +167,7 @@ def test_runtime_config_and_update(daemon):
         assert json.loads(st.info["config"])["podCIDR"] == "10.244.2.0/24,fd00:1::/64"
 
 
-NOT_YET = ["Exec", "Attach", "PortForward", "PodSandboxStats", "ListPodSandboxStats",
-           "CheckpointContainer", "ListMetricDescriptors", "ListPodSandboxMetrics"]
+NOT_YET = ["Exec", "Attach", "PortForward", "CheckpointContainer", "ListMetricDescriptors", "ListPodSandboxMetrics"]
 
 
 def test_unimplemented_methods(daemon):
