@@ -30,6 +30,7 @@ struct worker {
 	char *uid;
 	struct pod *pod;  /* desired spec; kept while terminating for its grace period */
 	bool terminate;	  /* stop the pod and exit */
+	struct pod *then; /* re-added while terminating: start it afterwards */
 	bool kicked;
 	bool done;	  /* thread finished: the relist thread joins it */
 	int64_t grace_s;  /* -1: from the spec / container annotations */
@@ -624,6 +625,8 @@ static void worker_free(struct worker *w)
 	pthread_join(w->th, NULL);
 	if (w->pod)
 		pod_unref(w->pod);
+	if (w->then)
+		pod_unref(w->then);
 	json_decref(w->status);
 	kl_backoff_table_free(&w->bt);
 	kl_prober_free(&w->prober);
@@ -650,8 +653,12 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 		}
 		w = find_worker(l, e->pod->uid);
 		if (e->type == SP_EVENT_REMOVE) {
-			if (w)
+			if (w) {
 				w->terminate = true;
+				if (w->then)
+					pod_unref(w->then);
+				w->then = NULL;
+			}
 			continue;
 		}
 		if (w && !w->terminate) {
@@ -662,6 +669,12 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 			w->kicked = true;
 		} else if (!w) {
 			spawn_worker(l, e->pod->uid, e->pod, false);
+		} else {
+			/* Back while still terminating (the kubelet waits for the
+			 * termination to finish, then starts the pod afresh). */
+			if (w->then)
+				pod_unref(w->then);
+			w->then = pod_ref(e->pod);
 		}
 	}
 	pthread_cond_broadcast(&l->cv);
@@ -700,9 +713,16 @@ static void *relist_main(void *arg)
 			if ((*pp)->done) {
 				struct worker *w = *pp;
 				*pp = w->next;
+				struct pod *then = steal_ptr(&w->then);
 				pthread_mutex_unlock(&l->mu);
 				worker_free(w);
 				pthread_mutex_lock(&l->mu);
+				if (then && !l->stop) {
+					spawn_worker(l, then->uid, then, false);
+					pod_unref(then);
+				} else if (then) {
+					pod_unref(then);
+				}
 				pp = &l->workers; /* the list may have changed */
 				continue;
 			}

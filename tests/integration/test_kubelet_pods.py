@@ -108,8 +108,13 @@ class Env:
         return [s for s in items if s.get("labels", {}).get("io.kubernetes.pod.uid") == uid]
 
     def stop(self):
+        sanitizer = None
         if self.node:
             self.node.stop()
+            # Under SANITIZE=1 builds: any report fails the test.
+            for path in (self.node.log_path, self.node.log_path.replace(".2", "")):
+                if os.path.exists(path) and "Sanitizer" in open(path).read():
+                    sanitizer = open(path).read()[-4000:]
         self.runtime.stop()
         # Our pod cgroups live below a test-unique root: remove it bottom-up.
         for ctrl in os.listdir("/sys/fs/cgroup"):
@@ -124,6 +129,7 @@ class Env:
         if self.node:
             self.node.cleanup()
         shutil.rmtree(self.rt_dir, ignore_errors=True)
+        assert sanitizer is None, sanitizer
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -284,6 +290,17 @@ def test_changed_manifest_replaces_the_pod(env):
     harness.wait_for(lambda: not env.sandboxes(old_uid), timeout=30, what="old pod removed")
     new_uid = env.pod("ch")["metadata"]["uid"]
     assert len(env.sandboxes(new_uid)) == 1
+    # Removed and put back while it terminates: it terminates, then runs
+    # again in a new sandbox.
+    old_sb = env.sandboxes(new_uid)[0]["id"]
+    content = open(os.path.join(env.node.manifests, "ch.yaml")).read()
+    os.unlink(os.path.join(env.node.manifests, "ch.yaml"))
+    time.sleep(0.3)
+    env.node.write("ch.yaml", content)
+    harness.wait_for(lambda: [s["id"] for s in env.sandboxes(new_uid)] not in ([], [old_sb]),
+                     timeout=30, what="pod back in a new sandbox")
+    cs = env.wait_running("ch", "a", timeout=30)
+    assert cs["restartCount"] == 0
 
 
 @pytest.mark.network
