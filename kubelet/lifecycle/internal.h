@@ -70,6 +70,9 @@ struct kl_observed {
 	const char *reason, *message, *image, *image_ref;
 	uint32_t spec_hash;
 	bool has_spec_hash;
+	const char *log_path;	   /* ContainerStatus.log_path (absolute) */
+	const char *term_msg_file; /* host file mounted at terminationMessagePath */
+	bool fallback_to_logs;	   /* terminationMessagePolicy FallbackToLogsOnError */
 	/* Set by the prober for running containers. */
 	bool has_probe_result;
 	bool probe_ready, probe_started;

@@ -163,6 +163,18 @@ static int observe(struct kl_lifecycle *l, const char *uid, struct observed *ob,
 		o->message = jstr(c, "message");
 		o->image = json_string_value(json_object_get(json_object_get(c, "image"), "image"));
 		o->image_ref = jstr(c, "image_ref");
+		o->log_path = json_string_value(json_object_get(c, "log_path"));
+		const char *tp = json_string_value(json_object_get(ann, KL_ANN_TERM_MSG_PATH));
+		const char *tpol = json_string_value(json_object_get(ann, KL_ANN_TERM_MSG_POLICY));
+		o->fallback_to_logs = tpol && strcmp(tpol, "FallbackToLogsOnError") == 0;
+		size_t mi;
+		json_t *m;
+		json_array_foreach(json_object_get(c, "mounts"), mi, m)
+		{
+			const char *cp = json_string_value(json_object_get(m, "container_path"));
+			if (tp && cp && strcmp(cp, tp) == 0)
+				o->term_msg_file = json_string_value(json_object_get(m, "host_path"));
+		}
 		const char *sh = json_string_value(json_object_get(ann, KL_ANN_SPEC_HASH));
 		if (sh) {
 			o->has_spec_hash = true;

@@ -1,11 +1,13 @@
 /* PodStatus as the kubelet computes it (generateAPIPodStatus): phase,
  * conditions, container statuses with state/lastState/restartCount. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kubelet/lifecycle/internal.h"
 #include "kubelet/qos.h"
+#include "lib/fs.h"
 
 char *kl_rfc3339(int64_t ns, char *buf, size_t size)
 {
@@ -22,6 +24,68 @@ static json_t *ts(int64_t ns)
 	return json_string(kl_rfc3339(ns, b, sizeof(b)));
 }
 
+/* The kubelet's termination message: the file at terminationMessagePath
+ * (at most 4096 bytes), else with FallbackToLogsOnError and a failure the
+ * last 80 lines (at most 2048 bytes) of the container's log, CRI framing
+ * removed. */
+static char *termination_message(const struct kl_observed *o)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	ndl_error_t e = NDL_ERROR_INIT;
+	if (o->term_msg_file && ndl_read_file(o->term_msg_file, 1 << 20, &buf, &len, &e) == 0 &&
+	    len) {
+		if (len > 4096)
+			buf[4096] = 0;
+		return buf;
+	}
+	ndl_error_clear(&e);
+	free(buf);
+	buf = NULL;
+	if (!o->fallback_to_logs || o->exit_code == 0 || !o->log_path)
+		return NULL;
+	if (ndl_read_file(o->log_path, 16 << 20, &buf, &len, &e) < 0) {
+		ndl_error_clear(&e);
+		return NULL;
+	}
+	/* Lines are "<time> <stream> <P|F> <text>". */
+	char *start = buf;
+	size_t n_lines = 0;
+	for (char *q = buf + len; q > buf; q--) {
+		if (q[-1] == '\n' && q != buf + len && ++n_lines == 80) {
+			start = q;
+			break;
+		}
+	}
+	size_t cap = 4096, olen = 0;
+	char *out = malloc(cap);
+	char *save = NULL;
+	for (char *ln = strtok_r(start, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+		char *t = ln;
+		for (int f = 0; f < 3 && t; f++) {
+			t = strchr(t, ' ');
+			if (t)
+				t++;
+		}
+		if (!t)
+			continue;
+		size_t tl = strlen(t);
+		if (olen + tl + 2 > cap) {
+			cap = (olen + tl + 2) * 2;
+			out = realloc(out, cap);
+		}
+		memcpy(out + olen, t, tl);
+		olen += tl;
+		out[olen++] = '\n';
+	}
+	out[olen] = 0;
+	free(buf);
+	if (olen > 2048) {
+		memmove(out, out + olen - 2048, 2049);
+	}
+	return out;
+}
+
 static json_t *terminated(const struct kl_observed *o, const char *runtime)
 {
 	json_t *t = json_pack("{s:i}", "exitCode", (json_int_t)o->exit_code);
@@ -29,8 +93,12 @@ static json_t *terminated(const struct kl_observed *o, const char *runtime)
 			     o->exit_code == 0		 ? "Completed" :
 							   "Error";
 	json_object_set_new(t, "reason", json_string(reason));
-	if (o->message && *o->message)
+	char *tm = termination_message(o);
+	if (tm && *tm)
+		json_object_set_new(t, "message", json_string(tm));
+	else if (o->message && *o->message)
 		json_object_set_new(t, "message", json_string(o->message));
+	free(tm);
 	if (o->started_at)
 		json_object_set_new(t, "startedAt", ts(o->started_at));
 	if (o->finished_at)

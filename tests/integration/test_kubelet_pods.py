@@ -332,7 +332,12 @@ def test_changed_container_restarts_alone(env):
 def test_restart_policies_and_pull_policy_never(env):
     never = f"""  restartPolicy: Never
   containers:
-  - {{name: once, image: {BB}, command: [sh, -c, 'exit 0']}}
+  - {{name: once, image: {BB}, command: [sh, -c, 'echo all done > /dev/termination-log']}}
+"""
+    fallback = f"""  restartPolicy: Never
+  containers:
+  - {{name: fb, image: {BB}, command: [sh, -c, 'echo first; echo oops; exit 2'],
+     terminationMessagePolicy: FallbackToLogsOnError}}
 """
     onfail = f"""  restartPolicy: OnFailure
   containers:
@@ -344,10 +349,16 @@ def test_restart_policies_and_pull_policy_never(env):
     env.node.write("never.yaml", manifest("never", never))
     env.node.write("onfail.yaml", manifest("onfail", onfail))
     env.node.write("missing.yaml", manifest("missing", missing))
+    env.node.write("fallback.yaml", manifest("fallback", fallback))
     harness.wait_for(lambda: (env.pod("never") or {}).get("status", {}).get("phase") == "Succeeded",
                      timeout=60, what=f"Succeeded: {env.pod('never')}")
     cs = env.cstatus("never", "once")
     assert cs["state"]["terminated"]["reason"] == "Completed" and cs["restartCount"] == 0
+    assert cs["state"]["terminated"]["message"] == "all done\n"
+    harness.wait_for(lambda: (env.pod("fallback") or {}).get("status", {}).get("phase") == "Failed",
+                     timeout=30, what=f"Failed: {env.pod('fallback')}")
+    t = env.cstatus("fallback", "fb")["state"]["terminated"]
+    assert t["exitCode"] == 2 and t["reason"] == "Error" and t["message"] == "first\noops\n"
     # OnFailure: one failed run (container fs persists? no: a new container,
     # so /tmp/x is gone and it fails again -> restarts with back-off).
     harness.wait_for(lambda: (env.cstatus("onfail", "fail") or {}).get("restartCount", 0) >= 1,
