@@ -561,10 +561,33 @@ static void add_default_device_rules(const struct rt_spec *s, struct cgroup_reso
 	}
 }
 
-/* *ret_foreign: the cgroup already held processes that are not ours (a
- * shared cgroupsPath): a failed create must then leave them alone. */
+/* Undo a cgroup of a create that failed, once our init (if any) is reaped:
+ * whatever is still in it is not ours (a shared cgroupsPath), so then
+ * nothing is killed and only the empty directories go, without waiting for
+ * a drain that will not happen. Checked here rather than up front, so a
+ * create that succeeds pays nothing for it. */
+static void undo_cgroup(struct cgroup *cg)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	int pr = cgroup_pids(cg, &pids, &n, NULL);
+	free(pids);
+	ndl_error_t e2 = NDL_ERROR_INIT;
+	if (pr == 0 && n > 0) {
+		cgroup_destroy_timeout(cg, 0, &e2);
+	} else {
+		/* The init never forks before its execve, so the cgroup is
+		 * empty; when it cannot be read, make sure of it. */
+		if (pr < 0)
+			cgroup_kill_all(cg, SIGKILL, &e2);
+		ndl_error_clear(&e2);
+		cgroup_destroy(cg, &e2);
+	}
+	ndl_error_clear(&e2);
+}
+
 static int setup_cgroup(const struct rt_spec *s, const char *id, struct cgroup_manager **ret_mgr,
-			struct cgroup **ret_cg, bool *ret_foreign, ndl_error_t *err)
+			struct cgroup **ret_cg, ndl_error_t *err)
 {
 	const char *path = s->cgroups_path ? s->cgroups_path : id;
 	if (cgroup_path_is_systemd(path))
@@ -593,21 +616,10 @@ static int setup_cgroup(const struct rt_spec *s, const char *id, struct cgroup_m
 		cgroup_manager_free(mgr);
 		return ndl_error_wrap(err, "field \"linux.cgroupsPath\"");
 	}
-	pid_t *pids = NULL;
-	size_t n_pids = 0;
-	*ret_foreign = cgroup_pids(cg, &pids, &n_pids, NULL) == 0 && n_pids > 0;
-	free(pids);
 	r = cgroup_apply(cg, &res, err);
 	cgroup_resources_free(&res);
 	if (r < 0) {
-		ndl_error_t e2 = NDL_ERROR_INIT;
-		/* Populated: only the empty directories go (no waiting for a
-		 * drain that will not happen). */
-		if (*ret_foreign)
-			cgroup_destroy_timeout(cg, 0, &e2);
-		else
-			cgroup_destroy(cg, &e2);
-		ndl_error_clear(&e2);
+		undo_cgroup(cg);
 		cgroup_free(cg);
 		cgroup_manager_free(mgr);
 		return ndl_error_wrap(err, "field \"linux.resources\"");
@@ -699,7 +711,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 	cleanup_close int dirfd = -1;
 	pid_t pid = -1;
 	int socks[2] = {-1, -1};
-	bool cg_made = false, cg_foreign = false;
+	bool cg_made = false;
 	for (size_t i = 0; i < s->n_namespaces; i++) {
 		const struct rt_namespace *ns = &s->namespaces[i];
 		if (ns->type == (int)0x00000080 /* CLONE_NEWTIME */)
@@ -785,7 +797,7 @@ int rt_container_create(const struct rt_create_opts *opts, pid_t *ret_pid, ndl_e
 		goto fail;
 	}
 	if (!opts->no_cgroups) {
-		if ((r = setup_cgroup(s, opts->id, &a.mgr, &a.cg, &cg_foreign, err)) < 0)
+		if ((r = setup_cgroup(s, opts->id, &a.mgr, &a.cg, err)) < 0)
 			goto fail;
 		cg_made = true;
 	}
@@ -928,17 +940,7 @@ fail:
 	if (a.console_fd >= 0)
 		close(a.console_fd);
 	if (cg_made) {
-		/* Our init is gone already; in a shared cgroup the other
-		 * processes are not ours to kill, and their directories stay. */
-		ndl_error_t e2 = NDL_ERROR_INIT;
-		if (!cg_foreign)
-			cgroup_kill_all(a.cg, SIGKILL, &e2);
-		ndl_error_clear(&e2);
-		if (cg_foreign)
-			cgroup_destroy_timeout(a.cg, 0, &e2);
-		else
-			cgroup_destroy(a.cg, &e2);
-		ndl_error_clear(&e2);
+		undo_cgroup(a.cg);
 		cgroup_free(a.cg);
 		cgroup_manager_free(a.mgr);
 	}
