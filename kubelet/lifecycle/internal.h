@@ -142,6 +142,7 @@ struct kl_status_input {
 	const struct kl_pod_actions *actions; /* waiting reasons */
 	int64_t start_time_ns;
 	bool terminating;
+	bool deadline_exceeded; /* activeDeadlineSeconds passed: Failed */
 };
 /* The v1 PodStatus object. */
 json_t *kl_pod_status(const struct kl_status_input *in);

@@ -39,6 +39,7 @@ struct worker {
 	struct kl_prober prober;
 	json_t *status;
 	int64_t start_time_ns;
+	bool deadline_done;
 	struct worker *next;
 };
 
@@ -357,6 +358,9 @@ static void sync_pod(struct worker *w, struct pod *p)
 	}
 	int64_t now = now_real();
 	cleanup_free char *pod_ip = NULL;
+	cleanup_free char *new_sid = NULL;
+	json_t *sbcfg = NULL;
+	const char *sid = NULL;
 	const json_t *cur_sb = kl_pick_sandbox(ob.sandboxes);
 	if (cur_sb)
 		pod_ip = sandbox_ip(l, json_string_value(json_object_get(cur_sb, "id")));
@@ -384,10 +388,24 @@ static void sync_pod(struct worker *w, struct pod *p)
 		}
 	}
 	struct kl_pod_actions *a = xcalloc(1, sizeof(*a));
+	/* activeDeadlineSeconds (counted from the pod's start): the pod is
+	 * failed, its containers stopped and never restarted. */
+	bool deadline = p->has_active_deadline_seconds && w->start_time_ns &&
+			now - w->start_time_ns >= p->active_deadline_seconds * 1000000000LL;
+	if (deadline) {
+		if (!w->deadline_done) {
+			log_info("pod exceeded activeDeadlineSeconds, stopping it", "pod=%s/%s",
+				 p->namespace, p->name);
+			kill_pod(w, &ob, false);
+			w->deadline_done = true;
+		}
+		for (size_t i = 0; i < ob.n; i++)
+			if (ob.ctrs[i].state == 1)
+				ob.ctrs[i].state = 2; /* stopped just now */
+		goto status;
+	}
 	kl_compute_pod_actions(p, ob.sandboxes, ob.ctrs, ob.n, &w->bt, now, a);
-	const char *sid = a->sandbox_id;
-	cleanup_free char *new_sid = NULL;
-	json_t *sbcfg = NULL;
+	sid = a->sandbox_id;
 	if (a->kill_pod) {
 		log_info("pod sandbox changed, killing the pod", "pod=%s/%s", p->namespace,
 			 p->name);
@@ -545,6 +563,7 @@ status:;
 		.n_ctrs = ob.n,
 		.actions = a,
 		.start_time_ns = w->start_time_ns,
+		.deadline_exceeded = deadline,
 	};
 	if (!w->start_time_ns && ob.n)
 		w->start_time_ns = ob.ctrs[0].created_at;

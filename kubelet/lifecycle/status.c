@@ -237,6 +237,8 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 		else
 			phase = "Succeeded";
 	}
+	if (in->deadline_exceeded)
+		phase = "Failed";
 	bool ready_all = initialized && n_ready == n && n > 0;
 	bool done = strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
 	json_t *conds = json_array();
@@ -257,6 +259,12 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 	json_t *st = json_pack("{s:s,s:o,s:o,s:s}", "phase", phase, "conditions", conds,
 			       "containerStatuses", app, "qosClass",
 			       pod_qos_class_name(pod_qos_class(p)));
+	if (in->deadline_exceeded) {
+		json_object_set_new(st, "reason", json_string("DeadlineExceeded"));
+		json_object_set_new(st, "message",
+				    json_string("Pod was active on the node longer than the specified "
+						"deadline"));
+	}
 	if (p->n_init_containers)
 		json_object_set_new(st, "initContainerStatuses", init);
 	else

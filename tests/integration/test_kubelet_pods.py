@@ -350,6 +350,12 @@ def test_restart_policies_and_pull_policy_never(env):
     env.node.write("onfail.yaml", manifest("onfail", onfail))
     env.node.write("missing.yaml", manifest("missing", missing))
     env.node.write("fallback.yaml", manifest("fallback", fallback))
+    deadline = f"""  activeDeadlineSeconds: 3
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: s, image: {BB}, command: [sleep, "1000"]}}
+"""
+    env.node.write("dl.yaml", manifest("dl", deadline))
     harness.wait_for(lambda: (env.pod("never") or {}).get("status", {}).get("phase") == "Succeeded",
                      timeout=60, what=f"Succeeded: {env.pod('never')}")
     cs = env.cstatus("never", "once")
@@ -368,8 +374,14 @@ def test_restart_policies_and_pull_policy_never(env):
                      timeout=30, what="ErrImageNeverPull")
     msg = env.cstatus("missing", "m")["state"]["waiting"]["message"]
     assert 'Container image "nodelet.local/absent:1" is not present with pull policy of Never' in msg
+    harness.wait_for(lambda: (env.pod("dl") or {}).get("status", {}).get("phase") == "Failed",
+                     timeout=30, what=f"deadline: {env.pod('dl')}")
+    st = env.pod("dl")["status"]
+    assert st["reason"] == "DeadlineExceeded"
+    assert "terminated" in env.cstatus("dl", "s")["state"]
     time.sleep(2)
     assert env.cstatus("never", "once")["restartCount"] == 0
+    assert env.cstatus("dl", "s")["restartCount"] == 0
 
 
 @pytest.mark.network
