@@ -201,9 +201,10 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 	bool initialized = true, init_failed = false;
 	for (size_t k = 0; k < p->n_init_containers; k++) {
 		bool r, run, ok, fail;
-		json_array_append_new(init, container_status(in, &p->init_containers[k], &r, &run,
-							     &ok, &fail));
-		if (!ok)
+		const struct pod_container *ic = &p->init_containers[k];
+		json_array_append_new(init, container_status(in, ic, &r, &run, &ok, &fail));
+		bool sidecar = ic->restart_policy && strcmp(ic->restart_policy, "Always") == 0;
+		if (sidecar ? !run : !ok)
 			initialized = false;
 		if (fail && strcmp(p->restart_policy, "Never") == 0)
 			init_failed = true;

@@ -207,6 +207,25 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 	for (size_t k = 0; k < p->n_init_containers; k++) {
 		const struct pod_container *c = &p->init_containers[k];
 		const struct kl_observed *o = kl_latest(ctrs, n_ctrs, c->name, sid);
+		bool sidecar = c->restart_policy && strcmp(c->restart_policy, "Always") == 0;
+		if (sidecar) {
+			/* A sidecar (restartable init container): started in
+			 * order, the next one follows once it runs; restarted
+			 * whenever it exits, whatever the pod's policy. */
+			if (!o) {
+				a->start[a->n_start++] = (struct kl_start){.c = c};
+				return;
+			}
+			if (o->state == 2) {
+				start_or_backoff(p, c, o, bt, now_ns, a);
+				if (!a->n_start)
+					continue; /* in back-off: the others go on */
+				return;
+			}
+			if (o->state == 0)
+				return; /* created, not running yet */
+			continue;
+		}
 		if (!o) {
 			a->start[a->n_start++] = (struct kl_start){.c = c};
 			return;

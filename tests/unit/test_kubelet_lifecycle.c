@@ -183,6 +183,39 @@ static void test_init_containers_in_order(void **st)
 	kl_backoff_table_free(&bt);
 }
 
+static void test_sidecar_init_containers(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: sc}\nspec:\n  restartPolicy: Never\n"
+		"  initContainers:\n  - {name: side, image: x, restartPolicy: Always}\n"
+		"  - {name: i2, image: x}\n"
+		"  containers:\n  - {name: app, image: x}\n");
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a;
+	struct kl_observed c[3];
+	kl_compute_pod_actions(p, sbs, c, 0, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "side");
+	/* Running sidecar: the next init container starts (no waiting for exit). */
+	c[0] = ctr("c1", "side", "s1", 1, 0, 0, 0);
+	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "i2");
+	c[1] = ctr("c2", "i2", "s1", 2, 0, 0, T0);
+	kl_compute_pod_actions(p, sbs, c, 2, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "app");
+	/* An exited sidecar restarts even under restartPolicy Never. */
+	c[0] = ctr("c1", "side", "s1", 2, 0, 0, T0);
+	c[2] = ctr("c3", "app", "s1", 1, 0, 0, 0);
+	kl_compute_pod_actions(p, sbs, c, 3, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_true(starts(&a, "side", 1));
+	kl_backoff_table_free(&bt);
+}
+
 static void test_backoff_crashloop(void **st)
 {
 	(void)st;
@@ -521,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_running_unchanged_no_action),
 		cmocka_unit_test(test_unknown_container_killed),
 		cmocka_unit_test(test_init_containers_in_order),
+		cmocka_unit_test(test_sidecar_init_containers),
 		cmocka_unit_test(test_backoff_crashloop),
 		cmocka_unit_test(test_restart_policies),
 		cmocka_unit_test(test_status),
