@@ -173,9 +173,11 @@ def test_pod_runs_with_init_volumes_logs_status_and_graceful_removal(env, tmp_pa
     lifecycle:
       postStart: {{exec: {{command: [sh, -c, 'echo poststart >> /host/events']}}}}
       preStop: {{exec: {{command: [sh, -c, 'echo prestop >> /host/events']}}}}
-    volumeMounts: [{{name: scratch, mountPath: /data}}, {{name: host, mountPath: /host}}]
+    volumeMounts: [{{name: scratch, mountPath: /data}}, {{name: host, mountPath: /host}},
+                   {{name: mem, mountPath: /mem}}]
   volumes:
   - {{name: scratch, emptyDir: {{}}}}
+  - {{name: mem, emptyDir: {{medium: Memory, sizeLimit: 1Mi}}}}
   - {{name: host, hostPath: {{path: {host}, type: DirectoryOrCreate}}}}
 """
     env.node.write("web.yaml", manifest("web", spec))
@@ -219,6 +221,10 @@ def test_pod_runs_with_init_volumes_logs_status_and_graceful_removal(env, tmp_pa
     emptydir = os.path.join(env.node.root, "pods", uid, "volumes", "kubernetes.io~empty-dir",
                             "scratch")
     assert open(os.path.join(emptydir, "order")).read() == "i1\ni2\n"
+    memdir = os.path.join(env.node.root, "pods", uid, "volumes", "kubernetes.io~empty-dir", "mem")
+    mounts = [ln.split() for ln in open("/proc/self/mountinfo")]
+    mem = [m for m in mounts if m[4] == memdir]
+    assert mem and "tmpfs" in mem[0] and "size=1024k" in mem[0][-1], mem
 
     # Removal: preStop runs, then TERM, which the app ignores: it is killed
     # when the grace period (4 s) ends, and the sandbox goes away.
@@ -229,6 +235,7 @@ def test_pod_runs_with_init_volumes_logs_status_and_graceful_removal(env, tmp_pa
     assert 3.0 <= took < 15, took
     assert open(os.path.join(host, "events")).read() == "poststart\nprestop\nTERM\n"
     assert not os.path.exists(os.path.join(env.node.root, "pods", uid))
+    assert not [ln for ln in open("/proc/self/mountinfo") if memdir in ln]
     harness.wait_for(lambda: env.pod("web") is None, timeout=5, what="pod gone from /pods")
 
 
