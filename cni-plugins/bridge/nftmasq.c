@@ -33,7 +33,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cni-plugins/bridge/bridge-internal.h"
@@ -766,18 +765,17 @@ bool bridge_iptables_is_nft(void)
 void bridge_nfnl_close(int fd)
 {
 	/* The last close of a NETLINK_NETFILTER socket that committed a batch
-	 * blocks ~7 ms here: nf_tables' release notifier flushes the commit's
+	 * blocks ~7 ms: nf_tables' release notifier flushes the commit's
 	 * destroy work, which waits for an RCU grace period. Hand the last
-	 * reference to a detached process (double fork, every other fd
-	 * closed, so the runtime reading our stdout does not wait for it) and
-	 * return at once. Without a process to spare, close it ourselves. */
+	 * reference to a child that closes it (every other fd closed first, so
+	 * the runtime reading our stdout does not wait for it) and return at
+	 * once. The child is not waited for: it is reaped by whoever inherits
+	 * it when we exit, and a child we do not wait for does not count in
+	 * our ru_maxrss. Without a process to spare, close it ourselves. */
 	if (fd < 0)
 		return;
 	pid_t pid = fork();
 	if (pid == 0) {
-		pid_t g = fork();
-		if (g > 0)
-			_exit(0);
 		if (fd > 0)
 			close_range(0, (unsigned)fd - 1, 0);
 		close_range((unsigned)fd + 1, ~0U, 0);
@@ -785,7 +783,4 @@ void bridge_nfnl_close(int fd)
 		_exit(0);
 	}
 	close(fd);
-	if (pid > 0)
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
 }
