@@ -15,7 +15,7 @@ import harness
 
 pytestmark = [pytest.mark.slow]
 
-SCRIPT = os.path.join(harness.ROOT, "mk", "demo", "static-pods.sh")
+SCRIPT = os.path.join(harness.ROOT, "mk", "demo.sh")
 
 
 def _our_procs(work_dirs):
