@@ -75,6 +75,7 @@ def test_demo_runs_static_pods_and_stops_cleanly():
     assert re.search(r"^default_web-demo-node_[0-9a-f]{32}:$", logs, re.M), logs
     assert re.search(r"^  crash/0\.log:\n(?:.*\n)*?\s+\S+Z stdout F starting$", logs, re.M), logs
     assert re.search(r"\S+Z stdout F prepared at ", logs), logs
+    assert re.search(r"^  prepare/0\.log:\n\s+\S+Z stdout F preparing /work/ready$", logs, re.M), logs
 
     # The back-off: restart count, reason, the kubelet's message.
     backoff = out.split("==> Crash loop back-off", 1)[1].split("\n\n", 1)[0]
