@@ -193,7 +193,40 @@ struct xfer {
 	/* progress */
 	const char *what;
 	struct timespec start, last_log;
+	/* curl's detail for a failed transfer (the TLS alert, say), which
+	 * curl_easy_strerror alone does not carry */
+	char errbuf[CURL_ERROR_SIZE];
 };
+
+/* curl's text for a failed transfer plus its detail when it has one:
+ * "Failure when receiving data from the peer (OpenSSL SSL_read: ...)".
+ * Returns a static buffer per thread. */
+static const char *xfer_strerror(const struct xfer *x, CURLcode rc)
+{
+	static __thread char buf[CURL_ERROR_SIZE + 128];
+	const char *gen = curl_easy_strerror(rc);
+	if (!x->errbuf[0] || strcmp(x->errbuf, gen) == 0)
+		return gen;
+	snprintf(buf, sizeof(buf), "%s (%s)", gen, x->errbuf);
+	return buf;
+}
+
+/* A registry that demands a client certificate lets a TLS 1.3 handshake
+ * without one finish, then sends its alert and closes: depending on timing
+ * curl reports the alert, or only that the peer went away on the first
+ * write/read. Say what the likely cause is rather than leave a bare
+ * "Failed sending data to the peer". */
+static const char *client_cert_hint(const struct endpoint *e, const char *url, CURLcode rc,
+				    const struct xfer *x)
+{
+	/* Not once a response arrived: a registry dying mid-body is no TLS matter. */
+	if (x->status != 0 || strncmp(url, "https://", 8) != 0 || (e->cfg && e->cfg->cert_file))
+		return "";
+	if (rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR && rc != CURLE_GOT_NOTHING)
+		return "";
+	return "; the registry closed the TLS connection after the handshake: it may require a client "
+	       "certificate (registries.yaml configs.\"<host>\".tls.cert_file/key_file)";
+}
 
 static size_t on_header(char *buf, size_t size, size_t n, void *data)
 {
@@ -360,11 +393,15 @@ static CURLcode perform(struct registry_client *c, struct endpoint *e, const cha
 	if (post)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
 	setup_tls(h, e);
+	x->errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
 	clock_gettime(CLOCK_MONOTONIC, &x->start);
 	x->last_log = x->start;
 	/* Status before the body arrives, so the body sink knows where to go. */
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+	/* The handle outlives x in the idle pool. */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hdrs);
 	pthread_mutex_lock(&c->mu);
 	if (c->n_idle < sizeof(c->idle) / sizeof(c->idle[0]))
@@ -434,7 +471,8 @@ static int fetch_token(struct registry_client *c, struct endpoint *e,
 	CURLcode rc = perform(c, e, url, "Accept: application/json", authz, post, &x);
 	int r = 0;
 	if (rc != CURLE_OK) {
-		r = ndl_error_setf(err, EIO, "token server %s: %s", ch->realm, curl_easy_strerror(rc));
+		r = ndl_error_setf(err, EIO, "token server %s: %s%s", ch->realm, xfer_strerror(&x, rc),
+				   client_cert_hint(e, url, rc, &x));
 	} else if (x.status != 200) {
 		r = ndl_error_setf(err, x.status == 401 || x.status == 403 ? EACCES : EIO,
 				   "token server %s: HTTP %ld%s", ch->realm, x.status,
@@ -518,13 +556,14 @@ static int request(struct registry_client *c, struct endpoint *e, const char *pa
 			/* Exponential backoff: 0.5 s, 1 s, 2 s ... */
 			unsigned ms = 500u << (attempt - 1);
 			log_debug(1, "registry: transient error, retrying", "url=%s attempt=%d wait_ms=%u err=\"%s\" status=%ld",
-				  full, attempt, ms, rc != CURLE_OK ? curl_easy_strerror(rc) : "", x->status);
+				  full, attempt, ms, rc != CURLE_OK ? xfer_strerror(x, rc) : "", x->status);
 			struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 			nanosleep(&ts, NULL);
 			continue;
 		}
 		if (rc != CURLE_OK)
-			return ndl_error_setf(err, EIO, "GET %s: %s", full, curl_easy_strerror(rc));
+			return ndl_error_setf(err, EIO, "GET %s: %s%s", full, xfer_strerror(x, rc),
+					      client_cert_hint(e, full, rc, x));
 		if (x->status == 401 && auth_rounds++ < 2) {
 			struct auth_challenge ch = {0};
 			if (auth_challenge_parse(x->www_auth, &ch, err) < 0)

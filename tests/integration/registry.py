@@ -3,6 +3,8 @@
     with Registry(tmpdir) as reg:            # plain HTTP
         reg.addr -> "127.0.0.1:PORT"
     Registry(tmpdir, tls=True)               # test CA made with openssl: reg.ca
+    Registry(tmpdir, tls=True, client_certs=True)  # also requires a client cert
+        signed by that CA (http.tls.clientcas): reg.client_cert, reg.client_key
     Registry(tmpdir, htpasswd={"u": "p"})    # Basic auth (bcrypt via crypt(3))
     Registry(tmpdir, token=TokenServer(...)) # Bearer token auth
 
@@ -56,15 +58,31 @@ def make_ca(d, cn="127.0.0.1"):
     return ca, crt, key, ca_key
 
 
+def make_client_cert(d, ca, ca_key, cn="nodelet test client"):
+    """A client certificate (extendedKeyUsage clientAuth) signed by the test CA."""
+    key, csr, crt = os.path.join(d, "client.key"), os.path.join(d, "client.csr"), os.path.join(d, "client.crt")
+    ext = os.path.join(d, "client-ext.cnf")
+    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", crt, "-days", "2", "-extfile", ext)
+    return crt, key
+
+
 class Registry:
-    def __init__(self, workdir, tls=False, htpasswd=None, token=None, port=None):
+    def __init__(self, workdir, tls=False, htpasswd=None, token=None, port=None, client_certs=False):
         self.dir = os.path.join(workdir, f"registry-{os.getpid()}-{time.monotonic_ns()}")
         os.makedirs(self.dir)
+        if client_certs and not tls:
+            raise ValueError("client_certs needs tls=True")
         self.port = port or free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.tls = tls
         self.proc = None
         self.ca = None
+        self.client_cert = self.client_key = None
         cfg = {
             "version": 0.1,
             "log": {"level": "error", "accesslog": {"disabled": True}},
@@ -75,6 +93,11 @@ class Registry:
         if tls:
             self.ca, crt, key, _ = make_ca(self.dir)
             cfg["http"]["tls"] = {"certificate": crt, "key": key}
+            if client_certs:
+                # distribution turns clientcas into RequireAndVerifyClientCert.
+                ca_key = os.path.join(self.dir, "ca.key")
+                self.client_cert, self.client_key = make_client_cert(self.dir, self.ca, ca_key)
+                cfg["http"]["tls"]["clientcas"] = [self.ca]
         if htpasswd:
             hp = os.path.join(self.dir, "htpasswd")
             with open(hp, "w") as f:

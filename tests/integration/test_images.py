@@ -328,6 +328,64 @@ def test_tls_registry_with_ca(work):
         cli(root2, "--registry-config", cfg, "pull", f"{reg.addr}/t/img:v1")
 
 
+def test_tls_registry_client_certificate(work):
+    """registries.yaml cert_file/key_file: a registry that requires client
+    certificates (distribution's http.tls.clientcas) is pulled from with the
+    key pair, and refused with a TLS error, leaving nothing behind, without it."""
+    small = ib.Image().add_layer(ib.busybox_entries())
+    layout = ib.write_layout(os.path.join(work, "l"), {"v1": small})
+    with Registry(work, tls=True, client_certs=True) as reg:
+        ref = f"{reg.addr}/t/mutual:v1"
+        # skopeo's cert dir: *.cert + same-named *.key is the client pair, *.crt a CA.
+        certdir = os.path.join(work, "certs.d")
+        os.makedirs(certdir)
+        shutil.copy(reg.client_cert, os.path.join(certdir, "client.cert"))
+        shutil.copy(reg.client_key, os.path.join(certdir, "client.key"))
+        shutil.copy(reg.ca, os.path.join(certdir, "ca.crt"))
+        subprocess.run(["skopeo", "copy", "-q", "--dest-cert-dir", certdir, f"oci:{layout}:v1",
+                        f"docker://{ref}"], check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The peer agrees the registry really demands the certificate.
+        cadir = os.path.join(work, "ca-only.d")
+        os.makedirs(cadir)
+        shutil.copy(reg.ca, os.path.join(cadir, "ca.crt"))
+        peer = subprocess.run(["skopeo", "inspect", "--raw", "--cert-dir", cadir, f"docker://{ref}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert peer.returncode != 0, "registry accepted a client without a certificate"
+        theirs = subprocess.run(["skopeo", "inspect", "--raw", "--cert-dir", certdir, f"docker://{ref}"],
+                                check=True, stdout=subprocess.PIPE).stdout
+        manifest_digest = "sha256:" + hashlib.sha256(theirs).hexdigest()
+
+        # With the client key pair: pulled and listed.
+        root = os.path.join(work, "store")
+        cfg = os.path.join(work, "registries.yaml")
+        with open(cfg, "w") as f:
+            f.write(f'configs:\n  "{reg.addr}":\n    tls:\n      ca_file: {reg.ca}\n'
+                    f'      cert_file: {reg.client_cert}\n      key_file: {reg.client_key}\n')
+        out = cli_json(root, "--registry-config", cfg, "pull", ref)
+        imgs = cli_json(root, "list")["images"]
+        assert [i["id"] for i in imgs] == [out["id"]]
+        img = cli_json(root, "inspect", ref)
+        assert img["repoTags"] == [ref]
+        assert img["repoDigests"] == [f"{reg.addr}/t/mutual@{manifest_digest}"]
+        assert_store_consistent(root)
+
+        # CA only: the server refuses the handshake; a clear TLS error, no image, no debris.
+        root2 = os.path.join(work, "store2")
+        cfg2 = os.path.join(work, "registries-ca-only.yaml")
+        with open(cfg2, "w") as f:
+            f.write(f'configs:\n  "{reg.addr}":\n    tls:\n      ca_file: {reg.ca}\n')
+        p = cli(root2, "--registry-config", cfg2, "pull", ref, check=False)
+        assert p.returncode != 0
+        assert reg.addr in p.stderr, p.stderr
+        # What curl said, not the URL (which could itself contain these words).
+        assert "/manifests/v1: " in p.stderr, p.stderr
+        why = p.stderr.split("/manifests/v1: ", 1)[1].lower()
+        assert any(w in why for w in ("tls", "ssl", "certificate", "handshake")), p.stderr
+        assert cli_json(root2, "list")["images"] == []
+        if os.path.isdir(os.path.join(root2, "blobs", "sha256")):
+            assert_store_consistent(root2)
+
+
 def test_basic_auth(work):
     small = ib.Image().add_layer(ib.busybox_entries())
     layout = ib.write_layout(os.path.join(work, "l"), {"v1": small})
