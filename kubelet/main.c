@@ -219,8 +219,9 @@ int main(int argc, char **argv)
 					ndl_error_clear(&err);
 					continue;
 				}
-				log_events(sev, nev);
+				/* Published on /pods before logged. */
 				kl_lifecycle_handle_events(lc, sev, nev);
+				log_events(sev, nev);
 				bool changed = false;
 				for (size_t k = 0; k < nev; k++)
 					changed |= sev[k].type != SP_EVENT_ERROR;

@@ -37,6 +37,7 @@ struct kl_runtime_opts {
 	const char *pod_logs_dir; /* /var/log/pods */
 	const char *root_dir;
 	int64_t memory_capacity;
+	const char *host_ip; /* --node-ip, else the node's first address; may be "" */
 };
 char *kl_pod_log_dir(const struct kl_runtime_opts *o, const struct pod *p);
 char *kl_pod_cgroup_parent(const struct kl_runtime_opts *o, const struct pod *p);
@@ -47,6 +48,7 @@ json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p
 			    const char *pod_ip, ndl_error_t *err);
 /* Pull per imagePullPolicy; the returned reason on failure is ErrImagePull
  * or ErrImageNeverPull. */
+void kl_pull_limit_set(int limit);
 int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t *sandbox_config,
 		    const char **ret_reason, ndl_error_t *err);
 

@@ -8,6 +8,10 @@
  * restarted nodelet adopts running pods without restarting anything. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +52,7 @@ struct kl_lifecycle {
 	struct kl_runtime_opts o;
 	struct cri_client *cc;
 	char runtime_name[64];
+	char host_ip[64];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct worker *workers;
@@ -557,7 +562,7 @@ status:;
 		.sandbox_id = sid,
 		.sandbox_ready = sid != NULL,
 		.pod_ip = pod_ip,
-		.host_ip = l->cfg->node_ip,
+		.host_ip = l->host_ip,
 		.runtime_name = l->runtime_name,
 		.ctrs = ob.ctrs,
 		.n_ctrs = ob.n,
@@ -714,7 +719,9 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 	publish(l);
 }
 
-/* Replace /pods with the workers' pods and statuses. */
+/* Replace /pods with the workers' pods and statuses. The list is built
+ * and handed over under the lock, so a relist's publication can never
+ * overwrite a newer one made for a source event. */
 static void publish(struct kl_lifecycle *l)
 {
 	json_t *items = json_array();
@@ -727,10 +734,10 @@ static void publish(struct kl_lifecycle *l)
 		else
 			json_array_append(items, w->pod->json);
 	}
-	pthread_mutex_unlock(&l->mu);
 	json_t *list = json_pack("{s:s,s:s,s:{},s:o}", "kind", "PodList", "apiVersion", "v1",
 				 "metadata", "items", items);
 	kubelet_http_set_pods(json_dumps(list, JSON_COMPACT));
+	pthread_mutex_unlock(&l->mu);
 	json_decref(list);
 }
 
@@ -861,6 +868,30 @@ static void *events_main(void *arg)
 	return NULL;
 }
 
+/* The node's address for status.hostIP when --node-ip is not given (the
+ * kubelet picks the node's first non-loopback address): IPv4 first. */
+static void pick_host_ip(char *buf, size_t size)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	buf[0] = 0;
+	if (getifaddrs(&ifs) < 0)
+		return;
+	for (int fam = AF_INET; !buf[0] && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
+		for (i = ifs; i && !buf[0]; i = i->ifa_next) {
+			if (!i->ifa_addr || i->ifa_addr->sa_family != fam ||
+			    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+				continue;
+			const void *a = fam == AF_INET ?
+						(const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr :
+						(const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			if (fam == AF_INET6 && IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)a))
+				continue;
+			inet_ntop(fam, a, buf, (socklen_t)size);
+		}
+	}
+	freeifaddrs(ifs);
+}
+
 int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **ret,
 		       ndl_error_t *err)
 {
@@ -870,6 +901,14 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 	l->o.pod_logs_dir = cfg->pod_logs_dir ? cfg->pod_logs_dir : "/var/log/pods";
 	l->o.root_dir = cfg->root_dir;
 	l->o.memory_capacity = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+	if (cfg->node_ip && *cfg->node_ip)
+		snprintf(l->host_ip, sizeof(l->host_ip), "%s", cfg->node_ip);
+	else
+		pick_host_ip(l->host_ip, sizeof(l->host_ip));
+	l->o.host_ip = l->host_ip;
+	kl_pull_limit_set(cfg->serialize_image_pulls	     ? 1 :
+			  cfg->max_parallel_image_pulls > 0 ? cfg->max_parallel_image_pulls :
+							      0);
 	/* libcurl's global state, before any prober runs (not thread-safe). */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (cri_client_connect(cfg->container_runtime_endpoint, &l->cc, err) < 0) {

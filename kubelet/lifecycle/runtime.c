@@ -3,6 +3,7 @@
  * kuberuntime_container.go generateContainerConfig), as JSON with proto
  * field names, converted to protobuf by the CRI client. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,8 +309,8 @@ json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p
 	struct kubelet_env_context ctx = {
 		.pod_ip = pod_ip ? pod_ip : "",
 		.pod_ips = pod_ip ? pod_ip : "",
-		.host_ip = o->cfg->node_ip ? o->cfg->node_ip : "",
-		.host_ips = o->cfg->node_ip ? o->cfg->node_ip : "",
+		.host_ip = o->host_ip ? o->host_ip : "",
+		.host_ips = o->host_ip ? o->host_ip : "",
 		.alloc_cpu_milli = 1000LL * sysconf(_SC_NPROCESSORS_ONLN),
 		.alloc_memory = o->memory_capacity,
 		.alloc_ephemeral_storage = 0,
@@ -439,6 +440,19 @@ json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p
 	return cfgj;
 }
 
+/* serializeImagePulls / maxParallelImagePulls: at most this many PullImage
+ * calls in flight across all pods (0 = no limit). */
+static pthread_mutex_t pull_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pull_cv = PTHREAD_COND_INITIALIZER;
+static int pull_limit, pull_active;
+
+void kl_pull_limit_set(int limit)
+{
+	pthread_mutex_lock(&pull_mu);
+	pull_limit = limit;
+	pthread_mutex_unlock(&pull_mu);
+}
+
 int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t *sandbox_config,
 		    const char **ret_reason, ndl_error_t *err)
 {
@@ -467,7 +481,16 @@ int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t
 	}
 	json_t *req = json_pack("{s:{s:s},s:O}", "image", "image", c->image, "sandbox_config",
 				sandbox_config);
+	pthread_mutex_lock(&pull_mu);
+	while (pull_limit > 0 && pull_active >= pull_limit)
+		pthread_cond_wait(&pull_cv, &pull_mu);
+	pull_active++;
+	pthread_mutex_unlock(&pull_mu);
 	int r = kl_cri(cc, "PullImage", req, 0, NULL, err);
+	pthread_mutex_lock(&pull_mu);
+	pull_active--;
+	pthread_cond_signal(&pull_cv);
+	pthread_mutex_unlock(&pull_mu);
 	json_decref(req);
 	if (r < 0) {
 		*ret_reason = "ErrImagePull";

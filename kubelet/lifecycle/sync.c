@@ -171,8 +171,10 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			}
 		}
 		if (done) {
+			/* Finished: only what still runs is stopped (once). */
 			a->pod_done = true;
-			a->kill_pod = true;
+			for (size_t k = 0; k < n_ctrs; k++)
+				a->kill_pod |= ctrs[k].state == 1;
 			return;
 		}
 		a->kill_pod = any;

@@ -125,8 +125,8 @@ static int downward_api(const struct kl_runtime_opts *o, const struct pod *p,
 	size_t i;
 	json_t *it;
 	struct kubelet_env_context ctx = {.pod_ip = "", .pod_ips = "",
-					  .host_ip = o->cfg->node_ip ? o->cfg->node_ip : "",
-					  .host_ips = o->cfg->node_ip ? o->cfg->node_ip : ""};
+					  .host_ip = o->host_ip ? o->host_ip : "",
+					  .host_ips = o->host_ip ? o->host_ip : ""};
 	json_array_foreach(v->items, i, it)
 	{
 		const char *path = json_string_value(json_object_get(it, "path"));

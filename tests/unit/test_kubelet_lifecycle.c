@@ -279,6 +279,8 @@ static void test_restart_policies(void **st)
 	cleanup_json json_t *dead = sandboxes("SANDBOX_NOTREADY", 0, "s1");
 	kl_compute_pod_actions(never, dead, &bad, 1, &bt, T0, &a);
 	assert_false(a.create_sandbox);
+	assert_true(a.pod_done);
+	assert_false(a.kill_pod); /* nothing runs: nothing to stop again */
 	kl_backoff_table_free(&bt);
 }
 
