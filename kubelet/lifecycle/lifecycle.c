@@ -841,8 +841,10 @@ static void *events_main(void *arg)
 		Runtime__V1__ContainerEventResponse *ev = NULL;
 		ndl_error_t e = NDL_ERROR_INIT;
 		int r = cri_client_events_next(l->stream, 200, &ev, &e);
-		if (r == -ETIMEDOUT)
+		if (r == -ETIMEDOUT) {
+			ndl_error_clear(&e);
 			continue;
+		}
 		if (r < 0) {
 			/* Ended (UNIMPLEMENTED on containerd 1.6, or the runtime
 			 * restarted): relisting covers it; retry later. */

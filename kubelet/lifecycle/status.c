@@ -136,13 +136,13 @@ static const struct kl_observed *previous(const struct kl_status_input *in,
 
 static json_t *container_status(const struct kl_status_input *in, const struct pod_container *c,
 				bool *ret_ready, bool *ret_running, bool *ret_succeeded,
-				bool *ret_failed)
+				bool *ret_failed, bool *ret_waiting)
 {
 	const struct kl_observed *o = kl_latest(in->ctrs, in->n_ctrs, c->name, NULL);
 	const struct kl_waiting *w = find_waiting(in->actions, c->name);
 	json_t *st = json_pack("{s:s,s:s,s:b,s:i,s:b}", "name", c->name, "image", c->image, "ready",
 			       0, "restartCount", (json_int_t)(o ? o->attempt : 0), "started", 0);
-	*ret_ready = *ret_running = *ret_succeeded = *ret_failed = false;
+	*ret_ready = *ret_running = *ret_succeeded = *ret_failed = *ret_waiting = false;
 	json_t *state;
 	if (o && o->state == 1 && !w) {
 		state = json_pack("{s:{s:o}}", "running", "startedAt", ts(o->started_at));
@@ -160,12 +160,19 @@ static json_t *container_status(const struct kl_status_input *in, const struct p
 		if (*w->message)
 			json_object_set_new(json_object_get(state, "waiting"), "message",
 					    json_string(w->message));
+		/* getPhase: waiting with a terminated last state counts as
+		 * stopped (not succeeded); waiting without one as waiting. */
+		if (o && o->state == 2)
+			*ret_failed = true;
+		else
+			*ret_waiting = true;
 	} else if (o && o->state == 2) {
 		state = terminated(o, in->runtime_name);
 		*ret_succeeded = o->exit_code == 0;
 		*ret_failed = o->exit_code != 0;
 	} else {
 		state = json_pack("{s:{s:s}}", "waiting", "reason", "ContainerCreating");
+		*ret_waiting = true;
 	}
 	json_object_set_new(st, "state", state);
 	const struct kl_observed *prev = previous(in, o && o->state == 2 && !w ? o : o, c->name);
@@ -200,31 +207,34 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 	json_t *init = json_array(), *app = json_array();
 	bool initialized = true, init_failed = false;
 	for (size_t k = 0; k < p->n_init_containers; k++) {
-		bool r, run, ok, fail;
+		bool r, run, ok, fail, wait;
 		const struct pod_container *ic = &p->init_containers[k];
-		json_array_append_new(init, container_status(in, ic, &r, &run, &ok, &fail));
+		json_array_append_new(init, container_status(in, ic, &r, &run, &ok, &fail, &wait));
 		bool sidecar = ic->restart_policy && strcmp(ic->restart_policy, "Always") == 0;
 		if (sidecar ? !run : !ok)
 			initialized = false;
 		if (fail && strcmp(p->restart_policy, "Never") == 0)
 			init_failed = true;
 	}
-	size_t n_running = 0, n_succeeded = 0, n_failed = 0, n_ready = 0;
+	size_t n_running = 0, n_succeeded = 0, n_failed = 0, n_ready = 0, n_waiting = 0;
 	for (size_t k = 0; k < p->n_containers; k++) {
-		bool r, run, ok, fail;
+		bool r, run, ok, fail, wait;
 		json_array_append_new(app, container_status(in, &p->containers[k], &r, &run, &ok,
-							    &fail));
+							    &fail, &wait));
+		n_waiting += wait;
 		n_running += run;
 		n_succeeded += ok;
 		n_failed += fail;
 		n_ready += r;
 	}
-	/* getPhase. */
+	/* getPhase, in the kubelet's order: a container not started yet keeps
+	 * the pod Pending even when others run. n_failed counts every stopped
+	 * container that did not succeed, including one waiting to restart. */
 	const char *phase = "Pending";
 	size_t n = p->n_containers;
 	if (init_failed)
 		phase = "Failed";
-	else if (!initialized)
+	else if (!initialized || n_waiting > 0)
 		phase = "Pending";
 	else if (n_running > 0)
 		phase = "Running";

@@ -431,8 +431,10 @@ def _build_arg():
 
 
 def test_demo_script_runs_on_our_plugins():
+    """The CNI-only demo (mk/demo/cni.sh; `make demo` runs the static pods
+    demo, tested in test_demo.py)."""
     assert harness.in_host_netns()
-    p = subprocess.run(["bash", os.path.join(harness.ROOT, "mk", "demo.sh"), _build_arg()],
+    p = subprocess.run(["bash", os.path.join(harness.ROOT, "mk", "demo", "cni.sh"), _build_arg()],
                        cwd=harness.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stdout

@@ -351,6 +351,37 @@ static void test_status(void **st)
 	cleanup_json json_t *s3 = kl_pod_status(&in2);
 	assert_string_equal(json_string_value(json_object_get(s3, "phase")), "Succeeded");
 	assert_string_equal(cstate(s3, 0, "terminated"), "Completed");
+
+	/* The kubelet's getPhase: the only container crash-looping (waiting,
+	 * last state terminated) counts as stopped, so Always -> Running. */
+	cleanup_pod struct pod *cl = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					   "  containers:\n  - {name: a, image: x}\n");
+	struct kl_observed crashed = ctr("c8", "a", "s1", 2, 1, 3, T0);
+	struct kl_pod_actions back = {0};
+	back.n_waiting = 1;
+	back.waiting[0].container = "a";
+	snprintf(back.waiting[0].reason, sizeof(back.waiting[0].reason), "CrashLoopBackOff");
+	struct kl_status_input in3 = {.p = cl, .runtime_name = "containerd", .ctrs = &crashed,
+				      .n_ctrs = 1, .actions = &back};
+	cleanup_json json_t *s4 = kl_pod_status(&in3);
+	assert_string_equal(json_string_value(json_object_get(s4, "phase")), "Running");
+	assert_string_equal(cstate(s4, 0, "waiting"), "CrashLoopBackOff");
+	/* ... and under Never (no restart coming) -> Failed. */
+	cleanup_pod struct pod *nv = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					   "  restartPolicy: Never\n"
+					   "  containers:\n  - {name: a, image: x}\n");
+	struct kl_status_input in4 = {.p = nv, .runtime_name = "containerd", .ctrs = &crashed,
+				      .n_ctrs = 1};
+	cleanup_json json_t *s5 = kl_pod_status(&in4);
+	assert_string_equal(json_string_value(json_object_get(s5, "phase")), "Failed");
+	/* A container not created yet keeps the pod Pending even while
+	 * another one runs. */
+	struct kl_observed one_running = ctr("c7", "a", "s1", 1, 0, 0, T0);
+	struct kl_status_input in5 = {.p = p, .sandbox_id = "s1", .sandbox_ready = true,
+				      .runtime_name = "containerd", .ctrs = &one_running,
+				      .n_ctrs = 1};
+	cleanup_json json_t *s6 = kl_pod_status(&in5);
+	assert_string_equal(json_string_value(json_object_get(s6, "phase")), "Pending");
 }
 
 static void test_configs(void **st)
