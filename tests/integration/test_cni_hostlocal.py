@@ -523,6 +523,12 @@ def test_sigkill_during_add_leaves_consistent_store(tmp_path):
     c = ipam_conf(tmp_path, **{"ranges": [[{"subnet": "10.91.0.0/26"}]]})
     data = json.dumps(c).encode()
     rnd = random.Random(1234)
+    # Kill within the time one ADD takes on this build (an ASan build starts
+    # far slower than the plain one), so kills land inside the allocation.
+    t0 = time.monotonic()
+    assert ct.add(OURS, c, containerid="probe").ok
+    window = max(time.monotonic() - t0, 0.002)
+    assert ct.delete(OURS, c, containerid="probe").ok
     started = []
     killed = 0
     for i in range(120):
@@ -532,7 +538,7 @@ def test_sigkill_during_add_leaves_consistent_store(tmp_path):
                              stderr=subprocess.DEVNULL, env=env)
         p.stdin.write(data)
         p.stdin.close()
-        time.sleep(rnd.random() * 0.002)
+        time.sleep(rnd.random() * window)
         p.send_signal(signal.SIGKILL)
         killed += p.wait() == -signal.SIGKILL
         started.append(f"k{i}")
