@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 
 BUSYBOX = "/bin/busybox"
 
@@ -100,6 +101,9 @@ def default_config(args):
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
         ],
         "linux": {
+            # Absolute, so a test that does not set its own never creates
+            # cgroups below ours (on this host: the machine's service).
+            "cgroupsPath": f"/nodelet-test-bundles/{uuid.uuid4().hex[:16]}",
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": list(MASKED),

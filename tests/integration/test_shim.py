@@ -36,10 +36,12 @@ def rt(request, tmp_path):
         def start_shim(self, args, log=True, **kw):
             cid = "shim-" + uuid.uuid4().hex[:12]
             bundle = rtbundle.make_bundle(tmp_path / cid, args=args)
+            # Absolute: a relative path would land below our own cgroup,
+            # which on this host belongs to the machine's service.
+            bundle.config["linux"]["cgroupsPath"] = f"/nodelet-shim-test/{cid}"
             for k, v in kw.items():
                 if k == "memory_limit":
                     bundle.config["linux"]["resources"]["memory"] = {"limit": v, "swap": v}
-                    bundle.config["linux"]["cgroupsPath"] = f"/nodelet-shim-test/{cid}"
             bundle.write()
             state = tmp_path / (cid + "-state")
             cmd = [SHIM, "--id", cid, "--bundle", bundle.path, "--state-dir", str(state),
@@ -62,8 +64,10 @@ def rt(request, tmp_path):
     for cid in made:
         subprocess.run([path, "--root", str(root), "delete", "--force", cid],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-    cg = "/sys/fs/cgroup/memory/nodelet-shim-test"
-    if os.path.isdir(cg):
+    for cg in [os.path.join(d, "nodelet-shim-test") for d in
+               (os.path.join("/sys/fs/cgroup", c) for c in os.listdir("/sys/fs/cgroup"))]:
+        if not os.path.isdir(cg):
+            continue
         for d in os.listdir(cg):
             if os.path.isdir(os.path.join(cg, d)):
                 try:
