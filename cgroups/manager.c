@@ -895,6 +895,11 @@ static void unlink_fake_files(const char *dir)
 static int remove_tree(struct cgroup_manager *mgr, const char *dir, int64_t deadline,
 		       ndl_error_t *err)
 {
+	/* The common case is an empty leaf: one rmdir, no directory scan
+	 * (container delete does this once per v1 hierarchy). Children or
+	 * draining tasks make it fail with EBUSY, and the walk below runs. */
+	if (!mgr->fake && (rmdir(dir) == 0 || errno == ENOENT))
+		return 0;
 	DIR *d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT)
