@@ -2078,6 +2078,36 @@ struct stats_buf {
 	char *upper;
 };
 
+/* CRI cpu and memory usage from cgroup stats, as the kubelet reads them
+ * (available = limit - working set). v[0..6] back the optional values. */
+static void stats_fill_cpu_mem(const struct cgroup_stats *cs, int64_t now,
+			       Runtime__V1__CpuUsage *cpu, Runtime__V1__MemoryUsage *mem,
+			       Runtime__V1__UInt64Value *v)
+{
+	runtime__v1__cpu_usage__init(cpu);
+	cpu->timestamp = now;
+	v[0].value = cs->cpu.usage_ns;
+	cpu->usage_core_nano_seconds = &v[0];
+	runtime__v1__memory_usage__init(mem);
+	mem->timestamp = now;
+	v[1].value = cs->memory.working_set;
+	v[2].value = cs->memory.usage;
+	v[3].value = cs->memory.rss;
+	v[4].value = cs->memory.pgfault;
+	v[5].value = cs->memory.pgmajfault;
+	mem->working_set_bytes = &v[1];
+	mem->usage_bytes = &v[2];
+	mem->rss_bytes = &v[3];
+	mem->page_faults = &v[4];
+	mem->major_page_faults = &v[5];
+	if (cs->memory.limit != CGROUP_MAX) {
+		v[6].value = cs->memory.limit > cs->memory.working_set
+				 ? cs->memory.limit - cs->memory.working_set
+				 : 0;
+		mem->available_bytes = &v[6];
+	}
+}
+
 static void stats_fill(struct cri_service *svc, struct cri_record *rec, struct stats_buf *b)
 {
 	memset(b, 0, sizeof(*b));
@@ -2108,29 +2138,8 @@ static void stats_fill(struct cri_service *svc, struct cri_record *rec, struct s
 	ndl_error_t e = NDL_ERROR_INIT;
 	if (state == C_RUNNING && open_container_cgroup(svc, rec->id, &cg, &e) == 0 &&
 	    cgroup_stats(cg, &cs, &e) == 0) {
-		runtime__v1__cpu_usage__init(&b->cpu);
-		b->cpu.timestamp = now;
-		b->v[0].value = cs.cpu.usage_ns;
-		b->cpu.usage_core_nano_seconds = &b->v[0];
+		stats_fill_cpu_mem(&cs, now, &b->cpu, &b->mem, b->v);
 		b->s.cpu = &b->cpu;
-		runtime__v1__memory_usage__init(&b->mem);
-		b->mem.timestamp = now;
-		b->v[1].value = cs.memory.working_set;
-		b->v[2].value = cs.memory.usage;
-		b->v[3].value = cs.memory.rss;
-		b->v[4].value = cs.memory.pgfault;
-		b->v[5].value = cs.memory.pgmajfault;
-		b->mem.working_set_bytes = &b->v[1];
-		b->mem.usage_bytes = &b->v[2];
-		b->mem.rss_bytes = &b->v[3];
-		b->mem.page_faults = &b->v[4];
-		b->mem.major_page_faults = &b->v[5];
-		if (cs.memory.limit != CGROUP_MAX) {
-			b->v[6].value = cs.memory.limit > cs.memory.working_set
-					    ? cs.memory.limit - cs.memory.working_set
-					    : 0;
-			b->mem.available_bytes = &b->v[6];
-		}
 		b->s.memory = &b->mem;
 	} else if (e.code) {
 		log_debug(1, "container stats", "id=%s err=\"%s\"", rec->id, ndl_error_msg(&e));
@@ -2337,29 +2346,8 @@ static bool pod_stats_fill(struct cri_service *svc, const char *sid, struct pod_
 	struct cgroup_stats cs;
 	if (rc == 0 && cgroup_open(cg_mgr, parent, &cg, &e) == 0 && cgroup_stats(cg, &cs, &e) == 0) {
 		int64_t now = cri_now_ns();
-		runtime__v1__cpu_usage__init(&b->cpu);
-		b->cpu.timestamp = now;
-		b->v[0].value = cs.cpu.usage_ns;
-		b->cpu.usage_core_nano_seconds = &b->v[0];
+		stats_fill_cpu_mem(&cs, now, &b->cpu, &b->mem, b->v);
 		b->lx.cpu = &b->cpu;
-		runtime__v1__memory_usage__init(&b->mem);
-		b->mem.timestamp = now;
-		b->v[1].value = cs.memory.working_set;
-		b->v[2].value = cs.memory.usage;
-		b->v[3].value = cs.memory.rss;
-		b->v[4].value = cs.memory.pgfault;
-		b->v[5].value = cs.memory.pgmajfault;
-		b->mem.working_set_bytes = &b->v[1];
-		b->mem.usage_bytes = &b->v[2];
-		b->mem.rss_bytes = &b->v[3];
-		b->mem.page_faults = &b->v[4];
-		b->mem.major_page_faults = &b->v[5];
-		if (cs.memory.limit != CGROUP_MAX) {
-			b->v[6].value = cs.memory.limit > cs.memory.working_set
-					    ? cs.memory.limit - cs.memory.working_set
-					    : 0;
-			b->mem.available_bytes = &b->v[6];
-		}
 		b->lx.memory = &b->mem;
 		runtime__v1__process_usage__init(&b->proc);
 		b->proc.timestamp = now;
