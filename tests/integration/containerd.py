@@ -69,13 +69,17 @@ def write_conflist(conf_dir, subnet="10.66.0.0/24", bridge="kl-br0"):
 class Containerd:
     name = "containerd"
 
-    def __init__(self, tmp, cni_bin_dir="/usr/lib/cni"):
+    def __init__(self, tmp, cni_bin_dir="/usr/lib/cni", conflist=write_conflist):
+        """conflist: a function writing the network config into the conf
+        dir, or None for none (NetworkReady false)."""
         self.tmp = tmp
         self.root = os.path.join(tmp, "root")
         self.state = os.path.join(tmp, "state")
         self.sock = os.path.join(tmp, "containerd.sock")
         self.conf_dir = os.path.join(tmp, "net.d")
-        write_conflist(self.conf_dir)
+        os.makedirs(self.conf_dir, exist_ok=True)
+        if conflist:
+            conflist(self.conf_dir)
         self.config = os.path.join(tmp, "config.toml")
         with open(self.config, "w") as f:
             f.write(f"""version = 2
@@ -184,6 +188,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 pass
         if pids:
             time.sleep(0.5)
+        # Then their cgroups, and containerd's default parent when it is
+        # left empty (rmdir refuses if anything else lives there).
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            for cid in ids:
+                try:
+                    os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "k8s.io", cid))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "k8s.io"))
+            except OSError:
+                pass
 
 
 class NodeletCRI:

@@ -12,14 +12,13 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 import criclient
+import containerd as containerd_env
 import harness
 from harness import bin_path
 
@@ -84,131 +83,12 @@ def write_compat_conflist(conf_dir):
             {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
 
 
-class Containerd:
+class Containerd(containerd_env.Containerd):
+    """containerd 1.6 on the compat network (bridge + host-local + portmap
+    from the reference plugins)."""
+
     def __init__(self, tmp, with_conflist=True):
-        self.tmp = tmp
-        self.root = os.path.join(tmp, "root")
-        self.state = os.path.join(tmp, "state")
-        self.sock = os.path.join(tmp, "containerd.sock")
-        self.conf_dir = os.path.join(tmp, "net.d")
-        os.makedirs(self.conf_dir)
-        if with_conflist:
-            write_compat_conflist(self.conf_dir)
-        self.config = os.path.join(tmp, "config.toml")
-        with open(self.config, "w") as f:
-            f.write(f"""version = 2
-root = "{self.root}"
-state = "{self.state}"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-                    "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper",
-                    "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "{self.sock}"
-[ttrpc]
-  address = "{self.sock}.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE_REF}"
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "{self.conf_dir}"
-""")
-        self.log = open(os.path.join(tmp, "containerd.log"), "w+")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([CONTAINERD, "--config", self.config, "--log-level", "info"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError("containerd exited:\n" + self.logtext()[-3000:])
-            if not os.path.exists(self.sock):
-                return False
-            try:
-                with criclient.Client(self.sock, timeout=2) as c:
-                    c.Version()
-                return True
-            except criclient.CRIError:
-                return False
-        harness.wait_for(ready, timeout=30, interval=0.2, what="containerd CRI")
-
-    def ctr(self, *args):
-        return subprocess.run([CTR, "--address", self.sock, "-n", "k8s.io"] + list(args),
-                              check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, timeout=120)
-
-    def logtext(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def remove_all_sandboxes(self):
-        """Through CRI, so containerd stops its shims and removes its cgroups."""
-        try:
-            with criclient.Client(self.sock, timeout=30) as c:
-                for sb in c.ListPodSandbox().items:
-                    try:
-                        c.StopPodSandbox(pod_sandbox_id=sb.id)
-                        c.RemovePodSandbox(pod_sandbox_id=sb.id)
-                    except criclient.CRIError:
-                        pass
-        except criclient.CRIError:
-            pass
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.remove_all_sandboxes()
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        # Whatever is left of what containerd started for this test (after a
-        # failure): its shims (found by our socket on their command line) and
-        # sandbox processes (init.pid), stopped by PID; then their cgroups.
-        task_dir = os.path.join(self.state, "io.containerd.runtime.v2.task", "k8s.io")
-        ids = os.listdir(task_dir) if os.path.isdir(task_dir) else []
-        pids = []
-        for cid in ids:
-            try:
-                with open(os.path.join(task_dir, cid, "init.pid")) as f:
-                    pids.append(int(f.read().strip()))
-            except (OSError, ValueError):
-                pass
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    cmd = f.read().split(b"\0")
-            except OSError:
-                continue
-            if cmd and cmd[0].endswith(b"containerd-shim-runc-v2") and self.sock.encode() in cmd:
-                pids.append(int(d))
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if pids:
-            time.sleep(0.5)
-        for ctrl in os.listdir("/sys/fs/cgroup"):
-            for cid in ids:
-                try:
-                    os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "k8s.io", cid))
-                except OSError:
-                    pass
-            # containerd's default parent, left behind empty (rmdir refuses
-            # if anything else lives there).
-            try:
-                os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "k8s.io"))
-            except OSError:
-                pass
+        super().__init__(tmp, conflist=write_compat_conflist if with_conflist else None)
 
 
 def crictl(sock, *args, check=True):
