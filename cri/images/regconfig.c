@@ -85,12 +85,13 @@ static int check_endpoint(const char *where, const char *e, ndl_error_t *err)
 }
 
 
-/* glibc's regcomp expands bounded repetition by copying the subtree, so a
- * nested "((a{255}){255}){255}" from a hostile registries.yaml costs
- * gigabytes. Bound the pattern length and the product of the repetition
- * counts along any nesting path (a{n}, {n,}, {n,m}). */
-#define REWRITE_MAX_LEN 512
-#define REWRITE_MAX_REPEAT 1000
+/* glibc's regcomp expands bounded repetition (and x+) by copying the
+ * subtree, so a nested "((a{255}){255}){255}" or "a++++++++..." from a
+ * hostile registries.yaml costs gigabytes. Bound the pattern length and the
+ * product of the copies along any nesting path ({n}, {n,}, {n,m}: n+1 or
+ * m+1; +: 2). */
+#define REWRITE_MAX_LEN 256
+#define REWRITE_MAX_REPEAT 100
 static bool rewrite_regex_too_costly(const char *re)
 {
 	if (strlen(re) > REWRITE_MAX_LEN)
@@ -146,6 +147,16 @@ static bool rewrite_regex_too_costly(const char *re)
 			last = cost;
 			if (cost > inner[depth])
 				inner[depth] = cost;
+		} else if (*p == '+') {
+			/* glibc compiles x+ as x x*: the subtree is copied too. */
+			unsigned long cost = last * 2;
+			if (cost > REWRITE_MAX_REPEAT)
+				return true;
+			last = cost;
+			if (cost > inner[depth])
+				inner[depth] = cost;
+		} else if (*p == '*' || *p == '?') {
+			/* No copy; the atom keeps its cost for a following quantifier. */
 		} else {
 			last = 1;
 		}

@@ -349,6 +349,7 @@ static void test_registries_yaml(void **state)
 		{"mirrors:\n  d:\n    rewrite:\n      \"((a{40}){40})\": x\n", "repeats too much"},
 		{"mirrors:\n  d:\n    rewrite:\n      \"(x{2,999}){3}\": x\n", "repeats too much"},
 		{"mirrors:\n  d:\n    rewrite:\n      \"a{1001}\": x\n", "repeats too much"},
+		{"mirrors:\n  d:\n    rewrite:\n      \"i++++++++\": x\n", "repeats too much"},
 		{"configs:\n  h:\n    tls:\n      cert_file: /c\n", "cert_file and key_file"},
 		{"configs:\n  h:\n    tls:\n      insecure_skip_verify: maybe\n", "configs.h.tls"},
 		{"configs:\n  h:\n    auth:\n      auth: \"!!notbase64\"\n", "configs.h.auth.auth"},
