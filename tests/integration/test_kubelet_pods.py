@@ -234,7 +234,9 @@ def test_pod_runs_with_init_volumes_logs_status_and_graceful_removal(env, tmp_pa
     took = time.monotonic() - t0
     assert 3.0 <= took < 15, took
     assert open(os.path.join(host, "events")).read() == "poststart\nprestop\nTERM\n"
-    assert not os.path.exists(os.path.join(env.node.root, "pods", uid))
+    # The pod directory (with the tmpfs) goes right after the sandbox.
+    harness.wait_for(lambda: not os.path.exists(os.path.join(env.node.root, "pods", uid)),
+                     timeout=5, what="pod directory removed")
     assert not [ln for ln in open("/proc/self/mountinfo") if memdir in ln]
     harness.wait_for(lambda: env.pod("web") is None, timeout=5, what="pod gone from /pods")
 
