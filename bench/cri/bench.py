@@ -139,6 +139,13 @@ def mem(pids, f):
     return sum(f(p) for p in pids)
 
 
+def tmpfs(path):
+    """A tmpfs on path (we are in the bench's private mount namespace)."""
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=711", "tmpfs", path], check=True)
+    return path
+
+
 class Ours:
     name = "nodelet-cri"
     shim_name = "nodelet-shim"
@@ -149,6 +156,10 @@ class Ours:
             os.unlink(os.path.join(self.d.conf_dir, f))
         conflist(self.d.conf_dir)
         self.marker = os.path.join(tmp, "run")
+        # As on a node: the run root on tmpfs (/run), the root on disk. The
+        # CNI cache is on tmpfs for both runtimes (containerd's is the
+        # bench's private /var/lib/cni).
+        self.volatile = [tmpfs(self.marker), tmpfs(os.path.join(tmp, "cni-cache"))]
 
     def is_container(self, pid, cmd):
         return b"3600" in cmd
@@ -167,6 +178,8 @@ class Theirs:
     def __init__(self, env, tmp, bin_dir, conflist):
         self.d = env.Containerd(tmp, cni_bin_dir=bin_dir, conflist=conflist)
         self.marker = self.d.sock
+        # containerd's state dir (bundles, shim sockets) is /run on a node.
+        self.volatile = [tmpfs(self.d.state)]
 
     def is_container(self, pid, cmd):
         return b"3600" in cmd
@@ -275,6 +288,8 @@ def one_round(a, env, images, plugins, bin_dir, tmp):
                 r.d.stop()
             except Exception as e:  # keep stopping the others
                 print(f"bench/cri: stopping {r.name}: {e}", file=sys.stderr)
+            for v in r.volatile:
+                subprocess.run(["umount", "-l", v])
     return out
 
 

@@ -31,7 +31,7 @@
 #include "lib/json.h"
 #include "lib/xalloc.h"
 
-#define MAX_RUNTIMES 4
+#define MAX_RUNTIMES	4
 #define CALL_TIMEOUT_MS (120 * 1000)
 
 struct runtime {
