@@ -88,9 +88,9 @@ static int validate_version(const char *v, const char *where, ndl_error_t *err)
 			      v);
 }
 
-static int get_disable_check(json_t *list, bool *ret, ndl_error_t *err)
+static int get_disable_flag(json_t *list, const char *key, bool *ret, ndl_error_t *err)
 {
-	json_t *dc = json_object_get(list, "disableCheck");
+	json_t *dc = json_object_get(list, key);
 	if (!dc || json_is_null(dc))
 		return 0;
 	if (json_is_boolean(dc)) {
@@ -105,7 +105,7 @@ static int get_disable_check(json_t *list, bool *ret, ndl_error_t *err)
 			return 0;
 		}
 	}
-	return ndl_error_setf(err, EINVAL, "field \"disableCheck\": expected boolean, got %s",
+	return ndl_error_setf(err, EINVAL, "field \"%s\": expected boolean, got %s", key,
 			      ndl_json_type_name(dc));
 }
 
@@ -146,11 +146,12 @@ int cni_netconf_parse(const char *buf, size_t len, bool is_list, const char *sou
 
 	const char *name = NULL, *version = NULL;
 	json_t *plugins = NULL;
-	bool disable_check = false;
+	bool disable_check = false, disable_gc = false;
 	if (ndl_json_get_string(list, "", "name", true, &name, err) < 0 ||
 	    ndl_json_get_string(list, "", "cniVersion", true, &version, err) < 0 ||
 	    ndl_json_get_array(list, "", "plugins", true, &plugins, err) < 0 ||
-	    get_disable_check(list, &disable_check, err) < 0)
+	    get_disable_flag(list, "disableCheck", &disable_check, err) < 0 ||
+	    get_disable_flag(list, "disableGC", &disable_gc, err) < 0)
 		return ndl_error_wrap(err, "%s", source);
 	if (!valid_network_name(name))
 		return ndl_error_setf(err, EINVAL,
@@ -195,6 +196,7 @@ int cni_netconf_parse(const char *buf, size_t len, bool is_list, const char *sou
 	nc->source = xstrdup(source);
 	nc->n_plugins = n;
 	nc->disable_check = disable_check;
+	nc->disable_gc = disable_gc;
 	nc->bytes = is_list ? xstrndup(buf, len) : ndl_json_dumps(list, false);
 	nc->list = steal_ptr(&list);
 	*ret = nc;
@@ -826,6 +828,183 @@ int cni_network_check(const struct cni_config *cfg, const struct cni_netconf *ne
 	return r;
 }
 
+/* ---- STATUS and GC (CNI 1.1) ---- */
+
+/* Run plugin i of net with conf as its stdin and no container (the
+ * environment of STATUS and GC: CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME and
+ * CNI_ARGS present but empty, as libcni sends them). */
+static int run_noattach(const struct cni_config *cfg, const struct cni_netconf *net, size_t i,
+			const char *command, json_t *conf, ndl_error_t *err)
+{
+	struct cni_runtime none = {0};
+	cleanup_free char *data = ndl_json_dumps(conf, false);
+	char **env = cni_build_env(command, cfg, &none);
+	json_t *out = NULL;
+	int r =
+	    cni_exec_plugin(cfg, plugin_type(net, i), env, data, strlen(data), command, &out, err);
+	cni_env_free(env);
+	if (out)
+		json_decref(out);
+	return r;
+}
+
+int cni_network_status(const struct cni_config *cfg, const struct cni_netconf *net,
+		       ndl_error_t *err)
+{
+	if (cni_version_cmp(net->cni_version, "1.1.0") < 0)
+		return 0;
+	for (size_t i = 0; i < net->n_plugins; i++) {
+		cleanup_json json_t *conf = cni_plugin_stdin(net, i, NULL, NULL);
+		if (run_noattach(cfg, net, i, "STATUS", conf, err) < 0)
+			return ndl_error_wrap(err, "CNI STATUS network \"%s\"", net->name);
+	}
+	return 0;
+}
+
+/* Keep the first error in err, count the rest. */
+static void gc_fail(ndl_error_t *err, ndl_error_t *e, int *first, size_t *nfail)
+{
+	if (*first == 0) {
+		*first = -abs(e->code ? e->code : EIO);
+		if (err) {
+			ndl_error_clear(err);
+			*err = *e;
+			*e = (ndl_error_t)NDL_ERROR_INIT;
+		}
+	}
+	(*nfail)++;
+	ndl_error_clear(e);
+}
+
+static bool attachment_valid(const struct cni_attachment *valid, size_t n, const char *id,
+			     const char *ifname)
+{
+	for (size_t i = 0; valid && i < n; i++)
+		if (strcmp(valid[i].container_id, id) == 0 && strcmp(valid[i].ifname, ifname) == 0)
+			return true;
+	return false;
+}
+
+/* DEL of one cached attachment of net that the runtime no longer knows,
+ * with what the cache recorded about it (libcni: GetCachedAttachments). */
+static int gc_del_cached(const struct cni_config *cfg, const struct cni_netconf *net,
+			 const json_t *rec, ndl_error_t *err)
+{
+	const char *id = json_string_value(json_object_get(rec, "containerId"));
+	const char *ifname = json_string_value(json_object_get(rec, "ifName"));
+	json_t *cargs = json_object_get(rec, "cniArgs");
+	size_t na = json_array_size(cargs);
+	struct cni_arg *args = xcalloc(na ? na : 1, sizeof(*args));
+	size_t k = 0;
+	for (size_t i = 0; i < na; i++) {
+		json_t *pair = json_array_get(cargs, i);
+		const char *key = json_string_value(json_array_get(pair, 0));
+		const char *val = json_string_value(json_array_get(pair, 1));
+		if (key)
+			args[k++] = (struct cni_arg){key, val ? val : ""};
+	}
+	json_t *caps = json_object_get(rec, "capabilityArgs");
+	struct cni_runtime rt = {
+	    .container_id = id,
+	    .netns = json_string_value(json_object_get(rec, "netns")),
+	    .ifname = ifname,
+	    .args = args,
+	    .n_args = k,
+	    .capability_args = json_is_object(caps) ? caps : NULL,
+	};
+	log_debug(2, "CNI GC: DEL of a stale attachment", "network=%s id=%s ifname=%s", net->name,
+		  id, ifname);
+	int r = cni_network_del(cfg, net, &rt, err);
+	if (r < 0)
+		ndl_error_wrap(err, "stale attachment %s %s", id, ifname);
+	free(args);
+	return r;
+}
+
+int cni_network_gc(const struct cni_config *cfg, const struct cni_netconf *net,
+		   const struct cni_attachment *valid, size_t n_valid, ndl_error_t *err)
+{
+	if (net->disable_gc)
+		return 0;
+	int first = 0;
+	size_t nfail = 0;
+	ndl_error_t e = NDL_ERROR_INIT;
+
+	/* (1) Cached attachments of this network the caller did not name. */
+	cleanup_free char *rdir =
+	    xasprintf("%s/results", cfg->cache_dir ? cfg->cache_dir : CNI_DEFAULT_CACHE_DIR);
+	char **names = NULL;
+	size_t n = 0;
+	{
+		cleanup_closedir DIR *d = opendir(rdir);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			/* Only "<net>-<id>-<ifname>" files; temp files of a writer
+			 * (".tmp.") are not records. */
+			size_t ln = strlen(net->name);
+			if (strncmp(de->d_name, net->name, ln) != 0 || de->d_name[ln] != '-' ||
+			    strstr(de->d_name, ".tmp."))
+				continue;
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xstrdup(de->d_name);
+		}
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		cleanup_free char *path = xasprintf("%s/%s", rdir, names[i]);
+		cleanup_json json_t *rec = NULL;
+		if (ndl_json_load_file(path, &rec, &e) < 0) {
+			log_debug(2, "CNI GC: unreadable cache entry skipped", "path=%s err=\"%s\"",
+				  path, ndl_error_msg(&e));
+			ndl_error_clear(&e);
+			continue;
+		}
+		const char *kind = json_string_value(json_object_get(rec, "kind"));
+		const char *rnet = json_string_value(json_object_get(rec, "networkName"));
+		const char *id = json_string_value(json_object_get(rec, "containerId"));
+		const char *ifname = json_string_value(json_object_get(rec, "ifName"));
+		/* A network whose name is a prefix of another's ("pods" and
+		 * "pods-b") shares file name prefixes: the record decides. */
+		if (!kind || strcmp(kind, "cniCacheV1") != 0 || !rnet ||
+		    strcmp(rnet, net->name) != 0 || !id || !*id || !ifname || !*ifname)
+			continue;
+		if (valid && attachment_valid(valid, n_valid, id, ifname))
+			continue;
+		if (gc_del_cached(cfg, net, rec, &e) < 0)
+			gc_fail(err, &e, &first, &nfail);
+	}
+	free_names(names, n);
+
+	/* (2) The plugins' own GC, from CNI 1.1 on. */
+	if (cni_version_cmp(net->cni_version, "1.1.0") >= 0) {
+		json_t *va = NULL;
+		if (valid) {
+			va = json_array();
+			for (size_t i = 0; i < n_valid; i++)
+				json_array_append_new(va, json_pack("{s:s,s:s}", "containerID",
+								    valid[i].container_id, "ifname",
+								    valid[i].ifname));
+		}
+		for (size_t i = 0; i < net->n_plugins; i++) {
+			cleanup_json json_t *conf = cni_plugin_stdin(net, i, NULL, NULL);
+			if (va) {
+				json_object_set(conf, "cni.dev/valid-attachments", va);
+				/* The spelling the 1.1.0 spec text used (libcni sends both). */
+				json_object_set(conf, "cni.dev/attachments", va);
+			}
+			if (run_noattach(cfg, net, i, "GC", conf, &e) < 0)
+				gc_fail(err, &e, &first, &nfail);
+		}
+		if (va)
+			json_decref(va);
+	}
+	if (first < 0)
+		return ndl_error_wrap(err, "CNI GC network \"%s\" (%zu failure%s)", net->name,
+				      nfail, nfail == 1 ? "" : "s");
+	return 0;
+}
+
 /* ---- result cache ---- */
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -921,6 +1100,43 @@ json_t *cni_cache_record(const struct cni_netconf *net, const struct cni_runtime
 	return rec;
 }
 
+/* Replace path with data through a temp file and rename, so a reader never
+ * sees half a record, but without fsync: the record describes an attachment
+ * (netns, veth) that does not survive a reboot either, and a DEL that finds
+ * no record falls back to the conf dir. libcni does not sync it at all; the
+ * two fsyncs (file and directory) cost 2-8 ms per pod on this disk. */
+static int write_replace(const char *path, const char *data, size_t len, ndl_error_t *err)
+{
+	cleanup_free char *tmp = xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ndl_error_set(err, errno, "CNI cache: create %s", tmp);
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+			close(fd);
+			unlink(tmp);
+			return ndl_error_set(err, e, "CNI cache: write %s", tmp);
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ndl_error_set(err, e, "CNI cache: write %s", tmp);
+	}
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ndl_error_set(err, e, "CNI cache: rename to %s", path);
+	}
+	return 0;
+}
+
 int cni_cache_write(const struct cni_config *cfg, const struct cni_netconf *net,
 		    const struct cni_runtime *rt, json_t *result, ndl_error_t *err)
 {
@@ -931,9 +1147,7 @@ int cni_cache_write(const struct cni_config *cfg, const struct cni_netconf *net,
 	cleanup_json json_t *rec = cni_cache_record(net, rt, result);
 	cleanup_free char *data = ndl_json_dumps(rec, false);
 	cleanup_free char *path = cni_cache_path(cfg, net->name, rt->container_id, rt->ifname);
-	if (ndl_write_file_atomic(path, data, strlen(data), 0600, err) < 0)
-		return ndl_error_wrap(err, "CNI cache");
-	return 0;
+	return write_replace(path, data, strlen(data), err);
 }
 
 int cni_cache_parse(const char *buf, size_t len, struct cni_netconf **ret_net, json_t **ret_result,

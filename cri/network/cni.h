@@ -27,6 +27,7 @@ struct cni_netconf {
 	char *bytes;  /* list serialised: what the result cache records */
 	size_t n_plugins;
 	bool disable_check;
+	bool disable_gc; /* "disableGC" (CNI 1.1) */
 };
 
 void cni_netconf_free(struct cni_netconf *n);
@@ -123,6 +124,35 @@ int cni_network_del(const struct cni_config *cfg, const struct cni_netconf *net,
 /* CHECK (cniVersion >= 0.4.0): in order, with the cached result as prevResult. */
 int cni_network_check(const struct cni_config *cfg, const struct cni_netconf *net,
 		      const struct cni_runtime *rt, ndl_error_t *err);
+
+/* STATUS, as libcni's GetStatusNetworkList: for a list of cniVersion >=
+ * 1.1.0, each plugin in order gets CNI_COMMAND=STATUS with its config (no
+ * container, netns or ifname); the first failure is returned, naming the
+ * plugin and its CNI error code (50: not available, 51: limited
+ * connectivity). Lists before 1.1.0 have no STATUS: 0 without running
+ * anything. */
+int cni_network_status(const struct cni_config *cfg, const struct cni_netconf *net,
+		       ndl_error_t *err);
+
+/* An attachment the runtime still uses (libcni's GCAttachment). */
+struct cni_attachment {
+	const char *container_id;
+	const char *ifname;
+};
+
+/* GC, as libcni's GCNetworkList. Unless the list says "disableGC": true,
+ * (1) every cached attachment of this network (result cache) that is not in
+ * valid gets a DEL with what the cache recorded (netns, CNI_ARGS,
+ * capability args); (2) for cniVersion >= 1.1.0, each plugin gets
+ * CNI_COMMAND=GC with "cni.dev/valid-attachments" (and the older spelling
+ * "cni.dev/attachments") listing valid, so plugins free what no attachment
+ * holds (host-local leases, stale bridge rules). valid == NULL means no
+ * list at all (every cached attachment is stale and no key is sent, as
+ * libcni does for nil GCArgs); use a non-NULL pointer with n_valid 0 for an
+ * empty list. Every step runs even after a failure; the first error is
+ * returned, with the number of failures. */
+int cni_network_gc(const struct cni_config *cfg, const struct cni_netconf *net,
+		   const struct cni_attachment *valid, size_t n_valid, ndl_error_t *err);
 
 /* ---- the libcni result cache: <cache_dir>/results/<net>-<id>-<ifname> ---- */
 char *cni_cache_path(const struct cni_config *cfg, const char *net_name, const char *container_id,

@@ -1,10 +1,16 @@
 /* nodelet-cnitool: drive the runtime-side CNI library from the command line,
  * with the interface of the reference `cnitool`:
  *   nodelet-cnitool add|check|del <network-name> <netns-path>
+ *   nodelet-cnitool gc|status <network-name>
  * env: NETCONFPATH (default /etc/cni/net.d), CNI_PATH (plugin dirs, ':'),
  * CNI_IFNAME (default eth0), CNI_ARGS ("K=V;K=V"), CAP_ARGS (JSON object of
  * capability args), CNI_CONTAINERID (default derived from the netns path),
- * CNI_CACHE_DIR (default /var/lib/cni). ADD prints the result JSON. */
+ * CNI_CACHE_DIR (default /var/lib/cni). ADD prints the result JSON.
+ * gc: like the reference cnitool, without a list of valid attachments
+ * (every cached attachment of the network is stale) unless
+ * CNI_VALID_ATTACHMENTS names some: "ID/IFNAME,ID/IFNAME" (may be empty: an
+ * empty list is sent to the plugins). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +28,14 @@ static const char *env_or(const char *k, const char *def)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4 ||
-	    (strcmp(argv[1], "add") && strcmp(argv[1], "del") && strcmp(argv[1], "check"))) {
-		fprintf(stderr,
-			"usage: nodelet-cnitool add|check|del <network-name> <netns-path>\n");
+	bool noattach = argc == 3 && (strcmp(argv[1], "gc") == 0 || strcmp(argv[1], "status") == 0);
+	if (!noattach && (argc != 4 || (strcmp(argv[1], "add") && strcmp(argv[1], "del") &&
+					strcmp(argv[1], "check")))) {
+		fprintf(stderr, "usage: nodelet-cnitool add|check|del <network-name> <netns-path>\n"
+				"       nodelet-cnitool gc|status <network-name>\n");
 		return 2;
 	}
-	const char *cmd = argv[1], *netname = argv[2], *netns = argv[3];
+	const char *cmd = argv[1], *netname = argv[2], *netns = noattach ? "" : argv[3];
 	ndl_error_t err = NDL_ERROR_INIT;
 	struct cni_netconf *net = NULL;
 	if (cni_netconf_load_by_name(env_or("NETCONFPATH", CNI_DEFAULT_CONF_DIR), netname, &net,
@@ -90,7 +97,30 @@ int main(int argc, char **argv)
 	    .capability_args = caps,
 	};
 	int r;
-	if (strcmp(cmd, "add") == 0) {
+	if (strcmp(cmd, "status") == 0) {
+		r = cni_network_status(&cfg, net, &err);
+	} else if (strcmp(cmd, "gc") == 0) {
+		const char *va = getenv("CNI_VALID_ATTACHMENTS");
+		cleanup_free char *va_copy = va ? xstrdup(va) : NULL;
+		struct cni_attachment valid[64];
+		size_t nv = 0;
+		save = NULL;
+		for (char *t = va_copy ? strtok_r(va_copy, ",", &save) : NULL; t;
+		     t = strtok_r(NULL, ",", &save)) {
+			char *slash = strchr(t, '/');
+			if (!slash || nv == 64) {
+				fprintf(stderr,
+					"nodelet-cnitool: CNI_VALID_ATTACHMENTS: \"%s\" is not "
+					"ID/IFNAME (at most 64)\n",
+					t);
+				cni_netconf_free(net);
+				return 2;
+			}
+			*slash = 0;
+			valid[nv++] = (struct cni_attachment){t, slash + 1};
+		}
+		r = cni_network_gc(&cfg, net, va ? valid : NULL, nv, &err);
+	} else if (strcmp(cmd, "add") == 0) {
 		json_t *result = NULL;
 		r = cni_network_add(&cfg, net, &rt, &result, &err);
 		if (r == 0) {

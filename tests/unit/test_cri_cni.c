@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -321,6 +322,7 @@ static const char fake_plugin[] =
     "in=$(cat)\n"
     "echo \"$CNI_COMMAND $me $CNI_CONTAINERID $CNI_IFNAME\" >> \"$FAKE_DIR/log\"\n"
     "printf '%s' \"$in\" > \"$FAKE_DIR/stdin-$CNI_COMMAND-$me\"\n"
+    "printf '%s' \"$CNI_NETNS|$CNI_ARGS\" > \"$FAKE_DIR/env-$CNI_COMMAND-$me\"\n"
     "if [ \"$FAIL_PLUGIN\" = \"$me\" ] && [ \"$CNI_COMMAND\" = \"$FAIL_CMD\" ]; then\n"
     "  echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"boom\",\"details\":\"from '$me'\"}'; "
     "exit 1\n"
@@ -539,6 +541,201 @@ static void test_exec_plugin_garbage_output(void **state)
 	free(d);
 }
 
+static const char chain3_11[] = "{\"cniVersion\":\"1.1.0\",\"name\":\"chain\",\"plugins\":["
+				"{\"type\":\"pa\"},{\"type\":\"pb\"},{\"type\":\"pc\"}]}";
+
+static void rm_log(struct fake *f)
+{
+	char *p = xasprintf("%s/log", f->dir);
+	unlink(p);
+	free(p);
+}
+
+static void test_status(void **state)
+{
+	struct fake f;
+	fake_setup(&f, chain3_11);
+	ndl_error_t err = NDL_ERROR_INIT;
+	assert_int_equal(cni_network_status(&f.cfg, f.net, &err), 0);
+	char *log = read_text(f.dir, "log");
+	/* No container, netns or ifname: present in the env, empty. */
+	assert_string_equal(log, "STATUS pa  \nSTATUS pb  \nSTATUS pc  \n");
+	free(log);
+	char *in = read_text(f.dir, "stdin-STATUS-pb");
+	json_t *j = json_loads(in, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "chain");
+	assert_string_equal(json_string_value(json_object_get(j, "cniVersion")), "1.1.0");
+	assert_null(json_object_get(j, "prevResult"));
+	json_decref(j);
+	free(in);
+
+	/* The first failing plugin ends it, with its CNI error. */
+	rm_log(&f);
+	setenv("FAIL_PLUGIN", "pb", 1);
+	setenv("FAIL_CMD", "STATUS", 1);
+	assert_true(cni_network_status(&f.cfg, f.net, &err) < 0);
+	assert_string_equal(ndl_error_msg(&err), "CNI STATUS network \"chain\": plugin \"pb\" "
+						 "STATUS failed: code 7: boom (from pb)");
+	ndl_error_clear(&err);
+	log = read_text(f.dir, "log");
+	assert_string_equal(log, "STATUS pa  \nSTATUS pb  \n");
+	free(log);
+	unsetenv("FAIL_PLUGIN");
+	fake_teardown(&f);
+
+	/* Before 1.1.0 there is no STATUS: ready without asking. */
+	fake_setup(&f, chain3);
+	assert_int_equal(cni_network_status(&f.cfg, f.net, &err), 0);
+	assert_null(read_text(f.dir, "log"));
+	fake_teardown(&f);
+}
+
+static void gc_add(struct fake *f, struct cni_netconf *net, const char *id)
+{
+	struct cni_arg args[5];
+	size_t n = cni_k8s_args(args, "ns", id, id, "uid");
+	char *netns = xasprintf("/run/netns/%s", id);
+	struct cni_runtime rt = {
+	    .container_id = id, .netns = netns, .ifname = "eth0", .args = args, .n_args = n};
+	json_t *result = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	assert_int_equal(cni_network_add(&f->cfg, net, &rt, &result, &err), 0);
+	json_decref(result);
+	free(netns);
+}
+
+static bool cached(struct fake *f, const char *name)
+{
+	char *p = xasprintf("%s/results/%s", f->cache, name);
+	bool r = access(p, F_OK) == 0;
+	free(p);
+	return r;
+}
+
+static void test_gc(void **state)
+{
+	struct fake f;
+	fake_setup(&f, chain3_11);
+	/* "chain-b" shares the file name prefix "chain-": never touched. */
+	const char other[] = "{\"cniVersion\":\"1.1.0\",\"name\":\"chain-b\",\"plugins\":["
+			     "{\"type\":\"pa\"}]}";
+	struct cni_netconf *net_b = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	assert_int_equal(cni_netconf_parse(other, strlen(other), true, "b", &net_b, &err), 0);
+	gc_add(&f, f.net, "cid1");
+	gc_add(&f, f.net, "cid2");
+	gc_add(&f, f.net, "cid3");
+	gc_add(&f, net_b, "cid9");
+	rm_log(&f);
+
+	struct cni_attachment valid[] = {{"cid2", "eth0"}};
+	assert_int_equal(cni_network_gc(&f.cfg, f.net, valid, 1, &err), 0);
+	char *log = read_text(f.dir, "log");
+	/* Stale attachments DELeted (sorted, reverse chain), then each plugin's GC. */
+	assert_string_equal(log, "DEL pc cid1 eth0\nDEL pb cid1 eth0\nDEL pa cid1 eth0\n"
+				 "DEL pc cid3 eth0\nDEL pb cid3 eth0\nDEL pa cid3 eth0\n"
+				 "GC pa  \nGC pb  \nGC pc  \n");
+	free(log);
+	/* The DEL had what the cache recorded: netns and CNI_ARGS. */
+	char *env = read_text(f.dir, "env-DEL-pa");
+	assert_string_equal(env, "/run/netns/cid3|K8S_POD_NAMESPACE=ns;K8S_POD_NAME=cid3;"
+				 "K8S_POD_INFRA_CONTAINER_ID=cid3;K8S_POD_UID=uid;IgnoreUnknown=1");
+	free(env);
+	char *in = read_text(f.dir, "stdin-GC-pb");
+	json_t *j = json_loads(in, 0, NULL);
+	json_t *va = json_object_get(j, "cni.dev/valid-attachments");
+	assert_int_equal(json_array_size(va), 1);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(va, 0), "containerID")), "cid2");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(va, 0), "ifname")),
+			    "eth0");
+	assert_true(json_equal(va, json_object_get(j, "cni.dev/attachments")));
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "chain");
+	json_decref(j);
+	free(in);
+	assert_false(cached(&f, "chain-cid1-eth0"));
+	assert_true(cached(&f, "chain-cid2-eth0"));
+	assert_false(cached(&f, "chain-cid3-eth0"));
+	assert_true(cached(&f, "chain-b-cid9-eth0"));
+
+	/* A failing plugin GC is reported; the others still run. */
+	rm_log(&f);
+	setenv("FAIL_PLUGIN", "pb", 1);
+	setenv("FAIL_CMD", "GC", 1);
+	assert_true(cni_network_gc(&f.cfg, f.net, valid, 1, &err) < 0);
+	assert_non_null(strstr(ndl_error_msg(&err), "CNI GC network \"chain\" (1 failure): plugin "
+						    "\"pb\" GC failed: code 7: boom"));
+	ndl_error_clear(&err);
+	log = read_text(f.dir, "log");
+	assert_string_equal(log, "GC pa  \nGC pb  \nGC pc  \n");
+	free(log);
+	unsetenv("FAIL_PLUGIN");
+
+	/* No list at all (cnitool gc): everything cached is stale, no key sent. */
+	rm_log(&f);
+	assert_int_equal(cni_network_gc(&f.cfg, f.net, NULL, 0, &err), 0);
+	assert_false(cached(&f, "chain-cid2-eth0"));
+	in = read_text(f.dir, "stdin-GC-pa");
+	j = json_loads(in, 0, NULL);
+	assert_null(json_object_get(j, "cni.dev/valid-attachments"));
+	json_decref(j);
+	free(in);
+	cni_netconf_free(net_b);
+	fake_teardown(&f);
+
+	/* Before 1.1.0: stale attachments are still DELeted, no plugin GC. */
+	fake_setup(&f, chain3);
+	gc_add(&f, f.net, "cid1");
+	rm_log(&f);
+	struct cni_attachment none[1];
+	assert_int_equal(cni_network_gc(&f.cfg, f.net, none, 0, &err), 0);
+	log = read_text(f.dir, "log");
+	assert_string_equal(log, "DEL pc cid1 eth0\nDEL pb cid1 eth0\nDEL pa cid1 eth0\n");
+	free(log);
+	fake_teardown(&f);
+
+	/* "disableGC": nothing at all. */
+	const char off[] = "{\"cniVersion\":\"1.1.0\",\"name\":\"chain\",\"disableGC\":true,"
+			   "\"plugins\":[{\"type\":\"pa\"}]}";
+	fake_setup(&f, off);
+	gc_add(&f, f.net, "cid1");
+	rm_log(&f);
+	assert_int_equal(cni_network_gc(&f.cfg, f.net, none, 0, &err), 0);
+	assert_null(read_text(f.dir, "log"));
+	assert_true(cached(&f, "chain-cid1-eth0"));
+	fake_teardown(&f);
+}
+
+/* The cache record is replaced through a temp file and a rename (no
+ * leftovers), readable by root only, as libcni writes it. */
+static void test_cache_write_no_leftovers(void **state)
+{
+	struct fake f;
+	fake_setup(&f, chain3);
+	gc_add(&f, f.net, "cid1");
+	gc_add(&f, f.net, "cid1"); /* replaces */
+	char *rdir = xasprintf("%s/results", f.cache);
+	DIR *d = opendir(rdir);
+	assert_non_null(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		assert_string_equal(de->d_name, "chain-cid1-eth0");
+		n++;
+	}
+	closedir(d);
+	assert_int_equal(n, 1);
+	char *p = xasprintf("%s/chain-cid1-eth0", rdir);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	free(p);
+	free(rdir);
+	fake_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +750,9 @@ int main(void)
 	    cmocka_unit_test(test_exec_failure_rolls_back),
 	    cmocka_unit_test(test_exec_missing_and_timeout),
 	    cmocka_unit_test(test_exec_plugin_garbage_output),
+	    cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_gc),
+	    cmocka_unit_test(test_cache_write_no_leftovers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
