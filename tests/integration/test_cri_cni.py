@@ -177,3 +177,166 @@ def test_ip_ranges_capability_from_pod_cidr(netns, tmp_path, bin_dir):
         assert json.load(f)["capabilityArgs"] == json.loads(caps)
     cnitool("del", "cidrnet", ns, conf_dir, bin_dir)
     assert [f for f in os.listdir("/var/lib/cni/networks/cidrnet") if f.startswith("10.")] == []
+
+
+# ---- result versions through the daemon ----
+
+VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+
+
+def supported_versions(bin_dir):
+    p = subprocess.run([os.path.join(bin_dir, "bridge")], env=dict(os.environ, CNI_COMMAND="VERSION"),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+    return json.loads(p.stdout)["supportedVersions"]
+
+
+def pod(name):
+    return {"metadata": {"name": name, "uid": "u-" + name, "namespace": "default", "attempt": 0},
+            "hostname": name, "log_directory": "/tmp/pod-logs-" + name,
+            "linux": {"security_context": {"namespace_options": {"network": "POD",
+                                                                 "pid": "CONTAINER",
+                                                                 "ipc": "POD"}}}}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("bin_dir", plugin_dirs())
+def test_daemon_handles_result_version(netns, tmp_path, bin_dir, version):
+    """A conflist of each CNI version: the daemon takes the pod IP from the
+    plugin's result of that version (ips[].interface pointing at eth0; 0.x
+    results also carry "version"), the address is on eth0 in the pod's netns,
+    the cache keeps the result as the plugin gave it, and StopPodSandbox
+    frees the lease. A version the plugins do not speak fails RunPodSandbox
+    with the plugin's error and leaves nothing behind."""
+    import criclient
+    tmp = str(tmp_path)
+    conf_dir, data_dir = os.path.join(tmp, "net.d"), os.path.join(tmp, "ipam")
+    os.makedirs(conf_dir)
+    with open(os.path.join(conf_dir, "10-v.conflist"), "w") as f:
+        json.dump({"cniVersion": version, "name": "vnet", "plugins": [
+            {"type": "bridge", "bridge": "cni-v0", "isGateway": True, "ipMasq": False,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.83.0.0/24"}]],
+                      "dataDir": data_dir}}]}, f)
+    d = criclient.Daemon(tmp, bin_dirs=bin_dir).start()
+    results = os.path.join(d.cache_dir, "results")
+    leases = os.path.join(data_dir, "vnet")
+
+    def leased():
+        return sorted(f for f in os.listdir(leases) if f.startswith("10.")) \
+            if os.path.isdir(leases) else []
+    try:
+        with d.client() as c:
+            if version not in supported_versions(bin_dir):
+                with pytest.raises(criclient.CRIError) as e:
+                    c.RunPodSandbox(config=pod("v"))
+                assert "incompatible CNI versions" in e.value.details, e.value.details
+                assert 'plugin "bridge" ADD failed' in e.value.details
+                assert len(c.ListPodSandbox().items) == 0
+                assert leased() == []
+                assert not os.path.isdir(results) or os.listdir(results) == []
+                return
+            sid = c.RunPodSandbox(config=pod("v")).pod_sandbox_id
+            st = c.PodSandboxStatus(pod_sandbox_id=sid).status
+            ip = st.network.ip
+            assert ip.startswith("10.83.0."), ip
+            assert list(st.network.additional_ips) == []
+            nsp = os.path.join(d.run_root, "sandboxes", sid, "ns", "net")
+            assert addrs(nsp) == [ip]
+            with open(os.path.join(results, f"vnet-{sid}-eth0")) as f:
+                res = json.load(f)["result"]
+            assert res["cniVersion"] == version
+            eth0 = [i for i, x in enumerate(res["interfaces"]) if x["name"] == "eth0"]
+            assert len(eth0) == 1 and res["interfaces"][eth0[0]]["sandbox"] == nsp
+            assert res["ips"][0]["interface"] == eth0[0]
+            assert res["ips"][0]["address"] == ip + "/24"
+            if version.startswith("0."):  # "version" went away in 1.0.0
+                assert res["ips"][0]["version"] == "4"
+            else:
+                assert "version" not in res["ips"][0]
+            assert leased() == [ip]
+            c.StopPodSandbox(pod_sandbox_id=sid)
+            assert leased() == []
+            assert not os.path.exists(os.path.join(results, f"vnet-{sid}-eth0"))
+            c.RemovePodSandbox(pod_sandbox_id=sid)
+    finally:
+        d.stop()
+
+
+# ---- STATUS and GC (CNI 1.1) through nodelet-cnitool, our plugins ----
+
+def write_conf_11(d, name, subnet, data_dir, bridge="cni-g0"):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "10-net.conflist"), "w") as f:
+        json.dump({"cniVersion": "1.1.0", "name": name, "plugins": [
+            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
+                      "dataDir": data_dir}}]}, f)
+
+
+needs_ours_11 = pytest.mark.skipif(
+    not all(os.path.exists(bin_path(p)) for p in ("bridge", "host-local")),
+    reason="our plugins are not built")
+
+
+@pytest.mark.network
+@needs_ours_11
+def test_status_reports_exhausted_range(netns, tmp_path):
+    """STATUS runs each plugin of a 1.1.0 list; host-local answers code 50
+    once its range is full, and the message names plugin and code."""
+    conf_dir, data_dir = str(tmp_path / "net.d"), str(tmp_path / "ipam")
+    # A /30 without the gateway leaves one address for pods.
+    write_conf_11(conf_dir, "snet", "10.84.0.0/30", data_dir)
+    ns = netns.add_netns("st1")
+    p = subprocess.run([bin_path("nodelet-cnitool"), "status", "snet"],
+                       env=dict(os.environ, NETCONFPATH=conf_dir, CNI_PATH=harness.BIN),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    cnitool("add", "snet", ns, conf_dir, harness.BIN, cid="c1")
+    p = subprocess.run([bin_path("nodelet-cnitool"), "status", "snet"],
+                       env=dict(os.environ, NETCONFPATH=conf_dir, CNI_PATH=harness.BIN),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 1
+    assert 'CNI STATUS network "snet": plugin "bridge" STATUS failed: code 50:' in p.stderr
+    assert "no IP addresses available" in p.stderr
+    cnitool("del", "snet", ns, conf_dir, harness.BIN, cid="c1")
+    p = subprocess.run([bin_path("nodelet-cnitool"), "status", "snet"],
+                       env=dict(os.environ, NETCONFPATH=conf_dir, CNI_PATH=harness.BIN),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.network
+@needs_ours_11
+def test_gc_removes_stale_attachments_and_leases(netns, tmp_path):
+    """GC with the attachments still in use: a cached attachment not in the
+    list is DELeted (veth and lease gone, cache entry removed); a lease whose
+    cache entry was lost is freed by the plugins' own GC; the valid one is
+    untouched."""
+    conf_dir, data_dir = str(tmp_path / "net.d"), str(tmp_path / "ipam")
+    write_conf_11(conf_dir, "gnet", "10.85.0.0/24", data_dir)
+    nss = {c: netns.add_netns("g" + c) for c in ("c1", "c2", "c3")}
+    ips = {}
+    for cid, ns in nss.items():
+        res = json.loads(cnitool("add", "gnet", ns, conf_dir, harness.BIN, cid=cid).stdout)
+        ips[cid] = res["ips"][0]["address"].split("/")[0]
+    # c3's cache entry is lost (e.g. a runtime crash before it wrote it).
+    os.unlink("/var/lib/cni/results/gnet-c3-eth0")
+    leases = os.path.join(data_dir, "gnet")
+    assert sorted(f for f in os.listdir(leases) if f.startswith("10.")) == sorted(ips.values())
+
+    p = subprocess.run([bin_path("nodelet-cnitool"), "gc", "gnet"],
+                       env=dict(os.environ, NETCONFPATH=conf_dir, CNI_PATH=harness.BIN,
+                                CNI_VALID_ATTACHMENTS="c2/eth0"),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f for f in os.listdir(leases) if f.startswith("10.")) == [ips["c2"]]
+    assert addrs(nss["c1"]) is None  # DEL removed its eth0
+    assert addrs(nss["c2"]) == [ips["c2"]]
+    assert not os.path.exists("/var/lib/cni/results/gnet-c1-eth0")
+    assert os.path.exists("/var/lib/cni/results/gnet-c2-eth0")
+    # host-local refuses a GC without the list (it would free everything).
+    p = subprocess.run([bin_path("nodelet-cnitool"), "gc", "gnet"],
+                       env=dict(os.environ, NETCONFPATH=conf_dir, CNI_PATH=harness.BIN),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "cni.dev/valid-attachments" in p.stderr
