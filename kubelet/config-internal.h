@@ -1,4 +1,6 @@
-/* The option table shared by the flag parser and the config-file loader. */
+/* The option table shared by the flag parser, the config-file loader,
+ * the defaults and --help: everything nodelet knows about an option is in
+ * its one row. */
 #pragma once
 
 #include <stddef.h>
@@ -21,6 +23,12 @@ struct kubelet_option {
 	const char *field; /* KubeletConfiguration field; NULL when flag-only */
 	enum kubelet_opt_type type;
 	size_t offset;
+	/* The kubelet's default in flag syntax, applied by kubelet_config_init
+	 * through the flag parser and shown by --help; NULL: zero / unset. */
+	const char *def;
+	/* A non-pointer field of the Go type: a zero value in the file ("",
+	 * 0, "0s") is indistinguishable from "not set" there and gets def. */
+	bool zero_is_default;
 	const char *help;
 };
 

@@ -21,173 +21,144 @@
 #include "lib/xalloc.h"
 #include "lib/yaml2json.h"
 
-#define OFF(f) offsetof(struct kubelet_config, f)
+#define ZERO_IS_DEFAULT true
+#define OPT(flag, field, type, member, def, zero_is_default, help)                                 \
+	{                                                                                          \
+		flag, field, KOPT_##type, offsetof(struct kubelet_config, member), def,            \
+		    zero_is_default, help                                                          \
+	}
 
-/* Flags and fields nodelet uses. Flags that are deprecated aliases of a
+/* Flags and fields nodelet uses, with the kubelet's defaults (config/v1beta1
+ * defaults.go and the flag defaults). Flags that are deprecated aliases of a
  * config field in the kubelet keep working and take precedence. */
 const struct kubelet_option kubelet_options[] = {
-    {"config", NULL, KOPT_STRING, OFF(config_path),
-     "KubeletConfiguration file (kubelet.config.k8s.io/v1beta1)"},
-    {"root-dir", NULL, KOPT_STRING, OFF(root_dir),
-     "directory for nodelet files (default /var/lib/nodelet)"},
-    {"hostname-override", NULL, KOPT_STRING, OFF(hostname_override),
-     "node name to use instead of the hostname"},
-    {"node-ip", NULL, KOPT_STRING, OFF(node_ip),
-     "IP address(es) of the node (comma-separated, one per family)"},
-    {"kubeconfig", NULL, KOPT_STRING, OFF(kubeconfig),
-     "API server credentials; absent = standalone mode"},
-    {"v", NULL, KOPT_INT32, OFF(verbosity), "log verbosity (also -v)"},
-    {"pod-manifest-path", "staticPodPath", KOPT_STRING, OFF(static_pod_path),
-     "static pod manifest directory or file"},
-    {"manifest-url", "staticPodURL", KOPT_STRING, OFF(static_pod_url),
-     "URL of static pod manifests (not fetched yet)"},
-    {"sync-frequency", "syncFrequency", KOPT_DURATION, OFF(sync_frequency_ns),
-     "max period between pod syncs (default 1m0s)"},
-    {"file-check-frequency", "fileCheckFrequency", KOPT_DURATION, OFF(file_check_frequency_ns),
-     "manifest dir re-check period (default 20s)"},
-    {"http-check-frequency", "httpCheckFrequency", KOPT_DURATION, OFF(http_check_frequency_ns),
-     "manifest URL re-check period (default 20s)"},
-    {"address", "address", KOPT_STRING, OFF(address),
-     "serving address for the kubelet API (default 0.0.0.0)"},
-    {"port", "port", KOPT_INT32, OFF(port), "kubelet API port (default 10250)"},
-    {"read-only-port", "readOnlyPort", KOPT_INT32, OFF(read_only_port),
-     "read-only port for /pods and /healthz; 0 disables (default 0)"},
-    {"healthz-port", "healthzPort", KOPT_INT32, OFF(healthz_port),
-     "healthz port; 0 disables (default 10248)"},
-    {"healthz-bind-address", "healthzBindAddress", KOPT_STRING, OFF(healthz_bind_address),
-     "healthz address (default 127.0.0.1)"},
-    {"container-runtime-endpoint", "containerRuntimeEndpoint", KOPT_STRING,
-     OFF(container_runtime_endpoint), "CRI endpoint (default unix:///run/nodelet/cri.sock)"},
-    {"image-service-endpoint", "imageServiceEndpoint", KOPT_STRING, OFF(image_service_endpoint),
-     "CRI image endpoint (default: the runtime endpoint)"},
-    {"cgroup-driver", "cgroupDriver", KOPT_STRING, OFF(cgroup_driver),
-     "cgroupfs or systemd (default cgroupfs)"},
-    {"cgroup-root", "cgroupRoot", KOPT_STRING, OFF(cgroup_root), "root cgroup for pods"},
-    {"cgroups-per-qos", "cgroupsPerQOS", KOPT_BOOL, OFF(cgroups_per_qos),
-     "QoS and pod cgroup hierarchy (default true)"},
-    {"max-pods", "maxPods", KOPT_INT32, OFF(max_pods), "max pods on this node (default 110)"},
-    {"pod-max-pids", "podPidsLimit", KOPT_INT64, OFF(pod_pids_limit),
-     "max processes per pod; -1 unlimited (default -1)"},
-    {"runtime-request-timeout", "runtimeRequestTimeout", KOPT_DURATION,
-     OFF(runtime_request_timeout_ns), "CRI request timeout (default 2m0s)"},
-    {"serialize-image-pulls", "serializeImagePulls", KOPT_BOOL, OFF(serialize_image_pulls),
-     "pull one image at a time (default true)"},
-    {"max-parallel-image-pulls", "maxParallelImagePulls", KOPT_INT32, OFF(max_parallel_image_pulls),
-     "max parallel pulls when not serialized"},
-    {"container-log-max-size", "containerLogMaxSize", KOPT_STRING, OFF(container_log_max_size),
-     "rotate container logs at this size (default 10Mi)"},
-    {"container-log-max-files", "containerLogMaxFiles", KOPT_INT32, OFF(container_log_max_files),
-     "log files kept per container (default 5)"},
-    {"container-log-max-workers", "containerLogMaxWorkers", KOPT_INT32,
-     OFF(container_log_max_workers), "log rotation workers (default 1)"},
-    {"container-log-monitor-interval", "containerLogMonitorInterval", KOPT_DURATION,
-     OFF(container_log_monitor_interval_ns), "log rotation check period (default 10s)"},
-    {"eviction-hard", "evictionHard", KOPT_EVICTION, OFF(eviction_hard),
-     "hard eviction thresholds (parsed; not enforced yet)"},
-    {"eviction-pressure-transition-period", "evictionPressureTransitionPeriod", KOPT_DURATION,
-     OFF(eviction_pressure_transition_period_ns), "default 5m0s"},
-    {"cluster-dns", "clusterDNS", KOPT_STRING_LIST, OFF(cluster_dns),
-     "DNS server IPs for pods (comma-separated)"},
-    {"cluster-domain", "clusterDomain", KOPT_STRING, OFF(cluster_domain), "cluster DNS domain"},
-    {"resolv-conf", "resolvConf", KOPT_STRING, OFF(resolv_conf),
-     "resolver config for pods (default /etc/resolv.conf)"},
-    {"minimum-image-ttl-duration", "imageMinimumGCAge", KOPT_DURATION, OFF(image_minimum_gc_age_ns),
-     "default 2m0s"},
-    {NULL, "imageMaximumGCAge", KOPT_DURATION, OFF(image_maximum_gc_age_ns),
-     "default 0s (disabled)"},
-    {"image-gc-high-threshold", "imageGCHighThresholdPercent", KOPT_INT32,
-     OFF(image_gc_high_threshold_percent), "default 85"},
-    {"image-gc-low-threshold", "imageGCLowThresholdPercent", KOPT_INT32,
-     OFF(image_gc_low_threshold_percent), "default 80"},
-    {"fail-swap-on", "failSwapOn", KOPT_BOOL, OFF(fail_swap_on),
-     "refuse to start with swap on (default true)"},
-    {"node-status-update-frequency", "nodeStatusUpdateFrequency", KOPT_DURATION,
-     OFF(node_status_update_frequency_ns), "default 10s"},
-    {NULL, "nodeStatusReportFrequency", KOPT_DURATION, OFF(node_status_report_frequency_ns),
-     "default 5m0s"},
-    {NULL, "nodeLeaseDurationSeconds", KOPT_INT32, OFF(node_lease_duration_seconds), "default 40"},
-    {"cpu-cfs-quota", "cpuCFSQuota", KOPT_BOOL, OFF(cpu_cfs_quota),
-     "enforce CPU limits with CFS quota (default true)"},
-    {"cpu-cfs-quota-period", "cpuCFSQuotaPeriod", KOPT_DURATION, OFF(cpu_cfs_quota_period_ns),
-     "default 100ms"},
-    {"hairpin-mode", "hairpinMode", KOPT_STRING, OFF(hairpin_mode),
-     "promiscuous-bridge, hairpin-veth or none"},
-    {"oom-score-adj", "oomScoreAdj", KOPT_INT32, OFF(oom_score_adj),
-     "kubelet's own oom_score_adj (default -999)"},
-    {"register-node", "registerNode", KOPT_BOOL, OFF(register_node),
-     "register with the API server (default true)"},
-    {"enable-debugging-handlers", "enableDebuggingHandlers", KOPT_BOOL,
-     OFF(enable_debugging_handlers), "default true"},
-    {"streaming-connection-idle-timeout", "streamingConnectionIdleTimeout", KOPT_DURATION,
-     OFF(streaming_connection_idle_timeout_ns), "default 4h0m0s"},
-    {"volume-stats-agg-period", "volumeStatsAggPeriod", KOPT_DURATION,
-     OFF(volume_stats_agg_period_ns), "default 1m0s"},
-    {NULL, "podLogsDir", KOPT_STRING, OFF(pod_logs_dir), "default /var/log/pods"},
-    {"seccomp-default", "seccompDefault", KOPT_BOOL, OFF(seccomp_default),
-     "RuntimeDefault seccomp for all pods (default false)"},
-    {"protect-kernel-defaults", "protectKernelDefaults", KOPT_BOOL, OFF(protect_kernel_defaults),
-     "default false"},
-    {"make-iptables-util-chains", "makeIPTablesUtilChains", KOPT_BOOL,
-     OFF(make_iptables_util_chains), "default true"},
-    {"iptables-masquerade-bit", "iptablesMasqueradeBit", KOPT_INT32, OFF(iptables_masquerade_bit),
-     "default 14"},
-    {"iptables-drop-bit", "iptablesDropBit", KOPT_INT32, OFF(iptables_drop_bit), "default 15"},
-    {"registry-qps", "registryPullQPS", KOPT_INT32, OFF(registry_pull_qps), "default 5"},
-    {"registry-burst", "registryBurst", KOPT_INT32, OFF(registry_burst), "default 10"},
-    {"event-qps", "eventRecordQPS", KOPT_INT32, OFF(event_record_qps), "default 50"},
-    {"event-burst", "eventBurst", KOPT_INT32, OFF(event_burst), "default 100"},
-    {"kube-api-qps", "kubeAPIQPS", KOPT_INT32, OFF(kube_api_qps), "default 50"},
-    {"kube-api-burst", "kubeAPIBurst", KOPT_INT32, OFF(kube_api_burst), "default 100"},
-    {"max-open-files", "maxOpenFiles", KOPT_INT32, OFF(max_open_files), "default 1000000"},
-    {"cpu-manager-policy", "cpuManagerPolicy", KOPT_STRING, OFF(cpu_manager_policy),
-     "none (static not implemented)"},
-    {"memory-manager-policy", "memoryManagerPolicy", KOPT_STRING, OFF(memory_manager_policy),
-     "None (Static not implemented)"},
-    {"topology-manager-policy", "topologyManagerPolicy", KOPT_STRING, OFF(topology_manager_policy),
-     "none"},
-    {NULL, "shutdownGracePeriod", KOPT_DURATION, OFF(shutdown_grace_period_ns), "default 0s"},
-    {NULL, "memoryThrottlingFactor", KOPT_FLOAT, OFF(memory_throttling_factor), "default 0.9"},
+    OPT("config", NULL, STRING, config_path, NULL, 0,
+	"KubeletConfiguration file (kubelet.config.k8s.io/v1beta1)"),
+    OPT("root-dir", NULL, STRING, root_dir, KUBELET_DEFAULT_ROOT_DIR, 0,
+	"directory for nodelet files"),
+    OPT("hostname-override", NULL, STRING, hostname_override, NULL, 0,
+	"node name to use instead of the hostname"),
+    OPT("node-ip", NULL, STRING, node_ip, NULL, 0,
+	"IP address(es) of the node (comma-separated, one per family)"),
+    OPT("kubeconfig", NULL, STRING, kubeconfig, NULL, 0,
+	"API server credentials; absent = standalone mode"),
+    OPT("v", NULL, INT32, verbosity, "0", 0, "log verbosity (also -v)"),
+    OPT("pod-manifest-path", "staticPodPath", STRING, static_pod_path, NULL, 0,
+	"static pod manifest directory or file"),
+    OPT("manifest-url", "staticPodURL", STRING, static_pod_url, NULL, 0,
+	"URL of static pod manifests (not fetched yet)"),
+    OPT("sync-frequency", "syncFrequency", DURATION, sync_frequency_ns, "1m0s", ZERO_IS_DEFAULT,
+	"max period between pod syncs"),
+    OPT("file-check-frequency", "fileCheckFrequency", DURATION, file_check_frequency_ns, "20s",
+	ZERO_IS_DEFAULT, "manifest dir re-check period"),
+    OPT("http-check-frequency", "httpCheckFrequency", DURATION, http_check_frequency_ns, "20s",
+	ZERO_IS_DEFAULT, "manifest URL re-check period"),
+    OPT("address", "address", STRING, address, "0.0.0.0", ZERO_IS_DEFAULT,
+	"serving address for the kubelet API"),
+    OPT("port", "port", INT32, port, "10250", ZERO_IS_DEFAULT, "kubelet API port"),
+    OPT("read-only-port", "readOnlyPort", INT32, read_only_port, "0", 0,
+	"read-only port for /pods and /healthz; 0 disables"),
+    OPT("healthz-port", "healthzPort", INT32, healthz_port, "10248", 0, "healthz port; 0 disables"),
+    OPT("healthz-bind-address", "healthzBindAddress", STRING, healthz_bind_address, "127.0.0.1",
+	ZERO_IS_DEFAULT, "healthz address"),
+    OPT("container-runtime-endpoint", "containerRuntimeEndpoint", STRING,
+	container_runtime_endpoint, KUBELET_DEFAULT_CRI_ENDPOINT, ZERO_IS_DEFAULT, "CRI endpoint"),
+    OPT("image-service-endpoint", "imageServiceEndpoint", STRING, image_service_endpoint, NULL, 0,
+	"CRI image endpoint (default: the runtime endpoint)"),
+    OPT("cgroup-driver", "cgroupDriver", STRING, cgroup_driver, "cgroupfs", ZERO_IS_DEFAULT,
+	"cgroupfs or systemd"),
+    OPT("cgroup-root", "cgroupRoot", STRING, cgroup_root, "/", 0, "root cgroup for pods"),
+    OPT("cgroups-per-qos", "cgroupsPerQOS", BOOL, cgroups_per_qos, "true", 0,
+	"QoS and pod cgroup hierarchy"),
+    OPT("max-pods", "maxPods", INT32, max_pods, "110", ZERO_IS_DEFAULT, "max pods on this node"),
+    OPT("pod-max-pids", "podPidsLimit", INT64, pod_pids_limit, "-1", 0,
+	"max processes per pod; -1 unlimited"),
+    OPT("runtime-request-timeout", "runtimeRequestTimeout", DURATION, runtime_request_timeout_ns,
+	"2m0s", ZERO_IS_DEFAULT, "CRI request timeout"),
+    OPT("serialize-image-pulls", "serializeImagePulls", BOOL, serialize_image_pulls, "true", 0,
+	"pull one image at a time"),
+    OPT("max-parallel-image-pulls", "maxParallelImagePulls", INT32, max_parallel_image_pulls, NULL,
+	0, "max parallel pulls when not serialized"),
+    OPT("container-log-max-size", "containerLogMaxSize", STRING, container_log_max_size, "10Mi",
+	ZERO_IS_DEFAULT, "rotate container logs at this size"),
+    OPT("container-log-max-files", "containerLogMaxFiles", INT32, container_log_max_files, "5", 0,
+	"log files kept per container"),
+    OPT("container-log-max-workers", "containerLogMaxWorkers", INT32, container_log_max_workers,
+	"1", 0, "log rotation workers"),
+    OPT("container-log-monitor-interval", "containerLogMonitorInterval", DURATION,
+	container_log_monitor_interval_ns, "10s", 0, "log rotation check period"),
+    OPT("eviction-hard", "evictionHard", EVICTION, eviction_hard,
+	"memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%", 0,
+	"hard eviction thresholds (parsed; not enforced yet)"),
+    OPT("eviction-pressure-transition-period", "evictionPressureTransitionPeriod", DURATION,
+	eviction_pressure_transition_period_ns, "5m0s", ZERO_IS_DEFAULT, ""),
+    OPT("cluster-dns", "clusterDNS", STRING_LIST, cluster_dns, NULL, 0,
+	"DNS server IPs for pods (comma-separated)"),
+    OPT("cluster-domain", "clusterDomain", STRING, cluster_domain, NULL, 0, "cluster DNS domain"),
+    OPT("resolv-conf", "resolvConf", STRING, resolv_conf, "/etc/resolv.conf", 0,
+	"resolver config for pods"),
+    OPT("minimum-image-ttl-duration", "imageMinimumGCAge", DURATION, image_minimum_gc_age_ns,
+	"2m0s", ZERO_IS_DEFAULT, ""),
+    OPT(NULL, "imageMaximumGCAge", DURATION, image_maximum_gc_age_ns, "0s", 0, ""),
+    OPT("image-gc-high-threshold", "imageGCHighThresholdPercent", INT32,
+	image_gc_high_threshold_percent, "85", 0, ""),
+    OPT("image-gc-low-threshold", "imageGCLowThresholdPercent", INT32,
+	image_gc_low_threshold_percent, "80", 0, ""),
+    OPT("fail-swap-on", "failSwapOn", BOOL, fail_swap_on, "true", 0,
+	"refuse to start with swap on"),
+    OPT("node-status-update-frequency", "nodeStatusUpdateFrequency", DURATION,
+	node_status_update_frequency_ns, "10s", ZERO_IS_DEFAULT, ""),
+    OPT(NULL, "nodeStatusReportFrequency", DURATION, node_status_report_frequency_ns, "5m0s",
+	ZERO_IS_DEFAULT, ""),
+    OPT(NULL, "nodeLeaseDurationSeconds", INT32, node_lease_duration_seconds, "40", ZERO_IS_DEFAULT,
+	""),
+    OPT("cpu-cfs-quota", "cpuCFSQuota", BOOL, cpu_cfs_quota, "true", 0,
+	"enforce CPU limits with CFS quota"),
+    OPT("cpu-cfs-quota-period", "cpuCFSQuotaPeriod", DURATION, cpu_cfs_quota_period_ns, "100ms", 0,
+	""),
+    OPT("hairpin-mode", "hairpinMode", STRING, hairpin_mode, "promiscuous-bridge", ZERO_IS_DEFAULT,
+	"promiscuous-bridge, hairpin-veth or none"),
+    OPT("oom-score-adj", "oomScoreAdj", INT32, oom_score_adj, "-999", 0,
+	"kubelet's own oom_score_adj"),
+    OPT("register-node", "registerNode", BOOL, register_node, "true", 0,
+	"register with the API server"),
+    OPT("enable-debugging-handlers", "enableDebuggingHandlers", BOOL, enable_debugging_handlers,
+	"true", 0, ""),
+    OPT("streaming-connection-idle-timeout", "streamingConnectionIdleTimeout", DURATION,
+	streaming_connection_idle_timeout_ns, "4h0m0s", ZERO_IS_DEFAULT, ""),
+    OPT("volume-stats-agg-period", "volumeStatsAggPeriod", DURATION, volume_stats_agg_period_ns,
+	"1m0s", ZERO_IS_DEFAULT, ""),
+    OPT(NULL, "podLogsDir", STRING, pod_logs_dir, "/var/log/pods", ZERO_IS_DEFAULT, ""),
+    OPT("seccomp-default", "seccompDefault", BOOL, seccomp_default, "false", 0,
+	"RuntimeDefault seccomp for all pods"),
+    OPT("protect-kernel-defaults", "protectKernelDefaults", BOOL, protect_kernel_defaults, "false",
+	0, ""),
+    OPT("make-iptables-util-chains", "makeIPTablesUtilChains", BOOL, make_iptables_util_chains,
+	"true", 0, ""),
+    OPT("iptables-masquerade-bit", "iptablesMasqueradeBit", INT32, iptables_masquerade_bit, "14", 0,
+	""),
+    OPT("iptables-drop-bit", "iptablesDropBit", INT32, iptables_drop_bit, "15", 0, ""),
+    OPT("registry-qps", "registryPullQPS", INT32, registry_pull_qps, "5", 0, ""),
+    OPT("registry-burst", "registryBurst", INT32, registry_burst, "10", ZERO_IS_DEFAULT, ""),
+    OPT("event-qps", "eventRecordQPS", INT32, event_record_qps, "50", 0, ""),
+    OPT("event-burst", "eventBurst", INT32, event_burst, "100", ZERO_IS_DEFAULT, ""),
+    OPT("kube-api-qps", "kubeAPIQPS", INT32, kube_api_qps, "50", 0, ""),
+    OPT("kube-api-burst", "kubeAPIBurst", INT32, kube_api_burst, "100", ZERO_IS_DEFAULT, ""),
+    OPT("max-open-files", "maxOpenFiles", INT32, max_open_files, "1000000", ZERO_IS_DEFAULT, ""),
+    OPT("cpu-manager-policy", "cpuManagerPolicy", STRING, cpu_manager_policy, "none",
+	ZERO_IS_DEFAULT, "none (static not implemented)"),
+    OPT("memory-manager-policy", "memoryManagerPolicy", STRING, memory_manager_policy, "None",
+	ZERO_IS_DEFAULT, "None (Static not implemented)"),
+    OPT("topology-manager-policy", "topologyManagerPolicy", STRING, topology_manager_policy, "none",
+	ZERO_IS_DEFAULT, "none"),
+    OPT(NULL, "shutdownGracePeriod", DURATION, shutdown_grace_period_ns, "0s", 0, ""),
+    OPT(NULL, "memoryThrottlingFactor", FLOAT, memory_throttling_factor, "0.9", 0, ""),
 };
 const size_t kubelet_n_options = sizeof(kubelet_options) / sizeof(kubelet_options[0]);
 
-/* Non-pointer fields of the Go type: a zero value in the file ("", 0, "0s")
- * is indistinguishable from "not set" there and gets the default. */
-static const char *const zero_is_default[] = {
-    "syncFrequency",
-    "fileCheckFrequency",
-    "httpCheckFrequency",
-    "address",
-    "port",
-    "registryBurst",
-    "eventBurst",
-    "healthzBindAddress",
-    "streamingConnectionIdleTimeout",
-    "nodeStatusUpdateFrequency",
-    "nodeStatusReportFrequency",
-    "nodeLeaseDurationSeconds",
-    "imageMinimumGCAge",
-    "volumeStatsAggPeriod",
-    "cgroupDriver",
-    "cpuManagerPolicy",
-    "memoryManagerPolicy",
-    "topologyManagerPolicy",
-    "runtimeRequestTimeout",
-    "hairpinMode",
-    "maxPods",
-    "maxOpenFiles",
-    "kubeAPIBurst",
-    "evictionPressureTransitionPeriod",
-    "containerLogMaxSize",
-    "containerRuntimeEndpoint",
-    "podLogsDir",
-};
-
 static bool json_is_zero_value(const struct kubelet_option *o, const json_t *v)
 {
-	bool listed = false;
-	for (size_t i = 0; i < sizeof(zero_is_default) / sizeof(zero_is_default[0]); i++)
-		listed |= strcmp(zero_is_default[i], o->field) == 0;
-	if (!listed)
+	if (!o->zero_is_default)
 		return false;
 	if (json_is_string(v) && !*json_string_value(v))
 		return true;
@@ -265,7 +236,6 @@ static const char *const accepted_fields[] = {
     "configMapAndSecretChangeDetectionStrategy",
     "nodeStatusMaxImages",
     "containerRuntime",
-    "imagePullCredentialsVerificationPolicy",
 };
 
 const struct kubelet_option *kubelet_option_by_flag(const char *name)
@@ -293,64 +263,16 @@ static void set_str(char **slot, const char *v)
 void kubelet_config_init(struct kubelet_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->root_dir = xstrdup(KUBELET_DEFAULT_ROOT_DIR);
-	c->sync_frequency_ns = 60 * NDL_NSEC_PER_SEC;
-	c->file_check_frequency_ns = 20 * NDL_NSEC_PER_SEC;
-	c->http_check_frequency_ns = 20 * NDL_NSEC_PER_SEC;
-	c->address = xstrdup("0.0.0.0");
-	c->port = 10250;
-	c->read_only_port = 0;
-	c->healthz_port = 10248;
-	c->healthz_bind_address = xstrdup("127.0.0.1");
-	c->container_runtime_endpoint = xstrdup(KUBELET_DEFAULT_CRI_ENDPOINT);
-	c->cgroup_driver = xstrdup("cgroupfs");
-	c->cgroup_root = xstrdup("/");
-	c->cgroups_per_qos = true;
-	c->max_pods = 110;
-	c->pod_pids_limit = -1;
-	c->runtime_request_timeout_ns = 120 * NDL_NSEC_PER_SEC;
-	c->serialize_image_pulls = true;
-	c->container_log_max_size = xstrdup("10Mi");
-	c->container_log_max_files = 5;
-	c->container_log_max_workers = 1;
-	c->container_log_monitor_interval_ns = 10 * NDL_NSEC_PER_SEC;
-	c->eviction_hard =
-	    json_pack("{s:s,s:s,s:s,s:s}", "memory.available", "100Mi", "nodefs.available", "10%",
-		      "nodefs.inodesFree", "5%", "imagefs.available", "15%");
-	c->eviction_pressure_transition_period_ns = 300 * NDL_NSEC_PER_SEC;
-	c->cluster_domain = NULL;
-	c->resolv_conf = xstrdup("/etc/resolv.conf");
-	c->image_minimum_gc_age_ns = 120 * NDL_NSEC_PER_SEC;
-	c->image_maximum_gc_age_ns = 0;
-	c->image_gc_high_threshold_percent = 85;
-	c->image_gc_low_threshold_percent = 80;
-	c->fail_swap_on = true;
-	c->node_status_update_frequency_ns = 10 * NDL_NSEC_PER_SEC;
-	c->node_status_report_frequency_ns = 300 * NDL_NSEC_PER_SEC;
-	c->node_lease_duration_seconds = 40;
-	c->cpu_cfs_quota = true;
-	c->cpu_cfs_quota_period_ns = 100 * NDL_NSEC_PER_MSEC;
-	c->hairpin_mode = xstrdup("promiscuous-bridge");
-	c->oom_score_adj = -999;
-	c->register_node = true;
-	c->enable_debugging_handlers = true;
-	c->streaming_connection_idle_timeout_ns = 4 * 3600 * NDL_NSEC_PER_SEC;
-	c->volume_stats_agg_period_ns = 60 * NDL_NSEC_PER_SEC;
-	c->pod_logs_dir = xstrdup("/var/log/pods");
-	c->make_iptables_util_chains = true;
-	c->iptables_masquerade_bit = 14;
-	c->iptables_drop_bit = 15;
-	c->registry_pull_qps = 5;
-	c->registry_burst = 10;
-	c->event_record_qps = 50;
-	c->event_burst = 100;
-	c->kube_api_qps = 50;
-	c->kube_api_burst = 100;
-	c->max_open_files = 1000000;
-	c->cpu_manager_policy = xstrdup("none");
-	c->memory_manager_policy = xstrdup("None");
-	c->topology_manager_policy = xstrdup("none");
-	c->memory_throttling_factor = 0.9;
+	for (size_t i = 0; i < kubelet_n_options; i++) {
+		const struct kubelet_option *o = &kubelet_options[i];
+		ndl_error_t e = NDL_ERROR_INIT;
+		if (o->def && kubelet_option_set_string(c, o, o->def, &e) < 0) {
+			/* A default the table's own parser rejects is a bug in
+			 * the table, caught by the first run of any test. */
+			log_error("invalid built-in default", "error=%s", ndl_error_msg(&e));
+			abort();
+		}
+	}
 }
 
 static void free_thresholds(struct kubelet_config *c)
@@ -499,18 +421,17 @@ static int set_eviction(struct kubelet_config *c, json_t *map, const char *name,
 
 static const char *opt_name(const struct kubelet_option *o, bool from_flag, char *buf, size_t size)
 {
-	if (from_flag)
+	if (from_flag && o->flag)
 		snprintf(buf, size, "flag --%s", o->flag);
 	else
 		snprintf(buf, size, "config field \"%s\"", o->field);
 	return buf;
 }
 
-int kubelet_option_set_string(struct kubelet_config *c, const struct kubelet_option *o,
-			      const char *v, ndl_error_t *err)
+/* Parse v as o's type and store it; `name` says where v came from. */
+static int store_text(struct kubelet_config *c, const struct kubelet_option *o, const char *v,
+		      const char *name, ndl_error_t *err)
 {
-	char name[128];
-	opt_name(o, true, name, sizeof(name));
 	void *slot = (char *)c + o->offset;
 	int64_t i64;
 	switch (o->type) {
@@ -585,94 +506,90 @@ int kubelet_option_set_string(struct kubelet_config *c, const struct kubelet_opt
 	return ndl_error_setf(err, EINVAL, "%s: unsupported option type", name);
 }
 
+int kubelet_option_set_string(struct kubelet_config *c, const struct kubelet_option *o,
+			      const char *v, ndl_error_t *err)
+{
+	char name[128];
+	return store_text(c, o, v, opt_name(o, true, name, sizeof(name)), err);
+}
+
+static int set_list_json(struct kubelet_config *c, const struct kubelet_option *o, const json_t *v,
+			 ndl_error_t *err)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e))
+			return ndl_error_setf(err, EINVAL,
+					      "config field \"%s[%zu]\": expected string, got %s",
+					      o->field, i, ndl_json_type_name(e));
+	}
+	char ***list = (char ***)((char *)c + o->offset);
+	size_t *n = (size_t *)((char *)list + sizeof(char **));
+	free_list(list, n);
+	json_array_foreach(v, i, e)
+	{
+		*list = xrealloc(*list, (*n + 1) * sizeof(char *));
+		(*list)[(*n)++] = xstrdup(json_string_value(e));
+	}
+	return 0;
+}
+
+/* A file value: its JSON type is checked here, then a scalar goes through
+ * the same parser and store as a flag's text (one place knows each type's
+ * range and storage); maps and lists keep their structure. */
 int kubelet_option_set_json(struct kubelet_config *c, const struct kubelet_option *o,
 			    const json_t *v, ndl_error_t *err)
 {
 	char name[128];
 	opt_name(o, false, name, sizeof(name));
-	void *slot = (char *)c + o->offset;
-	const char *want = NULL;
+	char buf[64];
+	const char *text = NULL, *want = "?";
 	switch (o->type) {
 	case KOPT_STRING:
-		if (!json_is_string(v)) {
-			want = "string";
-			break;
-		}
-		set_str(slot, json_string_value(v));
-		return 0;
-	case KOPT_BOOL:
-		if (!json_is_boolean(v)) {
-			want = "boolean";
-			break;
-		}
-		*(bool *)slot = json_is_true(v);
-		return 0;
-	case KOPT_INT32:
-		if (!json_is_integer(v)) {
-			want = "integer";
-			break;
-		}
-		if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX)
-			return ndl_error_setf(err, ERANGE, "%s: %lld does not fit in int32", name,
-					      (long long)json_integer_value(v));
-		*(int32_t *)slot = (int32_t)json_integer_value(v);
-		return 0;
-	case KOPT_INT64:
-		if (!json_is_integer(v)) {
-			want = "integer";
-			break;
-		}
-		*(int64_t *)slot = json_integer_value(v);
-		return 0;
+		text = json_string_value(v);
+		want = "string";
+		break;
 	case KOPT_DURATION:
-		if (!json_is_string(v)) {
-			want = "duration string (e.g. \"1m30s\")";
-			break;
+		text = json_string_value(v);
+		want = "duration string (e.g. \"1m30s\")";
+		break;
+	case KOPT_BOOL:
+		if (json_is_boolean(v))
+			text = json_is_true(v) ? "true" : "false";
+		want = "boolean";
+		break;
+	case KOPT_INT32:
+	case KOPT_INT64:
+		if (json_is_integer(v)) {
+			snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+			text = buf;
 		}
-		if (ndl_duration_parse(json_string_value(v), slot, err) < 0)
-			return ndl_error_wrap(err, "%s", name);
-		return 0;
+		want = "integer";
+		break;
 	case KOPT_FLOAT:
-		if (!json_is_number(v)) {
-			want = "number";
-			break;
+		if (json_is_number(v)) {
+			snprintf(buf, sizeof(buf), "%.17g", json_number_value(v));
+			text = buf;
 		}
-		*(double *)slot = json_number_value(v);
-		return 0;
+		want = "number";
+		break;
 	case KOPT_EVICTION:
-		if (!json_is_object(v)) {
-			want = "object";
-			break;
-		}
-		return set_eviction(c, (json_t *)v, name, err);
-	case KOPT_STRING_LIST: {
-		if (!json_is_array(v)) {
-			want = "array of strings";
-			break;
-		}
-		size_t i;
-		json_t *e;
-		json_array_foreach(v, i, e)
-		{
-			if (!json_is_string(e))
-				return ndl_error_setf(
-				    err, EINVAL,
-				    "config field \"%s[%zu]\": expected string, got %s", o->field,
-				    i, ndl_json_type_name(e));
-		}
-		char ***list = slot;
-		size_t *n = (size_t *)((char *)slot + sizeof(char **));
-		free_list(list, n);
-		json_array_foreach(v, i, e)
-		{
-			*list = xrealloc(*list, (*n + 1) * sizeof(char *));
-			(*list)[(*n)++] = xstrdup(json_string_value(e));
-		}
-		return 0;
+		if (json_is_object(v))
+			return set_eviction(c, (json_t *)v, name, err);
+		want = "object";
+		break;
+	case KOPT_STRING_LIST:
+		if (json_is_array(v))
+			return set_list_json(c, o, v, err);
+		want = "array of strings";
+		break;
 	}
-	}
-	return ndl_error_setf(err, EINVAL, "%s: expected %s, got %s", name, want ? want : "?",
-			      ndl_json_type_name(v));
+	if (!text)
+		return ndl_error_setf(err, EINVAL, "%s: expected %s, got %s", name, want,
+				      ndl_json_type_name(v));
+	return store_text(c, o, text, name, err);
 }
 
 static void file_derived_defaults(struct kubelet_config *c, const json_t *doc)

@@ -209,21 +209,22 @@ int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_v
 
 void kubelet_flags_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: nodelet [flags]\n\n"
-		"nodelet is a kubelet-compatible node agent. This version reads static pods from\n"
-		"--pod-manifest-path (or staticPodPath), validates and defaults them, and reports\n"
-		"ADD/UPDATE/REMOVE events, /pods and /healthz. It does not start containers yet:\n"
-		"the pod workers (CRI client, PLEG, probes) come in a later version. Without\n"
-		"--kubeconfig it runs standalone.\n\nFlags:\n");
+	fprintf(f, "Usage: nodelet [flags]\n\n"
+		   "nodelet is a kubelet-compatible node agent. It runs the static pods of\n"
+		   "--pod-manifest-path (or staticPodPath) on a CRI runtime, restarts and probes\n"
+		   "their containers, and serves /pods and /healthz. Without --kubeconfig it runs\n"
+		   "standalone.\n\nFlags:\n");
 	for (size_t i = 0; i < kubelet_n_options; i++) {
 		const struct kubelet_option *o = &kubelet_options[i];
 		if (!o->flag)
 			continue;
-		fprintf(f, "  --%-36s %s%s%s\n", o->flag, o->help,
-			o->field ? "; config field " : "", o->field ? o->field : "");
+		/* The default comes from the same table row that sets it. */
+		fprintf(f, "  --%-36s %s%s%s%s%s%s%s\n", o->flag, o->help,
+			o->def ? (*o->help ? " (default " : "(default ") : "",
+			o->def ? (*o->def ? o->def : "\"\"") : "", o->def ? ")" : "",
+			o->field ? (*o->help || o->def ? "; " : "") : "",
+			o->field ? "config field " : "", o->field ? o->field : "");
 	}
-	fprintf(f, "  -v, --v int                            log verbosity\n");
 	fprintf(f, "  -h, --help                             this help\n");
 	fprintf(f, "      --version                          print the version\n\n");
 	fprintf(f, "Accepted for compatibility with the kubelet, ignored with a warning:\n  ");

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "kubelet/config-internal.h"
 #include "kubelet/config.h"
 #include "lib/duration.h"
 #include "lib/log.h"
@@ -293,6 +294,81 @@ static void test_to_json(void **state)
 	kubelet_config_free(&c);
 }
 
+/* The table is the one source of defaults: init applies them, a file's
+ * zero value of a non-pointer field falls back to them, --help shows them. */
+static void test_table_defaults(void **state)
+{
+	struct kubelet_config def;
+	kubelet_config_init(&def);
+	json_t *dj = kubelet_config_to_json(&def);
+	/* The eviction default is parsed like a flag: thresholds too. */
+	assert_int_equal(def.n_eviction_thresholds, 4);
+	assert_true(def.memory_throttling_factor == 0.9);
+	assert_int_equal(def.max_open_files, 1000000);
+	size_t n_zero = 0;
+	for (size_t i = 0; i < kubelet_n_options; i++) {
+		const struct kubelet_option *o = &kubelet_options[i];
+		if (!o->zero_is_default)
+			continue;
+		assert_non_null(o->field);
+		assert_non_null(o->def);
+		const char *zero = o->type == KOPT_STRING     ? "''"
+				   : o->type == KOPT_DURATION ? "0s"
+							      : "0";
+		char yaml[256];
+		snprintf(yaml, sizeof(yaml),
+			 "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+			 "%s: %s\n",
+			 o->field, zero);
+		struct kubelet_config c;
+		kubelet_config_init(&c);
+		ndl_error_t err = NDL_ERROR_INIT;
+		if (kubelet_config_apply_file_yaml(&c, yaml, strlen(yaml), &err) < 0)
+			fail_msg("%s: %s", o->field, ndl_error_msg(&err));
+		json_t *cj = kubelet_config_to_json(&c);
+		if (!json_equal(json_object_get(cj, o->field), json_object_get(dj, o->field)))
+			fail_msg("%s: %s did not keep the default %s", o->field, zero, o->def);
+		json_decref(cj);
+		kubelet_config_free(&c);
+		n_zero++;
+	}
+	assert_true(n_zero >= 27);
+	/* A pointer field's zero is taken as given. */
+	struct kubelet_config c;
+	kubelet_config_init(&c);
+	ndl_error_t err = NDL_ERROR_INIT;
+	const char *y =
+	    "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+	    "oomScoreAdj: 0\nimageGCHighThresholdPercent: 0\nmemoryThrottlingFactor: 0.5\n";
+	assert_int_equal(kubelet_config_apply_file_yaml(&c, y, strlen(y), &err), 0);
+	assert_int_equal(c.oom_score_adj, 0);
+	assert_int_equal(c.image_gc_high_threshold_percent, 0);
+	assert_true(c.memory_throttling_factor == 0.5);
+	/* Out of range for the field's type, named as the file's field. */
+	y = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+	    "maxPods: 99999999999\n";
+	assert_int_not_equal(kubelet_config_apply_file_yaml(&c, y, strlen(y), &err), 0);
+	assert_non_null(strstr(ndl_error_msg(&err), "config field \"maxPods\""));
+	assert_non_null(strstr(ndl_error_msg(&err), "32-bit integer"));
+	ndl_error_clear(&err);
+	kubelet_config_free(&c);
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	kubelet_flags_usage(f);
+	fclose(f);
+	assert_non_null(strstr(buf, "--sync-frequency"));
+	assert_non_null(strstr(buf, "max period between pod syncs (default 1m0s); config field "
+				    "syncFrequency\n"));
+	assert_non_null(strstr(buf, "(default unix:///run/nodelet/cri.sock)"));
+	assert_non_null(strstr(buf, "--max-pods"));
+	assert_null(strstr(buf, "does not start containers"));
+	free(buf);
+	json_decref(dj);
+	kubelet_config_free(&def);
+}
+
 static int setup(void **state)
 {
 	snprintf(cfg_path, sizeof(cfg_path), "/tmp/test_kubelet_config.%d.yaml", getpid());
@@ -310,9 +386,10 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	cmocka_unit_test(test_file_and_flag_precedence),
-	    cmocka_unit_test(test_flag_syntax), cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_to_json),	cmocka_unit_test(test_relative_paths_from_file),
+	    cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_file_and_flag_precedence),
+	    cmocka_unit_test(test_flag_syntax),	   cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_to_json),	   cmocka_unit_test(test_relative_paths_from_file),
+	    cmocka_unit_test(test_table_defaults),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
