@@ -30,8 +30,10 @@ def test_help_lists_flags_and_says_what_is_missing():
                  "--hostname-override", "--node-ip", "--cgroup-driver", "--runtime-request-timeout",
                  "--kubeconfig", "--read-only-port", "--bootstrap-kubeconfig"):
         assert flag in r.stdout
-    assert "does not start containers yet" in r.stdout.replace("\n", " ") or \
-        "not start containers" in r.stdout.replace("\n", " ")
+    # Defaults come from the option table row that applies them.
+    assert "max period between pod syncs (default 1m0s); config field syncFrequency" in r.stdout
+    assert "(default unix:///run/nodelet/cri.sock)" in r.stdout
+    assert "not start containers" not in r.stdout.replace("\n", " ")
     assert run_nodelet_once(["-h"]).returncode == 0
     v = run_nodelet_once(["--version"])
     assert v.returncode == 0 and v.stdout.startswith("nodelet v")
@@ -122,6 +124,70 @@ def test_healthz_and_read_only_server(nodelet_factory):
     assert n.stop() == 0
     assert time.monotonic() - t0 < 2
     assert "shutting down" in n.log()
+
+
+def test_pods_served_while_the_list_is_republished(nodelet_factory):
+    """/pods on one keep-alive connection (as a poller uses it) while static
+    pods come and go: every answer is a whole PodList, GET and HEAD agree on
+    its length, and it follows the manifests. No runtime is needed: the
+    list is published from the sources before any sync."""
+    import http.client
+    import json
+    import threading
+    n = nodelet_factory(extra_args=["--container-runtime-endpoint=unix:///nonexistent/cri.sock"])
+    n.start()
+    stop = threading.Event()
+    seen = {"answers": 0, "max_items": 0, "bad": []}
+
+    def poll():
+        c = http.client.HTTPConnection("127.0.0.1", n.ro_port, timeout=5)
+        while not stop.is_set():
+            c.request("GET", "/pods")
+            r = c.getresponse()
+            body = r.read()
+            try:
+                doc = json.loads(body)
+                assert doc["kind"] == "PodList" and isinstance(doc["items"], list)
+                assert int(r.headers["Content-Length"]) == len(body)
+                seen["max_items"] = max(seen["max_items"], len(doc["items"]))
+            except (ValueError, KeyError, AssertionError) as e:
+                seen["bad"].append(f"{e!r}: {body[:200]!r}")
+            seen["answers"] += 1
+        c.close()
+    threads = [threading.Thread(target=poll) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(20):
+            n.write(f"p{i}.yaml", f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\nspec:\n"
+                    f"  containers:\n  - name: c\n    image: busybox:{i}\n")
+        deadline = time.monotonic() + 10
+        while len(n.pods()["items"]) < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        names = sorted(p["metadata"]["name"] for p in n.pods()["items"])
+        assert names == sorted(f"p{i}-test-node" for i in range(20))
+        for i in range(0, 20, 2):
+            os.unlink(os.path.join(n.manifests, f"p{i}.yaml"))
+        deadline = time.monotonic() + 10
+        while len(n.pods()["items"]) != 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(n.pods()["items"]) == 10
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert not seen["bad"], seen["bad"][:3]
+    assert seen["answers"] > 20 and seen["max_items"] == 20
+    c = http.client.HTTPConnection("127.0.0.1", n.ro_port, timeout=5)
+    c.request("GET", "/pods")
+    body = c.getresponse().read()
+    c.request("HEAD", "/pods")
+    r = c.getresponse()
+    assert r.status == 200 and r.read() == b""
+    assert int(r.headers["Content-Length"]) == len(body)
+    assert r.headers["Content-Type"] == "application/json"
+    c.close()
+    assert n.stop() == 0
 
 
 def test_read_only_port_disabled_by_default(nodelet_factory):
