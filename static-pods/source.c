@@ -28,6 +28,7 @@ struct sp_entry {
 	size_t len;
 	struct pod *pod; /* parsed pod, NULL when the manifest is invalid */
 	bool active;	 /* pod was announced (ADD/UPDATE) and not removed */
+	int64_t seen_ns; /* config.seen of pod: kept while the UID stays */
 };
 
 struct sp_source {
@@ -189,7 +190,10 @@ static void rescan_file(struct sp_source *s, const char *name)
 	e->len = len;
 
 	struct pod *pod = NULL;
-	if (sp_pod_from_manifest(e->content, len, path, s->node_name, 0, &pod, &err) < 0) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	if (sp_pod_from_manifest(e->content, len, path, s->node_name, now_ns, &pod, &err) < 0) {
 		/* The kubelet ends up without a pod for an invalid manifest
 		 * (its next full listing drops it); do that at once. */
 		emit(s, SP_EVENT_ERROR, NULL, NULL, name, ndl_error_msg(&err));
@@ -203,11 +207,30 @@ static void rescan_file(struct sp_source *s, const char *name)
 	struct pod *old = e->pod;
 	bool was_active = e->active;
 	if (old && strcmp(old->uid, pod->uid) == 0) {
-		/* Same pod (e.g. only the bytes' layout changed): keep the old
-		 * one, its config.seen time included. */
-		pod_unref(pod);
+		if (!sp_pods_differ_semantically(old, pod)) {
+			/* Same pod (e.g. only the bytes' layout changed): keep
+			 * the old one, its config.seen time included. */
+			pod_unref(pod);
+			return;
+		}
+		/* Same UID (an explicit metadata.uid), new content: the
+		 * kubelet's checkAndUpdatePod updates the pod in place and
+		 * keeps its local annotations (config.seen among them). */
+		struct pod *again = NULL;
+		if (sp_pod_from_manifest(e->content, len, path, s->node_name, e->seen_ns, &again,
+					 &err) == 0) {
+			pod_unref(pod);
+			pod = again;
+		} else {
+			ndl_error_clear(&err);
+		}
+		e->pod = pod;
+		if (e->active)
+			emit(s, SP_EVENT_UPDATE, pod, old, name, NULL);
+		pod_unref(old);
 		return;
 	}
+	e->seen_ns = now_ns;
 	e->pod = pod;
 	e->active = false;
 	struct sp_entry *other = active_by_full_name(s, pod->full_name, e);
@@ -228,6 +251,58 @@ static void rescan_file(struct sp_source *s, const char *name)
 		emit(s, SP_EVENT_ADD, pod, NULL, name, NULL);
 	}
 	pod_unref(old);
+}
+
+/* The kubelet's podsDifferSemantically (pkg/kubelet/config/config.go):
+ * spec, labels, deletionTimestamp, deletionGracePeriodSeconds and the
+ * annotations other than its local ones (config.source, config.mirror,
+ * config.seen; config.hash does count). */
+static bool annotations_equal(const json_t *a, const json_t *b)
+{
+	static const char *const local[] = {"kubernetes.io/config.source",
+					    "kubernetes.io/config.mirror",
+					    "kubernetes.io/config.seen"};
+	json_t *ca = json_is_object(a) ? json_copy((json_t *)a) : json_object();
+	json_t *cb = json_is_object(b) ? json_copy((json_t *)b) : json_object();
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+		json_object_del(ca, local[i]);
+		json_object_del(cb, local[i]);
+	}
+	bool eq = json_equal(ca, cb);
+	json_decref(ca);
+	json_decref(cb);
+	return eq;
+}
+
+static bool field_equal(const json_t *a, const json_t *b)
+{
+	if (!a || !b)
+		return !a && !b;
+	return json_equal((json_t *)a, (json_t *)b);
+}
+
+bool sp_pods_differ_semantically(const struct pod *a, const struct pod *b)
+{
+	const json_t *ma = json_object_get(a->json, "metadata");
+	const json_t *mb = json_object_get(b->json, "metadata");
+	static const char *const fields[] = {"labels", "deletionTimestamp",
+					     "deletionGracePeriodSeconds"};
+	if (!field_equal(json_object_get(a->json, "spec"), json_object_get(b->json, "spec")))
+		return true;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const json_t *fa = json_object_get(ma, fields[i]);
+		const json_t *fb = json_object_get(mb, fields[i]);
+		/* An empty map is the same as none (Go's DeepEqual of a nil
+		 * and an empty map differs, but both decode alike here). */
+		if (json_is_object(fa) && !json_object_size(fa))
+			fa = NULL;
+		if (json_is_object(fb) && !json_object_size(fb))
+			fb = NULL;
+		if (!field_equal(fa, fb))
+			return true;
+	}
+	return !annotations_equal(json_object_get(ma, "annotations"),
+				  json_object_get(mb, "annotations"));
 }
 
 static int cmp_name(const void *a, const void *b)

@@ -30,9 +30,15 @@ int sp_pod_from_manifest(const char *buf, size_t len, const char *source_path,
 void sp_static_pod_uid(const json_t *defaulted_pod, const char *node_name, const char *source_path,
 		       char ret_hex[33]);
 
+/* The kubelet's podsDifferSemantically: spec, labels, deletion fields or
+ * annotations other than config.source/mirror/seen differ. Two versions of
+ * a pod with the same UID give an UPDATE only when this is true. */
+bool sp_pods_differ_semantically(const struct pod *a, const struct pod *b);
+
 enum sp_event_type {
 	SP_EVENT_ADD = 0,
-	SP_EVENT_UPDATE, /* same pod name, new content: old replaced by pod */
+	SP_EVENT_UPDATE, /* same pod name, new content: old replaced by pod
+			  * (same UID when metadata.uid is explicit) */
 	SP_EVENT_REMOVE,
 	SP_EVENT_ERROR, /* a manifest was rejected: file + message; nothing changed */
 };

@@ -197,6 +197,8 @@ static char *pod_yaml(const char *name, const char *image)
 	return buf;
 }
 
+static bool same_uid_updates;
+
 /* Wait up to ms for events; returns them as "TYPE:name" joined by ' '. */
 static char *events(struct sp_source *s, int ms)
 {
@@ -216,8 +218,15 @@ static char *events(struct sp_source *s, int ms)
 				 sp_event_type_name(ev[i].type),
 				 ev[i].pod ? ev[i].pod->name : strrchr(ev[i].file, '/') + 1);
 			strncat(out, one, sizeof(out) - strlen(out) - 1);
-			if (ev[i].type == SP_EVENT_UPDATE)
+			if (ev[i].type == SP_EVENT_UPDATE && !same_uid_updates)
 				assert_string_not_equal(ev[i].old->uid, ev[i].pod->uid);
+			if (ev[i].type == SP_EVENT_UPDATE && same_uid_updates) {
+				assert_string_equal(ev[i].old->uid, ev[i].pod->uid);
+				/* checkAndUpdatePod keeps the local annotations */
+				assert_string_equal(
+				    pod_annotation(ev[i].old, "kubernetes.io/config.seen"),
+				    pod_annotation(ev[i].pod, "kubernetes.io/config.seen"));
+			}
 		}
 		sp_events_free(ev, n);
 		if (n)
@@ -305,6 +314,87 @@ static void test_source_events(void **state)
 	sp_source_free(s);
 }
 
+/* A manifest with an explicit metadata.uid: edits keep the UID and give an
+ * UPDATE exactly when the kubelet's podsDifferSemantically says so. */
+static void test_source_explicit_uid_updates(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test_staticpods_uid.%d", getpid());
+	ndl_error_t err = NDL_ERROR_INIT;
+	ndl_rm_rf(dir, &err);
+	assert_int_equal(ndl_mkdir_p(dir, 0755, &err), 0);
+	const char *fmt = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: u\n  uid: 1234-abcd\n"
+			  "%s%s"
+			  "spec:\n  containers:\n  - {name: c, image: %s}\n";
+	char buf[1024];
+	snprintf(buf, sizeof(buf), fmt, "", "", "busybox");
+	put("u.yaml", buf);
+	struct sp_source *s = NULL;
+	struct sp_options o = {
+	    .path = dir, .node_name = "n1", .check_period_ns = 3600LL * 1000000000LL};
+	assert_int_equal(sp_source_new(&o, &s, &err), 0);
+	same_uid_updates = true;
+	assert_string_equal(events(s, 200), "ADD:u-n1");
+	usleep(20000); /* a later config.seen would show if it were not kept */
+	snprintf(buf, sizeof(buf), fmt, "", "", "busybox:2"); /* spec */
+	put("u.yaml", buf);
+	assert_string_equal(events(s, 500), "UPDATE:u-n1");
+	snprintf(buf, sizeof(buf), fmt, "  labels: {app: x}\n", "", "busybox:2"); /* labels */
+	put("u.yaml", buf);
+	assert_string_equal(events(s, 500), "UPDATE:u-n1");
+	snprintf(buf, sizeof(buf), fmt, "  labels: {app: x}\n", "  annotations: {a: b}\n",
+		 "busybox:2");
+	put("u.yaml", buf);
+	assert_string_equal(events(s, 500), "UPDATE:u-n1");
+	/* Layout only (flow vs block style): nothing. */
+	put("u.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: u, uid: 1234-abcd, labels: "
+		      "{app: x}, annotations: {a: b}}\nspec: {containers: [{name: c, image: "
+		      "'busybox:2'}]}\n");
+	assert_string_equal(events(s, 150), "");
+	/* An explicit config.source (a local annotation) makes no difference. */
+	put("u.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: u, uid: 1234-abcd, labels: "
+		      "{app: x}, annotations: {a: b, kubernetes.io/config.source: file}}\nspec: "
+		      "{containers: [{name: c, image: 'busybox:2'}]}\n");
+	assert_string_equal(events(s, 150), "");
+	same_uid_updates = false;
+	struct pod **pods = NULL;
+	size_t n = sp_source_pods(s, &pods);
+	assert_int_equal(n, 1);
+	assert_string_equal(pods[0]->uid, "1234-abcd");
+	assert_string_equal(pods[0]->containers[0].image, "busybox:2");
+	pod_unref(pods[0]);
+	free(pods);
+	sp_source_free(s);
+	ndl_rm_rf(dir, &err);
+}
+
+/* podsDifferSemantically itself: the local annotations do not count,
+ * config.hash, labels and the spec do. */
+static void test_pods_differ_semantically(void **state)
+{
+	(void)state;
+	const char *y = "apiVersion: v1\nkind: Pod\nmetadata: {name: d, uid: u1}\n"
+			"spec: {containers: [{name: c, image: i}]}\n";
+	struct pod *a = NULL, *b = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	assert_int_equal(sp_pod_from_manifest(y, strlen(y), "/m/d.yaml", "n1", 1, &a, &err), 0);
+	assert_int_equal(sp_pod_from_manifest(y, strlen(y), "/m/d.yaml", "n1", 2, &b, &err), 0);
+	assert_false(sp_pods_differ_semantically(a, b)); /* only config.seen differs */
+	json_object_set_new(json_object_get(json_object_get(b->json, "metadata"), "annotations"),
+			    "kubernetes.io/config.hash", json_string("other"));
+	assert_true(sp_pods_differ_semantically(a, b));
+	pod_unref(b);
+	assert_int_equal(sp_pod_from_manifest(y, strlen(y), "/m/d.yaml", "n1", 2, &b, &err), 0);
+	json_object_set_new(json_object_get(b->json, "metadata"), "deletionGracePeriodSeconds",
+			    json_integer(5));
+	assert_true(sp_pods_differ_semantically(a, b));
+	json_object_del(json_object_get(b->json, "metadata"), "deletionGracePeriodSeconds");
+	json_object_set_new(json_object_get(b->json, "spec"), "hostNetwork", json_true());
+	assert_true(sp_pods_differ_semantically(a, b));
+	pod_unref(a);
+	pod_unref(b);
+}
+
 static void test_source_single_file(void **state)
 {
 	ndl_error_t err = NDL_ERROR_INIT;
@@ -366,6 +456,8 @@ int main(void)
 	    cmocka_unit_test(test_uid),
 	    cmocka_unit_test(test_manifest_errors),
 	    cmocka_unit_test(test_source_events),
+	    cmocka_unit_test(test_source_explicit_uid_updates),
+	    cmocka_unit_test(test_pods_differ_semantically),
 	    cmocka_unit_test(test_source_single_file),
 	    cmocka_unit_test(test_source_configmap_style_swap),
 	};
