@@ -234,8 +234,8 @@ static int get_port_ref(const json_t *o, const char *where, struct pod_port_ref 
 
 static const char *handler_keys[] = {"exec", "httpGet", "tcpSocket", "grpc", "sleep"};
 
-static int parse_handler(const json_t *o, const char *where, bool probe, struct pod_handler *h,
-			 ndl_error_t *err)
+int pod_handler_from_json(const json_t *o, const char *where, bool probe, struct pod_handler *h,
+			  ndl_error_t *err)
 {
 	int found = 0;
 	const char *first = NULL;
@@ -326,7 +326,7 @@ static int parse_handler(const json_t *o, const char *where, bool probe, struct 
 	return 0;
 }
 
-static void handler_free(struct pod_handler *h)
+void pod_handler_free(struct pod_handler *h)
 {
 	strv_free(&h->command);
 	free(h->path);
@@ -353,7 +353,7 @@ static int parse_probe(const json_t *c, const char *where, const char *key, stru
 	char p[PATHLEN];
 	path_join(p, where, key);
 	pr->present = true;
-	if ((r = parse_handler(o, p, true, &pr->handler, err)) < 0)
+	if ((r = pod_handler_from_json(o, p, true, &pr->handler, err)) < 0)
 		return r;
 	bool has = false;
 	if ((r = get_i32(o, p, "initialDelaySeconds", &pr->initial_delay_seconds, err)) < 0 ||
@@ -595,12 +595,12 @@ static int parse_container(json_t *c, const char *where, bool is_init, struct po
 		if ((r = get_obj(lc, p, "postStart", &h, err)) < 0)
 			return r;
 		snprintf(hp, sizeof(hp), "%s.postStart", p);
-		if (h && (r = parse_handler(h, hp, false, &ct->post_start, err)) < 0)
+		if (h && (r = pod_handler_from_json(h, hp, false, &ct->post_start, err)) < 0)
 			return r;
 		if ((r = get_obj(lc, p, "preStop", &h, err)) < 0)
 			return r;
 		snprintf(hp, sizeof(hp), "%s.preStop", p);
-		if (h && (r = parse_handler(h, hp, false, &ct->pre_stop, err)) < 0)
+		if (h && (r = pod_handler_from_json(h, hp, false, &ct->pre_stop, err)) < 0)
 			return r;
 	}
 	json_t *sc;
@@ -681,11 +681,11 @@ static void container_free(struct pod_container *c)
 		free(m->mount_propagation);
 	}
 	free(c->mounts);
-	handler_free(&c->liveness.handler);
-	handler_free(&c->readiness.handler);
-	handler_free(&c->startup.handler);
-	handler_free(&c->post_start);
-	handler_free(&c->pre_stop);
+	pod_handler_free(&c->liveness.handler);
+	pod_handler_free(&c->readiness.handler);
+	pod_handler_free(&c->startup.handler);
+	pod_handler_free(&c->post_start);
+	pod_handler_free(&c->pre_stop);
 	free(c->termination_message_path);
 	free(c->termination_message_policy);
 	free(c->image_pull_policy);

@@ -265,6 +265,15 @@ static inline void pod_unrefp(struct pod **p)
 }
 #define cleanup_pod __attribute__((cleanup(pod_unrefp)))
 
+/* One handler object (exec/httpGet/tcpSocket/grpc/sleep) as in a probe
+ * (probe = true: sleep ignored) or a lifecycle hook (grpc ignored); errors
+ * name `where`. The kubelet keeps a container's preStop handler as this
+ * JSON in a container annotation; the lifecycle reads it back with this.
+ * On failure *h may be partly filled: pod_handler_free it. */
+int pod_handler_from_json(const json_t *o, const char *where, bool probe, struct pod_handler *h,
+			  ndl_error_t *err);
+void pod_handler_free(struct pod_handler *h);
+
 /* Validation only (pod_from_json calls it). */
 int pod_validate(const struct pod *p, ndl_error_t *err);
 

@@ -150,6 +150,15 @@ struct kl_status_input {
 json_t *kl_pod_status(const struct kl_status_input *in);
 char *kl_rfc3339(int64_t ns, char *buf, size_t size);
 
+/* ---- hooks.c ---- */
+/* Run a postStart/preStop handler (exec, httpGet, sleep) for container cid.
+ * c may be NULL (handler restored from the container's annotation);
+ * timeout_s <= 0: none (sleep runs its full time). 0, or -1 with the
+ * kubelet's message ("Exec lifecycle hook ([sh -c x]) for Container ..."). */
+int kl_run_hook(struct cri_client *cc, const struct pod *p, const struct pod_container *c,
+		const char *cname, const struct pod_handler *h, const char *cid, const char *pod_ip,
+		int64_t timeout_s, char *msg, size_t msz);
+
 /* ---- prober.c ---- */
 enum { KL_PROBE_LIVENESS = 0, KL_PROBE_READINESS = 1, KL_PROBE_STARTUP = 2 };
 struct kl_probe_state {
@@ -157,6 +166,7 @@ struct kl_probe_state {
 	int64_t next_ns[3];
 	int succ[3], fail[3];
 	int result[3]; /* 1 success, 0 failure */
+	bool kill[3], kill_reported[3]; /* liveness/startup reached failureThreshold */
 };
 struct kl_prober {
 	struct kl_probe_state *v;
@@ -170,11 +180,37 @@ struct kl_probe_state *kl_prober_get(struct kl_prober *pb, const char *cid, bool
 bool kl_probe_update(struct kl_probe_state *s, int kind, const struct pod_probe *pr, int ok);
 void kl_prober_prune(struct kl_prober *pb, const struct kl_observed *ctrs, size_t n);
 void kl_prober_free(struct kl_prober *pb);
-/* Run the probes of one observed container that are due; sets its
- * probe_ready/probe_started. Returns 1 when liveness/startup failed
- * failureThreshold times (kill_msg says so, as the kubelet words it). */
-int kl_prober_tick(struct kl_prober *pb, struct cri_client *cc, const struct pod *p,
-		   struct kl_observed *o, const char *pod_ip, int64_t now_ns, char *kill_msg,
-		   size_t kmsz);
+/* The probe workers of one pod: a thread per probe of each running
+ * container (kubelet prober workers). kick(kick_arg) is called from a probe
+ * thread, holding the set's lock (so kick may take the lifecycle lock, and
+ * the set's functions must never be called with that lock held), when a
+ * result changed, until the set is closed. */
+struct kl_probe_set;
+struct kl_probe_set *kl_probe_set_new(struct cri_client *cc, void (*kick)(void *), void *kick_arg);
+struct kl_probe_kill {
+	struct kl_observed *ctr;
+	int64_t grace_s; /* probe-level terminationGracePeriodSeconds, -1 unset */
+	char message[160];
+};
+/* Start workers for the running containers of sandbox_id, stop those of
+ * containers that are gone, fill probe_ready/probe_started of ctrs, and
+ * return the containers a liveness/startup failure wants killed (each
+ * reported once). */
+size_t kl_probe_set_sync(struct kl_probe_set *s, struct pod *p, struct kl_observed *ctrs,
+			 size_t n, const char *sandbox_id, const char *pod_ip,
+			 struct kl_probe_kill *kills, size_t max_kills);
+/* Stop every worker (threads still probing finish on their own). */
+void kl_probe_set_close(struct kl_probe_set *s);
+/* Probe threads still alive (shutdown waits for them a little). */
+int kl_probe_threads_running(void);
+int kl_resolve_port(const struct pod_container *c, const struct pod_port_ref *r);
+/* GET for httpGet probes and hooks: 0 with *ret_code when an HTTP answer
+ * came, -1 with msg (naming the URL) otherwise. c may be NULL (numbered
+ * ports only). timeout_ms <= 0: none. */
+int kl_http_get(const struct pod_container *c, const struct pod_handler *h, const char *pod_ip,
+		int timeout_ms, const char *user_agent, long *ret_code, char *msg, size_t msz);
+/* grpc.health.v1.Health/Check: 1 SERVING, else 0 with the kubelet's message. */
+int kl_probe_grpc(const char *host, int port, const char *service, int timeout_s, char *msg,
+		  size_t msz);
 void log_probe_failure(const struct pod *p, const struct pod_container *c, const char *kind,
 		       const char *msg);

@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroups/cgroups.h"
 #include "cri/client/client.h"
+#include "kubelet/qos.h"
 #include "kubelet/http.h"
 #include "kubelet/lifecycle/internal.h"
 #include "kubelet/lifecycle/lifecycle.h"
@@ -33,6 +35,9 @@ struct worker {
 	struct kl_lifecycle *l;
 	char *uid;
 	struct pod *pod;  /* desired spec; kept while terminating for its grace period */
+	/* An UPDATE with the same UID (podWorkers' pendingUpdate): handed over
+	 * to the worker at its next sync, never swapped under a running one. */
+	struct pod *pending;
 	bool terminate;	  /* stop the pod and exit */
 	struct pod *then; /* re-added while terminating: start it afterwards */
 	bool kicked;
@@ -40,7 +45,8 @@ struct worker {
 	int64_t grace_s;  /* -1: from the spec / container annotations */
 	pthread_t th;
 	struct kl_backoff_table bt;
-	struct kl_prober prober;
+	struct kl_probe_set *probes;
+	bool cgroup_ensured;
 	json_t *status;
 	int64_t start_time_ns;
 	bool deadline_done;
@@ -62,6 +68,8 @@ struct kl_lifecycle {
 	pthread_t events;
 	bool has_events;
 	struct cri_event_stream *stream;
+	struct cgroup_manager *cgm; /* NULL without cgroupsPerQOS or cgroupfs */
+	pthread_mutex_t cg_mu;	    /* QoS cgroup updates */
 };
 
 static int64_t now_real(void)
@@ -190,50 +198,6 @@ static int observe(struct kl_lifecycle *l, const char *uid, struct observed *ob,
 	return 0;
 }
 
-/* killContainer: preStop (exec through ExecSync) within the grace period,
- * then StopContainer with what is left of it. */
-static void kill_container(struct kl_lifecycle *l, const char *id, const json_t *annotations,
-			   int64_t grace_s, const char *why)
-{
-	int64_t t0 = now_real();
-	ndl_error_t e = NDL_ERROR_INIT;
-	const char *hook = json_string_value(json_object_get(annotations, KL_ANN_PRESTOP));
-	if (hook && grace_s > 0) {
-		json_t *cmd = json_loads(hook, 0, NULL);
-		if (json_is_array(cmd)) {
-			json_t *req = json_pack("{s:s,s:O,s:I}", "container_id", id, "cmd", cmd,
-						"timeout", (json_int_t)grace_s);
-			json_t *resp = NULL;
-			if (kl_cri(l->cc, "ExecSync", req, (int)(grace_s * 1000 + 5000), &resp, &e) < 0) {
-				log_warn("preStop hook failed", "container=%s error=%s", id,
-					 ndl_error_msg(&e));
-				ndl_error_clear(&e);
-			} else if (jint(resp, "exit_code") != 0) {
-				log_warn("preStop hook exited non-zero", "container=%s exit_code=%lld",
-					 id, (long long)jint(resp, "exit_code"));
-			}
-			json_decref(resp);
-			json_decref(req);
-		}
-		json_decref(cmd);
-	}
-	int64_t left = grace_s - (now_real() - t0) / 1000000000LL;
-	/* The kubelet gives at least minimumGracePeriodInSeconds (2 s) after
-	 * the hook. */
-	if (left < 2)
-		left = 2;
-	if (grace_s == 0)
-		left = 0;
-	log_info("killing container", "container=%s grace_period=%lld reason=%s", id,
-		 (long long)left, why);
-	json_t *req = json_pack("{s:s,s:I}", "container_id", id, "timeout", (json_int_t)left);
-	if (kl_cri(l->cc, "StopContainer", req, (int)(left * 1000 + 30000), NULL, &e) < 0) {
-		log_warn("StopContainer failed", "container=%s error=%s", id, ndl_error_msg(&e));
-		ndl_error_clear(&e);
-	}
-	json_decref(req);
-}
-
 static json_t *container_annotations(const struct observed *ob, const char *id)
 {
 	size_t i;
@@ -259,22 +223,341 @@ static int64_t pod_grace(const struct worker *w, const struct observed *ob)
 	return 30;
 }
 
-/* Stop every running container (in parallel would be the kubelet's way;
- * sequential here, each within what is left of the pod's grace period),
- * then the sandboxes. remove: also remove the sandboxes and the pod's
- * directory and cgroup (the pod is gone for good). */
-static void kill_pod(struct worker *w, struct observed *ob, bool remove)
+/* ---- killing containers (killContainer / killContainersWithSyncResult) ---- */
+
+struct kill_group;
+struct kill_job {
+	struct kill_group *g;
+	const char *id, *name;
+	const json_t *ann; /* the container's annotations (preStop when no spec) */
+	int order;	   /* -1: regular container; else the sidecar's init index */
+	int64_t grace_s;   /* -1: the group's */
+	bool done;
+	pthread_t th;
+	bool has_thread;
+};
+
+struct kill_group {
+	struct kl_lifecycle *l;
+	const struct pod *pod; /* NULL when only the runtime's view is known */
+	const char *pod_ip;
+	int64_t grace_s;
+	const char *why;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct kill_job *jobs;
+	size_t n;
+};
+
+/* The container's preStop handler: from the spec when there is one, else
+ * from the io.kubernetes.container.preStopHandler annotation (the handler
+ * object as the kubelet writes it; an array is an exec command as older
+ * nodelet versions wrote it). */
+static bool prestop_handler(const struct kill_job *j, const struct pod_container **ret_c,
+			    struct pod_handler *ret_h, bool *ret_owned)
+{
+	const struct pod_container *c = j->g->pod ? pod_find_container(j->g->pod, j->name) : NULL;
+	*ret_c = c;
+	*ret_owned = false;
+	if (c) {
+		if (c->pre_stop.type == POD_HANDLER_NONE)
+			return false;
+		*ret_h = c->pre_stop;
+		return true;
+	}
+	const char *hook = json_string_value(json_object_get(j->ann, KL_ANN_PRESTOP));
+	if (!hook)
+		return false;
+	json_t *hj = json_loads(hook, 0, NULL);
+	bool ok = false;
+	memset(ret_h, 0, sizeof(*ret_h));
+	if (json_is_array(hj)) {
+		json_t *o = json_pack("{s:{s:O}}", "exec", "command", hj);
+		json_decref(hj);
+		hj = o;
+	}
+	if (json_is_object(hj)) {
+		ndl_error_t e = NDL_ERROR_INIT;
+		if (pod_handler_from_json(hj, "preStop", false, ret_h, &e) == 0) {
+			ok = true;
+		} else {
+			log_warn("cannot read the preStop handler", "container=%s error=%s", j->id,
+				 ndl_error_msg(&e));
+			ndl_error_clear(&e);
+			pod_handler_free(ret_h);
+		}
+	}
+	json_decref(hj);
+	*ret_owned = ok;
+	return ok;
+}
+
+/* terminationOrdering (kubelet 1.29): regular containers stop at once;
+ * a sidecar waits for every regular container and for the sidecars
+ * declared after it (so sidecars stop in reverse order), as long as the
+ * grace period lasts. Under g->mu. */
+static bool my_turn(const struct kill_group *g, const struct kill_job *j)
+{
+	if (j->order < 0)
+		return true;
+	for (size_t i = 0; i < g->n; i++) {
+		const struct kill_job *o = &g->jobs[i];
+		if (o != j && !o->done && (o->order < 0 || o->order > j->order))
+			return false;
+	}
+	return true;
+}
+
+static void kill_one(struct kill_job *j)
+{
+	struct kill_group *g = j->g;
+	struct kl_lifecycle *l = g->l;
+	int64_t t0 = now_real();
+	int64_t grace = j->grace_s >= 0 ? j->grace_s : g->grace_s;
+	const struct pod_container *c = NULL;
+	struct pod_handler h;
+	bool owned = false;
+	if (grace > 0 && prestop_handler(j, &c, &h, &owned)) {
+		char msg[1024], q[1100];
+		/* Bounded by the grace period, as executePreStopHook. */
+		if (kl_run_hook(l->cc, g->pod, c, j->name, &h, j->id, g->pod_ip, grace, msg,
+				sizeof(msg)) < 0)
+			log_warn("preStop hook failed", "container=%s name=%s message=%s", j->id,
+				 j->name, ndl_log_quote(msg, q, sizeof(q)));
+		if (owned)
+			pod_handler_free(&h);
+	}
+	int64_t deadline = t0 + grace * 1000000000LL;
+	pthread_mutex_lock(&g->mu);
+	while (!my_turn(g, j) && now_real() < deadline) {
+		struct timespec dl = {.tv_sec = deadline / 1000000000LL,
+				      .tv_nsec = deadline % 1000000000LL};
+		pthread_cond_timedwait(&g->cv, &g->mu, &dl);
+	}
+	pthread_mutex_unlock(&g->mu);
+	int64_t left = grace - (now_real() - t0) / 1000000000LL;
+	/* The kubelet always leaves at least minimumGracePeriodInSeconds. */
+	if (left < 2)
+		left = 2;
+	log_info("killing container", "container=%s name=%s grace_period=%lld reason=%s", j->id,
+		 j->name, (long long)left, g->why);
+	ndl_error_t e = NDL_ERROR_INIT;
+	json_t *req = json_pack("{s:s,s:I}", "container_id", j->id, "timeout", (json_int_t)left);
+	if (kl_cri(l->cc, "StopContainer", req, (int)(left * 1000 + 30000), NULL, &e) < 0) {
+		log_warn("StopContainer failed", "container=%s error=%s", j->id, ndl_error_msg(&e));
+		ndl_error_clear(&e);
+	}
+	json_decref(req);
+	pthread_mutex_lock(&g->mu);
+	j->done = true;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void *kill_main(void *arg)
+{
+	kill_one(arg);
+	return NULL;
+}
+
+static int sidecar_order(const struct pod *p, const char *name)
+{
+	for (size_t i = 0; p && i < p->n_init_containers; i++) {
+		const struct pod_container *c = &p->init_containers[i];
+		if (strcmp(c->name, name) == 0)
+			return c->restart_policy && strcmp(c->restart_policy, "Always") == 0 ? (int)i :
+											      -1;
+	}
+	return -1;
+}
+
+/* Kill the given containers in parallel (one thread each), every one with
+ * the grace period counted from now, sidecars last in reverse order. */
+static void kill_containers(struct kl_lifecycle *l, const struct pod *p, const char *pod_ip,
+			    const struct observed *ob, const struct kl_observed *const *which,
+			    const int64_t *grace_each, size_t n, int64_t grace_s, const char *why)
+{
+	if (!n)
+		return;
+	struct kill_group g = {.l = l, .pod = p, .pod_ip = pod_ip, .grace_s = grace_s, .why = why,
+			       .n = n};
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	g.jobs = xcalloc(n, sizeof(*g.jobs));
+	for (size_t i = 0; i < n; i++) {
+		g.jobs[i] = (struct kill_job){.g = &g,
+					      .id = which[i]->id,
+					      .name = which[i]->name,
+					      .ann = container_annotations(ob, which[i]->id),
+					      .order = sidecar_order(p, which[i]->name),
+					      .grace_s = grace_each ? grace_each[i] : -1};
+	}
+	for (size_t i = 1; i < n; i++)
+		g.jobs[i].has_thread = pthread_create(&g.jobs[i].th, NULL, kill_main, &g.jobs[i]) == 0;
+	kill_one(&g.jobs[0]);
+	for (size_t i = 1; i < n; i++) {
+		if (g.jobs[i].has_thread)
+			pthread_join(g.jobs[i].th, NULL);
+		else
+			kill_one(&g.jobs[i]); /* no thread: in line */
+	}
+	free(g.jobs);
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+}
+
+/* ---- pod and QoS cgroups (cm podContainerManager, qosContainerManager) ---- */
+
+static int64_t cpu_period_us(const struct kl_lifecycle *l)
+{
+	int64_t p = l->cfg->cpu_cfs_quota_period_ns / 1000;
+	return p > 0 ? p : KUBELET_QUOTA_PERIOD_US;
+}
+
+static char *qos_root(const struct kl_lifecycle *l)
+{
+	const char *root = l->cfg->cgroup_root && *l->cfg->cgroup_root ? l->cfg->cgroup_root : "/";
+	size_t rl = strlen(root);
+	return xasprintf("%s%skubepods", root, rl && root[rl - 1] == '/' ? "" : "/");
+}
+
+static void cg_write(struct kl_lifecycle *l, const char *path, const struct cgroup_resources *res)
+{
+	ndl_error_t e = NDL_ERROR_INIT;
+	struct cgroup *cg = NULL;
+	if (cgroup_create(l->cgm, path, &cg, &e) < 0 || cgroup_apply(cg, res, &e) < 0) {
+		log_warn("cannot set up cgroup", "path=%s error=%s", path, ndl_error_msg(&e));
+		ndl_error_clear(&e);
+	}
+	if (cg)
+		cgroup_free(cg);
+}
+
+/* The QoS cgroups' values as setCPUCgroupConfig: besteffort gets the
+ * minimum shares, burstable the shares of the sum of its pods' CPU
+ * requests. (Memory limits there need the alpha QOSReserved: not set.) */
+static void update_qos_cgroups(struct kl_lifecycle *l)
+{
+	if (!l->cgm)
+		return;
+	int64_t burstable_milli = 0;
+	pthread_mutex_lock(&l->mu);
+	for (struct worker *w = l->workers; w; w = w->next)
+		if (w->pod && !w->terminate && !w->done &&
+		    pod_qos_class(w->pod) == POD_QOS_BURSTABLE)
+			burstable_milli += kubelet_pod_requests(w->pod, "cpu");
+	pthread_mutex_unlock(&l->mu);
+	cleanup_free char *top = qos_root(l);
+	cleanup_free char *be = xasprintf("%s/besteffort", top);
+	cleanup_free char *bu = xasprintf("%s/burstable", top);
+	struct cgroup_resources res = {0};
+	res.cpu.has_shares = true;
+	res.cpu.shares = KUBELET_MIN_SHARES;
+	pthread_mutex_lock(&l->cg_mu);
+	cg_write(l, be, &res);
+	res.cpu.shares = (uint64_t)kubelet_milli_cpu_to_shares(burstable_milli);
+	cg_write(l, bu, &res);
+	pthread_mutex_unlock(&l->cg_mu);
+}
+
+/* The node allocatable cgroup (kubepods): shares of the node's CPUs and
+ * its memory as the limit (nothing reserved), then the QoS cgroups. */
+static void setup_qos_cgroups(struct kl_lifecycle *l)
+{
+	cleanup_free char *top = qos_root(l);
+	struct cgroup_resources res = {0};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	res.cpu.has_shares = true;
+	res.cpu.shares = (uint64_t)kubelet_milli_cpu_to_shares((ncpu > 0 ? ncpu : 1) * 1000);
+	res.memory.has_limit = true;
+	res.memory.limit = l->o.memory_capacity;
+	cg_write(l, top, &res);
+	update_qos_cgroups(l);
+}
+
+/* EnsureExists: the pod cgroup with ResourceConfigForPod's values and
+ * podPidsLimit, before the sandbox (the runtime puts the containers below
+ * it). */
+static void ensure_pod_cgroup(struct kl_lifecycle *l, const struct pod *p)
+{
+	if (!l->cgm)
+		return;
+	struct kubelet_pod_cgroup_config rc;
+	kubelet_pod_resource_config(p, l->cfg->cpu_cfs_quota, cpu_period_us(l), &rc);
+	struct cgroup_resources res = {0};
+	if (rc.has_cpu_shares) {
+		res.cpu.has_shares = true;
+		res.cpu.shares = (uint64_t)rc.cpu_shares;
+	}
+	if (rc.has_cpu_quota) {
+		res.cpu.has_quota = true;
+		res.cpu.quota = rc.cpu_quota;
+		res.cpu.has_period = true;
+		res.cpu.period = (uint64_t)rc.cpu_period;
+	}
+	if (rc.has_memory) {
+		res.memory.has_limit = true;
+		res.memory.limit = rc.memory;
+	}
+	if (l->cfg->pod_pids_limit > 0) {
+		res.pids.has_limit = true;
+		res.pids.limit = l->cfg->pod_pids_limit;
+	}
+	cleanup_free char *path = kl_pod_cgroup_parent(&l->o, p);
+	update_qos_cgroups(l);
+	pthread_mutex_lock(&l->cg_mu);
+	cg_write(l, path, &res);
+	pthread_mutex_unlock(&l->cg_mu);
+}
+
+static void remove_pod_cgroup(struct kl_lifecycle *l, const struct pod *p)
+{
+	if (!l->cfg->cgroups_per_qos)
+		return;
+	cleanup_free char *path = kl_pod_cgroup_parent(&l->o, p);
+	if (l->cgm) {
+		ndl_error_t e = NDL_ERROR_INIT;
+		struct cgroup *cg = NULL;
+		if (cgroup_open(l->cgm, path, &cg, &e) == 0) {
+			if (cgroup_destroy_timeout(cg, 2000, &e) < 0) {
+				log_warn("cannot remove the pod cgroup", "path=%s error=%s", path,
+					 ndl_error_msg(&e));
+				ndl_error_clear(&e);
+			}
+			cgroup_free(cg);
+		} else {
+			ndl_error_clear(&e); /* never created */
+		}
+		update_qos_cgroups(l);
+		return;
+	}
+	/* No cgroup driver at hand: rmdir in every v1 hierarchy. */
+	cleanup_closedir DIR *d = opendir("/sys/fs/cgroup");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "unified") == 0)
+			continue;
+		cleanup_free char *pp = xasprintf("/sys/fs/cgroup/%s%s", de->d_name, path);
+		rmdir(pp);
+	}
+}
+
+/* Stop every running container (in parallel, each within the pod's grace
+ * period; sidecars after the others, in reverse order), then the
+ * sandboxes. remove: also remove the sandboxes and the pod's directory and
+ * cgroup (the pod is gone for good). */
+static void kill_pod(struct worker *w, struct observed *ob, const char *pod_ip, bool remove)
 {
 	struct kl_lifecycle *l = w->l;
 	int64_t grace = pod_grace(w, ob);
-	int64_t t0 = now_real();
-	for (size_t i = 0; i < ob->n; i++) {
-		if (ob->ctrs[i].state != 1 && ob->ctrs[i].state != 0)
-			continue;
-		int64_t left = grace - (now_real() - t0) / 1000000000LL;
-		kill_container(l, ob->ctrs[i].id, container_annotations(ob, ob->ctrs[i].id),
-			       left < 0 ? 0 : left, remove ? "pod removed" : "pod sandbox changed");
-	}
+	const struct kl_observed **which = xcalloc(ob->n + 1, sizeof(*which));
+	size_t nk = 0;
+	for (size_t i = 0; i < ob->n; i++)
+		if (ob->ctrs[i].state == 1 || ob->ctrs[i].state == 0)
+			which[nk++] = &ob->ctrs[i];
+	kill_containers(l, w->pod, pod_ip, ob, which, NULL, nk, grace,
+			remove ? "pod removed" : "pod sandbox changed");
+	free(which);
 	size_t i;
 	json_t *s;
 	ndl_error_t e = NDL_ERROR_INIT;
@@ -295,18 +578,8 @@ static void kill_pod(struct worker *w, struct observed *ob, bool remove)
 	}
 	if (remove) {
 		kl_volumes_teardown(l->o.root_dir, w->uid);
-		/* The pod cgroup (runc made it as the parent of the containers). */
-		if (w->pod && l->cfg->cgroups_per_qos) {
-			cleanup_free char *cg = kl_pod_cgroup_parent(&l->o, w->pod);
-			cleanup_closedir DIR *d = opendir("/sys/fs/cgroup");
-			struct dirent *de;
-			while (d && (de = readdir(d))) {
-				if (de->d_name[0] == '.' || strcmp(de->d_name, "unified") == 0)
-					continue;
-				cleanup_free char *p = xasprintf("/sys/fs/cgroup/%s%s", de->d_name, cg);
-				rmdir(p);
-			}
-		}
+		if (w->pod)
+			remove_pod_cgroup(l, w->pod);
 	}
 }
 
@@ -348,6 +621,73 @@ static void set_waiting(struct kl_pod_actions *a, const char *name, const char *
 	snprintf(wt->message, sizeof(wt->message), "%s", msg);
 }
 
+/* Container GC of a live pod (the kubelet's evictContainers and
+ * evictSandboxes with its default policy: MinAge 0, MaxPerPodContainer 1):
+ * of the exited containers of older sandboxes, those with a newer exited
+ * container of the same name go; then older sandboxes that are not ready
+ * and hold no container any more. The newest sandbox always stays. */
+static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct observed *ob,
+		   const char *cur_sid)
+{
+	bool *gone = xcalloc(ob->n + 1, sizeof(*gone));
+	ndl_error_t e = NDL_ERROR_INIT;
+	for (size_t i = 0; i < ob->n; i++) {
+		const struct kl_observed *o = &ob->ctrs[i];
+		if (o->state != 2 || strcmp(o->sandbox_id, cur_sid) == 0)
+			continue;
+		bool newer = false;
+		for (size_t k = 0; k < ob->n && !newer; k++)
+			newer = k != i && ob->ctrs[k].state == 2 &&
+				strcmp(ob->ctrs[k].name, o->name) == 0 &&
+				ob->ctrs[k].created_at > o->created_at;
+		if (!newer)
+			continue;
+		json_t *req = json_pack("{s:s}", "container_id", o->id);
+		if (kl_cri(l->cc, "RemoveContainer", req, 60000, NULL, &e) < 0) {
+			log_warn("RemoveContainer failed", "container=%s error=%s", o->id,
+				 ndl_error_msg(&e));
+			ndl_error_clear(&e);
+		} else {
+			log_info("removed dead container", "pod=%s/%s container=%s id=%s",
+				 p->namespace, p->name, o->name, o->id);
+			gone[i] = true;
+		}
+		json_decref(req);
+	}
+	const json_t *newest = NULL;
+	size_t i;
+	json_t *sb;
+	json_array_foreach(ob->sandboxes, i, sb)
+	{
+		if (!newest || jint(sb, "created_at") > jint(newest, "created_at"))
+			newest = sb;
+	}
+	json_array_foreach(ob->sandboxes, i, sb)
+	{
+		const char *id = jstr(sb, "id");
+		const char *st = json_string_value(json_object_get(sb, "state"));
+		if (sb == newest || strcmp(id, cur_sid) == 0 || !st ||
+		    strcmp(st, "SANDBOX_READY") == 0)
+			continue;
+		bool used = false;
+		for (size_t k = 0; k < ob->n && !used; k++)
+			used = !gone[k] && strcmp(ob->ctrs[k].sandbox_id, id) == 0;
+		if (used)
+			continue;
+		json_t *req = json_pack("{s:s}", "pod_sandbox_id", id);
+		if (kl_cri(l->cc, "RemovePodSandbox", req, 60000, NULL, &e) < 0) {
+			log_warn("RemovePodSandbox failed", "sandbox=%s error=%s", id,
+				 ndl_error_msg(&e));
+			ndl_error_clear(&e);
+		} else {
+			log_info("removed dead sandbox", "pod=%s/%s sandbox=%s", p->namespace, p->name,
+				 id);
+		}
+		json_decref(req);
+	}
+	free(gone);
+}
+
 static void sync_pod(struct worker *w, struct pod *p)
 {
 	struct kl_lifecycle *l = w->l;
@@ -369,28 +709,41 @@ static void sync_pod(struct worker *w, struct pod *p)
 	const json_t *cur_sb = kl_pick_sandbox(ob.sandboxes);
 	if (cur_sb)
 		pod_ip = sandbox_ip(l, json_string_value(json_object_get(cur_sb, "id")));
-	/* Probes of the running containers of the current sandbox; a
-	 * liveness/startup failure kills the container here and the actions
-	 * below restart it (with the back-off) as for any exit. */
-	kl_prober_prune(&w->prober, ob.ctrs, ob.n);
-	for (size_t i = 0; i < ob.n && cur_sb; i++) {
-		struct kl_observed *o = &ob.ctrs[i];
-		if (o->state != 1 ||
-		    strcmp(o->sandbox_id, json_string_value(json_object_get(cur_sb, "id"))) != 0)
-			continue;
-		char kmsg[256];
-		if (kl_prober_tick(&w->prober, l->cc, p, o, pod_ip, now, kmsg, sizeof(kmsg))) {
+	/* Probe workers for the running containers of the current sandbox
+	 * (their own threads); a liveness/startup failure they reported kills
+	 * the container here and the actions below restart it (with the
+	 * back-off) as for any exit. */
+	struct kl_probe_kill pk[16];
+	size_t npk = kl_probe_set_sync(w->probes, p, ob.ctrs, ob.n,
+				       cur_sb ? json_string_value(json_object_get(cur_sb, "id")) : NULL,
+				       pod_ip, pk, 16);
+	if (npk) {
+		const struct kl_observed *which[16];
+		int64_t graces[16];
+		for (size_t i = 0; i < npk; i++) {
 			log_info("container failed a probe", "pod=%s/%s container=%s message=%s",
-				 p->namespace, p->name, o->name,
-				 ndl_log_quote(kmsg, q, sizeof(q)));
-			kill_container(l, o->id, container_annotations(&ob, o->id), pod_grace(w, &ob),
-				       "probe failure");
+				 p->namespace, p->name, pk[i].ctr->name,
+				 ndl_log_quote(pk[i].message, q, sizeof(q)));
+			which[i] = pk[i].ctr;
+			/* A probe-level terminationGracePeriodSeconds wins. */
+			graces[i] = pk[i].grace_s >= 0 ? pk[i].grace_s : pod_grace(w, &ob);
+		}
+		kill_containers(l, p, pod_ip, &ob, which, graces, npk, pod_grace(w, &ob),
+				"probe failure");
+		for (size_t i = 0; i < npk; i++) {
+			struct kl_observed *o = pk[i].ctr;
 			o->state = 2;
 			o->exit_code = 137;
 			o->finished_at = now_real();
 			o->reason = "Error";
 			o->has_probe_result = false;
 		}
+	}
+	if (!w->cgroup_ensured) {
+		/* Once per worker (and after an update): the runtime's pods
+		 * adopted after a restart get their values too. */
+		ensure_pod_cgroup(l, p);
+		w->cgroup_ensured = true;
 	}
 	struct kl_pod_actions *a = xcalloc(1, sizeof(*a));
 	/* activeDeadlineSeconds (counted from the pod's start): the pod is
@@ -401,7 +754,7 @@ static void sync_pod(struct worker *w, struct pod *p)
 		if (!w->deadline_done) {
 			log_info("pod exceeded activeDeadlineSeconds, stopping it", "pod=%s/%s",
 				 p->namespace, p->name);
-			kill_pod(w, &ob, false);
+			kill_pod(w, &ob, pod_ip, false);
 			w->deadline_done = true;
 		}
 		for (size_t i = 0; i < ob.n; i++)
@@ -414,7 +767,7 @@ static void sync_pod(struct worker *w, struct pod *p)
 	if (a->kill_pod) {
 		log_info("pod sandbox changed, killing the pod", "pod=%s/%s", p->namespace,
 			 p->name);
-		kill_pod(w, &ob, false);
+		kill_pod(w, &ob, pod_ip, false);
 	}
 	if (a->pod_done && sid) {
 		json_t *req = json_pack("{s:s}", "pod_sandbox_id", sid);
@@ -423,8 +776,10 @@ static void sync_pod(struct worker *w, struct pod *p)
 		json_decref(req);
 	}
 	for (size_t i = 0; i < a->n_kill; i++)
-		kill_container(l, a->kill[i]->id, container_annotations(&ob, a->kill[i]->id),
-			       pod_grace(w, &ob), "container spec changed");
+		log_info("container definition changed, will be restarted",
+			 "pod=%s/%s container=%s", p->namespace, p->name, a->kill[i]->name);
+	kill_containers(l, p, pod_ip, &ob, a->kill, NULL, a->n_kill, pod_grace(w, &ob),
+			"container spec changed");
 	if (a->create_sandbox) {
 		sbcfg = kl_sandbox_config(&l->o, p, a->attempt, &e);
 		cleanup_free char *logdir = kl_pod_log_dir(&l->o, p);
@@ -528,32 +883,30 @@ static void sync_pod(struct worker *w, struct pod *p)
 		}
 		log_info("container started", "pod=%s/%s container=%s id=%s restart_count=%u",
 			 p->namespace, p->name, c->name, cid, a->start[k].restart_count);
-		/* postStart (exec): a failure kills the container, which then
-		 * restarts per restartPolicy (FailedPostStartHook). */
-		if (c->post_start.type == POD_HANDLER_EXEC) {
-			json_t *hc = json_array();
-			for (size_t i = 0; i < c->post_start.command.n; i++)
-				json_array_append_new(hc, json_string(c->post_start.command.v[i]));
-			json_t *hreq = json_pack("{s:s,s:o,s:I}", "container_id", cid, "cmd", hc,
-						 "timeout", (json_int_t)pod_grace(w, &ob)),
-			       *hresp = NULL;
-			int hr = kl_cri(l->cc, "ExecSync", hreq, 0, &hresp, &e);
-			long long code = hr < 0 ? -1 : (long long)jint(hresp, "exit_code");
-			json_decref(hreq);
-			json_decref(hresp);
-			if (code != 0) {
+		/* postStart (exec, httpGet, sleep), synchronous as in the
+		 * kubelet and without a timeout of its own: a failure kills the
+		 * container (FailedPostStartHook), which then restarts per
+		 * restartPolicy. */
+		if (c->post_start.type != POD_HANDLER_NONE) {
+			char hmsg[1024];
+			if (kl_run_hook(l->cc, p, c, c->name, &c->post_start, cid, pod_ip, 0, hmsg,
+					sizeof(hmsg)) < 0) {
 				log_warn("postStart hook failed, killing the container",
-					 "pod=%s/%s container=%s exit_code=%lld error=%s", p->namespace,
-					 p->name, c->name, code,
-					 ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
-				ndl_error_clear(&e);
-				kill_container(l, cid, NULL, 0, "FailedPostStartHook");
+					 "pod=%s/%s container=%s reason=FailedPostStartHook message=%s",
+					 p->namespace, p->name, c->name,
+					 ndl_log_quote(hmsg, q, sizeof(q)));
+				struct kl_observed ko = {.id = cid, .name = c->name, .state = 1};
+				const struct kl_observed *kp = &ko;
+				kill_containers(l, p, pod_ip, &ob, &kp, NULL, 1, pod_grace(w, &ob),
+						"FailedPostStartHook");
 			}
 		}
 		if (!w->start_time_ns)
 			w->start_time_ns = now;
 		/* Started: the status below must not still call it waiting. */
 	}
+	if (sid && !a->create_sandbox && !a->kill_pod)
+		gc_pod(l, p, &ob, sid);
 status:;
 	/* Status from what was observed plus this sync's waiting reasons; the
 	 * next sync (at most a second away) observes what was started. */
@@ -584,18 +937,30 @@ status:;
 	observed_free(&ob);
 }
 
+/* Under l->mu: the worker adopts the update handed over by the sources. */
+static void take_pending(struct worker *w)
+{
+	if (!w->pending)
+		return;
+	if (w->pod)
+		pod_unref(w->pod);
+	w->pod = steal_ptr(&w->pending);
+	w->cgroup_ensured = false; /* resources may have changed */
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct kl_lifecycle *l = w->l;
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop && !w->terminate) {
+		take_pending(w);
 		struct pod *p = pod_ref(w->pod);
 		pthread_mutex_unlock(&l->mu);
 		sync_pod(w, p);
 		pod_unref(p);
 		pthread_mutex_lock(&l->mu);
-		if (!w->kicked && !w->terminate && !l->stop) {
+		if (!w->kicked && !w->terminate && !l->stop && !w->pending) {
 			struct timespec dl;
 			clock_gettime(CLOCK_REALTIME, &dl);
 			dl.tv_sec += 1;
@@ -603,15 +968,23 @@ static void *worker_main(void *arg)
 		}
 		w->kicked = false;
 	}
+	/* Terminating: with the latest spec (its grace period and hooks). */
+	take_pending(w);
 	bool term = w->terminate && !l->stop;
 	pthread_mutex_unlock(&l->mu);
+	/* Probes end before the containers are stopped (outside l->mu: a
+	 * probe thread holds the set's lock while it takes l->mu to kick). */
+	kl_probe_set_close(w->probes);
+	w->probes = NULL;
 	if (term) {
 		ndl_error_t e = NDL_ERROR_INIT;
 		struct observed ob;
 		if (observe(l, w->uid, &ob, &e) == 0) {
 			log_info("terminating pod", "uid=%s grace_period=%lld", w->uid,
 				 (long long)pod_grace(w, &ob));
-			kill_pod(w, &ob, true);
+			const json_t *sb = kl_pick_sandbox(ob.sandboxes);
+			cleanup_free char *ip = sb ? sandbox_ip(l, jstr(sb, "id")) : NULL;
+			kill_pod(w, &ob, ip, true);
 			log_info("pod terminated", "uid=%s", w->uid);
 		} else {
 			log_warn("cannot observe pod to terminate it", "uid=%s error=%s", w->uid,
@@ -622,8 +995,19 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&l->mu);
 	w->done = true;
+	pthread_cond_broadcast(&l->cv); /* kl_lifecycle_stop may be waiting */
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
+}
+
+/* A probe result changed: sync the pod now. */
+static void kick_worker(void *arg)
+{
+	struct worker *w = arg;
+	pthread_mutex_lock(&w->l->mu);
+	w->kicked = true;
+	pthread_cond_broadcast(&w->l->cv);
+	pthread_mutex_unlock(&w->l->mu);
 }
 
 /* Under l->mu. */
@@ -644,8 +1028,10 @@ static void spawn_worker(struct kl_lifecycle *l, const char *uid, struct pod *p,
 	w->pod = p ? pod_ref(p) : NULL;
 	w->terminate = terminate;
 	w->grace_s = -1;
+	w->probes = kl_probe_set_new(l->cc, kick_worker, w);
 	if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
 		log_error("cannot start a pod worker", "uid=%s errno=%d", uid, errno);
+		kl_probe_set_close(w->probes);
 		if (w->pod)
 			pod_unref(w->pod);
 		free(w->uid);
@@ -663,9 +1049,11 @@ static void worker_free(struct worker *w)
 		pod_unref(w->pod);
 	if (w->then)
 		pod_unref(w->then);
+	if (w->pending)
+		pod_unref(w->pending);
+	kl_probe_set_close(w->probes); /* NULL unless the thread never ran */
 	json_decref(w->status);
 	kl_backoff_table_free(&w->bt);
-	kl_prober_free(&w->prober);
 	free(w->uid);
 	free(w);
 }
@@ -698,10 +1086,11 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 			continue;
 		}
 		if (w && !w->terminate) {
-			pod_unref(w->pod);
-			w->pod = pod_ref(e->pod);
-			json_decref(w->status); /* of the old spec */
-			w->status = NULL;
+			/* Same UID, new spec: handed over to the worker for its
+			 * next sync (a newer update replaces one not taken yet). */
+			if (w->pending)
+				pod_unref(w->pending);
+			w->pending = pod_ref(e->pod);
 			w->kicked = true;
 		} else if (!w) {
 			spawn_worker(l, e->pod->uid, e->pod, false);
@@ -729,10 +1118,18 @@ static void publish(struct kl_lifecycle *l)
 	for (struct worker *w = l->workers; w; w = w->next) {
 		if (w->terminate || !w->pod)
 			continue;
-		if (w->status)
+		if (w->pending) {
+			/* The new spec at once, with the status so far. */
+			json_t *pj = json_deep_copy(w->pending->json);
+			json_t *st = json_object_get(w->status, "status");
+			if (st)
+				json_object_set(pj, "status", st);
+			json_array_append_new(items, pj);
+		} else if (w->status) {
 			json_array_append(items, w->status);
-		else
+		} else {
 			json_array_append(items, w->pod->json);
+		}
 	}
 	json_t *list = json_pack("{s:s,s:s,s:{},s:o}", "kind", "PodList", "apiVersion", "v1",
 				 "metadata", "items", items);
@@ -932,6 +1329,19 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 	json_decref(req);
 	json_decref(resp);
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->cg_mu, NULL);
+	/* Pod and QoS cgroups are nodelet's with cgroupsPerQOS and the
+	 * cgroupfs driver (the systemd driver's are systemd's to make). */
+	if (cfg->cgroups_per_qos && (!cfg->cgroup_driver || strcmp(cfg->cgroup_driver, "cgroupfs") == 0)) {
+		if (cgroup_manager_init(&l->cgm, err) < 0) {
+			log_warn("no cgroup driver: pod cgroups are left to the runtime", "error=%s",
+				 ndl_error_msg(err));
+			ndl_error_clear(err);
+			l->cgm = NULL;
+		} else {
+			setup_qos_cgroups(l);
+		}
+	}
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_cond_init(&l->cv, &ca);
@@ -946,6 +1356,9 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 	return 0;
 }
 
+/* Kept reachable for leak checkers when threads had to be left running. */
+static struct kl_lifecycle *abandoned;
+
 void kl_lifecycle_stop(struct kl_lifecycle *l)
 {
 	if (!l)
@@ -958,13 +1371,51 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 	if (l->has_events)
 		pthread_join(l->events, NULL);
 	cri_client_events_close(l->stream);
-	while (l->workers) {
-		struct worker *w = l->workers;
-		l->workers = w->next;
+	/* Workers finish their sync; one blocked in a long call (a grace
+	 * period, an image pull, a hook) is left behind: nodelet exits now,
+	 * as the kubelet does, and the pods keep running. */
+	int64_t deadline = now_real() + 2000000000LL;
+	bool left = false;
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		bool busy = false;
+		for (struct worker *w = l->workers; w; w = w->next)
+			busy |= !w->done;
+		if (!busy || now_real() >= deadline) {
+			left = busy;
+			break;
+		}
+		struct timespec dl = {.tv_sec = deadline / 1000000000LL,
+				      .tv_nsec = deadline % 1000000000LL};
+		pthread_cond_timedwait(&l->cv, &l->mu, &dl);
+	}
+	for (struct worker **pp = &l->workers; *pp;) {
+		struct worker *w = *pp;
+		if (!w->done) {
+			log_info("pod worker busy at shutdown, not waiting for it", "uid=%s", w->uid);
+			pthread_detach(w->th);
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		pthread_mutex_unlock(&l->mu);
 		worker_free(w);
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	/* Probe threads stop at their next wake-up; one inside a probe ends
+	 * with its timeout. */
+	while (kl_probe_threads_running() && now_real() < deadline)
+		usleep(10000);
+	if (left || kl_probe_threads_running()) {
+		abandoned = l; /* the threads still use it; the process exits */
+		return;
 	}
 	cri_client_close(l->cc);
+	if (l->cgm)
+		cgroup_manager_free(l->cgm);
 	pthread_cond_destroy(&l->cv);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->cg_mu);
 	free(l);
 }

@@ -3,10 +3,16 @@
 # status for /pods, adoption after a restart).
 KL_LIFECYCLE_SRCS := kubelet/lifecycle/runtime.c kubelet/lifecycle/sync.c \
 	kubelet/lifecycle/status.c kubelet/lifecycle/volumes.c kubelet/lifecycle/prober.c \
-	kubelet/lifecycle/lifecycle.c
+	kubelet/lifecycle/grpcprobe.c kubelet/lifecycle/hooks.c kubelet/lifecycle/lifecycle.c
 $(eval $(call static_lib,kubelet_lifecycle,$(KL_LIFECYCLE_SRCS)))
 $(call obj,$(KL_LIFECYCLE_SRCS) tests/unit/test_kubelet_lifecycle.c): | $(CRI_API_GEN_H)
 CFLAGS_kubelet_lifecycle_ := -Wno-format-truncation
-KL_LIFECYCLE_TEST_LIBS := kubelet_lifecycle staticpods kubelet cri_client cri_api ndl_quantity ndl_yaml ndl
+KL_LIFECYCLE_TEST_LIBS := kubelet_lifecycle staticpods kubelet cri_client cri_api cgroups ndl_quantity ndl_yaml ndl
 $(eval $(call unit_test,test_kubelet_lifecycle,tests/unit/test_kubelet_lifecycle.c,$(KL_LIFECYCLE_TEST_LIBS),$(CRI_CLIENT_LDLIBS) -lcurl -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm))
 APT_PKGS += libcurl4-openssl-dev
+# Pod and QoS cgroups go through cgroups/ (libcgroups). kubelet/module.mk
+# links nodelet without it, and its link line is fixed when that fragment
+# is read, so the archive is pulled in here as a whole ahead of the libs it
+# needs (ndl, jansson), which follow on that line.
+$(BUILD)/bin/nodelet: $(BUILD)/lib/libcgroups.a
+$(BUILD)/bin/nodelet: BASE_LDFLAGS += -Wl,--whole-archive $(BUILD)/lib/libcgroups.a -Wl,--no-whole-archive

@@ -1,4 +1,7 @@
-/* Liveness, readiness and startup probes (pkg/kubelet/prober): exec through
+/* Liveness, readiness and startup probes (pkg/kubelet/prober): one thread
+ * per probe of each running container, as the kubelet's probe workers, each
+ * on its own period, so a slow probe delays neither a sync nor another
+ * probe; a changed result wakes the pod's worker. exec through
  * CRI ExecSync, httpGet (libcurl; 200-399 is success, redirects are not
  * followed and count as success), tcpSocket (connect within the timeout),
  * with initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold
@@ -14,13 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kubelet/lifecycle/internal.h"
 #include "lib/cleanup.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 
-static int resolve_port(const struct pod_container *c, const struct pod_port_ref *r)
+int kl_resolve_port(const struct pod_container *c, const struct pod_port_ref *r)
 {
 	if (r->number > 0)
 		return r->number;
@@ -74,16 +82,20 @@ static size_t discard(void *p, size_t s, size_t n, void *u)
 	return s * n;
 }
 
-static int probe_http(const struct pod_container *c, const struct pod_handler *h,
-		      const char *pod_ip, int timeout_s, char *msg, size_t msz)
+int kl_http_get(const struct pod_container *c, const struct pod_handler *h, const char *pod_ip,
+		int timeout_ms, const char *user_agent, long *ret_code, char *msg, size_t msz)
 {
-	int port = resolve_port(c, &h->port);
+	int port = c ? kl_resolve_port(c, &h->port) : (h->port.number > 0 ? h->port.number : -1);
 	if (port <= 0) {
 		snprintf(msg, msz, "unknown port %s", h->port.name ? h->port.name : "");
-		return 0;
+		return -1;
 	}
 	const char *host = h->host && *h->host ? h->host : pod_ip;
-	const char *scheme = h->scheme && strcmp(h->scheme, "HTTPS") == 0 ? "https" : "http";
+	if (!host || !*host) {
+		snprintf(msg, msz, "no pod IP");
+		return -1;
+	}
+	const char *scheme = h->scheme && strcasecmp(h->scheme, "HTTPS") == 0 ? "https" : "http";
 	const char *path = h->path && *h->path ? h->path : "/";
 	bool v6 = strchr(host, ':') != NULL;
 	cleanup_free char *url = xasprintf("%s://%s%s%s:%d%s%s", scheme, v6 ? "[" : "", host,
@@ -91,7 +103,7 @@ static int probe_http(const struct pod_container *c, const struct pod_handler *h
 	CURL *cu = curl_easy_init();
 	if (!cu) {
 		snprintf(msg, msz, "curl init failed");
-		return 0;
+		return -1;
 	}
 	struct curl_slist *hl = NULL;
 	bool has_ua = false, has_accept = false;
@@ -102,13 +114,16 @@ static int probe_http(const struct pod_container *c, const struct pod_handler *h
 		has_accept |= strcasecmp(h->headers[i].name, "Accept") == 0;
 	}
 	/* The kubelet's defaults. */
-	if (!has_ua)
-		hl = curl_slist_append(hl, "User-Agent: kube-probe/1.30");
+	if (!has_ua) {
+		cleanup_free char *ua = xasprintf("User-Agent: %s", user_agent);
+		hl = curl_slist_append(hl, ua);
+	}
 	if (!has_accept)
 		hl = curl_slist_append(hl, "Accept: */*");
 	curl_easy_setopt(cu, CURLOPT_URL, url);
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, (long)timeout_s * 1000);
+	if (timeout_ms > 0)
+		curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_SSL_VERIFYPEER, 0L); /* the kubelet skips verification */
 	curl_easy_setopt(cu, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -116,19 +131,30 @@ static int probe_http(const struct pod_container *c, const struct pod_handler *h
 	curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(cu, CURLOPT_NOPROXY, "*");
 	CURLcode rc = curl_easy_perform(cu);
-	long code = 0;
-	int ok = 0;
+	int r = 0;
 	if (rc != CURLE_OK) {
 		snprintf(msg, msz, "Get \"%s\": %s", url, curl_easy_strerror(rc));
+		r = -1;
 	} else {
+		long code = 0;
 		curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
-		ok = code >= 200 && code < 400;
-		if (!ok)
-			snprintf(msg, msz, "HTTP probe failed with statuscode: %ld", code);
+		*ret_code = code;
 	}
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(cu);
-	return ok;
+	return r;
+}
+
+static int probe_http(const struct pod_container *c, const struct pod_handler *h,
+		      const char *pod_ip, int timeout_s, char *msg, size_t msz)
+{
+	long code = 0;
+	if (kl_http_get(c, h, pod_ip, timeout_s * 1000, "kube-probe/1.29", &code, msg, msz) < 0)
+		return 0;
+	if (code >= 200 && code < 400)
+		return 1;
+	snprintf(msg, msz, "HTTP probe failed with statuscode: %ld", code);
+	return 0;
 }
 
 static int probe_exec(struct cri_client *cc, const char *cid, const struct pod_handler *h,
@@ -172,7 +198,7 @@ int kl_probe_once(struct cri_client *cc, const struct pod_container *c, const st
 		}
 		return probe_http(c, &pr->handler, pod_ip, timeout, msg, msz);
 	case POD_HANDLER_TCP_SOCKET: {
-		int port = resolve_port(c, &pr->handler.port);
+		int port = kl_resolve_port(c, &pr->handler.port);
 		const char *host = pr->handler.host && *pr->handler.host ? pr->handler.host : pod_ip;
 		if (port <= 0 || !host) {
 			snprintf(msg, msz, "no address to probe");
@@ -180,8 +206,15 @@ int kl_probe_once(struct cri_client *cc, const struct pod_container *c, const st
 		}
 		return probe_tcp(host, port, timeout, msg, msz);
 	}
+	case POD_HANDLER_GRPC:
+		if (!pod_ip) {
+			snprintf(msg, msz, "no pod IP to probe");
+			return 0;
+		}
+		return kl_probe_grpc(pod_ip, pr->handler.grpc_port, pr->handler.grpc_service, timeout,
+				     msg, msz);
 	default:
-		snprintf(msg, msz, "probe handler not supported by nodelet (grpc)");
+		snprintf(msg, msz, "probe handler not supported");
 		return 0;
 	}
 }
@@ -247,48 +280,255 @@ bool kl_probe_update(struct kl_probe_state *s, int kind, const struct pod_probe 
 	return before != s->result[kind];
 }
 
-int kl_prober_tick(struct kl_prober *pb, struct cri_client *cc, const struct pod *p,
-		   struct kl_observed *o, const char *pod_ip, int64_t now_ns, char *kill_msg,
-		   size_t kmsz)
+
+/* ---- probe workers ---- */
+
+struct probe_worker {
+	struct kl_probe_set *set;
+	char *cid;
+	int kind;
+	struct pod *pod; /* keeps c and pr alive */
+	const struct pod_container *c;
+	const struct pod_probe *pr;
+	char *pod_ip;
+	int64_t started_at;
+	bool stop;
+	pthread_cond_t cv; /* with set->mu */
+	struct probe_worker *next;
+};
+
+struct kl_probe_set {
+	pthread_mutex_t mu;
+	int refs; /* the owner + one per worker thread */
+	bool closed;
+	struct cri_client *cc;
+	void (*kick)(void *);
+	void *kick_arg;
+	struct kl_prober states; /* results per container */
+	struct probe_worker *workers;
+};
+
+static atomic_int probe_threads;
+
+int kl_probe_threads_running(void)
 {
-	const struct pod_container *c = pod_find_container(p, o->name);
-	if (!c || c->is_init || o->state != 1)
-		return 0;
-	struct kl_probe_state *s = kl_prober_get(pb, o->id, true);
-	const struct pod_probe *probes[3] = {&c->liveness, &c->readiness, &c->startup};
-	bool started = !c->startup.present || s->result[KL_PROBE_STARTUP] == 1;
-	int kill = 0;
-	for (int k = KL_PROBE_STARTUP; k >= 0; k--) {
-		const struct pod_probe *pr = probes[k];
-		if (!pr->present)
-			continue;
-		if (k == KL_PROBE_STARTUP && started)
-			continue; /* startup probes stop once they succeeded */
-		if (k != KL_PROBE_STARTUP && !started)
-			continue; /* the others wait for the startup probe */
-		int64_t first = o->started_at + (int64_t)pr->initial_delay_seconds * 1000000000LL;
-		if (now_ns < first || now_ns < s->next_ns[k])
-			continue;
-		int period = pr->period_seconds > 0 ? pr->period_seconds : 10;
-		s->next_ns[k] = now_ns + (int64_t)period * 1000000000LL;
-		char msg[512];
-		int ok = kl_probe_once(cc, c, pr, o->id, pod_ip, msg, sizeof(msg));
-		kl_probe_update(s, k, pr, ok);
-		if (k == KL_PROBE_STARTUP && s->result[k] == 1)
-			started = true;
-		if (!ok) {
-			static const char *names[] = {"Liveness", "Readiness", "Startup"};
-			log_probe_failure(p, c, names[k], msg);
+	return atomic_load(&probe_threads);
+}
+
+static int64_t now_real(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+struct kl_probe_set *kl_probe_set_new(struct cri_client *cc, void (*kick)(void *), void *kick_arg)
+{
+	struct kl_probe_set *s = xcalloc(1, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	s->refs = 1;
+	s->cc = cc;
+	s->kick = kick;
+	s->kick_arg = kick_arg;
+	return s;
+}
+
+/* Under s->mu; unlocks it. */
+static void set_unref_unlock(struct kl_probe_set *s)
+{
+	bool last = --s->refs == 0;
+	pthread_mutex_unlock(&s->mu);
+	if (!last)
+		return;
+	kl_prober_free(&s->states);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static void worker_release(struct probe_worker *w)
+{
+	pthread_cond_destroy(&w->cv);
+	pod_unref(w->pod);
+	free(w->cid);
+	free(w->pod_ip);
+	free(w);
+}
+
+static int fail_threshold(const struct pod_probe *pr)
+{
+	return pr->failure_threshold > 0 ? pr->failure_threshold : 3;
+}
+
+/* The kubelet's worker.doProbe loop: nothing before initialDelaySeconds
+ * from the container's start, the others wait for startup to succeed,
+ * startup stops once it has; a liveness/startup failure puts the worker on
+ * hold (the container is killed and a new one gets new workers). */
+static void *probe_main(void *arg)
+{
+	struct probe_worker *w = arg;
+	struct kl_probe_set *s = w->set;
+	static const char *names[] = {"Liveness", "Readiness", "Startup"};
+	int period = w->pr->period_seconds > 0 ? w->pr->period_seconds : 10;
+	int64_t next = w->started_at + (int64_t)w->pr->initial_delay_seconds * 1000000000LL;
+	bool on_hold = false;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!w->stop) {
+			int64_t now = now_real();
+			if (now >= next && !on_hold)
+				break;
+			int64_t until = on_hold ? now + 3600 * 1000000000LL : next;
+			struct timespec dl = {.tv_sec = until / 1000000000LL,
+					      .tv_nsec = until % 1000000000LL};
+			pthread_cond_timedwait(&w->cv, &s->mu, &dl);
 		}
-		if ((k == KL_PROBE_LIVENESS || k == KL_PROBE_STARTUP) && s->fail[k] >= (pr->failure_threshold > 0 ? pr->failure_threshold : 3)) {
-			snprintf(kill_msg, kmsz, "Container %s failed %s probe, will be restarted",
-				 c->name, k == KL_PROBE_LIVENESS ? "liveness" : "startup");
-			kill = 1;
+		if (w->stop)
+			break;
+		int64_t now = now_real();
+		next = now + (int64_t)period * 1000000000LL;
+		struct kl_probe_state *st = kl_prober_get(&s->states, w->cid, true);
+		bool started = !w->c->startup.present || st->result[KL_PROBE_STARTUP] == 1;
+		if ((w->kind == KL_PROBE_STARTUP) == started)
+			continue;
+		pthread_mutex_unlock(&s->mu);
+		char msg[512];
+		int ok = kl_probe_once(s->cc, w->c, w->pr, w->cid, w->pod_ip, msg, sizeof(msg));
+		if (!ok)
+			log_probe_failure(w->pod, w->c, names[w->kind], msg);
+		else
+			log_debug(4, "probe succeeded", "pod=%s/%s container=%s probe=%s",
+				  w->pod->namespace, w->pod->name, w->c->name, names[w->kind]);
+		pthread_mutex_lock(&s->mu);
+		if (w->stop)
+			break;
+		st = kl_prober_get(&s->states, w->cid, true);
+		bool changed = kl_probe_update(st, w->kind, w->pr, ok);
+		if (w->kind != KL_PROBE_READINESS && st->fail[w->kind] >= fail_threshold(w->pr)) {
+			st->kill[w->kind] = true;
+			on_hold = true;
+			changed = true;
+		}
+		if (changed && !s->closed && s->kick)
+			s->kick(s->kick_arg);
+	}
+	worker_release(w);
+	atomic_fetch_sub(&probe_threads, 1);
+	set_unref_unlock(s);
+	return NULL;
+}
+
+/* Under s->mu. */
+static void stop_worker(struct kl_probe_set *s, struct probe_worker **pp)
+{
+	struct probe_worker *w = *pp;
+	*pp = w->next;
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	(void)s;
+}
+
+static bool is_current(const struct kl_observed *ctrs, size_t n, const char *cid,
+		       const char *sandbox_id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ctrs[i].state == 1 && strcmp(ctrs[i].id, cid) == 0 && sandbox_id &&
+		    strcmp(ctrs[i].sandbox_id, sandbox_id) == 0)
+			return true;
+	return false;
+}
+
+size_t kl_probe_set_sync(struct kl_probe_set *s, struct pod *p, struct kl_observed *ctrs,
+			 size_t n, const char *sandbox_id, const char *pod_ip,
+			 struct kl_probe_kill *kills, size_t max_kills)
+{
+	size_t nk = 0;
+	pthread_mutex_lock(&s->mu);
+	/* Workers of containers that stopped (or left the sandbox) end. */
+	for (struct probe_worker **pp = &s->workers; *pp;) {
+		if (!is_current(ctrs, n, (*pp)->cid, sandbox_id))
+			stop_worker(s, pp);
+		else
+			pp = &(*pp)->next;
+	}
+	kl_prober_prune(&s->states, ctrs, n);
+	for (size_t i = 0; i < n; i++) {
+		struct kl_observed *o = &ctrs[i];
+		if (!is_current(ctrs, n, o->id, sandbox_id))
+			continue;
+		const struct pod_container *c = pod_find_container(p, o->name);
+		if (!c || c->is_init)
+			continue;
+		const struct pod_probe *probes[3] = {&c->liveness, &c->readiness, &c->startup};
+		for (int k = 0; k < 3; k++) {
+			if (!probes[k]->present)
+				continue;
+			bool have = false;
+			for (struct probe_worker *w = s->workers; w && !have; w = w->next)
+				have = w->kind == k && strcmp(w->cid, o->id) == 0;
+			if (have)
+				continue;
+			struct probe_worker *w = xcalloc(1, sizeof(*w));
+			w->set = s;
+			w->cid = xstrdup(o->id);
+			w->kind = k;
+			w->pod = pod_ref(p);
+			w->c = c;
+			w->pr = probes[k];
+			w->pod_ip = pod_ip ? xstrdup(pod_ip) : NULL;
+			w->started_at = o->started_at ? o->started_at : now_real();
+			pthread_condattr_t ca;
+			pthread_condattr_init(&ca);
+			pthread_cond_init(&w->cv, &ca);
+			pthread_condattr_destroy(&ca);
+			pthread_attr_t at;
+			pthread_attr_init(&at);
+			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+			pthread_attr_setstacksize(&at, 256 * 1024);
+			pthread_t th;
+			s->refs++;
+			atomic_fetch_add(&probe_threads, 1);
+			if (pthread_create(&th, &at, probe_main, w) != 0) {
+				s->refs--;
+				atomic_fetch_sub(&probe_threads, 1);
+				log_warn("cannot start a probe worker", "container=%s", c->name);
+				worker_release(w);
+			} else {
+				w->next = s->workers;
+				s->workers = w;
+			}
+			pthread_attr_destroy(&at);
+		}
+		/* The results so far. */
+		struct kl_probe_state *st = kl_prober_get(&s->states, o->id, true);
+		bool started = !c->startup.present || st->result[KL_PROBE_STARTUP] == 1;
+		o->probe_started = started;
+		o->probe_ready = !c->readiness.present ? started :
+				 (started && st->result[KL_PROBE_READINESS] == 1);
+		o->has_probe_result = true;
+		for (int k = 0; k < 3; k++) {
+			if (k == KL_PROBE_READINESS || !st->kill[k] || st->kill_reported[k] ||
+			    nk >= max_kills)
+				continue;
+			st->kill_reported[k] = true;
+			kills[nk].ctr = o;
+			kills[nk].grace_s = probes[k]->termination_grace_period_seconds;
+			snprintf(kills[nk].message, sizeof(kills[nk].message),
+				 "Container %s failed %s probe, will be restarted", c->name,
+				 k == KL_PROBE_LIVENESS ? "liveness" : "startup");
+			nk++;
 		}
 	}
-	o->probe_started = started;
-	o->probe_ready = !c->readiness.present ? (started ? 1 : 0) :
-			 (started && s->result[KL_PROBE_READINESS] == 1);
-	o->has_probe_result = true;
-	return kill;
+	pthread_mutex_unlock(&s->mu);
+	return nk;
+}
+
+void kl_probe_set_close(struct kl_probe_set *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->closed = true;
+	while (s->workers)
+		stop_worker(s, &s->workers);
+	set_unref_unlock(s);
 }

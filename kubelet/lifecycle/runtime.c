@@ -418,13 +418,12 @@ json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p
 								"File",
 				KL_ANN_POD_GRACE, gb);
 	/* The preStop hook travels with the container so that a restarted
-	 * nodelet can still run it for a pod whose manifest is gone. */
-	if (c->pre_stop.type == POD_HANDLER_EXEC) {
-		json_t *h = json_array();
-		add_strv(h, &c->pre_stop.command);
-		cleanup_free char *hs = json_dumps(h, JSON_COMPACT);
+	 * nodelet can still run it for a pod whose manifest is gone.
+	 * As the kubelet: the handler object (exec/httpGet/sleep) as JSON. */
+	const json_t *ps = json_object_get(json_object_get(c->json, "lifecycle"), "preStop");
+	if (c->pre_stop.type != POD_HANDLER_NONE && json_is_object(ps)) {
+		cleanup_free char *hs = json_dumps(ps, JSON_COMPACT | JSON_SORT_KEYS);
 		json_object_set_new(ann, KL_ANN_PRESTOP, json_string(hs));
-		json_decref(h);
 	}
 	cleanup_free char *logp = xasprintf("%s/%u.log", c->name, restart_count);
 	json_t *cfgj = json_pack("{s:{s:s,s:i},s:{s:s},s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:b,s:b,s:b,"

@@ -312,31 +312,76 @@ def test_changed_manifest_replaces_the_pod(env):
     assert cs["restartCount"] == 0
 
 
+LOOP = "trap 'exit 0' TERM; while true; do sleep 1; done"
+
+
 @pytest.mark.network
-@pytest.mark.xfail(reason="static-pods/source.c drops an edited manifest whose metadata.uid is "
-                          "unchanged (the kubelet compares spec/labels/annotations); emitting the "
-                          "UPDATE is a small change, but the lifecycle's UPDATE path (pod swap in "
-                          "kl_lifecycle_handle_events while the worker syncs) then fails to restart "
-                          "the container and hangs shutdown: both need fixing together",
-                   strict=False)
 def test_changed_container_restarts_alone(env):
+    """An edited manifest that keeps its metadata.uid is an UPDATE of the
+    same pod (the kubelet's checkAndUpdatePod): only the changed container
+    restarts, in the same sandbox; a label-only edit restarts nothing."""
     uid = str(uuid.uuid4())
     spec = f"""  containers:
-  - {{name: one, image: {BB}, command: [sh, -c, 'while true; do sleep 1; done']}}
-  - {{name: two, image: {BB}, command: [sh, -c, 'while true; do sleep 1; done']}}
+  - {{name: one, image: {BB}, command: [sh, -c, "{LOOP}"]}}
+  - {{name: two, image: {BB}, command: [sh, -c, "{LOOP}"]}}
 """
     env.node.write("ip.yaml", manifest("ip", spec, uid=uid))
     env.wait_running("ip", "one", timeout=60)
     env.wait_running("ip", "two", timeout=60)
     sb_before = [s["id"] for s in env.sandboxes(uid)]
     two_id = env.cstatus("ip", "two")["containerID"]
-    env.node.write("ip.yaml", manifest("ip", spec.replace(
-        "- {name: two, image: " + BB + ", command: [sh, -c, 'while true; do sleep 1",
-        "- {name: two, image: " + BB + ", command: [sh, -c, 'while true; do sleep 2"), uid=uid))
+    one_id = env.cstatus("ip", "one")["containerID"]
+    changed = spec.replace(f'- {{name: two, image: {BB}, command: [sh, -c, "{LOOP}"]}}',
+                           f'- {{name: two, image: {BB}, command: [sh, -c, "{LOOP.replace("sleep 1", "sleep 2")}"]}}')
+    assert changed != spec
+    t0 = time.monotonic()
+    env.node.write("ip.yaml", manifest("ip", changed, uid=uid))
     cs = env.wait_running("ip", "two", timeout=15, restart_count=1)
+    assert time.monotonic() - t0 < 10
     assert cs["lastState"]["terminated"]["containerID"] == two_id
     assert env.cstatus("ip", "one")["restartCount"] == 0
+    assert env.cstatus("ip", "one")["containerID"] == one_id
     assert [s["id"] for s in env.sandboxes(uid)] == sb_before
+    assert env.pod("ip")["metadata"]["uid"] == uid
+    ups = [e for e in env.node.events() if e[0] == "UPDATE"]
+    assert ups and ups[-1][2] == uid, env.node.events()
+    # Labels only: the pod is updated (UPDATE, /pods shows the label), no
+    # container restarts.
+    env.node.write("ip.yaml", manifest("ip", changed, uid=uid, extra_meta="  labels: {tier: x}\n"))
+    harness.wait_for(lambda: env.pod("ip")["metadata"].get("labels", {}).get("tier") == "x",
+                     timeout=10, what="label on /pods")
+    time.sleep(2)
+    assert env.cstatus("ip", "two")["restartCount"] == 1
+    assert env.cstatus("ip", "one")["restartCount"] == 0
+    # nodelet stops promptly right after such updates.
+    t0 = time.monotonic()
+    assert env.node.stop() == 0
+    assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.network
+def test_shutdown_prompt_while_a_container_is_being_killed(env):
+    """A worker blocked in a long grace period (the old container ignores
+    SIGTERM, 30 s) does not hold up nodelet's exit; the kill completes in
+    the runtime and the next nodelet adopts the pod."""
+    uid = str(uuid.uuid4())
+    spec = f"""  terminationGracePeriodSeconds: 30
+  containers:
+  - {{name: stubborn, image: {BB}, command: [sh, -c, 'trap "" TERM; while true; do sleep 1; done']}}
+"""
+    env.node.write("sd.yaml", manifest("sd", spec, uid=uid))
+    env.wait_running("sd", "stubborn", timeout=60)
+    env.node.write("sd.yaml", manifest("sd", spec.replace("sleep 1", "sleep 2"), uid=uid))
+    harness.wait_for(lambda: 'reason="container spec changed"' in env.node.log()
+                     or "reason=\"container spec changed\"" in env.node.log()
+                     or "container spec changed" in env.node.log(),
+                     timeout=10, what="kill started")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    assert env.node.stop() == 0
+    took = time.monotonic() - t0
+    assert took < 6, took
+    assert "pod worker busy at shutdown" in env.node.log()
 
 
 @pytest.mark.network

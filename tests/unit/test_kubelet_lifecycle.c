@@ -436,7 +436,7 @@ static void test_configs(void **st)
 	snprintf(hb, sizeof(hb), "%x", p->containers[0].hash);
 	assert_string_equal(json_string_value(json_object_get(ann, KL_ANN_CONTAINER_HASH)), hb);
 	assert_string_equal(json_string_value(json_object_get(ann, KL_ANN_PRESTOP)),
-			    "[\"sh\",\"-c\",\"echo bye\"]");
+			    "{\"exec\":{\"command\":[\"sh\",\"-c\",\"echo bye\"]}}");
 	json_t *res = json_object_get(json_object_get(cc, "linux"), "resources");
 	assert_int_equal(json_integer_value(json_object_get(res, "cpu_quota")), 50000);
 	assert_int_equal(json_integer_value(json_object_get(res, "memory_limit_in_bytes")),
