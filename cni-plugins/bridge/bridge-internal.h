@@ -50,3 +50,14 @@ int bridge_nft_masq_setup(int fd, int family, const struct cni_ipnet *addrs, siz
 			  const char *chain, const char *comment, ndl_error_t *err);
 int bridge_nft_masq_teardown(int fd, int family, const struct cni_ipnet *ips, size_t n_ips,
 			     const char *chain, const char *comment, ndl_error_t *err);
+
+/* Delegated IPAM (ipam.c). In-process when ipam.type is "host-local" and
+ * CNI_PATH resolves it to our own host-local binary; exec'd otherwise.
+ * Callers decide once per command and pass the answer on, so an ADD and
+ * its rollback never mix the two ways. */
+bool bridge_ipam_in_process(const struct skel_ctx *ctx);
+/* ADD in-process (only when bridge_ipam_in_process): the result as the
+ * exec'd plugin's would be read back. */
+int bridge_ipam_add_in_process(struct skel_ctx *ctx, struct cni_result **ret, ndl_error_t *err);
+/* DEL, CHECK, GC or STATUS of the IPAM, in-process or exec'd. */
+int bridge_ipam(struct skel_ctx *ctx, enum cni_command cmd, bool in_process, ndl_error_t *err);

@@ -488,6 +488,7 @@ struct add_undo {
 	struct netlink_sock *cs;
 	int cont_index;
 	bool ipam;
+	bool ipam_in_process;
 	bool spoof;
 	bool masq;
 	char chain[BRIDGE_CHAIN_LEN + 1];
@@ -504,7 +505,7 @@ static void rollback(struct skel_ctx *ctx, struct add_undo *u)
 					   &e) < 0)
 			ndl_error_clear(&e);
 	}
-	if (u->ipam && cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_DEL, NULL, &e) < 0)
+	if (u->ipam && bridge_ipam(ctx, CNI_CMD_DEL, u->ipam_in_process, &e) < 0)
 		ndl_error_clear(&e);
 	if (u->spoof && bridge_spoofcheck_teardown(u->spoof_id, &e) < 0)
 		ndl_error_clear(&e);
@@ -549,11 +550,14 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	if (r < 0)
 		goto out;
 
-	/* Start IPAM now and let it run (exec, lease, exit: ~0.5 ms) while we
-	 * create the veth pair, the slowest kernel step; the reference runs
-	 * them one after the other. Its result is collected below; if the veth
-	 * part fails first, the lease is released again (rollback). */
-	if (layer3) {
+	/* Our own host-local runs in this process, after the veth pair as in
+	 * the reference. Any other IPAM plugin is started now and left to run
+	 * (exec, lease, exit: ~0.5 ms) while we create the veth pair, the
+	 * slowest kernel step; the reference runs them one after the other.
+	 * Its result is collected below; if the veth part fails first, the
+	 * lease is released again (rollback). */
+	u.ipam_in_process = layer3 && bridge_ipam_in_process(ctx);
+	if (layer3 && !u.ipam_in_process) {
 		r = cni_ipam_exec_start(&ctx->env, &ctx->conf, CNI_CMD_ADD, &ipam_run, err);
 		if (r < 0)
 			goto out;
@@ -587,8 +591,12 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 
 	if (layer3) {
 		struct cni_result *ipam = NULL;
-		ipam_running = false;
-		r = cni_ipam_exec_finish(&ipam_run, &ipam, err);
+		if (u.ipam_in_process) {
+			r = bridge_ipam_add_in_process(ctx, &ipam, err);
+		} else {
+			ipam_running = false;
+			r = cni_ipam_exec_finish(&ipam_run, &ipam, err);
+		}
 		if (r < 0)
 			goto out;
 		u.ipam = true;
@@ -755,10 +763,11 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 	if (load_conf(ctx, &c, err) < 0)
 		return -EINVAL;
 	bool layer3 = ctx->conf.ipam_type && *ctx->conf.ipam_type;
+	bool ipam_in_process = layer3 && bridge_ipam_in_process(ctx);
 
 	if (!ctx->env.netns || !*ctx->env.netns) {
 		if (layer3)
-			return cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_DEL, NULL, err);
+			return bridge_ipam(ctx, CNI_CMD_DEL, ipam_in_process, err);
 		return 0;
 	}
 	cleanup_close int netns_fd = -1;
@@ -768,7 +777,7 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 		 * address anyway (kubernetes/kubernetes#43014). */
 		ndl_error_clear(err);
 		if (layer3)
-			return cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_DEL, NULL, err);
+			return bridge_ipam(ctx, CNI_CMD_DEL, ipam_in_process, err);
 		return 0;
 	}
 	if (r < 0)
@@ -811,7 +820,7 @@ int bridge_cmd_del(struct skel_ctx *ctx, ndl_error_t *err)
 	}
 
 	if (layer3) {
-		r = cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_DEL, NULL, err);
+		r = bridge_ipam(ctx, CNI_CMD_DEL, ipam_in_process, err);
 		if (r < 0)
 			goto out;
 	}
@@ -997,7 +1006,7 @@ int bridge_cmd_check(struct skel_ctx *ctx, ndl_error_t *err)
 	if (r < 0)
 		return r;
 	if (ctx->conf.ipam_type && *ctx->conf.ipam_type) {
-		r = cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_CHECK, NULL, err);
+		r = bridge_ipam(ctx, CNI_CMD_CHECK, bridge_ipam_in_process(ctx), err);
 		if (r < 0)
 			return r;
 	}
@@ -1103,7 +1112,7 @@ int bridge_cmd_gc(struct skel_ctx *ctx, ndl_error_t *err)
 		return -EINVAL;
 	if (!ctx->conf.ipam_type || !*ctx->conf.ipam_type)
 		return 0;
-	return cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_GC, NULL, err);
+	return bridge_ipam(ctx, CNI_CMD_GC, bridge_ipam_in_process(ctx), err);
 }
 
 int bridge_cmd_status(struct skel_ctx *ctx, ndl_error_t *err)
@@ -1113,5 +1122,5 @@ int bridge_cmd_status(struct skel_ctx *ctx, ndl_error_t *err)
 		return -EINVAL;
 	if (!ctx->conf.ipam_type || !*ctx->conf.ipam_type)
 		return 0;
-	return cni_ipam_exec(&ctx->env, &ctx->conf, CNI_CMD_STATUS, NULL, err);
+	return bridge_ipam(ctx, CNI_CMD_STATUS, bridge_ipam_in_process(ctx), err);
 }

@@ -3,16 +3,18 @@
 # process, and a static binary skips the dynamic loader and libc's
 # relocations, which is most of the difference between ~1.1 MB and ~0.6 MB
 # peak RSS. ASan cannot link statically, so SANITIZE=1 stays dynamic.
-$(eval $(call static_lib,cni_bridge,cni-plugins/bridge/config.c cni-plugins/bridge/bridge.c cni-plugins/bridge/ipmasq.c cni-plugins/bridge/nftmasq.c cni-plugins/bridge/spoofcheck.c cni-plugins/bridge/exec.c))
+$(eval $(call static_lib,cni_bridge,cni-plugins/bridge/config.c cni-plugins/bridge/bridge.c cni-plugins/bridge/ipmasq.c cni-plugins/bridge/nftmasq.c cni-plugins/bridge/spoofcheck.c cni-plugins/bridge/exec.c cni-plugins/bridge/ipam.c))
 ifeq ($(SANITIZE),1)
 CNI_BRIDGE_STATIC :=
 else
 CNI_BRIDGE_STATIC := -static
 endif
-$(eval $(call program,bridge,cni-plugins/bridge/main.c,cni_bridge cni_skel cni_netlink ndl,$(CNI_BRIDGE_STATIC) -ljansson))
+$(eval $(call program,bridge,cni-plugins/bridge/main.c,cni_bridge cni_hostlocal cni_skel cni_netlink ndl,$(CNI_BRIDGE_STATIC) -ljansson))
 CNI_PLUGINS += bridge
 APT_PKGS += libjansson-dev iptables nftables iproute2
-$(eval $(call unit_test,test_cni_bridge,tests/unit/test_cni_bridge.c,cni_bridge cni_skel cni_netlink ndl,-ljansson))
+# objcopy: the in-process host-local tests make note-less/other-version copies.
+APT_PKGS += binutils
+$(eval $(call unit_test,test_cni_bridge,tests/unit/test_cni_bridge.c,cni_bridge cni_hostlocal cni_skel cni_netlink ndl,-ljansson))
 $(eval $(call fuzz_target,fuzz_cni_bridge_conf,tests/fuzz/fuzz_cni_bridge_conf.c cni-plugins/bridge/config.c cni-plugins/netlink/netlink.c lib/json.c lib/fs.c lib/error.c lib/xalloc.c,-ljansson))
 # make check-vm (tests/vm/run_vm.py, Debian's kernel) has bridge VLAN
 # filtering, which this machine's kernel lacks: the vlan tests of

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cni-plugins/skel/skel.h"
 
@@ -108,3 +109,34 @@ int hl_allocate(struct hl_store *s, const struct hl_rangeset *set, size_t idx, c
 /* Whether any address of the set is still free (STATUS). */
 int hl_rangeset_has_free(struct hl_store *s, const struct hl_rangeset *set, bool *ret,
 			 ndl_error_t *err);
+
+/* ---- commands (commands.c) ---- */
+
+/* Called by hl_cmd_add with the result while the leases are held; when it
+ * fails, the leases this ADD made are released again. */
+typedef int (*hl_emit_fn)(const struct cni_result *res, void *opaque, ndl_error_t *err);
+int hl_cmd_add(struct skel_ctx *ctx, hl_emit_fn emit, void *opaque, ndl_error_t *err);
+int hl_cmd_del(struct skel_ctx *ctx, ndl_error_t *err);
+int hl_cmd_check(struct skel_ctx *ctx, ndl_error_t *err);
+int hl_cmd_gc(struct skel_ctx *ctx, ndl_error_t *err);
+int hl_cmd_status(struct skel_ctx *ctx, ndl_error_t *err);
+
+/* ---- identity (note.c) ---- */
+
+/* The host-local program carries an ELF note (owner "nodelet", this type)
+ * whose description names the behaviour and on-disk layout of this code.
+ * Bump the number whenever host-local's results, errors or files change,
+ * so a bridge never runs in-process a host-local that behaves differently
+ * from the binary it finds in CNI_PATH. */
+#define HL_NOTE_NAME	  "nodelet"
+#define HL_NOTE_TYPE	  0x4c48u /* "HL" */
+#define HL_NOTE_DESC	  "host-local/1"
+#define HL_NOTE_ALIGN4(n) (((n) + 3u) & ~3u)
+#define HL_NOTE_NAME_SIZE HL_NOTE_ALIGN4(sizeof(HL_NOTE_NAME))
+#define HL_NOTE_DESC_SIZE HL_NOTE_ALIGN4(sizeof(HL_NOTE_DESC))
+
+/* Whether the executable at path is a host-local built from this code: a
+ * regular executable ELF file of our class carrying the note above. Any
+ * doubt (unreadable, not ELF, other note, script) answers false, and the
+ * caller then execs the file as any other plugin. */
+bool hl_binary_is_ours(const char *path);

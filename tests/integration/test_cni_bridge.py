@@ -11,15 +11,19 @@ iptables/ip6tables nat rules, nftables (macspoofchk) and sysctls.
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
+import signal
 import statistics
+import struct
 import subprocess
 import tempfile
 import time
 
 import pytest
 
+import cnitools
 import harness
 
 REF_DIR = "/usr/lib/cni"
@@ -907,3 +911,278 @@ def test_gc_and_status_cni_1_1(netns):
     assert p.returncode == 0, p.stdout + p.stderr
     del_ok("ours", conf, netns="c1", cid="keep")
     del_ok("ours", conf, netns="c2", cid="stale")
+
+
+# ---- host-local in the bridge process -----------------------------------------
+#
+# With ipam.type "host-local" and our own host-local first in CNI_PATH (it
+# carries an ELF note "nodelet"/"host-local/<n>"), our bridge runs the
+# allocation in its own process; any other host-local is exec'd. These
+# tests check the choice, and that both ways leave the same bytes on disk
+# as the reference.
+
+NOTE_SECTION = ".note.nodelet"
+
+
+def _note(desc):
+    """An ELF note as host-local/main.c lays it out, with description desc."""
+    name, d = b"nodelet\0", desc.encode() + b"\0"
+    pad = lambda b: b + b"\0" * (-len(b) % 4)
+    return struct.pack("<III", len(name), len(d), 0x4C48) + pad(name) + pad(d)
+
+
+def host_local_variant(kind, d):
+    """Put a host-local of `kind` into directory d (next to our bridge):
+    ours: the built binary (in-process); stripped: ours without its note;
+    other-version: ours with another layout version in the note; script: a
+    shell wrapper running ours; ref: the reference. Returns d."""
+    os.makedirs(d, exist_ok=True)
+    os.symlink(harness.bin_path("bridge"), os.path.join(d, "bridge"))
+    ours = harness.bin_path("host-local")
+    dst = os.path.join(d, "host-local")
+    if kind == "ours":
+        os.symlink(ours, dst)
+    elif kind == "stripped":
+        subprocess.run(["objcopy", f"--remove-section={NOTE_SECTION}", ours, dst], check=True)
+    elif kind == "other-version":
+        note = os.path.join(d, "note.bin")
+        with open(note, "wb") as f:
+            f.write(_note("host-local/0"))
+        subprocess.run(["objcopy", f"--update-section={NOTE_SECTION}={note}", ours, dst],
+                       check=True)
+    elif kind == "script":
+        with open(dst, "w") as f:
+            f.write(f"#!/bin/sh\nexec {ours}\n")
+        os.chmod(dst, 0o755)
+    elif kind == "ref":
+        os.symlink(os.path.join(REF_DIR, "host-local"), dst)
+    return d
+
+
+def traced(cmd, conf, path, netns="c1", cid="ctr1", args=None):
+    """Our bridge from `path` under strace: (rc, stdout json, programs run)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+           "CNI_COMMAND": cmd, "CNI_CONTAINERID": cid, "CNI_NETNS": f"{NETNS}/{netns}",
+           "CNI_IFNAME": "eth0", "CNI_PATH": path}
+    if args:
+        env["CNI_ARGS"] = args
+    with tempfile.NamedTemporaryFile(mode="r") as tr:
+        p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none",
+                            "-o", tr.name, os.path.join(path, "bridge")],
+                           input=json.dumps(conf), env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        execs = [os.path.basename(l.split('"')[1]) for l in tr.read().splitlines()
+                 if "execve(" in l and "= 0" in l]
+    out = json.loads(p.stdout) if p.stdout.strip() else None
+    return p.returncode, out, execs
+
+
+@pytest.mark.skipif(harness.SANITIZE, reason="LeakSanitizer cannot run under ptrace (strace)")
+@pytest.mark.parametrize("kind", ["ours", "stripped", "other-version", "script", "ref"])
+def test_ipam_in_process_only_for_our_host_local(netns, tmp_path, kind):
+    """Only our own host-local (note present, same version) runs in-process;
+    everything else in CNI_PATH under that name is exec'd, and every way
+    gives the same result and leases."""
+    if shutil.which("strace") is None or shutil.which("objcopy") is None:
+        pytest.skip("needs strace and objcopy")
+    path = host_local_variant(kind, str(tmp_path / kind))
+    netns.add_netns("c1")
+    conf = conf_dual(isGateway=True)
+    rc, out, execs = traced("ADD", conf, path)
+    assert rc == 0, out
+    want = ["bridge"] if kind == "ours" else ["bridge", "host-local"]
+    if kind == "script":
+        want = ["bridge", "host-local", "host-local"]  # the script, then ours
+    assert execs == want, execs
+    assert [ip["address"] for ip in out["ips"]] == ["10.22.0.2/24", "fd00:22::2/64"]
+    assert sorted(k for k in leases()) == ["testnet/10.22.0.2", "testnet/fd00:22::2",
+                                           "testnet/last_reserved_ip.0",
+                                           "testnet/last_reserved_ip.1"]
+    rc, out, execs = traced("CHECK", dict(conf, prevResult=out), path)
+    assert rc == 0 and execs == want, (out, execs)
+    rc, out, execs = traced("DEL", conf, path)
+    assert rc == 0 and execs == want, (out, execs)
+    assert sorted(leases()) == ["testnet/last_reserved_ip.0", "testnet/last_reserved_ip.1"]
+
+
+def _store_sequence(path, sb):
+    """ADDs, DELs and a requested address on a dual-stack network; the lease
+    directory (names, modes, bytes, incl. lock and last_reserved_ip.N) and
+    result after each step."""
+    for n in ("c1", "c2", "c3", "c4"):
+        sb.add_netns(n)
+    conf = conf_dual(isGateway=True)
+    conf["ipam"]["dataDir"] = "/var/lib/cni/store"
+    snaps = []
+    bridge = os.path.join(path, "bridge")
+
+    def step(cmd, n, cid, args=None):
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+               "CNI_COMMAND": cmd, "CNI_CONTAINERID": cid, "CNI_NETNS": f"{NETNS}/{n}",
+               "CNI_IFNAME": "eth0", "CNI_PATH": path}
+        if args:
+            env["CNI_ARGS"] = args
+        p = subprocess.run([bridge], input=json.dumps(conf), env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        res = json.loads(p.stdout) if p.stdout.strip() else None
+        if res and "ips" in res:
+            res = [ip["address"] for ip in res["ips"]]
+        elif res:
+            res = res.get("code")
+        snaps.append((cmd, cid, p.returncode, res,
+                      cnitools.lease_dir("/var/lib/cni/store/testnet")))
+    step("ADD", "c1", "a")
+    step("ADD", "c2", "b")
+    step("ADD", "c2", "b")       # duplicate: refused, nothing changes
+    step("DEL", "c1", "a")
+    step("ADD", "c3", "c")       # continues after the last reserved address
+    step("ADD", "c1", "d", args="IgnoreUnknown=1;IP=10.22.0.200")
+    step("DEL", "c2", "b")
+    step("DEL", "c2", "b")       # idempotent
+    step("ADD", "c4", "e")
+    for cid, n in (("c", "c3"), ("d", "c1"), ("e", "c4")):
+        step("DEL", n, cid)
+    return snaps
+
+
+@pytest.mark.parametrize("kind", ["ours", "stripped"])
+def test_ipam_in_process_store_matches_reference(tmp_path, kind):
+    """The lease directory after every step, byte for byte and with the same
+    file modes (lock, leases, last_reserved_ip.N), and the addresses handed
+    out: our bridge with host-local in-process (ours) or exec'd (stripped)
+    against the reference bridge + host-local."""
+    if kind == "stripped" and shutil.which("objcopy") is None:
+        pytest.skip("needs objcopy")
+    ours = host_local_variant(kind, str(tmp_path / kind))
+    got = in_sandbox(lambda sb: _store_sequence(ours, sb))
+    ref = in_sandbox(lambda sb: _store_sequence(plugin_dir("ref"), sb))
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref):
+        assert g == r, f"ours {g}\nreference {r}"
+    assert got[0][4]["lock"] == ("0o750", b"")
+
+
+def test_ipam_in_process_mixed_with_reference_host_local(netns, tmp_path):
+    """Our bridge (host-local in-process) and the reference bridge +
+    host-local on one network and dataDir, alternating and then all at
+    once: every container gets its own address, lease files name their
+    owner, and DELs of either release what the other leased."""
+    ours = host_local_variant("ours", str(tmp_path / "ours"))
+    ref = plugin_dir("ref")
+    conf = conf_v4(isGateway=True)
+    names = [f"m{i}" for i in range(16)]
+    for n in names:
+        netns.add_netns(n)
+
+    def env(cmd, n, path):
+        return {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                "CNI_COMMAND": cmd, "CNI_CONTAINERID": n, "CNI_NETNS": f"{NETNS}/{n}",
+                "CNI_IFNAME": "eth0", "CNI_PATH": path}
+    # Alternating, one at a time.
+    for i, n in enumerate(names[:4]):
+        path = ours if i % 2 == 0 else ref
+        p = subprocess.run([os.path.join(path, "bridge")], input=json.dumps(conf),
+                           env=env("ADD", n, path), text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert json.loads(p.stdout)["ips"][0]["address"] == f"10.22.0.{i + 2}/24"
+    # Twelve at once, half of each.
+    procs = []
+    for i, n in enumerate(names[4:]):
+        path = ours if i % 2 == 0 else ref
+        procs.append(subprocess.Popen([os.path.join(path, "bridge")], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env=env("ADD", n, path), text=True))
+    for p in procs:
+        out, err = p.communicate(json.dumps(conf), timeout=60)
+        assert p.returncode == 0, out + err
+    ls = {k: v[1].decode() for k, v in
+          cnitools.lease_dir("/var/lib/cni/networks/testnet").items() if k.startswith("10.")}
+    assert len(ls) == 16
+    assert sorted(v.split("\r\n")[0] for v in ls.values()) == sorted(names)
+    assert all(v.endswith("\r\neth0") for v in ls.values())
+    # Each container's interface has the address its lease names.
+    for ip, v in ls.items():
+        n = v.split("\r\n")[0]
+        assert f"inet {ip}/24" in sh(["ip", "-4", "addr", "show", "eth0"], n)
+    # DEL through the other implementation than the one that added.
+    for i, n in enumerate(names):
+        path = ref if i % 2 == 0 else ours
+        p = subprocess.run([os.path.join(path, "bridge")], input=json.dumps(conf),
+                           env=env("DEL", n, path), text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert sorted(leases()) == ["testnet/last_reserved_ip.0"]
+
+
+def test_ipam_in_process_failed_add_releases_lease(netns, tmp_path):
+    """A failure after the in-process allocation (the bridge holds another
+    IPv4 address and forceAddress is off) releases the lease; the
+    last_reserved_ip cursor has moved, as with the reference, whose failed
+    ADD leaves the same files."""
+    def run(impl, sb):
+        sb.add_netns("c1")
+        subprocess.run(["ip", "link", "add", "cni0", "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", "10.99.0.1/24", "dev", "cni0"], check=True)
+        conf = conf_v4(isGateway=True)
+        rc, out, raw, err = cni(impl, "ADD", conf)
+        assert rc != 0 and out["code"] == 999 and "already has an IP address" in out["msg"], raw
+        after_add = leases()
+        del_ok(impl, conf)
+        return {"after_add": after_add, "after_del": leases(),
+                "links": [l["name"] for l in links("c1")]}
+    got = {impl: in_sandbox(lambda sb, i=impl: run(i, sb)) for impl in IMPLS}
+    assert got["ours"]["after_add"] == got["ref"]["after_add"] == \
+        {"testnet/last_reserved_ip.0": "10.22.0.2"}
+    assert got["ours"]["after_del"] == got["ref"]["after_del"] == \
+        {"testnet/last_reserved_ip.0": "10.22.0.2"}
+    assert got["ours"]["links"] == ["lo"]
+
+
+@pytest.mark.slow
+def test_ipam_in_process_sigkill_leaves_consistent_store(netns):
+    """SIGKILL our bridge at random moments of ADDs (host-local in-process):
+    every lease left is complete and names one container, no temp files,
+    and DEL of every container frees the whole range again."""
+    conf = conf_v4(isGateway=True)
+    conf["ipam"]["ranges"] = [[{"subnet": "10.23.0.0/26"}]]
+    rnd = random.Random(4321)
+    path = plugin_dir("ours")
+
+    def env(cmd, n):
+        return {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                "CNI_COMMAND": cmd, "CNI_CONTAINERID": n, "CNI_NETNS": f"{NETNS}/{n}",
+                "CNI_IFNAME": "eth0", "CNI_PATH": path}
+    netns.add_netns("probe")
+    t0 = time.monotonic()
+    add_ok("ours", conf, netns="probe", cid="probe")
+    window = max(time.monotonic() - t0, 0.002)
+    del_ok("ours", conf, netns="probe", cid="probe")
+    started, killed = [], 0
+    for i in range(40):
+        n = f"k{i}"
+        netns.add_netns(n)
+        p = subprocess.Popen([os.path.join(path, "bridge")], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=env("ADD", n))
+        p.stdin.write(json.dumps(conf).encode())
+        p.stdin.close()
+        time.sleep(rnd.random() * window)
+        p.send_signal(signal.SIGKILL)
+        killed += p.wait() == -signal.SIGKILL
+        started.append(n)
+    assert killed > 0
+    d = "/var/lib/cni/networks/testnet"
+    ls = {k: v[1].decode() for k, v in cnitools.lease_dir(d).items() if k.startswith("10.")}
+    for name, content in ls.items():
+        cid, _, ifn = content.partition("\r\n")
+        assert cid in started and ifn == "eth0", (name, content)
+    assert len(set(ls.values())) == len(ls), "a container holds two addresses"
+    assert not [f for f in os.listdir(d) if f.startswith(".")], os.listdir(d)
+    for n in started:
+        del_ok("ours", conf, netns=n, cid=n)
+    assert not [k for k in leases() if not k.split("/")[1].startswith("last_reserved")]
+    for n in started:
+        add_ok("ours", conf, netns=n, cid=n)
+    for n in started:
+        del_ok("ours", conf, netns=n, cid=n)
