@@ -58,6 +58,7 @@ struct cgroup {
 	char *path;	   /* normalized, as given ("/a/b" or "a/b") */
 	char **dirs;	   /* v1: one per hierarchy */
 	char *unified_dir; /* v2, or hybrid when the cgroup2 dir exists */
+	bool owns_mgr;	   /* from cgroup_open_saved: mgr is private to it */
 };
 
 /* Does a v1 hierarchy (comma list) carry controller name? */

@@ -19,6 +19,7 @@
 #include "cgroups/cgroups-internal.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -439,7 +440,119 @@ void cgroup_free(struct cgroup *cg)
 	free(cg->dirs);
 	free(cg->unified_dir);
 	free(cg->path);
+	if (cg->owns_mgr)
+		cgroup_manager_free(cg->mgr);
 	free(cg);
+}
+
+json_t *cgroup_save(const struct cgroup *cg)
+{
+	const struct cgroup_manager *mgr = cg->mgr;
+	json_t *j = json_pack("{s:s, s:s}", "mode", cgroup_mode_name(mgr->mode), "path", cg->path);
+	if (mgr->mode != CGROUP_MODE_V2) {
+		json_t *v1 = json_object();
+		for (size_t i = 0; i < mgr->n_hier; i++)
+			if (cg->dirs[i])
+				json_object_set_new(v1, mgr->hier[i].controllers,
+						    json_string(cg->dirs[i]));
+		json_object_set_new(j, "v1", v1);
+	}
+	if (cg->unified_dir)
+		json_object_set_new(j, "unified", json_string(cg->unified_dir));
+	if (mgr->fake)
+		json_object_set_new(j, "fake", json_true());
+	return j;
+}
+
+/* A saved directory must be the cgroup path below some mount: absolute,
+ * ending in the path, no "." or ".." anywhere (a state file pointing
+ * elsewhere must not make destroy rmdir an unrelated directory). */
+static int check_saved_dir(const char *dir, const char *norm, const char *field, ndl_error_t *err)
+{
+	size_t dl = strlen(dir), pl = strlen(norm);
+	bool abs = norm[0] == '/';
+	if (dir[0] != '/' || strstr(dir, "/./") || strstr(dir, "/../") || dl <= pl + !abs ||
+	    strcmp(dir + dl - pl, norm) != 0 || (!abs && dir[dl - pl - 1] != '/'))
+		return ndl_error_setf(err, EINVAL,
+				      "saved cgroup: field \"%s\": \"%s\" is not a directory of "
+				      "cgroup %s",
+				      field, dir, norm);
+	return 0;
+}
+
+int cgroup_open_saved(const json_t *saved, struct cgroup **ret_cg, ndl_error_t *err)
+{
+	const char *mode_s = NULL, *path = NULL, *unified = NULL;
+	json_t *v1 = NULL;
+	bool fake = false;
+	int r;
+	if (!json_is_object(saved))
+		return ndl_error_setf(err, EINVAL, "saved cgroup: expected object, got %s",
+				      ndl_json_type_name(saved));
+	if (ndl_json_get_string(saved, "", "mode", true, &mode_s, err) < 0 ||
+	    ndl_json_get_string(saved, "", "path", true, &path, err) < 0 ||
+	    ndl_json_get_string(saved, "", "unified", false, &unified, err) < 0 ||
+	    ndl_json_get_object(saved, "", "v1", false, &v1, err) < 0 ||
+	    ndl_json_get_bool(saved, "", "fake", false, &fake, err) < 0)
+		return ndl_error_wrap(err, "saved cgroup");
+	enum cgroup_mode mode;
+	if (strcmp(mode_s, "v1") == 0)
+		mode = CGROUP_MODE_V1;
+	else if (strcmp(mode_s, "hybrid") == 0)
+		mode = CGROUP_MODE_HYBRID;
+	else if (strcmp(mode_s, "v2") == 0)
+		mode = CGROUP_MODE_V2;
+	else
+		return ndl_error_setf(
+		    err, EINVAL, "saved cgroup: field \"mode\": \"%s\" is not v1, hybrid or v2",
+		    mode_s);
+	if (mode == CGROUP_MODE_V2 && !unified)
+		return ndl_error_setf(err, EINVAL, "saved cgroup: field \"unified\": required");
+	if (mode != CGROUP_MODE_V2 && json_object_size(v1) == 0)
+		return ndl_error_setf(err, EINVAL, "saved cgroup: field \"v1\": required");
+	char *norm = NULL;
+	if ((r = normalize_path(path, &norm, err)) < 0)
+		return ndl_error_wrap(err, "saved cgroup");
+	struct cgroup_manager *mgr = xcalloc(1, sizeof(*mgr));
+	mgr->mode = mode;
+	mgr->ops = mode == CGROUP_MODE_V2 ? &cgroup_ops_v2 : &cgroup_ops_v1;
+	mgr->fake = fake;
+	struct cgroup *cg = xcalloc(1, sizeof(*cg));
+	cg->mgr = mgr;
+	cg->owns_mgr = true;
+	cg->path = norm;
+	size_t n = mode == CGROUP_MODE_V2 ? 0 : json_object_size(v1);
+	mgr->hier = xcalloc(n ? n : 1, sizeof(*mgr->hier));
+	cg->dirs = xcalloc(n ? n : 1, sizeof(char *));
+	const char *ctrls;
+	json_t *v;
+	if (mode != CGROUP_MODE_V2)
+		json_object_foreach(v1, ctrls, v)
+		{
+			char field[256];
+			snprintf(field, sizeof(field), "v1.%s", ctrls);
+			if (!json_is_string(v)) {
+				r = ndl_error_setf(
+				    err, EINVAL,
+				    "saved cgroup: field \"%s\": expected string, got %s", field,
+				    ndl_json_type_name(v));
+				goto fail;
+			}
+			if ((r = check_saved_dir(json_string_value(v), norm, field, err)) < 0)
+				goto fail;
+			mgr->hier[mgr->n_hier].controllers = xstrdup(ctrls);
+			cg->dirs[mgr->n_hier++] = xstrdup(json_string_value(v));
+		}
+	if (unified) {
+		if ((r = check_saved_dir(unified, norm, "unified", err)) < 0)
+			goto fail;
+		cg->unified_dir = xstrdup(unified);
+	}
+	*ret_cg = cg;
+	return 0;
+fail:
+	cgroup_free(cg);
+	return r;
 }
 
 const char *cgroup_path(const struct cgroup *cg)

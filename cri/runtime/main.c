@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -673,6 +675,11 @@ int main(int argc, char **argv)
 	    {"cgroup-manager", 0, true},
 	    {NULL},
 	};
+	/* jansson seeds its hash function from /dev/urandom (open, read,
+	 * close) on first use; one getrandom() does it in a single syscall. */
+	uint32_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed) && seed)
+		json_object_seed(seed);
 	int i = 1;
 	if (parse_flags(argc, argv, &i, gflags, "nodelet-runtime") < 0)
 		return 1;

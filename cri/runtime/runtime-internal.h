@@ -80,7 +80,19 @@ struct rt_state_rec {
 	char *cgroup_path; /* "" when none */
 	char *created;	   /* RFC 3339 */
 	uid_t owner;
-	json_t *config; /* the spec as given */
+	/* The spec as given. create sets it for rt_state_rec_write; after
+	 * rt_state_rec_read it is NULL until rt_state_rec_config parses it. */
+	json_t *config;
+	/* cgroup_save() of the container's cgroup; NULL without a cgroup or
+	 * in state written before it was kept. */
+	json_t *cgroup;
+	/* Copies of the spec's "annotations" and "hooks" objects (NULL when
+	 * absent), so state, start and delete need not parse the spec. */
+	json_t *annotations;
+	json_t *hooks;
+	/* Read side: the state file's text and where the spec starts in it. */
+	char *text;
+	size_t config_off, text_len;
 };
 void rt_state_rec_clear(struct rt_state_rec *r);
 /* temp + rename, no fsync (see state.c) */
@@ -88,6 +100,11 @@ int rt_write_volatile_at(int dirfd, const char *name, const char *data, size_t l
 			 ndl_error_t *err);
 int rt_state_rec_write(int dirfd, const struct rt_state_rec *r, ndl_error_t *err);
 int rt_state_rec_read(const char *root, const char *id, struct rt_state_rec *ret, ndl_error_t *err);
+/* The spec of a record read by rt_state_rec_read (parsed on first use and
+ * kept in r->config; borrowed). */
+int rt_state_rec_config(struct rt_state_rec *r, json_t **ret, ndl_error_t *err);
+/* Does the spec have at least one hook of this kind ("poststop")? */
+bool rt_state_rec_has_hooks(const struct rt_state_rec *r, const char *kind);
 /* start time of pid, 0 when it does not exist */
 unsigned long long rt_pid_start_time(pid_t pid);
 bool rt_pid_alive(pid_t pid, unsigned long long start_time);

@@ -39,21 +39,47 @@ void rt_state_rec_clear(struct rt_state_rec *r)
 	free(r->rootfs);
 	free(r->cgroup_path);
 	free(r->created);
+	free(r->text);
 	if (r->config)
 		json_decref(r->config);
+	if (r->cgroup)
+		json_decref(r->cgroup);
+	if (r->annotations)
+		json_decref(r->annotations);
+	if (r->hooks)
+		json_decref(r->hooks);
 	memset(r, 0, sizeof(*r));
 }
 
+/* Two JSON documents, one per line: the record every command reads, then
+ * the spec, which only exec (and start/delete when the spec has hooks)
+ * needs. A default spec is 2 KB of JSON and a CRI one with a seccomp
+ * profile 15-20 KB; parsing it cost state/kill/delete more than the rest of
+ * their work, so readers stop after the first document (jansson's
+ * JSON_DISABLE_EOF_CHECK) and parse the spec on demand. */
 int rt_state_rec_write(int dirfd, const struct rt_state_rec *r, ndl_error_t *err)
 {
 	cleanup_json json_t *j = json_pack(
-	    "{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:O}", "id", r->id, "pid", (json_int_t)r->pid,
+	    "{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I}", "id", r->id, "pid", (json_int_t)r->pid,
 	    "start_time", (json_int_t)r->start_time, "bundle", r->bundle, "rootfs", r->rootfs,
 	    "cgroup_path", r->cgroup_path ? r->cgroup_path : "", "created", r->created, "owner",
-	    (json_int_t)r->owner, "config", r->config ? r->config : json_null());
+	    (json_int_t)r->owner);
 	if (!j)
 		return ndl_error_setf(err, EINVAL, "state: cannot serialize");
-	cleanup_free char *s = json_dumps(j, JSON_COMPACT);
+	if (r->cgroup)
+		json_object_set(j, "cgroup", r->cgroup);
+	json_t *o = r->config ? json_object_get(r->config, "annotations") : NULL;
+	if (json_is_object(o))
+		json_object_set(j, "annotations", o);
+	o = r->config ? json_object_get(r->config, "hooks") : NULL;
+	if (json_is_object(o) && json_object_size(o))
+		json_object_set(j, "hooks", o);
+	cleanup_free char *rec = json_dumps(j, JSON_COMPACT);
+	cleanup_free char *cfg =
+	    json_dumps(r->config ? r->config : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!rec || !cfg)
+		return ndl_error_setf(err, ENOMEM, "state: cannot serialize");
+	cleanup_free char *s = xasprintf("%s\n%s\n", rec, cfg);
 	return rt_write_volatile_at(dirfd, "state.json", s, strlen(s), 0600, err);
 }
 
@@ -84,16 +110,24 @@ int rt_state_rec_read(const char *root, const char *id, struct rt_state_rec *ret
 	if (r < 0)
 		return r;
 	cleanup_free char *path = xasprintf("%s/%s/state.json", root, id);
-	cleanup_json json_t *j = NULL;
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return ndl_error_setf(err, ENOENT, "container \"%s\" does not exist", id);
 		return ndl_error_set(err, errno, "open %s", path);
 	}
-	if ((r = ndl_json_load_fd(fd, &j, err)) < 0)
-		return ndl_error_wrap(err, "%s", path);
 	struct rt_state_rec rec = {0};
+	if ((r = ndl_read_fd(fd, NDL_JSON_MAX_INPUT, &rec.text, &rec.text_len, err)) < 0)
+		return ndl_error_wrap(err, "%s", path);
+	json_error_t je;
+	cleanup_json json_t *j = json_loadb(rec.text, rec.text_len,
+					    JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		r = ndl_error_setf(err, EINVAL, "%s: invalid JSON at line %d column %d: %s", path,
+				   je.line, je.column, je.text);
+		goto fail;
+	}
+	rec.config_off = (size_t)je.position;
 	const char *s;
 	int64_t v;
 #define GETS(field, key)                                                                           \
@@ -116,13 +150,60 @@ int rt_state_rec_read(const char *root, const char *id, struct rt_state_rec *ret
 	if ((r = ndl_json_get_int(j, path, "owner", true, &v, err)) < 0)
 		goto fail;
 	rec.owner = (uid_t)v;
+	json_t *o = json_object_get(j, "cgroup");
+	rec.cgroup = json_is_object(o) ? json_incref(o) : NULL;
+	/* State written before the split: one object holding "config". */
+	json_t *from = j;
 	json_t *cfg = json_object_get(j, "config");
-	rec.config = cfg && json_is_object(cfg) ? json_incref(cfg) : NULL;
+	if (cfg && !json_is_null(cfg)) {
+		if (!json_is_object(cfg)) {
+			r = ndl_error_setf(err, EINVAL,
+					   "%s: field \"config\": expected object, got %s", path,
+					   ndl_json_type_name(cfg));
+			goto fail;
+		}
+		rec.config = json_incref(cfg);
+		from = cfg;
+	}
+	o = json_object_get(from, "annotations");
+	rec.annotations = json_is_object(o) ? json_incref(o) : NULL;
+	o = json_object_get(from, "hooks");
+	rec.hooks = json_is_object(o) ? json_incref(o) : NULL;
 	*ret = rec;
 	return 0;
 fail:
 	rt_state_rec_clear(&rec);
 	return r;
+}
+
+int rt_state_rec_config(struct rt_state_rec *r, json_t **ret, ndl_error_t *err)
+{
+	if (!r->config) {
+		size_t off = r->config_off;
+		while (off < r->text_len && (r->text[off] == '\n' || r->text[off] == ' ' ||
+					     r->text[off] == '\t' || r->text[off] == '\r'))
+			off++;
+		json_t *j = NULL;
+		if (off >= r->text_len ||
+		    ndl_json_parse(r->text + off, r->text_len - off, &j, err) < 0) {
+			if (off >= r->text_len)
+				ndl_error_setf(err, EINVAL, "no spec");
+			return ndl_error_wrap(err, "state of container \"%s\"", r->id);
+		}
+		if (!json_is_object(j)) {
+			json_decref(j);
+			return ndl_error_setf(err, EINVAL, "state of container \"%s\": no spec",
+					      r->id);
+		}
+		r->config = j;
+	}
+	*ret = r->config;
+	return 0;
+}
+
+bool rt_state_rec_has_hooks(const struct rt_state_rec *r, const char *kind)
+{
+	return json_array_size(json_object_get(r->hooks, kind)) > 0;
 }
 
 unsigned long long rt_pid_start_time(pid_t pid)

@@ -528,6 +528,77 @@ def test_kill_all_without_pid_namespace(rt, bundle):
     assert rt.cmd("delete", cid).returncode == 0
 
 
+def all_cg_dirs(path):
+    """The cgroup's directory in every hierarchy where it exists."""
+    return [cg_dir(c, path) for c in os.listdir(CG_ROOT)
+            if not os.path.islink(os.path.join(CG_ROOT, c)) and os.path.isdir(cg_dir(c, path))]
+
+
+def test_delete_stopped_kills_leftovers(rt, bundle):
+    """Without a pid namespace a child outlives the init: plain `delete`
+    of the stopped container kills it and removes the cgroup (runc's
+    destroy does the same)."""
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] != "pid"]
+    bundle.config["process"]["args"] = ["sh", "-c", "sleep 30 & echo $! > /tmp/child"]
+    bundle.write()
+    cid = "dl-" + uuid.uuid4().hex[:6]
+    assert rt.cmd("create", "--bundle", bundle.path, cid).returncode == 0
+    assert rt.cmd("start", cid).returncode == 0
+    harness.wait_for(lambda: rt.state(cid)["status"] == "stopped", what="init exited")
+    procs = cg_dir("pids", bundle.cgpath) + "/cgroup.procs"
+    left = [int(p) for p in open(procs).read().split()]
+    assert len(left) == 1
+    r = rt.cmd("delete", cid)
+    assert r.returncode == 0, r.stderr
+    assert all_cg_dirs(bundle.cgpath) == []
+    assert not os.path.exists(os.path.join(rt.root, cid))
+    harness.wait_for(lambda: not os.path.exists(f"/proc/{left[0]}") or
+                     open(f"/proc/{left[0]}/stat").read().split(")")[1].split()[0] == "Z",
+                     what="leftover killed")
+
+
+def test_delete_stopped_removes_child_cgroups(rt, bundle):
+    """Sub-cgroups made below the container's (by a nested runtime, or
+    anyone) go with it on delete, deepest first, in every hierarchy."""
+    cid = "dn-" + uuid.uuid4().hex[:6]
+    assert rt.cmd("create", "--bundle", bundle.path, cid).returncode == 0
+    assert rt.cmd("start", cid).returncode == 0
+    harness.wait_for(lambda: rt.state(cid)["status"] == "stopped", what="init exited")
+    dirs = all_cg_dirs(bundle.cgpath)
+    assert len(dirs) >= 3
+    for d in dirs:
+        os.makedirs(os.path.join(d, "sub", "leaf"))
+    r = rt.cmd("delete", cid)
+    assert r.returncode == 0, r.stderr
+    assert all_cg_dirs(bundle.cgpath) == []
+    assert rt.cmd("state", cid).returncode != 0
+
+
+def test_state_and_kill_of_stopped_and_paused(rt, bundle):
+    """What the shim and CRI ask most: state and kill, through every status."""
+    bundle.config["process"]["args"] = ["sleep", "30"]
+    bundle.config["annotations"] = {"io.kubernetes.cri.container-type": "container"}
+    bundle.write()
+    cid = "sk-" + uuid.uuid4().hex[:6]
+    assert rt.cmd("create", "--bundle", bundle.path, cid).returncode == 0
+    assert rt.state(cid)["annotations"] == {"io.kubernetes.cri.container-type": "container"}
+    assert rt.cmd("start", cid).returncode == 0
+    assert rt.cmd("pause", cid).returncode == 0
+    assert rt.state(cid)["status"] == "paused"
+    assert rt.cmd("resume", cid).returncode == 0
+    st = rt.state(cid)
+    assert st["status"] == "running" and st["pid"] > 0
+    assert rt.cmd("kill", cid, "KILL").returncode == 0
+    harness.wait_for(lambda: rt.state(cid)["status"] == "stopped", what="stopped")
+    st = rt.state(cid)
+    assert st["pid"] == 0 and st["annotations"]["io.kubernetes.cri.container-type"]
+    r = rt.cmd("kill", cid, "TERM")
+    assert r.returncode != 0 and "not running" in r.stderr
+    assert rt.cmd("delete", cid).returncode == 0
+    assert all_cg_dirs(bundle.cgpath) == []
+
+
 def test_kill_signal_names_and_numbers(rt, bundle):
     bundle.config["process"]["args"] = ["sh", "-c", "trap 'echo got-usr1; exit 3' USR1; "
                                         "while true; do sleep 0.05; done"]

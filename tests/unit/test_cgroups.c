@@ -592,6 +592,138 @@ static void test_paths(void **state)
 	v1_teardown(&t);
 }
 
+/* ---- saved cgroups (what the runtime keeps in its state) ---- */
+
+static json_t *saved_json(const char *text)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	if (!j)
+		fail_msg("bad test JSON: %s", je.text);
+	return j;
+}
+
+/* Expect cgroup_open_saved to fail with a message containing want. */
+static void saved_fails(const char *text, const char *want)
+{
+	json_t *j = saved_json(text);
+	ndl_error_t err = NDL_ERROR_INIT;
+	struct cgroup *cg = NULL;
+	assert_true(cgroup_open_saved(j, &cg, &err) < 0);
+	assert_null(cg);
+	if (!strstr(ndl_error_msg(&err), want))
+		fail_msg("error \"%s\" lacks \"%s\"", ndl_error_msg(&err), want);
+	ndl_error_clear(&err);
+	json_decref(j);
+}
+
+static void test_v1_saved_roundtrip(void **state)
+{
+	(void)state;
+	struct v1 t;
+	v1_setup(&t, "/sv");
+	cleanup_free char *fz = v1dir(&t, "freezer", "/sv");
+	put(fz, "freezer.state", "THAWED\n");
+	put(fz, "cgroup.procs", "7\n");
+	ndl_error_t err = NDL_ERROR_INIT;
+	struct cgroup *cg = NULL;
+	assert_int_equal(cgroup_open(t.mgr, "/sv", &cg, &err), 0);
+	json_t *j = cgroup_save(cg);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")), "v1");
+	assert_string_equal(json_string_value(json_object_get(j, "path")), "/sv");
+	assert_true(json_is_true(json_object_get(j, "fake")));
+	json_t *v1 = json_object_get(j, "v1");
+	assert_int_equal(json_object_size(v1), 9);
+	cleanup_free char *mem = v1dir(&t, "memory", "/sv");
+	assert_string_equal(json_string_value(json_object_get(v1, "memory")), mem);
+	assert_null(json_object_get(j, "unified"));
+	/* Through text, as the runtime's state file carries it. */
+	cleanup_free char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	j = saved_json(text);
+	struct cgroup *sv = NULL;
+	assert_int_equal(cgroup_open_saved(j, &sv, &err), 0);
+	json_decref(j);
+	assert_string_equal(cgroup_path(sv), "/sv");
+	assert_string_equal(cgroup_controller_dir(sv, "memory"), mem);
+	cleanup_free char *cpu = v1dir(&t, "cpu,cpuacct", "/sv");
+	assert_string_equal(cgroup_controller_dir(sv, "cpuacct"), cpu);
+	assert_null(cgroup_unified_dir(sv));
+	/* The operations a later runtime process uses work on it. */
+	assert_int_equal(cgroup_freeze(sv, &err), 0);
+	assert_file(fz, "freezer.state", "FROZEN");
+	bool frozen = false;
+	assert_int_equal(cgroup_is_frozen(sv, &frozen, &err), 0);
+	assert_true(frozen);
+	assert_int_equal(cgroup_thaw(sv, &err), 0);
+	pid_t *pids = NULL;
+	size_t n = 0;
+	assert_int_equal(cgroup_pids(sv, &pids, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pids[0], 7);
+	free(pids);
+	/* Saved, then a hierarchy removed by someone: destroy counts it gone. */
+	cleanup_free char *huge = v1dir(&t, "hugetlb", "/sv");
+	assert_int_equal(ndl_rm_rf(huge, &err), 0);
+	assert_int_equal(cgroup_destroy(sv, &err), 0);
+	for (size_t i = 0; V1_HIER[i]; i++) {
+		cleanup_free char *d = v1dir(&t, V1_HIER[i], "/sv");
+		assert_false(ndl_path_exists(d));
+	}
+	cgroup_free(sv);
+	cgroup_free(cg);
+	v1_teardown(&t);
+}
+
+static void test_saved_relative_hybrid_and_v2(void **state)
+{
+	(void)state;
+	ndl_error_t err = NDL_ERROR_INIT;
+	struct cgroup *cg = NULL;
+	/* relative path: the directory must end in "/" + path */
+	json_t *j = saved_json("{\"mode\":\"hybrid\",\"path\":\"a//b/\",\"v1\":{\"memory\":"
+			       "\"/sys/fs/cgroup/memory/own/a/b\",\"name=systemd\":"
+			       "\"/sys/fs/cgroup/systemd/own/a/b\"},\"unified\":"
+			       "\"/sys/fs/cgroup/unified/own/a/b\"}");
+	assert_int_equal(cgroup_open_saved(j, &cg, &err), 0);
+	json_decref(j);
+	assert_string_equal(cgroup_path(cg), "a/b");
+	assert_string_equal(cgroup_controller_dir(cg, "name=systemd"),
+			    "/sys/fs/cgroup/systemd/own/a/b");
+	assert_string_equal(cgroup_unified_dir(cg), "/sys/fs/cgroup/unified/own/a/b");
+	j = cgroup_save(cg);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")), "hybrid");
+	assert_null(json_object_get(j, "fake"));
+	json_decref(j);
+	cgroup_free(cg);
+	j = saved_json("{\"mode\":\"v2\",\"path\":\"/k/c\",\"unified\":\"/sys/fs/cgroup/k/c\"}");
+	assert_int_equal(cgroup_open_saved(j, &cg, &err), 0);
+	json_decref(j);
+	assert_string_equal(cgroup_controller_dir(cg, "memory"), "/sys/fs/cgroup/k/c");
+	cgroup_free(cg);
+
+	saved_fails("[]", "expected object");
+	saved_fails("{\"path\":\"/a\",\"v1\":{\"memory\":\"/m/a\"}}", "\"mode\"");
+	saved_fails("{\"mode\":\"v3\",\"path\":\"/a\"}", "\"v3\" is not v1, hybrid or v2");
+	saved_fails("{\"mode\":\"v1\",\"v1\":{\"memory\":\"/m/a\"}}", "\"path\"");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\"}", "field \"v1\": required");
+	saved_fails("{\"mode\":\"v2\",\"path\":\"/a\"}", "field \"unified\": required");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a/../b\",\"v1\":{\"memory\":\"/m/b\"}}",
+		    "are not allowed");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/\",\"v1\":{\"memory\":\"/m\"}}", "root cgroup");
+	/* directories that are not this cgroup's */
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m/b\"}}",
+		    "field \"v1.memory\": \"/m/b\" is not a directory of cgroup /a");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"m/a\"}}", "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/a\"}}", "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m/../a\"}}",
+		    "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"b\",\"v1\":{\"memory\":\"/m/ab\"}}", "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":7}}",
+		    "field \"v1.memory\": expected string, got integer");
+	saved_fails("{\"mode\":\"v2\",\"path\":\"/a\",\"unified\":\"/u/x\"}", "\"unified\"");
+}
+
 /* ---- v2 fake tree ---- */
 
 static void test_v2_apply_writes(void **state)
@@ -933,6 +1065,8 @@ int main(void)
 	    cmocka_unit_test(test_v1_stats),
 	    cmocka_unit_test(test_v1_freeze_and_pids),
 	    cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_v1_saved_roundtrip),
+	    cmocka_unit_test(test_saved_relative_hybrid_and_v2),
 	    cmocka_unit_test(test_v2_apply_writes),
 	    cmocka_unit_test(test_v2_stats),
 	    cmocka_unit_test(test_hybrid_tracks_unified),

@@ -23,6 +23,7 @@
 #include "cri/runtime/runtime.h"
 #include "cri/runtime/seccomp.h"
 #include "cri/runtime/spec.h"
+#include "lib/fs.h"
 #include "lib/json.h"
 
 static struct rt_spec *parse_ok(json_t *doc)
@@ -488,6 +489,119 @@ static void test_state_json(void **state)
 	assert_string_equal(rt_status_name(RT_STATUS_PAUSED), "paused");
 }
 
+/* state.json: the record, then the spec on a line of its own; readers
+ * parse the spec only when asked. */
+static void test_state_record_roundtrip(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/rt-state-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/c1", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	ndl_error_t err = NDL_ERROR_INIT;
+	json_t *cfg = json_pack("{s:s, s:{s:[s]}, s:{s:s}, s:{s:[{s:s}], s:[]}}", "ociVersion",
+				"1.0.2", "process", "args", "true", "annotations", "k", "v",
+				"hooks", "poststop", "path", "/bin/true", "poststart");
+	json_t *cg = json_pack("{s:s, s:s, s:{s:s}}", "mode", "v1", "path", "/x", "v1", "memory",
+			       "/sys/fs/cgroup/memory/x");
+	struct rt_state_rec w = {.id = "c1",
+				 .pid = 4242,
+				 .start_time = 99,
+				 .bundle = "/b",
+				 .rootfs = "/b/rootfs",
+				 .cgroup_path = "/x",
+				 .created = "2026-01-01T00:00:00Z",
+				 .owner = 0,
+				 .config = cfg,
+				 .cgroup = cg};
+	assert_int_equal(rt_state_rec_write(dfd, &w, &err), 0);
+	json_decref(cg);
+
+	char path[300];
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(ndl_read_file(path, 1 << 20, &text, &len, &err), 0);
+	char *nl = strchr(text, '\n');
+	assert_non_null(nl);
+	char *spec = strstr(text, "ociVersion"); /* only in the spec, on the second line */
+	assert_non_null(spec);
+	assert_true(spec > nl);
+	assert_string_equal(nl + strlen(nl) - 1, "\n");
+	free(text);
+
+	struct rt_state_rec r = {0};
+	assert_int_equal(rt_state_rec_read(root, "c1", &r, &err), 0);
+	assert_string_equal(r.id, "c1");
+	assert_int_equal(r.pid, 4242);
+	assert_int_equal(r.start_time, 99);
+	assert_string_equal(r.bundle, "/b");
+	assert_string_equal(r.cgroup_path, "/x");
+	assert_string_equal(json_string_value(json_object_get(r.cgroup, "mode")), "v1");
+	assert_string_equal(json_string_value(json_object_get(r.annotations, "k")), "v");
+	assert_true(rt_state_rec_has_hooks(&r, "poststop"));
+	assert_false(rt_state_rec_has_hooks(&r, "poststart")); /* empty list */
+	assert_false(rt_state_rec_has_hooks(&r, "prestart"));
+	assert_null(r.config); /* not parsed until asked */
+	json_t *got = NULL;
+	assert_int_equal(rt_state_rec_config(&r, &got, &err), 0);
+	assert_true(json_equal(got, cfg));
+	rt_state_rec_clear(&r);
+
+	/* Written before the split: one object with "config" inside. */
+	json_t *old = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:i, s:O}", "id", "c1", "pid",
+				7, "start_time", 8, "bundle", "/b", "rootfs", "/b/r", "cgroup_path",
+				"", "created", "t", "owner", 0, "config", cfg);
+	assert_int_equal(json_dump_file(old, path, JSON_COMPACT), 0);
+	json_decref(old);
+	assert_int_equal(rt_state_rec_read(root, "c1", &r, &err), 0);
+	assert_int_equal(r.pid, 7);
+	assert_null(r.cgroup);
+	assert_string_equal(json_string_value(json_object_get(r.annotations, "k")), "v");
+	assert_true(rt_state_rec_has_hooks(&r, "poststop"));
+	assert_int_equal(rt_state_rec_config(&r, &got, &err), 0);
+	assert_true(json_equal(got, cfg));
+	rt_state_rec_clear(&r);
+
+	/* A damaged spec line fails only the commands that need the spec. */
+	FILE *f = fopen(path, "w");
+	fputs("{\"id\":\"c1\",\"pid\":1,\"start_time\":2,\"bundle\":\"/b\",\"rootfs\":\"/r\","
+	      "\"cgroup_path\":\"\",\"created\":\"t\",\"owner\":0}\n{\"oci",
+	      f);
+	fclose(f);
+	assert_int_equal(rt_state_rec_read(root, "c1", &r, &err), 0);
+	assert_null(r.annotations);
+	assert_true(rt_state_rec_config(&r, &got, &err) < 0);
+	assert_non_null(strstr(ndl_error_msg(&err), "state of container \"c1\""));
+	ndl_error_clear(&err);
+	rt_state_rec_clear(&r);
+	/* ...and a record without the spec line at all */
+	f = fopen(path, "w");
+	fputs("{\"id\":\"c1\",\"pid\":1,\"start_time\":2,\"bundle\":\"/b\",\"rootfs\":\"/r\","
+	      "\"cgroup_path\":\"\",\"created\":\"t\",\"owner\":0}\n",
+	      f);
+	fclose(f);
+	assert_int_equal(rt_state_rec_read(root, "c1", &r, &err), 0);
+	assert_true(rt_state_rec_config(&r, &got, &err) < 0);
+	assert_non_null(strstr(ndl_error_msg(&err), "no spec"));
+	ndl_error_clear(&err);
+	rt_state_rec_clear(&r);
+	/* A damaged record names the file. */
+	f = fopen(path, "w");
+	fputs("{\"id\":\"c1\",\"pid\":\"x\"}\n", f);
+	fclose(f);
+	assert_true(rt_state_rec_read(root, "c1", &r, &err) < 0);
+	assert_non_null(strstr(ndl_error_msg(&err), path));
+	ndl_error_clear(&err);
+
+	json_decref(cfg);
+	close(dfd);
+	assert_int_equal(ndl_rm_rf(root, &err), 0);
+}
+
 static void test_find_executable(void **state)
 {
 	(void)state;
@@ -526,6 +640,7 @@ int main(void)
 	    cmocka_unit_test(test_seccomp_compile),
 	    cmocka_unit_test(test_id_validation),
 	    cmocka_unit_test(test_state_json),
+	    cmocka_unit_test(test_state_record_roundtrip),
 	    cmocka_unit_test(test_find_executable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
