@@ -15,6 +15,7 @@
 #include "cri/server/daemon.h"
 #include "cri/server/handlers.h"
 #include "cri/server/service.h"
+#include "cri/server/stream.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
@@ -35,6 +36,9 @@ static void usage(FILE *f)
 		"  --image-preload-dir DIR  OCI archives imported at startup\n"
 		"  --log-level LEVEL        error|warn|info|debug (default info)\n"
 		"  --workers N              gRPC worker threads (default 4)\n"
+		"  --stream-address IP      streaming server (exec/attach/port-forward) address\n"
+		"                           (default 127.0.0.1)\n"
+		"  --stream-port PORT       streaming server port (default 0: any free port)\n"
 		"  --config FILE            YAML/JSON file with the same keys (flags win)\n");
 }
 
@@ -50,6 +54,8 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_CONFIG,
 	OPT_WORKERS,
+	OPT_STREAM_ADDRESS,
+	OPT_STREAM_PORT,
 	OPT_HELP
 };
 
@@ -65,6 +71,8 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"stream-address", required_argument, NULL, OPT_STREAM_ADDRESS},
+    {"stream-port", required_argument, NULL, OPT_STREAM_PORT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -91,6 +99,10 @@ static int parse_level(const char *s, enum ndl_log_level *ret)
 		}
 	return -1;
 }
+
+/* The streaming server's flags (not in the config file). */
+static char *stream_address;
+static int stream_port;
 
 /* Flags over config file over defaults: the file is found first, then every
  * flag is applied on top of it. */
@@ -154,6 +166,22 @@ static int parse_args(int argc, char **argv, struct cri_daemon_config *c)
 				return 2;
 			}
 			c->workers = (int)n;
+			break;
+		}
+		case OPT_STREAM_ADDRESS:
+			set_str(&stream_address, optarg);
+			break;
+		case OPT_STREAM_PORT: {
+			char *end = NULL;
+			long n = strtol(optarg, &end, 10);
+			if (!*optarg || *end || n < 0 || n > 65535) {
+				fprintf(stderr,
+					"nodelet-cri: flag --stream-port: expected 0..65535, got "
+					"\"%s\"\n",
+					optarg);
+				return 2;
+			}
+			stream_port = (int)n;
 			break;
 		}
 		case OPT_HELP:
@@ -283,6 +311,8 @@ int cri_daemon_main(int argc, char **argv)
 	    .stream = cri_service_stream(),
 	    .user = &svc,
 	};
+	if (cri_stream_start(&svc, stream_address, stream_port, &err) < 0)
+		goto out;
 	if (cri_rpc_start(&rc_cfg, &svc.rpc, &err) < 0)
 		goto out;
 	if (chmod(cfg.listen, 0600) < 0) {
@@ -316,6 +346,7 @@ out:
 		/* The exit watcher posts events through the server: stop it first. */
 		cri_containers_fini(&svc);
 		cri_rpc_stop(svc.rpc);
+		cri_stream_stop();
 		svc.rpc = NULL;
 		/* Only our own socket: a second daemon that failed to lock never got here. */
 		if (lock_fd >= 0)
@@ -328,5 +359,7 @@ out:
 		close(lock_fd);
 	ndl_error_clear(&err);
 	cri_daemon_config_free(&cfg);
+	free(stream_address);
+	stream_address = NULL;
 	return rc;
 }

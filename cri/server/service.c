@@ -10,6 +10,7 @@
 
 #include "cri/network/cni.h"
 #include "cri/server/handlers.h"
+#include "cri/server/stream.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -429,9 +430,9 @@ static const struct cri_method methods[] = {
     METHOD(RuntimeService, UpdateContainerResources, update_container_resources_request, cri_h_update_container_resources),
     METHOD(RuntimeService, ReopenContainerLog, reopen_container_log_request, cri_h_reopen_container_log),
     METHOD(RuntimeService, ExecSync, exec_sync_request, cri_h_exec_sync),
-    METHOD(RuntimeService, Exec, exec_request, NULL),
-    METHOD(RuntimeService, Attach, attach_request, NULL),
-    METHOD(RuntimeService, PortForward, port_forward_request, NULL),
+    METHOD(RuntimeService, Exec, exec_request, cri_h_exec),
+    METHOD(RuntimeService, Attach, attach_request, cri_h_attach),
+    METHOD(RuntimeService, PortForward, port_forward_request, cri_h_port_forward),
     METHOD(RuntimeService, ContainerStats, container_stats_request, cri_h_container_stats),
     METHOD(RuntimeService, ListContainerStats, list_container_stats_request, cri_h_list_container_stats),
     METHOD(RuntimeService, PodSandboxStats, pod_sandbox_stats_request, cri_h_pod_sandbox_stats),
