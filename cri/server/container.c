@@ -676,7 +676,8 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 	const char *cwd = c->working_dir && *c->working_dir ? c->working_dir
 			  : ic->working_dir && *ic->working_dir ? ic->working_dir
 								: "/";
-	json_t *process = json_pack("{s:b,s:o,s:o,s:o,s:s,s:o,s:b}", "terminal", 0, "user", user,
+	/* With tty the shim receives the pty master (--console-socket). */
+	json_t *process = json_pack("{s:b,s:o,s:o,s:o,s:s,s:o,s:b}", "terminal", c->tty, "user", user,
 				    "args", args, "env", env, "cwd", cwd, "capabilities",
 				    capabilities(sc), "noNewPrivileges", sc && sc->no_new_privs);
 	if (lx && lx->resources && lx->resources->oom_score_adj)
@@ -1215,7 +1216,7 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 		cleanup_free char *shim = sibling_bin("nodelet-shim");
 		cleanup_free char *rt = sibling_bin("nodelet-runtime");
 		cleanup_free char *rroot = runtime_root(svc);
-		char *argv[16];
+		char *argv[20];
 		int a = 0;
 		argv[a++] = shim;
 		argv[a++] = (char *)"--id";
@@ -1232,6 +1233,13 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 			argv[a++] = (char *)"--log-path";
 			argv[a++] = log_path;
 		}
+		/* stdin/tty for CRI Attach: the shim keeps the stdin, owns the pty. */
+		if (c->stdin)
+			argv[a++] = (char *)"--stdin";
+		if (c->stdin && c->stdin_once)
+			argv[a++] = (char *)"--stdin-once";
+		if (c->tty)
+			argv[a++] = (char *)"--tty";
 		argv[a] = NULL;
 		cleanup_free char *out = NULL;
 		int rc = run_tool(argv, &out, 60000, &e);

@@ -13,6 +13,9 @@ struct shim_opts {
 	const char *runtime;
 	const char *runtime_root;
 	const char *log_path;
+	bool stdin;	 /* keep the container's stdin open for attach */
+	bool stdin_once; /* close it when the first attach with stdin detaches */
+	bool tty;	 /* the container has a terminal (process.terminal in the bundle) */
 	bool foreground;
 	bool help;
 };
