@@ -118,7 +118,8 @@ const char *stream_validate(const struct stream_request *r)
 	if (r->tty && r->err)
 		return "tty and stderr cannot both be true";
 	if (!r->in && !r->out && !r->err)
-		return "one of stdin, stdout, or stderr must be set";
+		return r->kind == STREAM_ATTACH ? "one of stdin, stdout, and stderr must be set"
+						: "one of stdin, stdout, or stderr must be set";
 	return NULL;
 }
 
@@ -658,8 +659,9 @@ static void pf_new_stream(struct session *ss, uint32_t sid, const struct spdy_he
 {
 	cleanup_free char *bad = pf_check(h);
 	if (bad) {
+		/* apimachinery's spdy connection resets a rejected stream. */
 		log_debug(1, "port forward stream rejected", "err=\"%s\"", bad);
-		reply(ss, sid, true);
+		spdy_put_rst(&ss->wbuf, sid, SPDY_RST_CANCEL);
 		return;
 	}
 	reply(ss, sid, false);
