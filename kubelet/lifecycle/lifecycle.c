@@ -1357,7 +1357,7 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 }
 
 /* Kept reachable for leak checkers when threads had to be left running. */
-static struct kl_lifecycle *abandoned;
+static struct kl_lifecycle *volatile abandoned;
 
 void kl_lifecycle_stop(struct kl_lifecycle *l)
 {

@@ -456,7 +456,10 @@ size_t kl_probe_set_sync(struct kl_probe_set *s, struct pod *p, struct kl_observ
 		if (!is_current(ctrs, n, o->id, sandbox_id))
 			continue;
 		const struct pod_container *c = pod_find_container(p, o->name);
-		if (!c || c->is_init)
+		/* Regular containers and sidecars (restartable init containers,
+		 * probed since kubelet 1.29); other init containers never. */
+		if (!c || (c->is_init && !(c->restart_policy &&
+					   strcmp(c->restart_policy, "Always") == 0)))
 			continue;
 		const struct pod_probe *probes[3] = {&c->liveness, &c->readiness, &c->startup};
 		for (int k = 0; k < 3; k++) {

@@ -226,6 +226,8 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			}
 			if (o->state == 0)
 				return; /* created, not running yet */
+			if (o->has_probe_result && !o->probe_started)
+				return; /* the next one waits for its startup probe */
 			continue;
 		}
 		if (!o) {

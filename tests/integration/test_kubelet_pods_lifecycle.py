@@ -85,6 +85,33 @@ def test_slow_probe_delays_no_sync_and_no_other_probe(env):
     harness.wait_for(lambda: env.cstatus("sl", "slow")["ready"], timeout=15, what="slow ready")
 
 
+@pytest.mark.network
+def test_sidecar_probes(env):
+    """Sidecars are probed (kubelet 1.29): the app container starts only
+    once the sidecar's startup probe succeeded, and the sidecar's readiness
+    shows in initContainerStatuses."""
+    spec = f"""  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: side
+    image: {BB}
+    restartPolicy: Always
+    command: [sh, -c, "(sleep 3; touch /tmp/up) & {LOOP}"]
+    startupProbe: {{exec: {{command: [test, -f, /tmp/up]}}, periodSeconds: 1, failureThreshold: 30}}
+    readinessProbe: {{exec: {{command: [test, -f, /tmp/up]}}, periodSeconds: 1}}
+  containers:
+  - {{name: app, image: {BB}, command: [sh, -c, "{LOOP}"]}}
+"""
+    env.node.write("sp.yaml", manifest("sp", spec))
+    env.wait_running("sp", "app", timeout=60)
+    side = env.cstatus("sp", "side")
+    app = env.cstatus("sp", "app")
+    t_side = rfc3339(side["state"]["running"]["startedAt"])
+    t_app = rfc3339(app["state"]["running"]["startedAt"])
+    assert t_app - t_side >= 2, (side, app)
+    harness.wait_for(lambda: env.cstatus("sp", "side")["ready"] and
+                     env.cstatus("sp", "side")["started"], timeout=10, what="sidecar ready")
+
+
 # ---- gRPC probes ----
 
 HEALTH_SERVER = r'''

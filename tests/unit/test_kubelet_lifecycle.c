@@ -203,6 +203,15 @@ static void test_sidecar_init_containers(void **st)
 	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
 	assert_int_equal(a.n_start, 1);
 	assert_string_equal(a.start[0].c->name, "i2");
+	/* ...unless its startup probe has not succeeded yet (kubelet 1.29). */
+	c[0].has_probe_result = true;
+	c[0].probe_started = false;
+	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
+	assert_int_equal(a.n_start, 0);
+	c[0].probe_started = true;
+	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
+	assert_int_equal(a.n_start, 1);
+	assert_string_equal(a.start[0].c->name, "i2");
 	c[1] = ctr("c2", "i2", "s1", 2, 0, 0, T0);
 	kl_compute_pod_actions(p, sbs, c, 2, &bt, T0, &a);
 	assert_int_equal(a.n_start, 1);
