@@ -47,6 +47,15 @@ int cni_netconf_load_dir(const char *dir, struct cni_netconf **ret, ndl_error_t 
 int cni_netconf_load_by_name(const char *dir, const char *name, struct cni_netconf **ret,
 			     ndl_error_t *err);
 
+/* The loopback network containerd's CRI attaches before the pod network
+ * (go-cni's WithLoNetwork): {"cniVersion": "0.3.1", "name":
+ * "cni-loopback", "plugins": [{"type": "loopback"}]}, on interface "lo".
+ * ADD it with ifname CNI_LOOPBACK_IFNAME so the pod's lo is up (127.0.0.1
+ * reachable between the pod's containers); DEL it on teardown. */
+#define CNI_LOOPBACK_NETWORK "cni-loopback"
+#define CNI_LOOPBACK_IFNAME  "lo"
+struct cni_netconf *cni_loopback_netconf(void);
+
 /* Where and how plugins run. */
 struct cni_config {
 	const char *const *bin_dirs; /* NULL-terminated search list */

@@ -706,6 +706,37 @@ static void test_gc(void **state)
 	fake_teardown(&f);
 }
 
+/* containerd's loopback network, attached on "lo", runs the loopback plugin
+ * (checked with a fake "loopback" that records its ifname). */
+static void test_loopback_netconf(void **state)
+{
+	struct cni_netconf *lo = cni_loopback_netconf();
+	assert_string_equal(lo->name, "cni-loopback");
+	assert_string_equal(lo->cni_version, "0.3.1");
+	assert_int_equal(lo->n_plugins, 1);
+	struct fake f;
+	fake_setup(&f, chain3);
+	char *src = xasprintf("%s/pa", f.bin);
+	char *dst = xasprintf("%s/loopback", f.bin);
+	assert_int_equal(link(src, dst), 0);
+	struct cni_runtime rt = {
+	    .container_id = "cidl", .netns = "/proc/self/ns/net", .ifname = CNI_LOOPBACK_IFNAME};
+	json_t *result = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	assert_int_equal(cni_network_add(&f.cfg, lo, &rt, &result, &err), 0);
+	char *log = read_text(f.dir, "log");
+	assert_string_equal(log, "ADD loopback cidl lo\n");
+	free(log);
+	assert_true(cached(&f, "cni-loopback-cidl-lo"));
+	assert_int_equal(cni_network_del(&f.cfg, lo, &rt, &err), 0);
+	assert_false(cached(&f, "cni-loopback-cidl-lo"));
+	json_decref(result);
+	free(src);
+	free(dst);
+	cni_netconf_free(lo);
+	fake_teardown(&f);
+}
+
 /* The cache record is replaced through a temp file and a rename (no
  * leftovers), readable by root only, as libcni writes it. */
 static void test_cache_write_no_leftovers(void **state)
@@ -753,6 +784,7 @@ int main(void)
 	    cmocka_unit_test(test_status),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_cache_write_no_leftovers),
+	    cmocka_unit_test(test_loopback_netconf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
