@@ -101,11 +101,26 @@ static void format_v6(const uint8_t *a, char *buf)
 	*p = 0;
 }
 
+/* Dotted quad by hand: host-local formats every lease name it scans to
+ * check that it is canonical, and snprintf costs ~20x more. */
+static void format_v4(const uint8_t *a, char *buf)
+{
+	char *p = buf;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : 0;
+	}
+}
+
 const char *cni_ip_format(const struct cni_ip *ip, char *buf)
 {
 	if (ip->family == AF_INET)
-		snprintf(buf, CNI_IPNET_STRLEN, "%u.%u.%u.%u", ip->addr[0], ip->addr[1],
-			 ip->addr[2], ip->addr[3]);
+		format_v4(ip->addr, buf);
 	else if (ip->family == AF_INET6)
 		format_v6(ip->addr, buf);
 	else

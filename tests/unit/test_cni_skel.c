@@ -68,6 +68,15 @@ static void test_ip_parse_format(void **state)
 	assert_string_equal(cni_ip_format(&ip, buf), "fd00::");
 	assert_int_equal(cni_ip_parse("::", &ip, &err), 0);
 	assert_string_equal(cni_ip_format(&ip, buf), "::");
+	/* The hand-written dotted quad against printf, every octet value in
+	 * every position. */
+	for (unsigned v = 0; v < 256; v++) {
+		char want[CNI_IPNET_STRLEN];
+		struct cni_ip q = {.family = AF_INET, .addr = {v, 255 - v, v / 3, v ^ 0x5a}};
+		snprintf(want, sizeof(want), "%u.%u.%u.%u", q.addr[0], q.addr[1], q.addr[2],
+			 q.addr[3]);
+		assert_string_equal(cni_ip_format(&q, buf), want);
+	}
 	assert_true(cni_ip_parse("10.1.2", &ip, &err) < 0);
 	assert_int_equal(cni_error_code(&err), CNI_ERR_DECODE);
 	assert_non_null(strstr(ndl_error_msg(&err), "\"10.1.2\""));
