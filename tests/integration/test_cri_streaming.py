@@ -315,6 +315,14 @@ def rt(request, netns, tmp_path, images):
     yield R()
     c.close()
     d.stop()
+    if request.param == "nodelet-cri":
+        # Sanitizer builds (NODELET_BUILD=build-asan) report into the logs.
+        logs = d.logtext()
+        for root, _dirs, files in os.walk(os.path.join(short, "run", "s")):
+            for f in files:
+                if f == "shim.log":
+                    logs += open(os.path.join(root, f), errors="replace").read()
+        assert "Sanitizer" not in logs and "runtime error:" not in logs, logs[-3000:]
     shutil.rmtree("/tmp/stream-logs-" + uid, ignore_errors=True)
     subprocess.run(["umount", "-R", "-l", short], stderr=subprocess.DEVNULL)
     shutil.rmtree(short, ignore_errors=True)
@@ -444,6 +452,28 @@ def test_attach_tty(rt):
     # The pty output is logged as stdout.
     harness.wait_for(lambda: any(len(l) == 4 and l[1] == "stdout" and "tty-5" in l[3]
                                  for l in rt.log(cid)), timeout=10, what="tty output logged")
+
+
+def test_attach_after_daemon_restart(rt):
+    """The shim keeps the container's stdin and serves attach across a
+    kill -9 and restart of nodelet-cri."""
+    if rt.name == "containerd":
+        pytest.skip("restart scenario is ours (containerd's shims are separate)")
+    c = rt.client
+    cid = rt.run("cat", ["/bin/cat"], stdin=True)
+    d = rt.daemon
+    d.proc.kill()
+    d.proc.wait()
+    d.start()
+    c2 = criclient.Client(d.sock, timeout=60)
+    url = c2.Attach(container_id=cid, stdin=True, stdout=True).url
+
+    def interact(conn, si, so):
+        si.write(b"after restart\n")
+        assert conn.wait(lambda: b"after restart\n" in so.data)
+    out, _, st, _ = remotecommand(url, stdin=b"", stderr=False, keep_open=interact)
+    assert out == b"after restart\n" and status(st)["status"] == "Success"
+    c2.close()
 
 
 # ---- port forward ----

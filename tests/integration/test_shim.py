@@ -33,12 +33,13 @@ def rt(request, tmp_path):
         binary = path
         state_root = str(root)
 
-        def start_shim(self, args, log=True, **kw):
+        def start_shim(self, args, log=True, shim_args=(), terminal=False, **kw):
             cid = "shim-" + uuid.uuid4().hex[:12]
             bundle = rtbundle.make_bundle(tmp_path / cid, args=args)
             # Absolute: a relative path would land below our own cgroup,
             # which on this host belongs to the machine's service.
             bundle.config["linux"]["cgroupsPath"] = f"/nodelet-shim-test/{cid}"
+            bundle.config["process"]["terminal"] = terminal
             for k, v in kw.items():
                 if k == "memory_limit":
                     bundle.config["linux"]["resources"]["memory"] = {"limit": v, "swap": v}
@@ -49,6 +50,7 @@ def rt(request, tmp_path):
             logf = tmp_path / (cid + ".log")
             if log:
                 cmd += ["--log-path", str(logf)]
+            cmd += list(shim_args)
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                timeout=30)
             made.append(cid)
@@ -207,3 +209,96 @@ def test_bad_arguments(tmp_path):
                         "--state-dir", str(tmp_path / "st"), "--runtime", "/nonexistent/rt"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
     assert p.returncode == 1 and "could not be executed" in p.stderr
+
+
+def attach(state, flags="111"):
+    """A client of the shim's attach socket (one SOCK_SEQPACKET message each)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10)
+    s.connect(str(state / "attach"))
+    s.send(b"a" + flags.encode())
+    return s
+
+
+def read_until(s, pred, timeout=10):
+    """Messages until pred(stdout bytes, types seen) holds."""
+    out, types = b"", []
+    end = time.monotonic() + timeout
+    while not pred(out, types):
+        s.settimeout(max(0.1, end - time.monotonic()))
+        try:
+            m = s.recv(70000)
+        except socket.timeout:
+            break
+        if not m:
+            types.append("EOF")
+            break
+        types.append(chr(m[0]))
+        if m[:1] in (b"o", b"e"):
+            out += m[1:]
+    return out, types
+
+
+def test_tty_attach_resize_and_rss(rt):
+    """--tty: the runtime hands the pty master over the console socket; the
+    shim logs its output as stdout and serves it to attach clients, with
+    stdin and resize. Same with runc as the runtime."""
+    cid, state, logf, p = rt.start_shim(["sh"], shim_args=["--tty", "--stdin"], terminal=True)
+    assert p.returncode == 0, p.stderr
+    assert not (state / "console.sock").exists()
+    rt.start(cid)
+    a = attach(state)
+    a.send(b"r100 30")
+    a.send(b"istty size; echo hi-$((1+1))\n")
+    out, _ = read_until(a, lambda o, t: b"hi-2" in o and b"30 100" in o)
+    assert b"30 100" in out and b"hi-2" in out, out
+    shim_pid = int((state / "shim.pid").read_text())
+    rss_kb = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{shim_pid}/status").read()).group(1))
+    if not harness.SANITIZE:
+        assert rss_kb <= 1024, f"shim RSS {rss_kb} kB with a pty and an attach client"
+    # A second client sees the same live output.
+    b = attach(state, "010")
+    a.send(b"iecho both-$((3*3))\n")
+    assert b"both-9" in read_until(b, lambda o, t: b"both-9" in o)[0]
+    a.send(b"iexit 7\n")
+    _, types = read_until(a, lambda o, t: "x" in t or "EOF" in t)
+    assert "x" in types or "EOF" in types
+    assert wait_exit(state)["exit_code"] == 7
+    # Records split at "\n" only: a terminal's "\r" stays in the content,
+    # as containerd writes it.
+    recs = [LINE.match(l) for l in logf.read_bytes().decode().split("\n") if l]
+    assert all(recs)
+    assert any(m.group(2) == "stdout" and "hi-2" in m.group(4) for m in recs)
+    assert not (state / "attach").exists()
+
+
+def test_attach_stdin_once_and_detach(rt):
+    # Without stdin_once, the end of a client's stdin detaches that client only.
+    cid, state, logf, p = rt.start_shim(["cat"], shim_args=["--stdin"])
+    assert p.returncode == 0, p.stderr
+    rt.start(cid)
+    a = attach(state)
+    a.send(b"iping\n")
+    assert read_until(a, lambda o, t: b"ping\n" in o)[0] == b"ping\n"
+    a.send(b"c")
+    _, types = read_until(a, lambda o, t: "d" in t or "EOF" in t)
+    assert "d" in types
+    # The container still reads stdin from the next client.
+    a = attach(state)
+    a.send(b"ipong\n")
+    assert read_until(a, lambda o, t: b"pong\n" in o)[0] == b"pong\n"
+    rt.kill(cid)
+    wait_exit(state)
+
+    # stdin_once: the end of the first attach's stdin closes the container's.
+    cid, state, logf, p = rt.start_shim(["sh", "-c", "cat; echo eof-$((1+1))"],
+                                        shim_args=["--stdin", "--stdin-once"])
+    assert p.returncode == 0, p.stderr
+    rt.start(cid)
+    a = attach(state)
+    a.send(b"ilast\n")
+    a.send(b"c")
+    out, types = read_until(a, lambda o, t: "x" in t or "EOF" in t)
+    assert out == b"last\neof-2\n", (out, types)
+    assert wait_exit(state)["exit_code"] == 0
+    assert [m for _, _, m in read_log(logf)] == ["last", "eof-2"]
