@@ -931,8 +931,13 @@ static void kill_exec(struct session *ss)
 		size_t l = 0;
 		long xp = 0;
 		if (ndl_read_file(ss->proc.pid_file, 64, &b, &l, NULL) == 0 &&
-		    (xp = strtol(b, NULL, 10)) > 1)
+		    (xp = strtol(b, NULL, 10)) > 1) {
+			/* Its process group too when it leads one (a tty exec is a
+			 * session leader): background children go with it. */
+			if (getpgid((pid_t)xp) == (pid_t)xp)
+				kill(-(pid_t)xp, SIGKILL);
 			kill((pid_t)xp, SIGKILL);
+		}
 	}
 	if (ss->proc.pid > 0)
 		kill(ss->proc.pid, SIGKILL);
