@@ -326,6 +326,14 @@ static int resolve_user(const char *rootfs, const Runtime__V1__LinuxContainerSec
 {
 	struct user_info u = {0};
 	cleanup_free char *group_part = NULL;
+	/* A group alone would silently run as root's uid: containerd refuses
+	 * it, and critest checks that CreateContainer fails. */
+	if (sc && sc->run_as_group && !sc->run_as_user &&
+	    !(sc->run_as_username && *sc->run_as_username))
+		return ndl_error_setf(err, EINVAL,
+				      "field \"linux.security_context.run_as_group\": user group %lld "
+				      "is specified without user (run_as_user or run_as_username)",
+				      (long long)sc->run_as_group->value);
 	if (sc && sc->run_as_username && *sc->run_as_username) {
 		if (!passwd_lookup(rootfs, sc->run_as_username, 0, &u))
 			return ndl_error_setf(
@@ -692,6 +700,7 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 	cleanup_free char *resolv = xasprintf("%s/resolv.conf", sdir);
 	cleanup_free char *hname = xasprintf("%s/hostname", sdir);
 	cleanup_free char *shm = xasprintf("%s/shm", sdir);
+	bool bidirectional = false;
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		const Runtime__V1__Mount *m = c->mounts[i];
 		if (!m->container_path || !*m->container_path || !m->host_path || !*m->host_path) {
@@ -727,6 +736,8 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 					   RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER
 				       ? "rslave"
 				       : "rprivate";
+		if (m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL)
+			bidirectional = true;
 		cleanup_free char *opts = xasprintf("rbind,%s,%s", prop, m->readonly ? "ro" : "rw");
 		json_array_append_new(mounts, mnt(m->container_path, "bind", m->host_path, opts));
 	}
@@ -826,6 +837,11 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 	json_t *linux = json_pack("{s:o,s:s,s:o,s:o}", "namespaces", nss, "cgroupsPath", cgpath,
 				  "resources",
 				  resources_json(lx ? lx->resources : NULL, allow), "devices", devs);
+	/* As containerd: a bidirectional mount needs the container's root
+	 * mount shared, else its mounts never propagate back to the host (the
+	 * runtime's default, rslave, covers host-to-container). */
+	if (bidirectional)
+		json_object_set_new(linux, "rootfsPropagation", json_string("rshared"));
 	if (!priv) {
 		json_t *masked, *ro;
 		if (sc && (sc->n_masked_paths || sc->n_readonly_paths)) {
@@ -1180,6 +1196,7 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 	if (logdir && *logdir && c->log_path && *c->log_path)
 		log_path = xasprintf("%s/%s", logdir, c->log_path);
 	struct image_mount im = {0};
+	cleanup_free char *create_error = NULL;
 
 	if (cri_store_reserve_name(svc->store, name, id, &e) < 0) {
 		ndl_error_wrap(&e, "failed to reserve container name \"%s\"", name);
@@ -1246,10 +1263,26 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 		if (rc < 0)
 			goto fail_err;
 		if (rc != 0) {
-			ndl_error_setf(&e, EIO, "create container: %s", out ? out : "shim failed");
-			goto fail_err;
+			/* containerd runs the OCI runtime's create only at
+			 * StartContainer, so a command missing from the image (the
+			 * runtime resolves it at create) lets CreateContainer succeed
+			 * and StartContainer fail with StartError. Do the same: keep
+			 * the container CREATED with the error, for Start to report.
+			 * The shim is gone and leaves nothing running; its state dir
+			 * is emptied so no stale exit.json is read. */
+			if (out) {
+				size_t ol = strlen(out);
+				while (ol && (out[ol - 1] == '\n' || out[ol - 1] == ' '))
+					out[--ol] = 0;
+			}
+			create_error = xasprintf("create container: %s", out && *out ? out : "shim failed");
+			log_warn("container create failed; reported at start", "id=%s err=\"%s\"", id,
+				 create_error);
+			if (ndl_rm_rf(statedir, &e) < 0 || ndl_mkdir_p(statedir, 0700, &e) < 0)
+				goto fail_err;
+		} else {
+			watch_state_dir(svc, id);
 		}
-		watch_state_dir(svc, id);
 	}
 
 	data = json_object();
@@ -1276,6 +1309,8 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 	json_object_set_new(data, "config", cri_msg_to_json(&c->base));
 	json_object_set_new(data, "stop_signal",
 			    json_string(img.config.stop_signal ? img.config.stop_signal : ""));
+	if (create_error)
+		json_object_set_new(data, "create_error", json_string(create_error));
 	if (cri_store_add(svc->store, CRI_KIND_CONTAINER, data, NULL, &e) < 0) {
 		ndl_error_t e2 = NDL_ERROR_INIT;
 		runtime_cmd(svc, &e2, "delete", "--force", id, NULL);
@@ -1343,12 +1378,16 @@ enum cri_status cri_h_start_container(void *user, const ProtobufCMessage *req, s
 	/* Taken before the call: a command that exits at once must not show
 	 * finished_at before started_at. */
 	int64_t started = cri_now_ns();
-	if (runtime_cmd(svc, &e, "start", rec->id, NULL, NULL) < 0) {
-		/* containerd: the container is marked exited with ContainerCannotRun. */
+	const char *create_error = jstr(rec->data, "create_error");
+	if (*create_error)
+		ndl_error_set(&e, EIO, "%s", create_error);
+	if (*create_error || runtime_cmd(svc, &e, "start", rec->id, NULL, NULL) < 0) {
+		/* containerd 1.6: exited, exit code 128, reason StartError, the
+		 * error as message, never started. */
 		json_object_set_new(rec->data, "state", json_integer(C_EXITED));
 		json_object_set_new(rec->data, "exit_code", json_integer(128));
 		json_object_set_new(rec->data, "finished_at", json_integer(cri_now_ns()));
-		json_object_set_new(rec->data, "reason", json_string("ContainerCannotRun"));
+		json_object_set_new(rec->data, "reason", json_string("StartError"));
 		json_object_set_new(rec->data, "message", json_string(ndl_error_msg(&e)));
 		ndl_error_t e2 = NDL_ERROR_INIT;
 		cri_store_save(svc->store, rec, &e2);
@@ -1414,8 +1453,10 @@ static int container_stop(struct cri_service *svc, struct cri_record *rec, long 
 	int state = (int)json_integer_value(json_object_get(rec->data, "state"));
 	cleanup_free char *sig = xstrdup(
 	    json_string_value(json_object_get(rec->data, "stop_signal")) ?: "");
+	bool create_failed = json_object_get(rec->data, "create_error") != NULL;
 	pthread_mutex_unlock(&rec->lock);
-	if (state == C_EXITED)
+	/* Nothing runs for a container whose create failed (see Create). */
+	if (state == C_EXITED || (state == C_CREATED && create_failed))
 		return 0;
 	/* A created container's init waits in the runtime's create: the
 	 * SIGKILL below ends it too, and the shim records the exit. */
@@ -1759,11 +1800,27 @@ enum cri_status cri_h_list_containers(void *user, const ProtobufCMessage *req,
 
 /* ---- ExecSync / ReopenContainerLog ---- */
 
+/* Kill the process named by a pid file (the exec'd process of a timed
+ * out ExecSync) while its parent, the runtime, still lives: the runtime
+ * reaps it. Killing the runtime first would orphan it to the host's init
+ * (orphans go to the reaper of the dying parent's pid namespace), where it
+ * would linger as a zombie that pgrep in the container still sees. */
+static void kill_pidfile(const char *path)
+{
+	cleanup_free char *pb = NULL;
+	size_t pl = 0;
+	long xp = 0;
+	if (path && ndl_read_file(path, 64, &pb, &pl, NULL) == 0 && (xp = strtol(pb, NULL, 10)) > 1)
+		kill((pid_t)xp, SIGKILL);
+}
+
 /* Run argv with separate stdout/stderr captures (each capped at max
- * bytes) and a timeout; on timeout the child is killed and ETIMEDOUT
- * returned. Returns the exit status. */
+ * bytes) and a timeout; on timeout the process in victim_pidfile (if any)
+ * is killed, the child gets a moment to reap it and exit, then it is
+ * killed too, and ETIMEDOUT returned. Returns the exit status. */
 static int run_split(char *const argv[], char **ret_out, size_t *out_len, char **ret_err,
-		     size_t *err_len, size_t max, int timeout_ms, ndl_error_t *err)
+		     size_t *err_len, size_t max, int timeout_ms, const char *victim_pidfile,
+		     ndl_error_t *err)
 {
 	int po[2], pe[2];
 	if (pipe2(po, O_CLOEXEC) < 0)
@@ -1809,6 +1866,12 @@ static int run_split(char *const argv[], char **ret_out, size_t *out_len, char *
 			continue;
 		if (pr == 0) {
 			timed_out = true;
+			kill_pidfile(victim_pidfile);
+			/* up to 2 s for the runtime to reap it and exit */
+			for (int i = 0; i < 200 && waitpid(pid, NULL, WNOHANG) == 0; i++) {
+				struct timespec ts = {0, 10 * 1000 * 1000};
+				nanosleep(&ts, NULL);
+			}
 			kill(pid, SIGKILL);
 			break;
 		}
@@ -1831,6 +1894,7 @@ static int run_split(char *const argv[], char **ret_out, size_t *out_len, char *
 	close(fds[0]);
 	close(fds[1]);
 	int st = 0;
+	/* after a timeout the child may already be reaped above (ECHILD) */
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (timed_out) {
@@ -1906,15 +1970,10 @@ enum cri_status cri_h_exec_sync(void *user, const ProtobufCMessage *req, struct 
 	char *out = NULL, *errb = NULL;
 	size_t olen = 0, elen = 0;
 	int rc = run_split(argv, &out, &olen, &errb, &elen, EXEC_SYNC_MAX_OUTPUT,
-			   in->timeout > 0 ? (int)(in->timeout * 1000) : 0, &e);
+			   in->timeout > 0 ? (int)(in->timeout * 1000) : 0, pidf, &e);
 	unlink(tmpl);
-	if (rc < 0 && e.code == ETIMEDOUT) {
-		cleanup_free char *pb = NULL;
-		size_t pl = 0;
-		long xp = 0;
-		if (ndl_read_file(pidf, 64, &pb, &pl, NULL) == 0 && (xp = strtol(pb, NULL, 10)) > 1)
-			kill((pid_t)xp, SIGKILL);
-	}
+	if (rc < 0 && e.code == ETIMEDOUT)
+		kill_pidfile(pidf); /* the runtime may have written it late */
 	unlink(pidf);
 	cri_store_put(rec);
 	if (rc < 0) {

@@ -159,13 +159,18 @@ static int pin_namespaces(const struct pin_job *j, pid_t *ret_init, ndl_error_t 
 				struct sigaction sa = {0};
 				sa.sa_handler = on_sigchld;
 				sigaction(SIGCHLD, &sa, NULL);
-				sigset_t none;
+				/* SIGCHLD stays blocked except inside sigsuspend: one
+				 * arriving between the reaping loop and the wait would
+				 * otherwise be lost and leave a zombie behind. */
+				sigset_t chld, none;
+				sigemptyset(&chld);
+				sigaddset(&chld, SIGCHLD);
 				sigemptyset(&none);
-				sigprocmask(SIG_SETMASK, &none, NULL);
+				sigprocmask(SIG_SETMASK, &chld, NULL);
 				for (;;) {
 					while (waitpid(-1, NULL, WNOHANG) > 0)
 						;
-					pause();
+					sigsuspend(&none);
 				}
 			}
 			init_pid = init;

@@ -230,6 +230,7 @@ def test_security_mounts_and_user(env):
 
 def test_failures(env):
     c = env["c"]
+    pb = criclient.pb()
     with pytest.raises(criclient.CRIError) as e:
         c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(env, "x", image={"image": "nope:1"}))
     assert e.value.code.name == "NOT_FOUND"
@@ -239,17 +240,34 @@ def test_failures(env):
     with pytest.raises(criclient.CRIError) as e:
         c.CreateContainer(pod_sandbox_id=env["sid"], config={"image": {"image": env["ref"]}})
     assert e.value.code.name == "INVALID_ARGUMENT" and "metadata.name" in e.value.details
+    # A group without a user (containerd: "user group is specified without user").
+    with pytest.raises(criclient.CRIError) as e:
+        c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(
+            env, "grp", command=["true"], linux={"security_context": {"run_as_group": {"value": 5}}}))
+    assert e.value.code.name == "INVALID_ARGUMENT" and "without user" in e.value.details
     for m in ("StartContainer", "ContainerStatus"):
         with pytest.raises(criclient.CRIError) as e:
             c.call(m, container_id="0" * 64)
         assert e.value.code.name == "NOT_FOUND", m
-    # A command that does not exist: the runtime's create (run by the shim)
-    # fails, so CreateContainer does (containerd creates its task only at
-    # StartContainer and reports ContainerCannotRun there); nothing is left.
+    # A command that does not exist: as containerd (which creates its task
+    # only at StartContainer), CreateContainer succeeds, StartContainer
+    # fails (UNKNOWN) and leaves the container EXITED, exit code 128,
+    # reason StartError, never started; Stop is a no-op, Remove cleans up.
+    bad = c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(
+        env, "bad", command=["/no/such/binary"])).container_id
+    assert c.ContainerStatus(container_id=bad).status.state == pb.CONTAINER_CREATED
+    c.StopContainer(container_id=bad, timeout=1)
+    assert c.ContainerStatus(container_id=bad).status.state == pb.CONTAINER_CREATED
     with pytest.raises(criclient.CRIError) as e:
-        c.CreateContainer(pod_sandbox_id=env["sid"], config=cconfig(
-            env, "bad", command=["/no/such/binary"]))
-    assert "/no/such/binary" in e.value.details
+        c.StartContainer(container_id=bad)
+    assert e.value.code.name == "UNKNOWN" and "/no/such/binary" in e.value.details
+    s = c.ContainerStatus(container_id=bad).status
+    assert (s.state, s.exit_code, s.reason, s.started_at) == (pb.CONTAINER_EXITED, 128, "StartError", 0)
+    assert "/no/such/binary" in s.message and s.finished_at > 0
+    with pytest.raises(criclient.CRIError) as e:
+        c.StartContainer(container_id=bad)
+    assert e.value.code.name == "FAILED_PRECONDITION"
+    c.RemoveContainer(container_id=bad)
     cdir = os.path.join(env["d"].run_root, "containers")
     assert os.listdir(cdir) == []
     # Same name twice.
@@ -304,9 +322,13 @@ def test_exec_sync_reopen_log_and_seccomp(env):
     with pytest.raises(criclient.CRIError) as e:
         c.ExecSync(request=c.request("ExecSync", container_id=cid, cmd=["sleep", "30"], timeout=1))
     assert e.value.code.name == "DEADLINE_EXCEEDED" and time.monotonic() - t0 < 10
-    # The timed-out process is gone from the container too.
+    # The timed-out process is gone from the container too, not even a
+    # zombie (critest: `pgrep sleep` must find nothing; a zombie keeps its
+    # name but loses its cmdline).
     r = c.ExecSync(container_id=cid, cmd=["/bin/sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"])
     assert b"sleep 30" not in r.stdout, r.stdout
+    r = c.ExecSync(container_id=cid, cmd=["/bin/sh", "-c", "grep -h '^State:' /proc/[0-9]*/status"])
+    assert b"zombie" not in r.stdout, r.stdout
     # Log rotation: the kubelet renames the file and asks for a reopen.
     os.rename(st.log_path, st.log_path + ".1")
     c.ReopenContainerLog(container_id=cid)
