@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ip.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -56,14 +58,21 @@ static int load_conf(struct skel_ctx *ctx, struct bridge_conf *c, ndl_error_t *e
 static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
 			 struct netlink_link *ret, ndl_error_t *err)
 {
-	int r = netlink_bridge_add(hs, c->br_name, c->mtu, c->vlan != 0, err);
-	if (r < 0 && r != -EEXIST)
-		return ndl_error_wrap(err, "failed to create bridge \"%s\": could not add",
-				      c->br_name);
-	if (r == -EEXIST)
-		ndl_error_clear(err);
+	/* Look first: after the first ADD the bridge exists, and the create
+	 * that the reference always sends would only fail with EEXIST. */
 	struct netlink_link br;
-	if (netlink_link_get(hs, c->br_name, 0, &br, err) < 0)
+	int r = netlink_link_get(hs, c->br_name, 0, &br, err);
+	if (r == -ENODEV) {
+		ndl_error_clear(err);
+		r = netlink_bridge_add(hs, c->br_name, c->mtu, c->vlan != 0, err);
+		if (r < 0 && r != -EEXIST)
+			return ndl_error_wrap(
+			    err, "failed to create bridge \"%s\": could not add", c->br_name);
+		if (r == -EEXIST)
+			ndl_error_clear(err); /* a concurrent ADD made it */
+		r = netlink_link_get(hs, c->br_name, 0, &br, err);
+	}
+	if (r < 0)
 		return ndl_error_wrap(err, "failed to create bridge \"%s\": could not lookup",
 				      c->br_name);
 	if (strcmp(br.kind, "bridge") != 0)
@@ -159,10 +168,8 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host
 			goto fail;
 		}
 	}
-	/* Re-read: the MAC and state after it joined the bridge. */
-	r = netlink_link_get(hs, peer, 0, &host, err);
-	if (r < 0)
-		goto fail;
+	/* Not read again: joining the bridge changes neither the veth's MAC
+	 * nor anything else the caller uses. */
 	*ret_host = host;
 	*ret_cont = cont;
 	return 0;
@@ -306,16 +313,21 @@ static bool ip_is_global_unicast(const struct netlink_addr *a)
 
 /* ---- container side -------------------------------------------------- */
 
-/* Sysctls of the container interface; /proc/sys/net follows the calling
- * thread's namespace, so this briefly enters the container's. */
-static int container_sysctls(int netns_fd, const struct bridge_conf *c, const char *ifname,
-			     bool has_v6, ndl_error_t *err)
+/* Sysctls of the container interface. arp_notify (IPv4) goes over the
+ * container's netlink socket; the IPv6 ones have no netlink form, and
+ * /proc/sys/net follows the calling thread's namespace, so for them this
+ * briefly enters the container's and returns to home_fd. */
+static int container_sysctls(struct netlink_sock *cs, int cont_index, int netns_fd, int home_fd,
+			     const struct bridge_conf *c, const char *ifname, bool has_v6,
+			     ndl_error_t *err)
 {
-	int saved = -1;
-	if (netlink_netns_enter(netns_fd, &saved, err) < 0)
-		return -EIO;
 	char key[128];
 	ndl_error_t ign = NDL_ERROR_INIT;
+	bool arp_notify_set =
+	    netlink_ipv4_devconf_set(cs, cont_index, IPV4_DEVCONF_ARP_NOTIFY, 1, &ign) == 0;
+	ndl_error_clear(&ign);
+	if (setns(netns_fd, CLONE_NEWNET) < 0)
+		return ndl_error_set(err, errno, "setns");
 	int r = 0;
 	if (c->enable_dad) {
 		snprintf(key, sizeof(key), "net/ipv6/conf/%s/enhanced_dad", ifname);
@@ -328,9 +340,11 @@ static int container_sysctls(int netns_fd, const struct bridge_conf *c, const ch
 		(void)netlink_sysctl_write(key, "0", &ign);
 	}
 	ndl_error_clear(&ign);
-	snprintf(key, sizeof(key), "net/ipv4/conf/%s/arp_notify", ifname);
-	(void)netlink_sysctl_write(key, "1", &ign);
-	ndl_error_clear(&ign);
+	if (!arp_notify_set) {
+		snprintf(key, sizeof(key), "net/ipv4/conf/%s/arp_notify", ifname);
+		(void)netlink_sysctl_write(key, "1", &ign);
+		ndl_error_clear(&ign);
+	}
 	if (has_v6) {
 		const char *ifs[2] = {"lo", ifname};
 		for (int i = 0; i < 2 && r == 0; i++) {
@@ -347,11 +361,11 @@ static int container_sysctls(int netns_fd, const struct bridge_conf *c, const ch
 				    err, "failed to enable IPv6 for interface \"%s\"", ifs[i]);
 		}
 	}
-	ndl_error_t e2 = NDL_ERROR_INIT;
-	if (netlink_netns_leave(&saved, &e2) < 0) {
+	if (setns(home_fd, CLONE_NEWNET) < 0) {
+		/* Staying in the container's namespace would misdirect
+		 * everything after this. */
 		ndl_error_clear(err);
-		*err = e2;
-		return -EIO;
+		return ndl_error_set(err, errno, "setns back");
 	}
 	return r;
 }
@@ -546,7 +560,7 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		r = ndl_error_set(err, errno, "open host netns");
 		goto out;
 	}
-	r = netlink_open_in_netns(&cs, netns_fd, err);
+	r = netlink_open_in_netns_from(&cs, netns_fd, host_ns_fd, err);
 	if (r < 0)
 		goto out;
 
@@ -620,7 +634,8 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		for (size_t i = 0; i < res->n_ips; i++)
 			if (res->ips[i].address.ip.family == AF_INET6)
 				has_v6 = true;
-		r = container_sysctls(netns_fd, &c, ctx->env.ifname, has_v6, err);
+		r = container_sysctls(&cs, cont.index, netns_fd, host_ns_fd, &c, ctx->env.ifname,
+				      has_v6, err);
 		if (r < 0)
 			goto out;
 		r = configure_iface(&cs, &cont, res, err);

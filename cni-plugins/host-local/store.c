@@ -221,24 +221,21 @@ static char *trim(char *s)
 }
 
 /* One lease file in three syscalls: they are a few bytes, so one read
- * returns all of it. */
-static char *read_lease(int dirfd, const char *name)
+ * returns all of it, into the caller's buffer of LEASE_MAX + 1 bytes. */
+static bool read_lease(int dirfd, const char *name, char *buf)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0)
-		return NULL;
-	char *buf = xmalloc(LEASE_MAX + 1);
+		return false;
 	ssize_t n;
 	do
 		n = read(fd, buf, LEASE_MAX);
 	while (n < 0 && errno == EINTR);
 	close(fd);
-	if (n < 0) {
-		free(buf);
-		return NULL;
-	}
+	if (n < 0)
+		return false;
 	buf[n] = 0;
-	return buf;
+	return true;
 }
 
 static int load(struct hl_store *s, ndl_error_t *err)
@@ -255,7 +252,8 @@ static int load(struct hl_store *s, ndl_error_t *err)
 	}
 	rewinddir(d);
 	struct hl_lease *out = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	char buf[LEASE_MAX + 1];
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		/* We hold the lock, so nobody else is mid-reserve: a named temp
@@ -273,12 +271,14 @@ static int load(struct hl_store *s, ndl_error_t *err)
 		if (cni_ip_parse(e->d_name, &ip, NULL) < 0 ||
 		    strcmp(cni_ip_format(&ip, canon), e->d_name) != 0)
 			continue;
-		char *buf = read_lease(s->dirfd, e->d_name);
-		if (!buf)
+		if (!read_lease(s->dirfd, e->d_name, buf))
 			continue; /* vanished or unreadable: not a lease we can match */
 		char *t = trim(buf);
 		char *sep = strstr(t, "\r\n");
-		out = xrealloc(out, (n + 1) * sizeof(*out));
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			out = xrealloc(out, cap * sizeof(*out));
+		}
 		out[n].ip = ip;
 		if (sep) {
 			*sep = 0;
@@ -293,7 +293,6 @@ static int load(struct hl_store *s, ndl_error_t *err)
 		if (!sep)
 			out[n].ifname[0] = 0;
 		n++;
-		free(buf);
 	}
 	closedir(d);
 	s->leases = out;

@@ -156,6 +156,22 @@ int netlink_netns_leave(int *saved, ndl_error_t *err)
 	return 0;
 }
 
+int netlink_open_in_netns_from(struct netlink_sock *s, int netns_fd, int home_fd,
+			       ndl_error_t *err)
+{
+	if (setns(netns_fd, CLONE_NEWNET) < 0)
+		return ndl_error_set(err, errno, "setns");
+	int r = netlink_open(s, err);
+	if (setns(home_fd, CLONE_NEWNET) < 0) {
+		/* As below: no safe way to go on in the wrong namespace. */
+		ndl_error_clear(err);
+		int e = errno;
+		netlink_close(s);
+		return ndl_error_set(err, e, "setns back");
+	}
+	return r;
+}
+
 int netlink_open_in_netns(struct netlink_sock *s, int netns_fd, ndl_error_t *err)
 {
 	int saved = -1;
@@ -585,6 +601,24 @@ int netlink_link_set_mtu(struct netlink_sock *s, int index, int mtu, ndl_error_t
 	int rc = nl_do(s, &r, NULL, NULL, err);
 	if (rc < 0)
 		return ndl_error_wrap(err, "set mtu of link %d", index);
+	return 0;
+}
+
+int netlink_ipv4_devconf_set(struct netlink_sock *s, int index, int key, uint32_t value,
+			     ndl_error_t *err)
+{
+	struct req r;
+	link_req(&r, RTM_SETLINK, 0, index);
+	struct rtattr *spec = nest_start(&r, IFLA_AF_SPEC);
+	struct rtattr *inet = nest_start(&r, AF_INET);
+	struct rtattr *conf = nest_start(&r, IFLA_INET_CONF);
+	attr_put_u32(&r, (unsigned short)key, value);
+	nest_end(&r, conf);
+	nest_end(&r, inet);
+	nest_end(&r, spec);
+	int rc = nl_do(s, &r, NULL, NULL, err);
+	if (rc < 0)
+		return ndl_error_wrap(err, "set ipv4 devconf %d of link %d", key, index);
 	return 0;
 }
 

@@ -32,6 +32,10 @@ int netlink_open(struct netlink_sock *s, ndl_error_t *err);
  * socket (a socket stays bound to the namespace it was created in), setns
  * back. The caller must be single-threaded (the CNI plugins are). */
 int netlink_open_in_netns(struct netlink_sock *s, int netns_fd, ndl_error_t *err);
+/* The same, returning to home_fd (an fd of the caller's namespace, which
+ * stays open) instead of opening one to come back to. */
+int netlink_open_in_netns_from(struct netlink_sock *s, int netns_fd, int home_fd,
+			       ndl_error_t *err);
 void netlink_close(struct netlink_sock *s);
 
 /* Open a network namespace path as the reference ns.GetNS does: the path
@@ -43,6 +47,13 @@ int netlink_netns_enter(int netns_fd, int *ret_saved, ndl_error_t *err);
 int netlink_netns_leave(int *saved, ndl_error_t *err);
 
 /* ---- links ---------------------------------------------------------- */
+
+/* Set one IPv4 per-interface setting (IPV4_DEVCONF_*, linux/ip.h) of link
+ * index over netlink (IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF): the same value
+ * and "explicitly set" mark as a write to /proc/sys/net/ipv4/conf/<if>/,
+ * without that path's lookups, which are slow in a fresh namespace. */
+int netlink_ipv4_devconf_set(struct netlink_sock *s, int index, int key, uint32_t value,
+			     ndl_error_t *err);
 
 struct netlink_link {
 	int index;
