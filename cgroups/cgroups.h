@@ -73,22 +73,23 @@ int cgroup_open(struct cgroup_manager *mgr, const char *path, struct cgroup **re
 int cgroup_open_pid(struct cgroup_manager *mgr, pid_t pid, struct cgroup **ret_cg,
 		    ndl_error_t *err);
 
-/* A cgroup's directories, as a JSON object another process can turn back
- * into a handle with cgroup_open_saved without reading
- * /proc/self/mountinfo and /proc/self/cgroup or probing each hierarchy.
- * The OCI runtime keeps it in its state: `delete`, `kill` and `state` run
- * once per container, and that discovery was most of their cgroup work.
- *   {"mode":"hybrid","path":"/k/c","v1":{"cpu,cpuacct":"/sys/fs/cgroup/
- *    cpu,cpuacct/k/c",...},"unified":"/sys/fs/cgroup/unified/k/c"}
- * Only hierarchies where the cgroup is (v1 dirs of the handle, its unified
- * dir) are listed. */
+/* Where a cgroup is, as a JSON object another process can turn back into a
+ * handle with cgroup_open_saved without reading /proc/self/mountinfo and
+ * /proc/self/cgroup or probing each hierarchy. The OCI runtime keeps it in
+ * its state: `delete`, `kill` and `state` run once per container, and that
+ * discovery was most of their cgroup work. Each hierarchy maps to the
+ * directory the cgroup path goes below (mountpoint, plus our own cgroup
+ * for a relative path):
+ *   {"mode":"hybrid","path":"/k/c","v1":{"cpu,cpuacct":
+ *    "/sys/fs/cgroup/cpu,cpuacct",...},"unified":"/sys/fs/cgroup/unified"}
+ * Only hierarchies where the handle has the cgroup are listed. */
 json_t *cgroup_save(const struct cgroup *cg);
-/* Rebuild a handle from cgroup_save's object. Every directory must be
- * absolute and end in the saved (normalized) cgroup path; errors name the
- * field. The handle owns a private manager that knows only these
- * directories: every operation except cgroup_create works on it, and
- * cgroup_free releases both. Directories are not checked for existence
- * (cgroup_destroy counts a missing one as removed). */
+/* Rebuild a handle from cgroup_save's object. Each directory must be
+ * absolute with no "." or ".." component, and the path is normalized as by
+ * cgroup_open; errors name the field. The handle owns a private manager
+ * that knows only these directories: every operation except cgroup_create
+ * works on it, and cgroup_free releases both. Directories are not checked
+ * for existence (cgroup_destroy counts a missing one as removed). */
 int cgroup_open_saved(const json_t *saved, struct cgroup **ret_cg, ndl_error_t *err);
 
 /* Normalized path ("/kubepods/pod1/ctr"). */

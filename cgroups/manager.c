@@ -445,6 +445,16 @@ void cgroup_free(struct cgroup *cg)
 	free(cg);
 }
 
+/* What join_dir put before the cgroup path: the mountpoint plus, for a
+ * relative path, our own cgroup. Saving this rather than the whole
+ * directory keeps the path out of every entry (a Kubernetes container path
+ * is 100+ bytes, times ten v1 hierarchies, all parsed on every command). */
+static json_t *saved_prefix(const char *dir, const char *norm)
+{
+	size_t dl = strlen(dir), pl = strlen(norm) + (norm[0] != '/');
+	return json_stringn(dir, dl > pl ? dl - pl : 0);
+}
+
 json_t *cgroup_save(const struct cgroup *cg)
 {
 	const struct cgroup_manager *mgr = cg->mgr;
@@ -454,29 +464,38 @@ json_t *cgroup_save(const struct cgroup *cg)
 		for (size_t i = 0; i < mgr->n_hier; i++)
 			if (cg->dirs[i])
 				json_object_set_new(v1, mgr->hier[i].controllers,
-						    json_string(cg->dirs[i]));
+						    saved_prefix(cg->dirs[i], cg->path));
 		json_object_set_new(j, "v1", v1);
 	}
 	if (cg->unified_dir)
-		json_object_set_new(j, "unified", json_string(cg->unified_dir));
+		json_object_set_new(j, "unified", saved_prefix(cg->unified_dir, cg->path));
 	if (mgr->fake)
 		json_object_set_new(j, "fake", json_true());
 	return j;
 }
 
-/* A saved directory must be the cgroup path below some mount: absolute,
- * ending in the path, no "." or ".." anywhere (a state file pointing
- * elsewhere must not make destroy rmdir an unrelated directory). */
-static int check_saved_dir(const char *dir, const char *norm, const char *field, ndl_error_t *err)
+/* A saved prefix must be an absolute directory with no "." or ".."
+ * component; the cgroup path (checked by normalize_path) goes below it. */
+static int saved_dir(const char *prefix, const char *norm, const char *field, char **ret,
+		     ndl_error_t *err)
 {
-	size_t dl = strlen(dir), pl = strlen(norm);
-	bool abs = norm[0] == '/';
-	if (dir[0] != '/' || strstr(dir, "/./") || strstr(dir, "/../") || dl <= pl + !abs ||
-	    strcmp(dir + dl - pl, norm) != 0 || (!abs && dir[dl - pl - 1] != '/'))
+	bool bad = prefix[0] != '/' || strlen(prefix) >= PATH_MAX / 2;
+	for (const char *p = prefix; !bad && (p = strchr(p, '/'));) {
+		p++;
+		size_t n = strcspn(p, "/");
+		bad = (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.') ||
+		      (n == 0 && p[0] == '/');
+	}
+	if (bad)
 		return ndl_error_setf(err, EINVAL,
-				      "saved cgroup: field \"%s\": \"%s\" is not a directory of "
-				      "cgroup %s",
-				      field, dir, norm);
+				      "saved cgroup: field \"%s\": \"%s\" is not an absolute "
+				      "directory without \".\" or \"..\"",
+				      field, prefix);
+	size_t l = strlen(prefix);
+	if (l && prefix[l - 1] == '/')
+		l--;
+	*ret = norm[0] == '/' ? xasprintf("%.*s%s", (int)l, prefix, norm)
+			      : xasprintf("%.*s/%s", (int)l, prefix, norm);
 	return 0;
 }
 
@@ -538,15 +557,15 @@ int cgroup_open_saved(const json_t *saved, struct cgroup **ret_cg, ndl_error_t *
 				    ndl_json_type_name(v));
 				goto fail;
 			}
-			if ((r = check_saved_dir(json_string_value(v), norm, field, err)) < 0)
+			char *dir = NULL;
+			if ((r = saved_dir(json_string_value(v), norm, field, &dir, err)) < 0)
 				goto fail;
 			mgr->hier[mgr->n_hier].controllers = xstrdup(ctrls);
-			cg->dirs[mgr->n_hier++] = xstrdup(json_string_value(v));
+			cg->dirs[mgr->n_hier++] = dir;
 		}
 	if (unified) {
-		if ((r = check_saved_dir(unified, norm, "unified", err)) < 0)
+		if ((r = saved_dir(unified, norm, "unified", &cg->unified_dir, err)) < 0)
 			goto fail;
-		cg->unified_dir = xstrdup(unified);
 	}
 	*ret_cg = cg;
 	return 0;

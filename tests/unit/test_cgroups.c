@@ -635,7 +635,8 @@ static void test_v1_saved_roundtrip(void **state)
 	json_t *v1 = json_object_get(j, "v1");
 	assert_int_equal(json_object_size(v1), 9);
 	cleanup_free char *mem = v1dir(&t, "memory", "/sv");
-	assert_string_equal(json_string_value(json_object_get(v1, "memory")), mem);
+	cleanup_free char *mem_mount = v1dir(&t, "memory", "");
+	assert_string_equal(json_string_value(json_object_get(v1, "memory")), mem_mount);
 	assert_null(json_object_get(j, "unified"));
 	/* Through text, as the runtime's state file carries it. */
 	cleanup_free char *text = json_dumps(j, JSON_COMPACT);
@@ -680,23 +681,28 @@ static void test_saved_relative_hybrid_and_v2(void **state)
 	(void)state;
 	ndl_error_t err = NDL_ERROR_INIT;
 	struct cgroup *cg = NULL;
-	/* relative path: the directory must end in "/" + path */
+	/* relative path: below our own cgroup, which the prefix carries */
 	json_t *j = saved_json("{\"mode\":\"hybrid\",\"path\":\"a//b/\",\"v1\":{\"memory\":"
-			       "\"/sys/fs/cgroup/memory/own/a/b\",\"name=systemd\":"
-			       "\"/sys/fs/cgroup/systemd/own/a/b\"},\"unified\":"
-			       "\"/sys/fs/cgroup/unified/own/a/b\"}");
+			       "\"/sys/fs/cgroup/memory/own\",\"name=systemd\":"
+			       "\"/sys/fs/cgroup/systemd/own/\"},\"unified\":"
+			       "\"/sys/fs/cgroup/unified/own\"}");
 	assert_int_equal(cgroup_open_saved(j, &cg, &err), 0);
 	json_decref(j);
 	assert_string_equal(cgroup_path(cg), "a/b");
+	assert_string_equal(cgroup_controller_dir(cg, "memory"), "/sys/fs/cgroup/memory/own/a/b");
 	assert_string_equal(cgroup_controller_dir(cg, "name=systemd"),
 			    "/sys/fs/cgroup/systemd/own/a/b");
 	assert_string_equal(cgroup_unified_dir(cg), "/sys/fs/cgroup/unified/own/a/b");
 	j = cgroup_save(cg);
 	assert_string_equal(json_string_value(json_object_get(j, "mode")), "hybrid");
+	assert_string_equal(json_string_value(json_object_get(j, "unified")),
+			    "/sys/fs/cgroup/unified/own");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "v1"), "memory")),
+			    "/sys/fs/cgroup/memory/own");
 	assert_null(json_object_get(j, "fake"));
 	json_decref(j);
 	cgroup_free(cg);
-	j = saved_json("{\"mode\":\"v2\",\"path\":\"/k/c\",\"unified\":\"/sys/fs/cgroup/k/c\"}");
+	j = saved_json("{\"mode\":\"v2\",\"path\":\"/k/c\",\"unified\":\"/sys/fs/cgroup\"}");
 	assert_int_equal(cgroup_open_saved(j, &cg, &err), 0);
 	json_decref(j);
 	assert_string_equal(cgroup_controller_dir(cg, "memory"), "/sys/fs/cgroup/k/c");
@@ -711,17 +717,19 @@ static void test_saved_relative_hybrid_and_v2(void **state)
 	saved_fails("{\"mode\":\"v1\",\"path\":\"/a/../b\",\"v1\":{\"memory\":\"/m/b\"}}",
 		    "are not allowed");
 	saved_fails("{\"mode\":\"v1\",\"path\":\"/\",\"v1\":{\"memory\":\"/m\"}}", "root cgroup");
-	/* directories that are not this cgroup's */
-	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m/b\"}}",
-		    "field \"v1.memory\": \"/m/b\" is not a directory of cgroup /a");
-	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"m/a\"}}", "v1.memory");
-	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/a\"}}", "v1.memory");
-	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m/../a\"}}",
+	/* directories that are not absolute or climb */
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"m\"}}",
+		    "field \"v1.memory\": \"m\" is not an absolute directory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"\"}}", "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m/..\"}}", "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m/../x\"}}",
 		    "v1.memory");
-	saved_fails("{\"mode\":\"v1\",\"path\":\"b\",\"v1\":{\"memory\":\"/m/ab\"}}", "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m/./x\"}}",
+		    "v1.memory");
+	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":\"/m//x\"}}", "v1.memory");
 	saved_fails("{\"mode\":\"v1\",\"path\":\"/a\",\"v1\":{\"memory\":7}}",
 		    "field \"v1.memory\": expected string, got integer");
-	saved_fails("{\"mode\":\"v2\",\"path\":\"/a\",\"unified\":\"/u/x\"}", "\"unified\"");
+	saved_fails("{\"mode\":\"v2\",\"path\":\"/a\",\"unified\":\"u\"}", "\"unified\"");
 }
 
 /* ---- v2 fake tree ---- */

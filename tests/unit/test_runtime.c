@@ -506,7 +506,7 @@ static void test_state_record_roundtrip(void **state)
 				"1.0.2", "process", "args", "true", "annotations", "k", "v",
 				"hooks", "poststop", "path", "/bin/true", "poststart");
 	json_t *cg = json_pack("{s:s, s:s, s:{s:s}}", "mode", "v1", "path", "/x", "v1", "memory",
-			       "/sys/fs/cgroup/memory/x");
+			       "/sys/fs/cgroup/memory");
 	struct rt_state_rec w = {.id = "c1",
 				 .pid = 4242,
 				 .start_time = 99,
