@@ -1,6 +1,8 @@
 #!/bin/bash
 # OCI runtime benchmark: nodelet-runtime vs runc, same bundle, one run.
-#   bench/runtime/run.sh [builddir] [-n N]
+#   bench/runtime/run.sh [builddir] [-n N] [--state-dir DIR] [--also NAME=PATH]...
+# State roots go on a tmpfs (/run if it is one, else /dev/shm) unless
+# --state-dir says otherwise; --also interleaves another build for A/B.
 set -euo pipefail
 build=${1:-build}
 shift || true
