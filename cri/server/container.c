@@ -881,7 +881,9 @@ static int build_spec(struct cri_service *svc, const struct spec_in *in, json_t 
 			json_object_set_new(linux, "seccomp", prof);
 		} else if (sp->profile_type ==
 			   RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault) {
-			json_object_set_new(linux, "seccomp", cri_seccomp_default_profile());
+			const json_t *caps = json_object_get(process, "capabilities");
+			json_object_set_new(linux, "seccomp",
+					    cri_seccomp_default_profile(json_object_get(caps, "bounding")));
 		}
 	}
 	json_t *spec = json_pack("{s:s,s:o,s:{s:s,s:b},s:o,s:o}", "ociVersion", "1.0.2", "process",

@@ -53,8 +53,11 @@ int cri_containers_init(struct cri_service *svc, ndl_error_t *err);
 void cri_containers_fini(struct cri_service *svc);
 
 #include <jansson.h>
-/* containerd's default seccomp profile as an OCI linux.seccomp object (new reference). */
-json_t *cri_seccomp_default_profile(void);
+/* containerd's default seccomp profile as an OCI linux.seccomp object (new
+ * reference), for a process whose bounding capability set is `bounding`
+ * (JSON array of "CAP_*" names; NULL = none): capability-guarded syscalls
+ * are allowed only when the set holds the capability. */
+json_t *cri_seccomp_default_profile(const json_t *bounding);
 enum cri_status cri_h_exec_sync(void *user, const ProtobufCMessage *req, struct cri_reply *r);
 enum cri_status cri_h_reopen_container_log(void *user, const ProtobufCMessage *req,
 					   struct cri_reply *r);
