@@ -7,7 +7,9 @@ implementations on two bridges of the same shape, interleaved so both see the
 same machine load. Each invocation is timed by spawn_timer.c from vfork to the
 reap of the plugin (stdin/stdout files are written and read outside the timed
 window), and its peak RSS is wait4()'s ru_maxrss of that direct child (which
-also covers the host-local child that bridge runs and reaps).
+also covers any IPAM child the bridge runs and reaps: the reference's
+host-local; our bridge runs our host-local in its own process, unless
+--ours-ipam-exec makes it exec a copy of it).
 
 Must run inside a private net+mount namespace with private /run/netns and
 /var/lib/cni (bench/cni/run.sh arranges that); it refuses the machine's own
@@ -239,7 +241,7 @@ def report(impls, masq, n, floor, kfloor, out):
     lines.append(f"kernel floor: `ip link add` veth pair {kfloor[0]:.2f} ms, `ip link del` "
                  f"{kfloor[1]:.2f} ms, no-op `ip link show` {kfloor[2]:.2f} ms (medians)")
     lines.append("RSSmx/RSSmd: max/median of wait4() ru_maxrss over the invocations "
-                 "(bridge process, incl. its host-local child)")
+                 "(bridge process, incl. an exec'd host-local child)")
     add = summary["ADD"]["ref_p50_ms"] / summary["ADD"]["ours_p50_ms"]
     dele = summary["DEL"]["ref_p50_ms"] / summary["DEL"]["ours_p50_ms"]
     rss = max(summary[c]["ours_rss_max_kib"] for c in summary) / 1024
@@ -325,8 +327,20 @@ def main():
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--strace", action="store_true",
                     help="also profile one ADD/DEL of each under strace")
+    ap.add_argument("--ours-ipam-exec", action="store_true",
+                    help="our bridge execs a copy of our host-local without its ELF note "
+                         "(the path taken for any host-local that is not ours) instead of "
+                         "running it in-process")
     a = ap.parse_args()
     refuse_host_namespace()
+    if a.ours_ipam_exec:
+        d = "/run/cni/bench-ours-exec"
+        os.makedirs(d, exist_ok=True)
+        os.symlink(os.path.join(os.path.abspath(a.ours), "bridge"), os.path.join(d, "bridge"))
+        subprocess.run(["objcopy", "--remove-section=.note.nodelet",
+                        os.path.join(a.ours, "host-local"), os.path.join(d, "host-local")],
+                       check=True)
+        a.ours = d
     global TIMER
     TIMER = os.path.abspath(a.timer)
     os.makedirs(IO_DIR, exist_ok=True)
