@@ -1203,6 +1203,32 @@ static void wait_gone(pid_t pid, unsigned long long start, int timeout_ms)
 	}
 }
 
+/* SIGKILL the init and wait until it has exited. Through a pidfd the
+ * signal cannot reach a recycled pid (the pidfd is checked against the
+ * recorded start time once open) and the wait is a poll that wakes when
+ * the process exits, instead of 2 ms naps; the kernel has then killed and
+ * reaped the rest of its pid namespace too. Without pidfds (before 5.3):
+ * kill and poll /proc. */
+static void kill_init_and_wait(pid_t pid, unsigned long long start, int timeout_ms)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0) {
+		if (rt_pid_alive(pid, start))
+			kill(pid, SIGKILL);
+		wait_gone(pid, start, timeout_ms);
+		return;
+	}
+	if (rt_pid_alive(pid, start) &&
+	    syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+			;
+	}
+	close(pfd);
+	/* Our own child (run, shim): reap it. */
+	waitpid(pid, NULL, WNOHANG);
+}
+
 /* The state directory holds state.json alone once start has consumed
  * exec.fifo: unlink + rmdir instead of the generic walk (a dozen syscalls). */
 static int remove_state_dir(const char *root, const char *id, ndl_error_t *err)
@@ -1231,35 +1257,39 @@ int rt_container_delete(const char *root, const char *id, bool force, ndl_error_
 	}
 	ndl_error_t e = NDL_ERROR_INIT;
 	bool cg_done = !rec.cgroup_path || !*rec.cgroup_path;
-	if (!cg_done && st == RT_STATUS_STOPPED && rec.cgroup) {
+	struct cgroup_manager *mgr = NULL;
+	struct cgroup *cg = NULL;
+	if (st != RT_STATUS_STOPPED) {
+		/* A frozen init cannot die: thaw first. */
+		if (st == RT_STATUS_PAUSED && open_cgroup(&rec, false, &mgr, &cg, &e) == 0 && cg)
+			cgroup_thaw(cg, &e);
+		ndl_error_clear(&e);
+		kill_init_and_wait(rec.pid, rec.start_time, 10000);
+	}
+	if (!cg_done && rec.cgroup) {
 		/* The common case: the init has exited and took the container
 		 * with it, so each hierarchy holds an empty leaf that one rmdir
 		 * removes, found from the saved directories. Tasks left behind
 		 * (no pid namespace), child cgroups or tasks still draining make
 		 * an rmdir fail at once (no waiting here), and the full path
 		 * below kills and drains. */
-		struct cgroup *cg = NULL;
-		if (cgroup_open_saved(rec.cgroup, &cg, &e) == 0 &&
-		    cgroup_destroy_timeout(cg, 0, &e) == 0)
+		struct cgroup *fast = NULL;
+		if (cgroup_open_saved(rec.cgroup, &fast, &e) == 0 &&
+		    cgroup_destroy_timeout(fast, 0, &e) == 0)
 			cg_done = true;
 		ndl_error_clear(&e);
-		if (cg)
-			cgroup_free(cg);
+		if (fast)
+			cgroup_free(fast);
 	}
+	if (cg)
+		cgroup_free(cg);
+	if (mgr)
+		cgroup_manager_free(mgr);
 	if (!cg_done) {
-		struct cgroup_manager *mgr = NULL;
-		struct cgroup *cg = NULL;
 		/* Discovered afresh: hierarchies the attempt above emptied are
 		 * left out, so the pid listing and freezer use the ones left. */
-		if (open_cgroup(&rec, st == RT_STATUS_STOPPED, &mgr, &cg, &e) < 0)
+		if (open_cgroup(&rec, true, &mgr, &cg, &e) < 0)
 			ndl_error_clear(&e);
-		if (st != RT_STATUS_STOPPED) {
-			if (st == RT_STATUS_PAUSED && cg)
-				cgroup_thaw(cg, &e);
-			ndl_error_clear(&e);
-			kill(rec.pid, SIGKILL);
-			wait_gone(rec.pid, rec.start_time, 10000);
-		}
 		if (cg) {
 			/* Without a pid namespace, processes can outlive the
 			 * init. Only then pay for cgroup_kill_all's freeze/thaw. */

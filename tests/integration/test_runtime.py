@@ -513,6 +513,32 @@ def test_delete_force_running(rt, bundle):
     assert rt.cmd("delete", "--force", cid).returncode == 0
 
 
+def test_delete_force_paused_with_children(rt, bundle):
+    """--force on a paused container: thawed, the init killed (its pid
+    namespace with it), every hierarchy removed, promptly."""
+    bundle.config["process"]["args"] = ["sh", "-c", "sleep 30 & sleep 30 & exec sleep 30"]
+    bundle.write()
+    cid = "dp-" + uuid.uuid4().hex[:6]
+    assert rt.cmd("create", "--bundle", bundle.path, cid).returncode == 0
+    assert rt.cmd("start", cid).returncode == 0
+    procs = cg_dir("pids", bundle.cgpath) + "/cgroup.procs"
+    harness.wait_for(lambda: len(open(procs).read().split()) == 3, what="3 procs")
+    pids = [int(p) for p in open(procs).read().split()]
+    assert rt.cmd("pause", cid).returncode == 0
+    assert rt.state(cid)["status"] == "paused"
+    assert rt.cmd("delete", cid).returncode != 0       # paused, no --force
+    t0 = time.monotonic()
+    r = rt.cmd("delete", "--force", cid)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert took < 5, took
+    assert all_cg_dirs(bundle.cgpath) == []
+    assert rt.cmd("state", cid).returncode != 0
+    for p in pids:
+        assert not os.path.exists(f"/proc/{p}") or \
+            open(f"/proc/{p}/stat").read().split(")")[1].split()[0] == "Z"
+
+
 def test_kill_all_without_pid_namespace(rt, bundle):
     bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
                                             if n["type"] != "pid"]
