@@ -169,6 +169,11 @@ enum cri_status cri_h_port_forward(void *user, const ProtobufCMessage *req, stru
 	struct stream_request *sr = xcalloc(1, sizeof(*sr));
 	sr->kind = STREAM_PORTFORWARD;
 	sr->sandbox_id = xstrdup(in->pod_sandbox_id ? in->pod_sandbox_id : "");
+	if (in->n_port) {
+		sr->ports = xcalloc(in->n_port, sizeof(int32_t));
+		memcpy(sr->ports, in->port, in->n_port * sizeof(int32_t));
+		sr->n_ports = in->n_port;
+	}
 	const char *bad = stream_validate(sr);
 	if (bad) {
 		stream_request_free(sr);

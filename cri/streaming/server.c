@@ -24,6 +24,7 @@
 #include "cri/streaming/http.h"
 #include "cri/streaming/server.h"
 #include "cri/streaming/spdy.h"
+#include "cri/streaming/websocket.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
@@ -79,6 +80,7 @@ void stream_request_free(struct stream_request *r)
 		free(r->cmd[i]);
 	free(r->cmd);
 	free(r->sandbox_id);
+	free(r->ports);
 	free(r);
 }
 
@@ -410,6 +412,11 @@ struct session {
 	struct spdy_buf rbuf, wbuf;
 	uint32_t last_sid;
 	bool peer_gone, goaway;
+	/* WebSocket instead of SPDY: 0 no, 1 binary channels, 2 base64 channels.
+	 * A channel is "stream id" channel+1 inside the session. */
+	int ws;
+	bool ws_v5;
+	struct spdy_buf ws_msg; /* fragments of a message */
 	/* remotecommand */
 	uint32_t sid[ST_DATA];
 	bool stdin_fin, stdin_done;
@@ -438,9 +445,39 @@ static enum st_type st_of(const char *s)
 	return ST_NONE;
 }
 
+static void ws_send(struct session *ss, uint32_t sid, const uint8_t *p, size_t n)
+{
+	uint8_t ch = (uint8_t)(sid - 1);
+	struct spdy_buf m = {0};
+	if (ss->ws == 1) {
+		spdy_buf_append(&m, &ch, 1);
+		spdy_buf_append(&m, p, n);
+		ws_put_frame(&ss->wbuf, WS_OP_BIN, m.data, m.len);
+	} else {
+		char c = (char)('0' + ch);
+		spdy_buf_append(&m, &c, 1);
+		ws_base64_encode(p, n, &m);
+		ws_put_frame(&ss->wbuf, WS_OP_TEXT, m.data, m.len);
+	}
+	spdy_buf_free(&m);
+}
+
 static void send_data(struct session *ss, uint32_t sid, const void *p, size_t n, bool fin)
 {
 	const char *c = p;
+	if (ss->ws) {
+		/* Channels have no end of their own: a FIN alone sends nothing,
+		 * an empty write is an empty message (the "ready" signal). */
+		if (!n && fin)
+			return;
+		do {
+			size_t k = n > SPDY_DATA_CHUNK ? SPDY_DATA_CHUNK : n;
+			ws_send(ss, sid, (const uint8_t *)c, k);
+			c += k;
+			n -= k;
+		} while (n);
+		return;
+	}
 	while (n > SPDY_DATA_CHUNK) {
 		spdy_put_data(&ss->wbuf, sid, 0, c, SPDY_DATA_CHUNK);
 		c += SPDY_DATA_CHUNK;
@@ -831,6 +868,80 @@ static int on_frame(struct session *ss, const struct spdy_frame *f)
 	}
 }
 
+/* One complete client message of a channel protocol. */
+static void on_ws_message(struct session *ss, uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return;
+	int ch;
+	uint8_t *data = p + 1;
+	size_t len = n - 1;
+	if (ss->ws == 1) {
+		ch = p[0];
+	} else {
+		if (p[0] < '0' || p[0] > '9')
+			return;
+		ch = p[0] - '0';
+		long dl = ws_base64_decode((const char *)p + 1, n - 1, p + 1);
+		if (dl < 0)
+			return;
+		len = (size_t)dl;
+	}
+	struct spdy_frame f = {.payload = data, .len = (uint32_t)len};
+	if (ss->ws_v5 && ch == 255) {
+		/* v5 close signal: the client closes one of its channels. */
+		if (len < 1)
+			return;
+		f.len = 0;
+		f.flags = SPDY_FLAG_FIN;
+		ch = data[0];
+	}
+	f.stream_id = (uint32_t)ch + 1;
+	on_data(ss, &f);
+}
+
+static int read_ws(struct session *ss)
+{
+	size_t off = 0;
+	int rc = 0;
+	for (;;) {
+		struct ws_frame f;
+		size_t used = 0;
+		ndl_error_t e = NDL_ERROR_INIT;
+		int r = ws_parse_frame(ss->rbuf.data + off, ss->rbuf.len - off, &f, &used, &e);
+		if (r < 0) {
+			log_debug(1, "streaming: bad websocket frame", "err=\"%s\"", ndl_error_msg(&e));
+			ndl_error_clear(&e);
+			ss->peer_gone = true;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		off += used;
+		if (f.opcode == WS_OP_PING) {
+			ws_put_frame(&ss->wbuf, WS_OP_PONG, f.payload, f.len);
+		} else if (f.opcode == WS_OP_CLOSE) {
+			ss->goaway = true;
+			break;
+		} else if (f.opcode == WS_OP_PONG) {
+			continue;
+		} else {
+			if (ss->ws_msg.len + f.len > WS_MAX_FRAME) {
+				ss->peer_gone = true;
+				rc = -1;
+				break;
+			}
+			spdy_buf_append(&ss->ws_msg, f.payload, f.len);
+			if (f.fin) {
+				on_ws_message(ss, ss->ws_msg.data, ss->ws_msg.len);
+				ss->ws_msg.len = 0;
+			}
+		}
+	}
+	spdy_buf_consume(&ss->rbuf, off);
+	return rc;
+}
+
 static int read_sock(struct session *ss)
 {
 	uint8_t buf[65536];
@@ -842,6 +953,8 @@ static int read_sock(struct session *ss)
 		return -1;
 	}
 	spdy_buf_append(&ss->rbuf, buf, (size_t)n);
+	if (ss->ws)
+		return read_ws(ss);
 	size_t off = 0;
 	for (;;) {
 		struct spdy_frame f;
@@ -981,7 +1094,6 @@ static void run_session(struct session *ss)
 {
 	long long create_ms = ss->srv->cfg.stream_create_ms ? ss->srv->cfg.stream_create_ms : 30000;
 	ss->deadline_ms = now_ms() + create_ms;
-	ss->pidfd = -1;
 	for (;;) {
 		if (ss->peer_gone || ss->goaway)
 			break;
@@ -1160,7 +1272,12 @@ static void run_session(struct session *ss)
 			pf_finish(ss, &ss->pairs[i], NULL);
 	}
 	if (!ss->peer_gone) {
-		spdy_put_goaway(&ss->wbuf, ss->last_sid, 0);
+		if (ss->ws) {
+			uint8_t normal[2] = {0x03, 0xe8}; /* 1000: normal closure */
+			ws_put_frame(&ss->wbuf, WS_OP_CLOSE, normal, 2);
+		} else {
+			spdy_put_goaway(&ss->wbuf, ss->last_sid, 0);
+		}
 		fcntl(ss->sock, F_SETFL, 0);
 		write_all_timeout(ss->sock, ss->wbuf.data, ss->wbuf.len, 5000);
 		shutdown(ss->sock, SHUT_WR);
@@ -1246,6 +1363,137 @@ static void register_fd(struct stream_server *s, int fd, bool add)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void session_free(struct session *ss)
+{
+	spdy_zlib_free(&ss->z);
+	spdy_buf_free(&ss->rbuf);
+	spdy_buf_free(&ss->wbuf);
+	spdy_buf_free(&ss->stdin_pend);
+	spdy_buf_free(&ss->resize_buf);
+	spdy_buf_free(&ss->ws_msg);
+	for (size_t i = 0; i < ss->n_pairs; i++)
+		spdy_buf_free(&ss->pairs[i].to_tcp);
+	free(ss->start_error);
+	free(ss);
+}
+
+/* The channel protocols over WebSocket, as the kubelet's wsstream serves
+ * them: exec/attach channels 0 stdin, 1 stdout, 2 stderr, 3 error, 4
+ * resize; port forward channels 2i (data) and 2i+1 (error) for the i-th
+ * "port" query parameter, each starting with the port (uint16 LE). */
+static void serve_websocket(struct stream_server *srv, int fd, const struct http_request *hr,
+			    struct stream_request *req)
+{
+	static const char *const rc_protos[] = {"",
+						"channel.k8s.io",
+						"base64.channel.k8s.io",
+						"v4.channel.k8s.io",
+						"v4.base64.channel.k8s.io",
+						"v5.channel.k8s.io"};
+	static const char *const pf_protos[] = {"", "v4.channel.k8s.io",
+						"v4.base64.channel.k8s.io"};
+	bool pf = req->kind == STREAM_PORTFORWARD;
+	const char *const *allowed = pf ? pf_protos : rc_protos;
+	size_t n_allowed = pf ? 3 : 6;
+	uint16_t ports[MAX_PF_PAIRS];
+	size_t n_ports = 0;
+	cleanup_free char *resp = NULL;
+	const char *ver = http_header_get(hr, "Sec-WebSocket-Version");
+	const char *key = http_header_get(hr, "Sec-WebSocket-Key");
+	if (!ver || strcmp(ver, "13") || !key || !*key || strlen(key) > 128) {
+		http_error(fd, 400, "Bad Request", "Sec-WebSocket-Version: 13\r\n",
+			   "websocket: missing or unsupported Sec-WebSocket-Version/Key");
+		goto fail;
+	}
+	if (pf) {
+		/* The kubelet's CRI server takes the ports of the PortForwardRequest
+		 * (BuildV4Options), not the URL's query; checked in serve_conn. */
+		for (size_t i = 0; i < req->n_ports && n_ports < MAX_PF_PAIRS; i++)
+			ports[n_ports++] = (uint16_t)req->ports[i];
+	}
+	/* Sec-WebSocket-Protocol: comma-separated offers, first allowed wins
+	 * (none offered counts as ""). */
+	const char *offers[16];
+	size_t n_off = http_header_all(hr, "Sec-WebSocket-Protocol", offers, 16);
+	const char *chosen = NULL;
+	if (n_off == 0)
+		chosen = "";
+	for (size_t i = 0; i < n_off && !chosen; i++) {
+		cleanup_free char *list = xstrdup(offers[i]);
+		char *save = NULL;
+		for (char *t = strtok_r(list, ",", &save); t && !chosen; t = strtok_r(NULL, ",", &save)) {
+			while (*t == ' ' || *t == '\t')
+				t++;
+			size_t tl = strlen(t);
+			while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
+				t[--tl] = '\0';
+			for (size_t j = 0; j < n_allowed; j++)
+				if (!strcmp(t, allowed[j]))
+					chosen = allowed[j];
+		}
+	}
+	if (!chosen) {
+		http_error(fd, 403, "Forbidden", NULL,
+			   "websocket: requested protocol(s) are not supported");
+		goto fail;
+	}
+	char accept[64];
+	ws_accept_key(key, accept);
+	resp = xasprintf("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+			 accept, *chosen ? "Sec-WebSocket-Protocol: " : "", chosen,
+			 *chosen ? "\r\n" : "");
+	write_all_timeout(fd, resp, strlen(resp), 5000);
+
+	struct session *ss = xcalloc(1, sizeof(*ss));
+	ss->srv = srv;
+	ss->sock = fd;
+	ss->pf = pf;
+	ss->req = req;
+	ss->ws = strstr(chosen, "base64") ? 2 : 1;
+	ss->ws_v5 = !strcmp(chosen, "v5.channel.k8s.io");
+	ss->version = !strncmp(chosen, "v4.", 3) || ss->ws_v5 ? 4 : 1;
+	stream_proc_init(&ss->proc);
+	ss->pidfd = -1;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	if (pf) {
+		for (size_t i = 0; i < n_ports; i++) {
+			struct pf_pair *p = &ss->pairs[ss->n_pairs++];
+			memset(p, 0, sizeof(*p));
+			snprintf(p->request_id, sizeof(p->request_id), "%zu", i);
+			p->fd = -1;
+			p->created_ms = now_ms();
+			p->data_sid = (uint32_t)(2 * i) + 1;
+			p->err_sid = (uint32_t)(2 * i) + 2;
+			p->port = ports[i];
+			uint8_t le[2] = {(uint8_t)ports[i], (uint8_t)(ports[i] >> 8)};
+			send_data(ss, p->data_sid, le, 2, false);
+			send_data(ss, p->err_sid, le, 2, false);
+		}
+		for (size_t i = 0; i < ss->n_pairs; i++)
+			pf_start(ss, &ss->pairs[i]);
+	} else {
+		if (req->in)
+			ss->sid[ST_STDIN] = 1;
+		if (req->out)
+			ss->sid[ST_STDOUT] = 2;
+		if (req->err)
+			ss->sid[ST_STDERR] = 3;
+		ss->sid[ST_ERROR] = 4;
+		ss->sid[ST_RESIZE] = 5;
+		/* An empty message on the lowest writable channel tells the client
+		 * the connection is ready. */
+		uint32_t first = req->out ? 2 : req->err ? 3 : 4;
+		send_data(ss, first, "", 0, false);
+		start_proc(ss);
+	}
+	run_session(ss);
+	session_free(ss);
+	return;
+fail:
+	stream_request_free(req);
+}
+
 static void serve_conn(struct stream_server *srv, int fd)
 {
 	/* Read the request head (nothing after it is read before the upgrade). */
@@ -1302,6 +1550,19 @@ static void serve_conn(struct stream_server *srv, int fd)
 		http_error(fd, 404, "Not Found", NULL, "404 page not found");
 		goto out;
 	}
+	for (size_t i = 0; kind == STREAM_PORTFORWARD && i < req->n_ports; i++)
+		if (req->ports[i] <= 0 || req->ports[i] > 65535) {
+			cleanup_free char *m = xasprintf("invalid port %d", req->ports[i]);
+			http_error(fd, 400, "Bad Request", NULL, m);
+			goto out;
+		}
+	const char *conn_h = http_header_get(&hr, "Connection");
+	const char *up_h = http_header_get(&hr, "Upgrade");
+	if (conn_h && up_h && strcasestr(conn_h, "upgrade") && !strcasecmp(up_h, "websocket")) {
+		serve_websocket(srv, fd, &hr, req);
+		req = NULL; /* the session took it */
+		goto out;
+	}
 	const char *proto =
 	    kind == STREAM_PORTFORWARD
 		? negotiate(fd, &hr, portforward_protocols, 1)
@@ -1309,8 +1570,6 @@ static void serve_conn(struct stream_server *srv, int fd)
 			    sizeof(remotecommand_protocols) / sizeof(remotecommand_protocols[0]));
 	if (!proto)
 		goto out;
-	const char *conn_h = http_header_get(&hr, "Connection");
-	const char *up_h = http_header_get(&hr, "Upgrade");
 	if (!conn_h || !up_h || !strcasestr(conn_h, "upgrade") || !strcasestr(up_h, "spdy/3.1")) {
 		http_error(fd, 400, "Bad Request", NULL,
 			   "unable to upgrade: missing upgrade headers in request");
@@ -1332,6 +1591,7 @@ static void serve_conn(struct stream_server *srv, int fd)
 		      : !strcmp(proto, "v2.channel.k8s.io") ? 2
 							    : 1;
 	stream_proc_init(&ss->proc);
+	ss->pidfd = -1;
 	if (spdy_zlib_init(&ss->z, &e) < 0) {
 		ndl_error_clear(&e);
 		free(ss);
@@ -1339,13 +1599,7 @@ static void serve_conn(struct stream_server *srv, int fd)
 	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	run_session(ss);
-	spdy_zlib_free(&ss->z);
-	spdy_buf_free(&ss->rbuf);
-	spdy_buf_free(&ss->wbuf);
-	spdy_buf_free(&ss->stdin_pend);
-	spdy_buf_free(&ss->resize_buf);
-	free(ss->start_error);
-	free(ss);
+	session_free(ss);
 out:
 	stream_request_free(req);
 	http_request_free(&hr);

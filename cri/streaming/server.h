@@ -23,6 +23,8 @@ struct stream_request {
 	size_t n_cmd;
 	bool tty, in, out, err;
 	char *sandbox_id; /* port forward */
+	int32_t *ports;	  /* port forward: PortForwardRequest.port (the WebSocket channels) */
+	size_t n_ports;
 };
 
 void stream_request_free(struct stream_request *r);

@@ -1,6 +1,7 @@
 /* Fuzz the streaming server's parsers of client input: the HTTP request
- * head, SPDY frames, and header blocks (plain and zlib with the SPDY
- * dictionary). The first byte picks the parser. */
+ * head, SPDY frames, header blocks (plain and zlib with the SPDY
+ * dictionary), WebSocket frames and the base64 channel payloads. The first
+ * byte picks the parser. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "cri/streaming/http.h"
 #include "cri/streaming/spdy.h"
+#include "cri/streaming/websocket.h"
 
 static void frames(const uint8_t *p, size_t n, bool compressed)
 {
@@ -46,7 +48,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const uint8_t *p = data + 1;
 	size_t n = size - 1;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
+	case 3: {
+		uint8_t *copy = malloc(n ? n : 1);
+		memcpy(copy, p, n);
+		size_t off = 0;
+		for (;;) {
+			struct ws_frame f;
+			size_t used = 0;
+			ndl_error_t e = NDL_ERROR_INIT;
+			int r = ws_parse_frame(copy + off, n - off, &f, &used, &e);
+			ndl_error_clear(&e);
+			if (r <= 0)
+				break;
+			off += used;
+			uint8_t *dec = malloc(f.len + 4);
+			(void)ws_base64_decode((const char *)f.payload, f.len, dec);
+			free(dec);
+		}
+		free(copy);
+		break;
+	}
 	case 0: {
 		struct http_request r;
 		ndl_error_t e = NDL_ERROR_INIT;

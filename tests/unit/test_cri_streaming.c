@@ -18,6 +18,7 @@
 #include "cri/streaming/http.h"
 #include "cri/streaming/server.h"
 #include "cri/streaming/spdy.h"
+#include "cri/streaming/websocket.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
@@ -290,13 +291,64 @@ static void test_server_tokens(void **state)
 	stream_server_stop(s);
 }
 
+static void test_websocket(void **state)
+{
+	char acc[64];
+	ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", acc); /* RFC 6455 section 1.3 */
+	assert_string_equal(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+	/* A masked client text frame "Hello" (RFC 6455 section 5.7). */
+	uint8_t f1[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+	struct ws_frame f;
+	size_t used = 0;
+	assert_int_equal(ws_parse_frame(f1, 5, &f, &used, NULL), 0);
+	assert_int_equal(ws_parse_frame(f1, sizeof(f1), &f, &used, NULL), 1);
+	assert_int_equal(used, sizeof(f1));
+	assert_true(f.fin);
+	assert_int_equal(f.opcode, WS_OP_TEXT);
+	assert_memory_equal(f.payload, "Hello", 5);
+	/* Unmasked client frames, reserved bits, fragmented control frames. */
+	uint8_t unmasked[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
+	assert_true(ws_parse_frame(unmasked, sizeof(unmasked), &f, &used, NULL) < 0);
+	uint8_t rsv[] = {0xc1, 0x80, 0, 0, 0, 0};
+	assert_true(ws_parse_frame(rsv, sizeof(rsv), &f, &used, NULL) < 0);
+	uint8_t ctl[] = {0x09, 0x80, 0, 0, 0, 0};
+	assert_true(ws_parse_frame(ctl, sizeof(ctl), &f, &used, NULL) < 0);
+	uint8_t huge[] = {0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 0};
+	assert_int_equal(ws_parse_frame(huge, sizeof(huge), &f, &used, NULL), -EMSGSIZE);
+	/* Server frames: 7-bit, 16-bit and 64-bit lengths, never masked. */
+	struct spdy_buf b = {0};
+	static uint8_t big[70000];
+	ws_put_frame(&b, WS_OP_BIN, "ab", 2);
+	assert_int_equal(b.len, 4);
+	assert_int_equal(b.data[0], 0x82);
+	assert_int_equal(b.data[1], 2);
+	b.len = 0;
+	ws_put_frame(&b, WS_OP_BIN, big, 300);
+	assert_int_equal(b.data[1], 126);
+	assert_int_equal(b.len, 4 + 300);
+	b.len = 0;
+	ws_put_frame(&b, WS_OP_BIN, big, sizeof(big));
+	assert_int_equal(b.data[1], 127);
+	assert_int_equal(b.len, 10 + sizeof(big));
+	/* base64 both ways. */
+	b.len = 0;
+	ws_base64_encode((const uint8_t *)"\x90\x1f", 2, &b);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.data, "kB8=", 4);
+	uint8_t out[8];
+	assert_int_equal(ws_base64_decode("aGk=", 4, out), 2);
+	assert_memory_equal(out, "hi", 2);
+	assert_int_equal(ws_base64_decode("a$==", 4, out), -1);
+	spdy_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_syn_roundtrip),     cmocka_unit_test(test_frames),
 	    cmocka_unit_test(test_header_block_errors), cmocka_unit_test(test_http),
 	    cmocka_unit_test(test_validate_and_status), cmocka_unit_test(test_resize),
-	    cmocka_unit_test(test_server_tokens),
+	    cmocka_unit_test(test_server_tokens),     cmocka_unit_test(test_websocket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
