@@ -1582,36 +1582,6 @@ int cri_containers_remove_all(struct cri_service *svc, const char *sandbox_id, n
 
 /* ---- Status / List ---- */
 
-struct kvs {
-	Runtime__V1__ContainerStatus__LabelsEntry *e;
-	Runtime__V1__ContainerStatus__LabelsEntry **p;
-	size_t n;
-};
-
-static void kvs_fill(struct kvs *k, const json_t *obj)
-{
-	k->n = json_object_size(obj);
-	k->e = xcalloc(k->n + 1, sizeof(*k->e));
-	k->p = xcalloc(k->n + 1, sizeof(*k->p));
-	size_t i = 0;
-	const char *key;
-	json_t *v;
-	json_object_foreach((json_t *)obj, key, v)
-	{
-		runtime__v1__container_status__labels_entry__init(&k->e[i]);
-		k->e[i].key = (char *)key;
-		k->e[i].value = (char *)json_string_value(v);
-		k->p[i] = &k->e[i];
-		i++;
-	}
-}
-
-static void kvs_free(struct kvs *k)
-{
-	free(k->e);
-	free(k->p);
-}
-
 static const char *jstr(const json_t *d, const char *k)
 {
 	const char *s = json_string_value(json_object_get(d, k));
@@ -1655,13 +1625,13 @@ enum cri_status cri_h_container_status(void *user, const ProtobufCMessage *req,
 	s.image_ref = (char *)jstr(d, "image_ref");
 	s.reason = (char *)jstr(d, "reason");
 	s.message = (char *)jstr(d, "message");
-	struct kvs l, a;
-	kvs_fill(&l, json_object_get(d, "labels"));
-	kvs_fill(&a, json_object_get(d, "annotations"));
+	struct cri_kv l, a;
+	cri_kv_fill(&l, json_object_get(d, "labels"));
+	cri_kv_fill(&a, json_object_get(d, "annotations"));
 	s.n_labels = l.n;
-	s.labels = l.p;
+	s.labels = l.ptrs;
 	s.n_annotations = a.n;
-	s.annotations = (Runtime__V1__ContainerStatus__AnnotationsEntry **)a.p;
+	s.annotations = (Runtime__V1__ContainerStatus__AnnotationsEntry **)a.ptrs;
 	s.log_path = (char *)jstr(d, "log_path");
 	/* Mounts and resources as requested, decoded from the stored config. */
 	ProtobufCMessage *cfgmsg = NULL;
@@ -1710,8 +1680,8 @@ enum cri_status cri_h_container_status(void *user, const ProtobufCMessage *req,
 		protobuf_c_message_free_unpacked(cfgmsg, NULL);
 	if (have_ii)
 		image_info_free(&ii);
-	kvs_free(&l);
-	kvs_free(&a);
+	cri_kv_free(&l);
+	cri_kv_free(&a);
 	cri_store_put(rec);
 	return st;
 }
@@ -1724,23 +1694,10 @@ enum cri_status cri_h_list_containers(void *user, const ProtobufCMessage *req,
 	    (const Runtime__V1__ListContainersRequest *)req;
 	struct cri_filter f = {0};
 	cleanup_json json_t *sel = NULL;
-	if (in->filter) {
-		f.id = in->filter->id && *in->filter->id ? in->filter->id : NULL;
-		f.pod_sandbox_id = in->filter->pod_sandbox_id && *in->filter->pod_sandbox_id
-				       ? in->filter->pod_sandbox_id
-				       : NULL;
-		if (in->filter->state) {
-			f.has_state = true;
-			f.state = in->filter->state->state;
-		}
-		if (in->filter->n_label_selector) {
-			sel = json_object();
-			for (size_t i = 0; i < in->filter->n_label_selector; i++)
-				json_object_set_new(sel, in->filter->label_selector[i]->key,
-						    json_string(in->filter->label_selector[i]->value));
-			f.label_selector = sel;
-		}
-	}
+	if (in->filter)
+		cri_filter_init(&f, &sel, in->filter->id, in->filter->pod_sandbox_id, in->filter->state,
+				in->filter->state ? in->filter->state->state : 0,
+				in->filter->n_label_selector, in->filter->label_selector);
 	/* Exits first, so a state filter sees current states. */
 	struct cri_record **all = NULL;
 	size_t na = 0;
@@ -1756,7 +1713,7 @@ enum cri_status cri_h_list_containers(void *user, const ProtobufCMessage *req,
 	Runtime__V1__Container **ptrs = xcalloc(n + 1, sizeof(*ptrs));
 	Runtime__V1__ContainerMetadata *mds = xcalloc(n + 1, sizeof(*mds));
 	Runtime__V1__ImageSpec *iss = xcalloc(n + 1, sizeof(*iss));
-	struct kvs *kv = xcalloc(2 * n + 1, sizeof(*kv));
+	struct cri_kv *kv = xcalloc(2 * n + 1, sizeof(*kv));
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&list[i]->lock);
 		json_t *d = list[i]->data;
@@ -1774,29 +1731,23 @@ enum cri_status cri_h_list_containers(void *user, const ProtobufCMessage *req,
 		items[i].image_ref = (char *)jstr(d, "image_ref");
 		items[i].state = (Runtime__V1__ContainerState)json_integer_value(json_object_get(d, "state"));
 		items[i].created_at = json_integer_value(json_object_get(d, "created_at"));
-		kvs_fill(&kv[2 * i], json_object_get(d, "labels"));
-		kvs_fill(&kv[2 * i + 1], json_object_get(d, "annotations"));
+		cri_kv_fill(&kv[2 * i], json_object_get(d, "labels"));
+		cri_kv_fill(&kv[2 * i + 1], json_object_get(d, "annotations"));
 		items[i].n_labels = kv[2 * i].n;
-		items[i].labels = (Runtime__V1__Container__LabelsEntry **)kv[2 * i].p;
+		items[i].labels = (Runtime__V1__Container__LabelsEntry **)kv[2 * i].ptrs;
 		items[i].n_annotations = kv[2 * i + 1].n;
-		items[i].annotations = (Runtime__V1__Container__AnnotationsEntry **)kv[2 * i + 1].p;
+		items[i].annotations = (Runtime__V1__Container__AnnotationsEntry **)kv[2 * i + 1].ptrs;
 		ptrs[i] = &items[i];
 	}
 	Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
 	resp.n_containers = n;
 	resp.containers = ptrs;
 	enum cri_status st = cri_reply_ok(r, &resp.base);
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_unlock(&list[i]->lock);
-		kvs_free(&kv[2 * i]);
-		kvs_free(&kv[2 * i + 1]);
-	}
-	free(kv);
+	cri_list_release(list, n, kv);
 	free(items);
 	free(ptrs);
 	free(mds);
 	free(iss);
-	cri_store_list_free(list, n);
 	return st;
 }
 
@@ -2143,7 +2094,7 @@ struct stats_buf {
 	Runtime__V1__FilesystemUsage fs;
 	Runtime__V1__FilesystemIdentifier fsid;
 	Runtime__V1__UInt64Value v[9];
-	struct kvs l, a;
+	struct cri_kv l, a;
 	char *upper;
 };
 
@@ -2192,12 +2143,12 @@ static void stats_fill(struct cri_service *svc, struct cri_record *rec, struct s
 	b->md.attempt = (uint32_t)json_integer_value(json_object_get(jm, "attempt"));
 	b->attr.id = rec->id;
 	b->attr.metadata = &b->md;
-	kvs_fill(&b->l, json_object_get(d, "labels"));
-	kvs_fill(&b->a, json_object_get(d, "annotations"));
+	cri_kv_fill(&b->l, json_object_get(d, "labels"));
+	cri_kv_fill(&b->a, json_object_get(d, "annotations"));
 	b->attr.n_labels = b->l.n;
-	b->attr.labels = (Runtime__V1__ContainerAttributes__LabelsEntry **)b->l.p;
+	b->attr.labels = (Runtime__V1__ContainerAttributes__LabelsEntry **)b->l.ptrs;
 	b->attr.n_annotations = b->a.n;
-	b->attr.annotations = (Runtime__V1__ContainerAttributes__AnnotationsEntry **)b->a.p;
+	b->attr.annotations = (Runtime__V1__ContainerAttributes__AnnotationsEntry **)b->a.ptrs;
 	int state = (int)json_integer_value(json_object_get(d, "state"));
 	pthread_mutex_unlock(&rec->lock);
 	b->s.attributes = &b->attr;
@@ -2235,8 +2186,8 @@ static void stats_fill(struct cri_service *svc, struct cri_record *rec, struct s
 
 static void stats_free(struct stats_buf *b)
 {
-	kvs_free(&b->l);
-	kvs_free(&b->a);
+	cri_kv_free(&b->l);
+	cri_kv_free(&b->a);
 	free(b->upper);
 }
 
@@ -2268,19 +2219,9 @@ enum cri_status cri_h_list_container_stats(void *user, const ProtobufCMessage *r
 	    (const Runtime__V1__ListContainerStatsRequest *)req;
 	struct cri_filter f = {0};
 	cleanup_json json_t *sel = NULL;
-	if (in->filter) {
-		f.id = in->filter->id && *in->filter->id ? in->filter->id : NULL;
-		f.pod_sandbox_id = in->filter->pod_sandbox_id && *in->filter->pod_sandbox_id
-				       ? in->filter->pod_sandbox_id
-				       : NULL;
-		if (in->filter->n_label_selector) {
-			sel = json_object();
-			for (size_t i = 0; i < in->filter->n_label_selector; i++)
-				json_object_set_new(sel, in->filter->label_selector[i]->key,
-						    json_string(in->filter->label_selector[i]->value));
-			f.label_selector = sel;
-		}
-	}
+	if (in->filter)
+		cri_filter_init(&f, &sel, in->filter->id, in->filter->pod_sandbox_id, NULL, 0,
+				in->filter->n_label_selector, in->filter->label_selector);
 	struct cri_record **list = NULL;
 	size_t n = 0;
 	cri_store_list(svc->store, CRI_KIND_CONTAINER, &f, &list, &n);
@@ -2481,16 +2422,9 @@ enum cri_status cri_h_list_pod_sandbox_stats(void *user, const ProtobufCMessage 
 	    (const Runtime__V1__ListPodSandboxStatsRequest *)req;
 	struct cri_filter f = {0};
 	cleanup_json json_t *sel = NULL;
-	if (in->filter) {
-		f.id = in->filter->id && *in->filter->id ? in->filter->id : NULL;
-		if (in->filter->n_label_selector) {
-			sel = json_object();
-			for (size_t i = 0; i < in->filter->n_label_selector; i++)
-				json_object_set_new(sel, in->filter->label_selector[i]->key,
-						    json_string(in->filter->label_selector[i]->value));
-			f.label_selector = sel;
-		}
-	}
+	if (in->filter)
+		cri_filter_init(&f, &sel, in->filter->id, NULL, NULL, 0, in->filter->n_label_selector,
+				in->filter->label_selector);
 	struct cri_record **list = NULL;
 	size_t n = 0;
 	cri_store_list(svc->store, CRI_KIND_SANDBOX, &f, &list, &n);

@@ -73,3 +73,29 @@ enum cri_status cri_h_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
 					struct cri_reply *r);
 enum cri_status cri_h_list_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
 					     struct cri_reply *r);
+
+/* Shared conversions (pbmap.c). A CRI map<string,string> (any generated
+ * entry type: they share one layout) as a JSON object (new reference). */
+json_t *cri_map_to_json(size_t n, void *entries);
+/* A JSON object of strings as a response map: ptrs is what goes into the
+ * message's `labels`/`annotations` field (cast to its entry type); the
+ * strings are borrowed from obj. Free with cri_kv_free. */
+struct cri_kv {
+	void *ents;
+	void *ptrs;
+	size_t n;
+};
+void cri_kv_fill(struct cri_kv *kv, const json_t *obj);
+void cri_kv_free(struct cri_kv *kv);
+/* s, or NULL when s is NULL or empty (unset proto3 string). */
+const char *cri_nonempty(const char *s);
+struct cri_filter;
+/* A List* filter from a request's filter fields: empty id/pod_sandbox_id
+ * match everything, state_value != NULL selects `state`, the label
+ * selector map becomes *sel (owned by the caller, NULL if none). */
+void cri_filter_init(struct cri_filter *f, json_t **sel, const char *id, const char *pod_sandbox_id,
+		     const void *state_value, int state, size_t n_selector, void *selector);
+/* The end of a List* answer: unlock every listed record (locked while its
+ * fields were borrowed), free its labels/annotations pair kv[2i], kv[2i+1],
+ * the kv array and the list. */
+void cri_list_release(struct cri_record **list, size_t n, struct cri_kv *kv);

@@ -305,14 +305,6 @@ static void sysctls_free(struct sysctl_set *s, size_t n)
 
 /* ---- record helpers ---- */
 
-static json_t *labels_json(size_t n, Runtime__V1__PodSandboxConfig__LabelsEntry **e)
-{
-	json_t *o = json_object();
-	for (size_t i = 0; i < n; i++)
-		json_object_set_new(o, e[i]->key, json_string(e[i]->value ? e[i]->value : ""));
-	return o;
-}
-
 /* IPs of the pod interface from a CNI result (any version >= 0.3): IPv4
  * first, as containerd orders them. */
 static json_t *result_ips(const json_t *result)
@@ -672,9 +664,9 @@ enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, s
 	json_object_set_new(data, "name", json_string(name));
 	json_object_set_new(data, "state", json_integer(RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY));
 	json_object_set_new(data, "created_at", json_integer(cri_now_ns()));
-	json_object_set_new(data, "labels", labels_json(c->n_labels, (void *)c->labels));
+	json_object_set_new(data, "labels", cri_map_to_json(c->n_labels, c->labels));
 	json_object_set_new(data, "annotations",
-			    labels_json(c->n_annotations, (void *)c->annotations));
+			    cri_map_to_json(c->n_annotations, c->annotations));
 	json_object_set_new(data, "metadata",
 			    json_pack("{s:s,s:s,s:s,s:I}", "name", c->metadata->name, "uid",
 				      c->metadata->uid, "namespace", c->metadata->namespace_,
@@ -797,16 +789,11 @@ int cri_sandbox_stop(struct cri_service *svc, struct cri_record *rec, ndl_error_
 	return rc;
 }
 
-static const char *req_id(const char *id)
-{
-	return id && *id ? id : NULL;
-}
-
 enum cri_status cri_h_stop_pod_sandbox(void *user, const ProtobufCMessage *req, struct cri_reply *r)
 {
 	struct cri_service *svc = user;
 	const Runtime__V1__StopPodSandboxRequest *in = (const Runtime__V1__StopPodSandboxRequest *)req;
-	if (!req_id(in->pod_sandbox_id))
+	if (!cri_nonempty(in->pod_sandbox_id))
 		return invalid(r, "pod_sandbox_id");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *rec = NULL;
@@ -831,7 +818,7 @@ enum cri_status cri_h_remove_pod_sandbox(void *user, const ProtobufCMessage *req
 	struct cri_service *svc = user;
 	const Runtime__V1__RemovePodSandboxRequest *in =
 	    (const Runtime__V1__RemovePodSandboxRequest *)req;
-	if (!req_id(in->pod_sandbox_id))
+	if (!cri_nonempty(in->pod_sandbox_id))
 		return invalid(r, "pod_sandbox_id");
 	Runtime__V1__RemovePodSandboxResponse resp = RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
 	ndl_error_t e = NDL_ERROR_INIT;
@@ -861,36 +848,6 @@ enum cri_status cri_h_remove_pod_sandbox(void *user, const ProtobufCMessage *req
 
 /* ---- Status / List ---- */
 
-struct pb_kv {
-	Runtime__V1__PodSandboxStatus__LabelsEntry *ents; /* same layout for every map entry */
-	Runtime__V1__PodSandboxStatus__LabelsEntry **ptrs;
-	size_t n;
-};
-
-static void kv_fill(struct pb_kv *kv, const json_t *obj)
-{
-	kv->n = json_object_size(obj);
-	kv->ents = xcalloc(kv->n ? kv->n : 1, sizeof(*kv->ents));
-	kv->ptrs = xcalloc(kv->n ? kv->n : 1, sizeof(*kv->ptrs));
-	size_t i = 0;
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)obj, k, v)
-	{
-		runtime__v1__pod_sandbox_status__labels_entry__init(&kv->ents[i]);
-		kv->ents[i].key = (char *)k;
-		kv->ents[i].value = (char *)json_string_value(v);
-		kv->ptrs[i] = &kv->ents[i];
-		i++;
-	}
-}
-
-static void kv_free(struct pb_kv *kv)
-{
-	free(kv->ents);
-	free(kv->ptrs);
-}
-
 static void metadata_fill(Runtime__V1__PodSandboxMetadata *m, const json_t *md)
 {
 	runtime__v1__pod_sandbox_metadata__init(m);
@@ -906,7 +863,7 @@ enum cri_status cri_h_pod_sandbox_status(void *user, const ProtobufCMessage *req
 	struct cri_service *svc = user;
 	const Runtime__V1__PodSandboxStatusRequest *in =
 	    (const Runtime__V1__PodSandboxStatusRequest *)req;
-	if (!req_id(in->pod_sandbox_id))
+	if (!cri_nonempty(in->pod_sandbox_id))
 		return invalid(r, "pod_sandbox_id");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *rec = NULL;
@@ -951,9 +908,9 @@ enum cri_status cri_h_pod_sandbox_status(void *user, const ProtobufCMessage *req
 	Runtime__V1__LinuxPodSandboxStatus ls = RUNTIME__V1__LINUX_POD_SANDBOX_STATUS__INIT;
 	ls.namespaces = &nsm;
 	s.linux = &ls;
-	struct pb_kv labels, annos;
-	kv_fill(&labels, json_object_get(d, "labels"));
-	kv_fill(&annos, json_object_get(d, "annotations"));
+	struct cri_kv labels, annos;
+	cri_kv_fill(&labels, json_object_get(d, "labels"));
+	cri_kv_fill(&annos, json_object_get(d, "annotations"));
 	s.n_labels = labels.n;
 	s.labels = labels.ptrs;
 	s.n_annotations = annos.n;
@@ -993,8 +950,8 @@ enum cri_status cri_h_pod_sandbox_status(void *user, const ProtobufCMessage *req
 	}
 	enum cri_status st = cri_reply_ok(r, &resp.base);
 	pthread_mutex_unlock(&rec->lock);
-	kv_free(&labels);
-	kv_free(&annos);
+	cri_kv_free(&labels);
+	cri_kv_free(&annos);
 	free(pips);
 	free(pipp);
 	cri_store_put(rec);
@@ -1009,25 +966,17 @@ enum cri_status cri_h_list_pod_sandbox(void *user, const ProtobufCMessage *req,
 	    (const Runtime__V1__ListPodSandboxRequest *)req;
 	struct cri_filter f = {0};
 	cleanup_json json_t *sel = NULL;
-	if (in->filter) {
-		f.id = req_id(in->filter->id);
-		if (in->filter->state) {
-			f.has_state = true;
-			f.state = in->filter->state->state;
-		}
-		if (in->filter->n_label_selector) {
-			sel = labels_json(in->filter->n_label_selector,
-					  (void *)in->filter->label_selector);
-			f.label_selector = sel;
-		}
-	}
+	if (in->filter)
+		cri_filter_init(&f, &sel, in->filter->id, NULL, in->filter->state,
+				in->filter->state ? in->filter->state->state : 0,
+				in->filter->n_label_selector, in->filter->label_selector);
 	struct cri_record **list = NULL;
 	size_t n = 0;
 	cri_store_list(svc->store, CRI_KIND_SANDBOX, &f, &list, &n);
 	Runtime__V1__PodSandbox *items = xcalloc(n ? n : 1, sizeof(*items));
 	Runtime__V1__PodSandbox **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
 	Runtime__V1__PodSandboxMetadata *mds = xcalloc(n ? n : 1, sizeof(*mds));
-	struct pb_kv *kvs = xcalloc(n ? 2 * n : 1, sizeof(*kvs));
+	struct cri_kv *kvs = xcalloc(n ? 2 * n : 1, sizeof(*kvs));
 	for (size_t i = 0; i < n; i++)
 		pthread_mutex_lock(&list[i]->lock);
 	for (size_t i = 0; i < n; i++) {
@@ -1039,8 +988,8 @@ enum cri_status cri_h_list_pod_sandbox(void *user, const ProtobufCMessage *req,
 		items[i].state =
 		    (Runtime__V1__PodSandboxState)json_integer_value(json_object_get(d, "state"));
 		items[i].created_at = json_integer_value(json_object_get(d, "created_at"));
-		kv_fill(&kvs[2 * i], json_object_get(d, "labels"));
-		kv_fill(&kvs[2 * i + 1], json_object_get(d, "annotations"));
+		cri_kv_fill(&kvs[2 * i], json_object_get(d, "labels"));
+		cri_kv_fill(&kvs[2 * i + 1], json_object_get(d, "annotations"));
 		items[i].n_labels = kvs[2 * i].n;
 		items[i].labels = (Runtime__V1__PodSandbox__LabelsEntry **)kvs[2 * i].ptrs;
 		items[i].n_annotations = kvs[2 * i + 1].n;
@@ -1054,16 +1003,10 @@ enum cri_status cri_h_list_pod_sandbox(void *user, const ProtobufCMessage *req,
 	resp.n_items = n;
 	resp.items = ptrs;
 	enum cri_status st = cri_reply_ok(r, &resp.base);
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_unlock(&list[i]->lock);
-		kv_free(&kvs[2 * i]);
-		kv_free(&kvs[2 * i + 1]);
-	}
-	free(kvs);
+	cri_list_release(list, n, kvs);
 	free(items);
 	free(ptrs);
 	free(mds);
-	cri_store_list_free(list, n);
 	return st;
 }
 
