@@ -1135,8 +1135,15 @@ static void run_session(struct session *ss)
 		int kinds[8 + MAX_PF_PAIRS];
 		int n = 0;
 		bool room = ss->wbuf.len < WBUF_HIGH;
-		pfd[n] = (struct pollfd){.fd = ss->sock,
-					 .events = (short)(POLLIN | (ss->wbuf.len ? POLLOUT : 0))};
+		/* Backpressure toward the client: stop reading it while what it
+		 * sent has not been taken by the process or the TCP peer. */
+		bool take = ss->stdin_pend.len < WBUF_HIGH;
+		for (size_t i = 0; i < ss->n_pairs; i++)
+			if (ss->pairs[i].to_tcp.len >= WBUF_HIGH)
+				take = false;
+		pfd[n] = (struct pollfd){
+		    .fd = ss->sock,
+		    .events = (short)((take ? POLLIN : 0) | (ss->wbuf.len ? POLLOUT : 0))};
 		kinds[n++] = 0;
 		if (!ss->pf && ss->started && !ss->start_error) {
 			if (!ss->out_eof && room) {

@@ -224,28 +224,41 @@ out:
 
 void spdy_buf_free(struct spdy_buf *b)
 {
-	free(b->data);
+	free(b->base);
 	memset(b, 0, sizeof(*b));
 }
 
+/* O(1): a large backlog written out in small pieces must not be moved for
+ * each piece; the space is reclaimed when the buffer next grows. */
 void spdy_buf_consume(struct spdy_buf *b, size_t n)
 {
 	if (n >= b->len) {
+		b->cap += (size_t)(b->data - b->base);
+		b->data = b->base;
 		b->len = 0;
 		return;
 	}
-	memmove(b->data, b->data + n, b->len - n);
+	b->data += n;
 	b->len -= n;
+	b->cap -= n;
 }
 
 static uint8_t *buf_grow(struct spdy_buf *b, size_t n)
 {
 	if (b->cap - b->len < n) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap - b->len < n)
-			cap *= 2;
-		b->data = xrealloc(b->data, cap);
-		b->cap = cap;
+		size_t off = (size_t)(b->data - b->base);
+		if (off) {
+			memmove(b->base, b->data, b->len);
+			b->data = b->base;
+			b->cap += off;
+		}
+		if (b->cap - b->len < n) {
+			size_t cap = b->cap ? b->cap : 256;
+			while (cap - b->len < n)
+				cap *= 2;
+			b->base = b->data = xrealloc(b->base, cap);
+			b->cap = cap;
+		}
 	}
 	uint8_t *p = b->data + b->len;
 	b->len += n;

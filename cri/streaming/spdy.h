@@ -101,8 +101,10 @@ int spdy_headers_parse_plain(const uint8_t *p, size_t len, struct spdy_headers *
 
 /* Frame builders: append to a growable buffer. */
 struct spdy_buf {
-	uint8_t *data;
-	size_t len, cap;
+	uint8_t *data; /* the unconsumed bytes */
+	size_t len;
+	size_t cap;    /* room from data on */
+	uint8_t *base; /* the allocation: consuming only moves data forward */
 };
 void spdy_buf_free(struct spdy_buf *b);
 void spdy_buf_consume(struct spdy_buf *b, size_t n);
