@@ -262,6 +262,32 @@ def test_daemon_handles_result_version(netns, tmp_path, bin_dir, version):
         d.stop()
 
 
+@pytest.mark.network
+def test_pod_loopback_is_up(netns, tmp_path):
+    """A pod's own network namespace has lo up with 127.0.0.1 (containerd runs
+    the loopback plugin for every pod), so its containers reach each other on
+    localhost; the conflist's network is on eth0 next to it."""
+    import criclient
+    tmp = str(tmp_path)
+    conf_dir = os.path.join(tmp, "net.d")
+    os.makedirs(conf_dir)
+    write_conf(conf_dir, "lonet", "10.84.0.0/24", bridge="cni-lo0")
+    d = criclient.Daemon(tmp, bin_dirs=harness.BIN).start()
+    try:
+        with d.client() as c:
+            sid = c.RunPodSandbox(config=pod("lo")).pod_sandbox_id
+            nsp = os.path.join(d.run_root, "sandboxes", sid, "ns", "net")
+            r = harness.nsrun(nsp, ["ip", "-j", "addr", "show", "dev", "lo"])
+            lo = json.loads(r.stdout)[0]
+            assert "UP" in lo["flags"], lo
+            assert "127.0.0.1" in [a["local"] for a in lo["addr_info"]], lo
+            assert addrs(nsp)[0].startswith("10.84.0.")
+            c.StopPodSandbox(pod_sandbox_id=sid)
+            c.RemovePodSandbox(pod_sandbox_id=sid)
+    finally:
+        d.stop()
+
+
 # ---- STATUS and GC (CNI 1.1) through nodelet-cnitool, our plugins ----
 
 def write_conf_11(d, name, subnet, data_dir, bridge="cni-g0"):
