@@ -1643,12 +1643,15 @@ enum cri_status cri_h_container_status(void *user, const ProtobufCMessage *req,
 		s.mounts = cc->mounts;
 	}
 	ndl_error_clear(&e);
+	/* Always reported, zero when none were asked for (containerd 1.6 does,
+	 * and the kubelet compares them for in-place resize). */
 	Runtime__V1__ContainerResources res = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
+	Runtime__V1__LinuxContainerResources no_res = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+	res.linux = &no_res;
 	if (cfgmsg && ((Runtime__V1__ContainerConfig *)cfgmsg)->linux &&
-	    ((Runtime__V1__ContainerConfig *)cfgmsg)->linux->resources) {
+	    ((Runtime__V1__ContainerConfig *)cfgmsg)->linux->resources)
 		res.linux = ((Runtime__V1__ContainerConfig *)cfgmsg)->linux->resources;
-		s.resources = &res;
-	}
+	s.resources = &res;
 	Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
 	resp.status = &s;
 	cleanup_free char *info_s = NULL;

@@ -438,6 +438,8 @@ def test_lifecycle_matches_containerd(containerd, netns, tmp_path):
                     cs = c.ContainerStatus(container_id=cid).status
                     r[f"{name}_exit"] = (cs.exit_code, cs.reason, cs.image_ref == r["image_id"])
                     r[f"{name}_image"] = cs.image.image
+                    r[f"{name}_resources"] = (cs.HasField("resources") and cs.resources.HasField("linux"),
+                                              criclient.to_dict(cs.resources))
                     r[f"{name}_list_image"] = [x.image.image for x in c.ListContainers().containers]
                     with open(cs.log_path) as f:
                         outs[name] = sorted(" ".join(line.split(" ")[1:]).rstrip("\n")
