@@ -1111,10 +1111,6 @@ void cri_containers_fini(struct cri_service *svc)
 
 /* ---- CreateContainer ---- */
 
-static enum cri_status invalid(struct cri_reply *r, const char *field)
-{
-	return cri_reply_error(r, CRI_REFUSED, "field \"%s\": required", field);
-}
 
 static void cleanup_created(struct cri_service *svc, const char *id, bool rootfs)
 {
@@ -1142,13 +1138,13 @@ enum cri_status cri_h_create_container(void *user, const ProtobufCMessage *req,
 	    (const Runtime__V1__CreateContainerRequest *)req;
 	const Runtime__V1__ContainerConfig *c = in->config;
 	if (!in->pod_sandbox_id || !*in->pod_sandbox_id)
-		return invalid(r, "pod_sandbox_id");
+		return cri_reply_required(r, "pod_sandbox_id");
 	if (!c)
-		return invalid(r, "config");
+		return cri_reply_required(r, "config");
 	if (!c->metadata || !c->metadata->name || !*c->metadata->name)
-		return invalid(r, "config.metadata.name");
+		return cri_reply_required(r, "config.metadata.name");
 	if (!c->image || !c->image->image || !*c->image->image)
-		return invalid(r, "config.image.image");
+		return cri_reply_required(r, "config.image.image");
 	/* Refused rather than ignored: no CDI registry here. */
 	if (c->n_cdi_devices)
 		return cri_reply_error(r, CRI_REFUSED,
@@ -1350,7 +1346,7 @@ static enum cri_status get_container(struct cri_service *svc, const char *id,
 				     struct cri_record **rec, struct cri_reply *r)
 {
 	if (!id || !*id)
-		return invalid(r, "container_id");
+		return cri_reply_required(r, "container_id");
 	ndl_error_t e = NDL_ERROR_INIT;
 	if (cri_store_get(svc->store, CRI_KIND_CONTAINER, id, rec, &e) < 0) {
 		ndl_error_wrap(&e, "an error occurred when try to find container \"%s\"", id);
@@ -1532,20 +1528,14 @@ enum cri_status cri_h_remove_container(void *user, const ProtobufCMessage *req,
 	struct cri_service *svc = user;
 	const Runtime__V1__RemoveContainerRequest *in =
 	    (const Runtime__V1__RemoveContainerRequest *)req;
-	if (!in->container_id || !*in->container_id)
-		return invalid(r, "container_id");
 	Runtime__V1__RemoveContainerResponse resp = RUNTIME__V1__REMOVE_CONTAINER_RESPONSE__INIT;
-	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *rec = NULL;
-	int rc = cri_store_get(svc->store, CRI_KIND_CONTAINER, in->container_id, &rec, &e);
-	if (rc == -ENOENT) {
-		/* containerd: removing a container that is gone succeeds. */
-		ndl_error_clear(&e);
-		return cri_reply_ok(r, &resp.base);
-	}
-	if (rc < 0)
-		return cri_reply_errno_msg(r, &e);
-	rc = container_remove(svc, rec, &e);
+	enum cri_status st = cri_get_for_remove(svc, CRI_KIND_CONTAINER, in->container_id,
+						"container_id", &resp.base, r, &rec);
+	if (st != CRI_OK || !rec)
+		return st;
+	ndl_error_t e = NDL_ERROR_INIT;
+	int rc = container_remove(svc, rec, &e);
 	cri_store_put(rec);
 	if (rc < 0)
 		return cri_reply_errno_msg(r, &e);
@@ -1874,7 +1864,7 @@ enum cri_status cri_h_exec_sync(void *user, const ProtobufCMessage *req, struct 
 	struct cri_service *svc = user;
 	const Runtime__V1__ExecSyncRequest *in = (const Runtime__V1__ExecSyncRequest *)req;
 	if (!in->n_cmd)
-		return invalid(r, "cmd");
+		return cri_reply_required(r, "cmd");
 	struct cri_record *rec = NULL;
 	enum cri_status st = get_container(svc, in->container_id, &rec, r);
 	if (st != CRI_OK)
@@ -2259,41 +2249,28 @@ enum cri_status cri_h_list_container_stats(void *user, const ProtobufCMessage *r
 
 /* ---- startup: containers a crash left without a record ---- */
 
-static void gc_dir(struct cri_service *svc, const char *base)
+/* The record is written after the shim started: a crash in between
+ * leaves a live container nobody knows; kill it. */
+static void remove_orphan(struct cri_service *svc, const char *dir, const char *id)
 {
-	cleanup_closedir DIR *d = opendir(base);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (strlen(de->d_name) != CRI_ID_LEN)
-			continue;
-		struct cri_record *rec = NULL;
-		if (cri_store_get(svc->store, CRI_KIND_CONTAINER, de->d_name, &rec, NULL) == 0) {
-			cri_store_put(rec);
-			continue;
-		}
-		/* The record is written after the shim started: a crash in
-		 * between leaves a live container nobody knows; kill it. */
-		ndl_error_t e = NDL_ERROR_INIT;
-		cleanup_free char *rroot = runtime_root(svc);
-		cleanup_free char *rstate = xasprintf("%s/%s", rroot, de->d_name);
-		if (ndl_path_exists(rstate) &&
-		    runtime_cmd(svc, &e, "delete", "--force", de->d_name, NULL) < 0)
-			log_warn("orphan container: runtime delete", "id=%s err=\"%s\"", de->d_name,
-				 ndl_error_msg(&e));
-		ndl_error_clear(&e);
-		cleanup_created(svc, de->d_name, true);
-		log_info("removed orphan container", "id=%s", de->d_name);
-	}
+	(void)dir;
+	ndl_error_t e = NDL_ERROR_INIT;
+	cleanup_free char *rroot = runtime_root(svc);
+	cleanup_free char *rstate = xasprintf("%s/%s", rroot, id);
+	if (ndl_path_exists(rstate) && runtime_cmd(svc, &e, "delete", "--force", id, NULL) < 0)
+		log_warn("orphan container: runtime delete", "id=%s err=\"%s\"", id,
+			 ndl_error_msg(&e));
+	ndl_error_clear(&e);
+	cleanup_created(svc, id, true);
+	log_info("removed orphan container", "id=%s", id);
 }
 
 void cri_containers_gc(struct cri_service *svc)
 {
 	cleanup_free char *a = xasprintf("%s/containers", svc->cfg->run_root);
 	cleanup_free char *b = xasprintf("%s/s", svc->cfg->run_root);
-	gc_dir(svc, a);
-	gc_dir(svc, b);
+	cri_gc_orphans(svc, CRI_KIND_CONTAINER, a, remove_orphan);
+	cri_gc_orphans(svc, CRI_KIND_CONTAINER, b, remove_orphan);
 }
 
 /* ---- PodSandboxStats / ListPodSandboxStats ---- */
@@ -2402,7 +2379,7 @@ enum cri_status cri_h_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
 	const Runtime__V1__PodSandboxStatsRequest *in =
 	    (const Runtime__V1__PodSandboxStatsRequest *)req;
 	if (!in->pod_sandbox_id || !*in->pod_sandbox_id)
-		return invalid(r, "pod_sandbox_id");
+		return cri_reply_required(r, "pod_sandbox_id");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *rec = NULL;
 	if (cri_store_get(svc->store, CRI_KIND_SANDBOX, in->pod_sandbox_id, &rec, &e) < 0) {

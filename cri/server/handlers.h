@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "cri/server/rpc.h"
+#include "cri/server/store.h"
 #include "lib/error.h"
 
 /* ImageService (image_service.c), on the image store opened at startup. */
@@ -78,7 +79,7 @@ enum cri_status cri_h_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
 enum cri_status cri_h_list_pod_sandbox_stats(void *user, const ProtobufCMessage *req,
 					     struct cri_reply *r);
 
-/* Shared conversions (pbmap.c). A CRI map<string,string> (any generated
+/* Shared by the sandbox and container handlers (common.c). A CRI map<string,string> (any generated
  * entry type: they share one layout) as a JSON object (new reference). */
 json_t *cri_map_to_json(size_t n, void *entries);
 /* A JSON object of strings as a response map: ptrs is what goes into the
@@ -103,3 +104,16 @@ void cri_filter_init(struct cri_filter *f, json_t **sel, const char *id, const c
  * fields were borrowed), free its labels/annotations pair kv[2i], kv[2i+1],
  * the kv array and the list. */
 void cri_list_release(struct cri_record **list, size_t n, struct cri_kv *kv);
+/* `field "<field>": required`, refused as containerd does. */
+enum cri_status cri_reply_required(struct cri_reply *r, const char *field);
+/* The record a Remove* request names, with a reference (*ret). When it is
+ * gone the answer is already ok_resp (containerd's Remove* succeed for an
+ * unknown id) and *ret is NULL; an empty id is refused naming `field`.
+ * Return the status unless it is CRI_OK with *ret set. */
+enum cri_status cri_get_for_remove(struct cri_service *svc, enum cri_kind kind, const char *id,
+				   const char *field, const ProtobufCMessage *ok_resp,
+				   struct cri_reply *r, struct cri_record **ret);
+/* fn(svc, dir, id) for every <dir>/<64-char id> without a record of kind:
+ * what a daemon killed between making it and writing the record left. */
+void cri_gc_orphans(struct cri_service *svc, enum cri_kind kind, const char *dir,
+		    void (*fn)(struct cri_service *svc, const char *dir, const char *id));

@@ -3,7 +3,7 @@
 # store (store.c).
 CRI_SERVER_SRCS := cri/server/rpc.c cri/server/service.c cri/server/daemon.c cri/server/store.c \
 	cri/server/image_service.c cri/server/sandbox.c cri/server/container.c \
-	cri/server/seccomp_default.c cri/server/pbmap.c
+	cri/server/seccomp_default.c cri/server/common.c
 $(eval $(call static_lib,cri_server,$(CRI_SERVER_SRCS)))
 # Everything that includes cri/api/api.h needs the generated header first.
 $(call obj,$(CRI_SERVER_SRCS)): | $(CRI_API_GEN_H)

@@ -470,10 +470,6 @@ static int sandbox_teardown_dir(struct cri_service *svc, const char *id, ndl_err
 
 /* ---- RunPodSandbox ---- */
 
-static enum cri_status invalid(struct cri_reply *r, const char *field)
-{
-	return cri_reply_error(r, CRI_REFUSED, "field \"%s\": required", field);
-}
 
 enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, struct cri_reply *r)
 {
@@ -481,15 +477,15 @@ enum cri_status cri_h_run_pod_sandbox(void *user, const ProtobufCMessage *req, s
 	const Runtime__V1__RunPodSandboxRequest *in = (const Runtime__V1__RunPodSandboxRequest *)req;
 	const Runtime__V1__PodSandboxConfig *c = in->config;
 	if (!c)
-		return invalid(r, "config");
+		return cri_reply_required(r, "config");
 	if (!c->metadata)
-		return invalid(r, "config.metadata");
+		return cri_reply_required(r, "config.metadata");
 	if (!c->metadata->name || !*c->metadata->name)
-		return invalid(r, "config.metadata.name");
+		return cri_reply_required(r, "config.metadata.name");
 	if (!c->metadata->namespace_ || !*c->metadata->namespace_)
-		return invalid(r, "config.metadata.namespace");
+		return cri_reply_required(r, "config.metadata.namespace");
 	if (!c->metadata->uid || !*c->metadata->uid)
-		return invalid(r, "config.metadata.uid");
+		return cri_reply_required(r, "config.metadata.uid");
 	if (in->runtime_handler && *in->runtime_handler)
 		return cri_reply_error(r, CRI_REFUSED,
 				       "field \"runtime_handler\": unknown runtime handler \"%s\" "
@@ -818,7 +814,7 @@ enum cri_status cri_h_stop_pod_sandbox(void *user, const ProtobufCMessage *req, 
 	struct cri_service *svc = user;
 	const Runtime__V1__StopPodSandboxRequest *in = (const Runtime__V1__StopPodSandboxRequest *)req;
 	if (!cri_nonempty(in->pod_sandbox_id))
-		return invalid(r, "pod_sandbox_id");
+		return cri_reply_required(r, "pod_sandbox_id");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *rec = NULL;
 	if (cri_store_get(svc->store, CRI_KIND_SANDBOX, in->pod_sandbox_id, &rec, &e) < 0) {
@@ -842,19 +838,14 @@ enum cri_status cri_h_remove_pod_sandbox(void *user, const ProtobufCMessage *req
 	struct cri_service *svc = user;
 	const Runtime__V1__RemovePodSandboxRequest *in =
 	    (const Runtime__V1__RemovePodSandboxRequest *)req;
-	if (!cri_nonempty(in->pod_sandbox_id))
-		return invalid(r, "pod_sandbox_id");
 	Runtime__V1__RemovePodSandboxResponse resp = RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
-	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *rec = NULL;
-	int rc = cri_store_get(svc->store, CRI_KIND_SANDBOX, in->pod_sandbox_id, &rec, &e);
-	if (rc == -ENOENT) {
-		/* containerd: removing a sandbox that is gone succeeds. */
-		ndl_error_clear(&e);
-		return cri_reply_ok(r, &resp.base);
-	}
-	if (rc < 0)
-		return cri_reply_errno_msg(r, &e);
+	enum cri_status st = cri_get_for_remove(svc, CRI_KIND_SANDBOX, in->pod_sandbox_id,
+						"pod_sandbox_id", &resp.base, r, &rec);
+	if (st != CRI_OK || !rec)
+		return st;
+	ndl_error_t e = NDL_ERROR_INIT;
+	int rc;
 	/* Remove implies stop (containers killed, network down). */
 	if (cri_sandbox_stop(svc, rec, &e) < 0 || cri_containers_remove_all(svc, rec->id, &e) < 0 ||
 	    sandbox_teardown_dir(svc, rec->id, &e) < 0) {
@@ -888,7 +879,7 @@ enum cri_status cri_h_pod_sandbox_status(void *user, const ProtobufCMessage *req
 	const Runtime__V1__PodSandboxStatusRequest *in =
 	    (const Runtime__V1__PodSandboxStatusRequest *)req;
 	if (!cri_nonempty(in->pod_sandbox_id))
-		return invalid(r, "pod_sandbox_id");
+		return cri_reply_required(r, "pod_sandbox_id");
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct cri_record *rec = NULL;
 	if (cri_store_get(svc->store, CRI_KIND_SANDBOX, in->pod_sandbox_id, &rec, &e) < 0) {
@@ -1039,63 +1030,54 @@ enum cri_status cri_h_list_pod_sandbox(void *user, const ProtobufCMessage *req,
 /* A daemon killed inside RunPodSandbox leaves pins, mounts, a sandbox dir
  * and maybe a CNI attachment with no record: undo them (the record is
  * written last, so a dir without one never was a sandbox the kubelet knew). */
+static void remove_orphan(struct cri_service *svc, const char *base, const char *id)
+{
+	ndl_error_t e = NDL_ERROR_INIT;
+	/* A CNI attachment is known by its cache entry. */
+	struct cni_config cc;
+	cni_cfg_of(svc, &cc);
+	cleanup_free char *rdir = xasprintf("%s/results", cc.cache_dir);
+	cleanup_closedir DIR *rd = opendir(rdir);
+	cleanup_free char *suffix = xasprintf("-%s-%s", id, POD_IFNAME);
+	struct dirent *re;
+	while (rd && (re = readdir(rd))) {
+		size_t ln = strlen(re->d_name), ls = strlen(suffix);
+		if (ln <= ls || strcmp(re->d_name + ln - ls, suffix) != 0)
+			continue;
+		cleanup_free char *net = xstrndup(re->d_name, ln - ls);
+		cleanup_free char *nsp = xasprintf("%s/%s/ns/net", base, id);
+		json_t *tmp = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "id", id, "cni_network", net,
+					"netns", nsp, "metadata", "name", "", "uid", "", "namespace",
+					"");
+		if (sandbox_cni_del(svc, tmp, &e) < 0)
+			log_warn("orphan sandbox: CNI DEL failed", "id=%s err=\"%s\"", id,
+				 ndl_error_msg(&e));
+		ndl_error_clear(&e);
+		json_decref(tmp);
+	}
+	cleanup_free char *pin = xasprintf("%s/%s/ns/pid", base, id);
+	/* The pod init, if one was made, is found by its namespace. */
+	struct stat pst;
+	if (stat(pin, &pst) == 0 && pst.st_dev != 0) {
+		cleanup_closedir DIR *pd = opendir("/proc");
+		struct dirent *pe;
+		while (pd && (pe = readdir(pd))) {
+			char *end = NULL;
+			long pid = strtol(pe->d_name, &end, 10);
+			if (*end || pid <= 1)
+				continue;
+			kill_pod_init((pid_t)pid, pin);
+		}
+	}
+	if (sandbox_teardown_dir(svc, id, &e) < 0)
+		log_warn("orphan sandbox: cleanup", "id=%s err=\"%s\"", id, ndl_error_msg(&e));
+	else
+		log_info("removed orphan sandbox", "id=%s", id);
+	ndl_error_clear(&e);
+}
+
 void cri_sandboxes_gc(struct cri_service *svc)
 {
 	cleanup_free char *base = xasprintf("%s/sandboxes", svc->cfg->run_root);
-	cleanup_closedir DIR *d = opendir(base);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (strlen(de->d_name) != CRI_ID_LEN)
-			continue;
-		struct cri_record *rec = NULL;
-		if (cri_store_get(svc->store, CRI_KIND_SANDBOX, de->d_name, &rec, NULL) == 0) {
-			cri_store_put(rec);
-			continue;
-		}
-		ndl_error_t e = NDL_ERROR_INIT;
-		/* A CNI attachment is known by its cache entry. */
-		struct cni_config cc;
-		cni_cfg_of(svc, &cc);
-		cleanup_free char *rdir = xasprintf("%s/results", cc.cache_dir);
-		cleanup_closedir DIR *rd = opendir(rdir);
-		cleanup_free char *suffix = xasprintf("-%s-%s", de->d_name, POD_IFNAME);
-		struct dirent *re;
-		while (rd && (re = readdir(rd))) {
-			size_t ln = strlen(re->d_name), ls = strlen(suffix);
-			if (ln <= ls || strcmp(re->d_name + ln - ls, suffix) != 0)
-				continue;
-			cleanup_free char *net = xstrndup(re->d_name, ln - ls);
-			cleanup_free char *nsp = xasprintf("%s/%s/ns/net", base, de->d_name);
-			json_t *tmp = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "id", de->d_name,
-						"cni_network", net, "netns", nsp, "metadata", "name",
-						"", "uid", "", "namespace", "");
-			if (sandbox_cni_del(svc, tmp, &e) < 0)
-				log_warn("orphan sandbox: CNI DEL failed", "id=%s err=\"%s\"",
-					 de->d_name, ndl_error_msg(&e));
-			ndl_error_clear(&e);
-			json_decref(tmp);
-		}
-		cleanup_free char *pin = xasprintf("%s/%s/ns/pid", base, de->d_name);
-		/* The pod init, if one was made, is found by its namespace. */
-		struct stat pst;
-		if (stat(pin, &pst) == 0 && pst.st_dev != 0) {
-			cleanup_closedir DIR *pd = opendir("/proc");
-			struct dirent *pe;
-			while (pd && (pe = readdir(pd))) {
-				char *end = NULL;
-				long pid = strtol(pe->d_name, &end, 10);
-				if (*end || pid <= 1)
-					continue;
-				kill_pod_init((pid_t)pid, pin);
-			}
-		}
-		if (sandbox_teardown_dir(svc, de->d_name, &e) < 0)
-			log_warn("orphan sandbox: cleanup", "id=%s err=\"%s\"", de->d_name,
-				 ndl_error_msg(&e));
-		else
-			log_info("removed orphan sandbox", "id=%s", de->d_name);
-		ndl_error_clear(&e);
-	}
+	cri_gc_orphans(svc, CRI_KIND_SANDBOX, base, remove_orphan);
 }

@@ -1,12 +1,19 @@
-/* Conversions shared by the sandbox and container handlers between the
- * CRI's string maps (labels, annotations, label selectors) and JSON, and
- * the List* filters built from requests. */
+/* What the sandbox and container handlers share: the CRI's string maps
+ * (labels, annotations, label selectors) to and from JSON, List* filters
+ * and their release, the answers to requests missing a field or naming a
+ * record that is gone, and the startup scan for directories a crash left
+ * without a record. */
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cri/api/api.h"
 #include "cri/server/handlers.h"
+#include "cri/server/service.h"
 #include "cri/server/store.h"
+#include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
 /* Every map<string,string> entry protoc-c generates is {base, key, value};
@@ -79,4 +86,47 @@ void cri_list_release(struct cri_record **list, size_t n, struct cri_kv *kv)
 	}
 	free(kv);
 	cri_store_list_free(list, n);
+}
+
+enum cri_status cri_reply_required(struct cri_reply *r, const char *field)
+{
+	return cri_reply_error(r, CRI_REFUSED, "field \"%s\": required", field);
+}
+
+enum cri_status cri_get_for_remove(struct cri_service *svc, enum cri_kind kind, const char *id,
+				   const char *field, const ProtobufCMessage *ok_resp,
+				   struct cri_reply *r, struct cri_record **ret)
+{
+	*ret = NULL;
+	if (!cri_nonempty(id))
+		return cri_reply_required(r, field);
+	ndl_error_t e = NDL_ERROR_INIT;
+	int rc = cri_store_get(svc->store, kind, id, ret, &e);
+	if (rc == -ENOENT) {
+		/* containerd: removing what is gone succeeds. */
+		ndl_error_clear(&e);
+		return cri_reply_ok(r, ok_resp);
+	}
+	if (rc < 0)
+		return cri_reply_errno_msg(r, &e);
+	return CRI_OK;
+}
+
+void cri_gc_orphans(struct cri_service *svc, enum cri_kind kind, const char *dir,
+		    void (*fn)(struct cri_service *svc, const char *dir, const char *id))
+{
+	cleanup_closedir DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strlen(de->d_name) != CRI_ID_LEN)
+			continue;
+		struct cri_record *rec = NULL;
+		if (cri_store_get(svc->store, kind, de->d_name, &rec, NULL) == 0) {
+			cri_store_put(rec);
+			continue;
+		}
+		fn(svc, dir, de->d_name);
+	}
 }
