@@ -339,8 +339,9 @@ static void kill_one(struct kill_job *j)
 	/* The kubelet always leaves at least minimumGracePeriodInSeconds. */
 	if (left < 2)
 		left = 2;
+	char wq[128];
 	log_info("killing container", "container=%s name=%s grace_period=%lld reason=%s", j->id,
-		 j->name, (long long)left, g->why);
+		 j->name, (long long)left, ndl_log_quote(g->why, wq, sizeof(wq)));
 	ndl_error_t e = NDL_ERROR_INIT;
 	json_t *req = json_pack("{s:s,s:I}", "container_id", j->id, "timeout", (json_int_t)left);
 	if (kl_cri(l->cc, "StopContainer", req, (int)(left * 1000 + 30000), NULL, &e) < 0) {
@@ -510,6 +511,37 @@ static void ensure_pod_cgroup(struct kl_lifecycle *l, const struct pod *p)
 	pthread_mutex_unlock(&l->cg_mu);
 }
 
+static void remove_cgroup_path(struct kl_lifecycle *l, const char *path)
+{
+	ndl_error_t e = NDL_ERROR_INIT;
+	struct cgroup *cg = NULL;
+	if (cgroup_open(l->cgm, path, &cg, &e) == 0) {
+		if (cgroup_destroy_timeout(cg, 2000, &e) < 0) {
+			log_warn("cannot remove the pod cgroup", "path=%s error=%s", path,
+				 ndl_error_msg(&e));
+			ndl_error_clear(&e);
+		}
+		cgroup_free(cg);
+	} else {
+		ndl_error_clear(&e); /* never created */
+	}
+}
+
+/* A pod known only from the runtime (its manifest went while nodelet was
+ * down): its QoS class is unknown, so each QoS level is tried. */
+static void remove_orphan_pod_cgroup(struct kl_lifecycle *l, const char *uid)
+{
+	if (!l->cgm)
+		return;
+	cleanup_free char *top = qos_root(l);
+	static const char *const levels[] = {"", "/burstable", "/besteffort"};
+	for (size_t i = 0; i < 3; i++) {
+		cleanup_free char *path = xasprintf("%s%s/pod%s", top, levels[i], uid);
+		remove_cgroup_path(l, path);
+	}
+	update_qos_cgroups(l);
+}
+
 static void remove_pod_cgroup(struct kl_lifecycle *l, const struct pod *p)
 {
 	if (!l->cfg->cgroups_per_qos)
@@ -580,6 +612,8 @@ static void kill_pod(struct worker *w, struct observed *ob, const char *pod_ip, 
 		kl_volumes_teardown(l->o.root_dir, w->uid);
 		if (w->pod)
 			remove_pod_cgroup(l, w->pod);
+		else
+			remove_orphan_pod_cgroup(l, w->uid);
 	}
 }
 

@@ -209,9 +209,12 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 	for (size_t k = 0; k < p->n_init_containers; k++) {
 		bool r, run, ok, fail, wait;
 		const struct pod_container *ic = &p->init_containers[k];
-		json_array_append_new(init, container_status(in, ic, &r, &run, &ok, &fail, &wait));
+		json_t *cs = container_status(in, ic, &r, &run, &ok, &fail, &wait);
+		/* A sidecar counts once it runs and its startup probe passed. */
+		bool started = json_is_true(json_object_get(cs, "started"));
+		json_array_append_new(init, cs);
 		bool sidecar = ic->restart_policy && strcmp(ic->restart_policy, "Always") == 0;
-		if (sidecar ? !run : !ok)
+		if (sidecar ? !(run && started) : !ok)
 			initialized = false;
 		if (fail && strcmp(p->restart_policy, "Never") == 0)
 			init_failed = true;

@@ -71,7 +71,22 @@ def test_slow_probe_delays_no_sync_and_no_other_probe(env):
     image: {BB}
     command: [sh, -c, 'sleep 2; exit 1']
 """
+    # Sidecars are probed (kubelet 1.29): the app container starts only
+    # once the sidecar's startup probe succeeded, and the sidecar's
+    # readiness shows in initContainerStatuses.
+    sidecar = f"""  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: side
+    image: {BB}
+    restartPolicy: Always
+    command: [sh, -c, "(sleep 3; touch /tmp/up) & {LOOP}"]
+    startupProbe: {{exec: {{command: [test, -f, /tmp/up]}}, periodSeconds: 1, failureThreshold: 30}}
+    readinessProbe: {{exec: {{command: [test, -f, /tmp/up]}}, periodSeconds: 1}}
+  containers:
+  - {{name: app, image: {BB}, command: [sh, -c, "{LOOP}"]}}
+"""
     env.node.write("sl.yaml", manifest("sl", spec))
+    env.node.write("sp.yaml", manifest("sp", sidecar))
     env.wait_running("sl", "quick", timeout=60)
     t0 = time.monotonic()
     harness.wait_for(lambda: env.cstatus("sl", "quick")["ready"], timeout=4,
@@ -84,25 +99,7 @@ def test_slow_probe_delays_no_sync_and_no_other_probe(env):
     # The slow probe succeeds after 6 s.
     harness.wait_for(lambda: env.cstatus("sl", "slow")["ready"], timeout=15, what="slow ready")
 
-
-@pytest.mark.network
-def test_sidecar_probes(env):
-    """Sidecars are probed (kubelet 1.29): the app container starts only
-    once the sidecar's startup probe succeeded, and the sidecar's readiness
-    shows in initContainerStatuses."""
-    spec = f"""  terminationGracePeriodSeconds: 1
-  initContainers:
-  - name: side
-    image: {BB}
-    restartPolicy: Always
-    command: [sh, -c, "(sleep 3; touch /tmp/up) & {LOOP}"]
-    startupProbe: {{exec: {{command: [test, -f, /tmp/up]}}, periodSeconds: 1, failureThreshold: 30}}
-    readinessProbe: {{exec: {{command: [test, -f, /tmp/up]}}, periodSeconds: 1}}
-  containers:
-  - {{name: app, image: {BB}, command: [sh, -c, "{LOOP}"]}}
-"""
-    env.node.write("sp.yaml", manifest("sp", spec))
-    env.wait_running("sp", "app", timeout=60)
+    env.wait_running("sp", "app", timeout=30)
     side = env.cstatus("sp", "side")
     app = env.cstatus("sp", "app")
     t_side = rfc3339(side["state"]["running"]["startedAt"])
@@ -281,8 +278,31 @@ def test_http_and_sleep_hooks(env, tmp_path, recorder):
   volumes:
   - {{name: host, hostPath: {{path: {host}}}}}
 """
+    # A postStart httpGet that fails (nothing listens): the container is
+    # killed (FailedPostStartHook) and restarted.
+    port = harness_free_port()
+    failing = f"""  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {BB}
+    command: [sh, -c, "{LOOP}"]
+    lifecycle:
+      postStart: {{httpGet: {{host: 127.0.0.1, port: {port}, path: /nothing}}}}
+"""
+    # preStop sleep 60 s cut at the grace period (3 s).
+    capped = f"""  terminationGracePeriodSeconds: 3
+  containers:
+  - name: c
+    image: {BB}
+    command: [sh, -c, "{LOOP}"]
+    lifecycle:
+      preStop: {{sleep: {{seconds: 60}}}}
+"""
     env.node.write("hk.yaml", manifest("hk", spec))
+    env.node.write("pf.yaml", manifest("pf", failing))
+    env.node.write("ps.yaml", manifest("ps", capped))
     env.wait_running("hk", "third", timeout=60)
+    env.wait_running("ps", "c", timeout=60)
     uid = env.pod("hk")["metadata"]["uid"]
     assert Recorder.hits, "postStart httpGet not made"
     path, headers = Recorder.hits[0]
@@ -305,49 +325,14 @@ def test_http_and_sleep_hooks(env, tmp_path, recorder):
     events = open(os.path.join(host, "events")).read()
     assert "/cgi-bin/hook?stop kube-lifecycle/" in events and events.strip().endswith("stop"), events
 
-
-def rfc3339(s):
-    import datetime
-    return datetime.datetime.strptime(s.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z").timestamp()
-
-
-@pytest.mark.network
-def test_failed_poststart_http_hook_kills_the_container(env):
-    port = harness_free_port()
-    spec = f"""  terminationGracePeriodSeconds: 1
-  containers:
-  - name: c
-    image: {BB}
-    command: [sh, -c, "{LOOP}"]
-    lifecycle:
-      postStart: {{httpGet: {{host: 127.0.0.1, port: {port}, path: /nothing}}}}
-"""
-    env.node.write("pf.yaml", manifest("pf", spec))
     harness.wait_for(lambda: (env.cstatus("pf", "c") or {}).get("restartCount", 0) >= 1,
-                     timeout=60, what=f"restart after FailedPostStartHook\n{env.node.log()[-3000:]}")
+                     timeout=30, what=f"restart after FailedPostStartHook\n{env.node.log()[-3000:]}")
     lines = [harness_parse(ln) for ln in log_lines(env, "postStart hook failed, killing the container")]
     assert lines and lines[0]["reason"] == "FailedPostStartHook"
-    assert lines[0]["message"].startswith('HTTP lifecycle hook (/nothing) for Container "c" in Pod "pf-kl-node_default(')
+    assert lines[0]["message"].startswith(
+        'HTTP lifecycle hook (/nothing) for Container "c" in Pod "pf-kl-node_default(')
     assert f"http://127.0.0.1:{port}/nothing" in lines[0]["message"]
 
-
-def harness_free_port():
-    from test_kubelet_lib import free_port
-    return free_port()
-
-
-@pytest.mark.network
-def test_prestop_sleep_bounded_by_grace_period(env):
-    spec = f"""  terminationGracePeriodSeconds: 3
-  containers:
-  - name: c
-    image: {BB}
-    command: [sh, -c, "{LOOP}"]
-    lifecycle:
-      preStop: {{sleep: {{seconds: 60}}}}
-"""
-    env.node.write("ps.yaml", manifest("ps", spec))
-    env.wait_running("ps", "c", timeout=60)
     uid = env.pod("ps")["metadata"]["uid"]
     t0 = time.monotonic()
     os.unlink(os.path.join(env.node.manifests, "ps.yaml"))
@@ -356,6 +341,16 @@ def test_prestop_sleep_bounded_by_grace_period(env):
     # 3 s of sleep (the grace period), then at least the 2 s minimum the
     # kubelet leaves for the stop; the container exits on TERM at once.
     assert 2.8 <= took < 8, took
+
+
+def rfc3339(s):
+    import datetime
+    return datetime.datetime.strptime(s.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+
+
+def harness_free_port():
+    from test_kubelet_lib import free_port
+    return free_port()
 
 
 # ---- termination ----
@@ -416,7 +411,12 @@ def cg(env, ctrl, rel, name):
 
 
 @pytest.mark.network
-def test_pod_and_qos_cgroups(env):
+def test_pod_and_qos_cgroups_and_dead_sandbox_gc(env):
+    """Pod cgroups with ResourceConfigForPod's values and the QoS cgroups';
+    then the kubelet's container GC with its defaults (MinAge 0, one dead
+    container kept per container name): after two sandbox re-creations,
+    the oldest sandbox and its dead container are removed; the previous
+    one stays (it holds the last dead container, the pod's lastState)."""
     burst = f"""  terminationGracePeriodSeconds: 1
   containers:
   - name: a
@@ -481,15 +481,7 @@ def test_pod_and_qos_cgroups(env):
         what="pod cgroup removed")
     assert cg(env, "cpu", "kubepods/burstable", "cpu.shares") == "2"
 
-
-# ---- garbage collection of dead sandboxes ----
-
-@pytest.mark.network
-def test_dead_sandboxes_of_a_running_pod_are_collected(env):
-    """The kubelet's container GC with its defaults (MinAge 0, one dead
-    container kept per container name): after two sandbox re-creations,
-    the oldest sandbox and its dead container are removed; the previous
-    one stays (it holds the last dead container, the pod's lastState)."""
+    # ---- garbage collection of dead sandboxes ----
     spec = f"""  terminationGracePeriodSeconds: 1
   containers:
   - {{name: c, image: {BB}, command: [sh, -c, "{LOOP}"]}}
