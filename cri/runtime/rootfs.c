@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "cgroups/cgroups.h"
 #include "cri/runtime/runtime-internal.h"
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/xalloc.h"
 
 #ifndef RESOLVE_IN_ROOT
@@ -567,15 +569,90 @@ static int setup_dev(const struct rt_rootfs_ctx *ctx, int rootfd, ndl_error_t *e
 	return 0;
 }
 
+/* mountinfo escapes space, tab, newline and backslash as \ooo; in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 | (r[3] - '0'));
+			r += 3;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+/* With a shared root propagation the container's mounts stay in the host's
+ * peer groups (that is what makes Bidirectional volumes work), so the mount
+ * holding the rootfs must become private first, as runc's
+ * rootfsParentMountPrivate does: otherwise the rootfs bind mount and every
+ * mount under it would propagate to the host, and pivot_root refuses a
+ * shared parent. */
+static int rootfs_parent_private(const char *rootfs, ndl_error_t *err)
+{
+	char real[PATH_MAX];
+	if (!realpath(rootfs, real))
+		return ndl_error_set(err, errno, "resolve rootfs %s", rootfs);
+	cleanup_free char *buf = NULL;
+	size_t len;
+	int r = ndl_read_file("/proc/self/mountinfo", 16 << 20, &buf, &len, err);
+	if (r < 0)
+		return r;
+	char best[PATH_MAX] = "";
+	size_t best_len = 0;
+	bool best_shared = false;
+	char *save = NULL;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* id parent maj:min root mountpoint options [optional...] - ... */
+		char *f[6] = {0}, *tok = line;
+		int n = 0;
+		while (n < 6 && (f[n] = strsep(&tok, " ")))
+			n++;
+		if (n < 6)
+			continue;
+		bool shared = false;
+		for (char *opt = f[5]; opt && strcmp(opt, "-") != 0; opt = strsep(&tok, " ")) {
+			if (opt != f[5] && strncmp(opt, "shared:", 7) == 0)
+				shared = true;
+		}
+		char *mp = f[4];
+		unescape_mountinfo(mp);
+		size_t l = strlen(mp);
+		bool under = strcmp(mp, "/") == 0 ||
+			     (strncmp(real, mp, l) == 0 && (real[l] == '/' || real[l] == '\0'));
+		/* Later lines are mounted later: on the same point the last wins. */
+		if (under && l < sizeof(best) && l >= best_len) {
+			memcpy(best, mp, l + 1);
+			best_len = l;
+			best_shared = shared;
+		}
+	}
+	if (best_shared && mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0)
+		return ndl_error_set(err, errno, "make %s (parent mount of the rootfs) private", best);
+	return 0;
+}
+
 int rt_rootfs_prepare(const struct rt_rootfs_ctx *ctx, ndl_error_t *err)
 {
 	const struct rt_spec *s = ctx->spec;
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
-	/* Nothing we mount may propagate back to the host. shared is applied
-	 * after pivot_root; until then keep everything slave. */
-	unsigned long first = (prop & MS_SHARED) ? MS_SLAVE | MS_REC : prop | MS_REC;
-	if (mount(NULL, "/", NULL, first, NULL) < 0)
+	if (prop & MS_SHARED) {
+		/* As runc: the whole tree shared (so Bidirectional volumes
+		 * propagate both ways), the rootfs's own mount private so
+		 * nothing the runtime mounts reaches the host. "/" itself gets
+		 * the flag again after pivot_root. */
+		if (mount(NULL, "/", NULL, prop, NULL) < 0)
+			return ndl_error_set(err, errno, "set propagation of /");
+		int r = rootfs_parent_private(ctx->rootfs, err);
+		if (r < 0)
+			return r;
+	} else if (mount(NULL, "/", NULL, prop | MS_REC, NULL) < 0) {
+		/* Nothing we mount may propagate back to the host. */
 		return ndl_error_set(err, errno, "set propagation of /");
+	}
 	/* pivot_root needs the new root to be a mount point. */
 	if (mount(ctx->rootfs, ctx->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return ndl_error_set(err, errno, "bind mount rootfs %s", ctx->rootfs);
