@@ -296,8 +296,9 @@ static int listen_unix(struct shim *s, const char *name, int type, char *path, i
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
 		int e = errno;
 		close(fd);
-		path[0] = '\0';
-		return ndl_error_set(err, e, "listen on %s", path);
+		ndl_error_set(err, e, "listen on %s", path);
+		path[0] = '\0'; /* nothing of ours to remove */
+		return -e;
 	}
 	chmod(path, 0600);
 	*ret = fd;
@@ -795,7 +796,7 @@ static int shim_run(struct shim *s, int report_fd)
 	     listen_unix(s, "console.sock", SOCK_STREAM, s->console_path, &console, &err) < 0) ||
 	    runtime_create(s, inp[0], outp[1], errp[1], &err) < 0 ||
 	    (s->o.tty && receive_pty(s, console, &err) < 0)) {
-		report(report_fd, "error %s\n", ndl_error_msg(&err));
+		/* Undo before reporting: the caller may look right after. */
 		if (s->init_pid > 0)
 			kill(s->init_pid, SIGKILL);
 		unlink(s->sock_path);
@@ -803,6 +804,7 @@ static int shim_run(struct shim *s, int report_fd)
 			unlink(s->attach_path);
 		if (s->console_path[0])
 			unlink(s->console_path);
+		report(report_fd, "error %s\n", ndl_error_msg(&err));
 		ndl_error_clear(&err);
 		return 1;
 	}
