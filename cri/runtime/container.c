@@ -133,14 +133,38 @@ static char *now_rfc3339(void)
 /* Pieces shared by the init and exec'd processes.                     */
 
 /* Unrecoverable failure in a child before its parent can hear about it. */
+/* Neither path allocates (dprintf's stream would malloc, which a late
+ * failure under the container's seccomp filter cannot afford). */
+static void child_report(int sync_fd, ndl_error_t *err)
+{
+	if (sync_fd >= 0) {
+		sync_send(sync_fd, SYNC_ERROR, err->code, ndl_error_msg(err));
+		return;
+	}
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "nodelet-runtime: %s\n", ndl_error_msg(err));
+	if (n > 0 && write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+		return; /* nowhere left to say it */
+}
+
 static void __attribute__((noreturn)) child_fail(int sync_fd, ndl_error_t *err)
 {
-	if (sync_fd >= 0)
-		sync_send(sync_fd, SYNC_ERROR, err->code, ndl_error_msg(err));
-	else
-		dprintf(2, "nodelet-runtime: %s\n", ndl_error_msg(err));
+	child_report(sync_fd, err);
 	_exit(127);
 }
+
+/* child_fail for the last steps, which may run under the container's
+ * seccomp filter. A filter whose default denies everything leaves no exit
+ * syscall: then the trap's SIGILL, which needs none, ends the process. No
+ * noreturn function is called: ASan builds instrument such calls with
+ * __asan_handle_no_return, whose sigaltstack() the filter makes fail, and
+ * the sanitizer then spins forever in its Die(). */
+#define child_fail_late(sync_fd, err)                                                              \
+	do {                                                                                       \
+		child_report(sync_fd, err);                                                        \
+		syscall(SYS_exit_group, 127);                                                      \
+		__builtin_trap();                                                                  \
+	} while (0)
 
 static int setup_stdio(const int stdio[3], ndl_error_t *err)
 {
@@ -295,12 +319,12 @@ finish_and_exec(const struct rt_process *p, struct rt_seccomp_filter *filter, co
 	if (filter && !p->no_new_privileges && rt_seccomp_load(filter, &err) < 0)
 		child_fail(sync_fd, &err);
 	if (rt_apply_user_and_caps(p, setgroups_allowed, &err) < 0)
-		child_fail(sync_fd, &err);
+		child_fail_late(sync_fd, &err);
 	if (rt_enter_cwd(p->cwd, &err) < 0)
-		child_fail(sync_fd, &err);
+		child_fail_late(sync_fd, &err);
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		ndl_error_set(&err, errno, "set no_new_privs");
-		child_fail(sync_fd, &err);
+		child_fail_late(sync_fd, &err);
 	}
 	/* Nothing of ours may survive execve: the sync socket is CLOEXEC and
 	 * its EOF tells the parent the exec happened. */
@@ -315,7 +339,7 @@ finish_and_exec(const struct rt_process *p, struct rt_seccomp_filter *filter, co
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(exe, p->args, p->env ? p->env : empty);
 	ndl_error_set(&err, errno, "exec %s", exe);
-	child_fail(sync_fd, &err);
+	child_fail_late(sync_fd, &err);
 }
 
 /* ------------------------------------------------------------------ */
