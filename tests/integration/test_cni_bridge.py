@@ -1186,3 +1186,52 @@ def test_ipam_in_process_sigkill_leaves_consistent_store(netns):
         add_ok("ours", conf, netns=n, cid=n)
     for n in started:
         del_ok("ours", conf, netns=n, cid=n)
+
+
+def _ipam_errors(path, sb):
+    """Failing ADDs whose error comes from host-local, and what they print."""
+    sb.add_netns("c1")
+    sb.add_netns("c0")
+    out = {}
+    bridge = os.path.join(path, "bridge")
+
+    def add(conf, cid="ctr1", netns="c1", args=None):
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+               "CNI_COMMAND": "ADD", "CNI_CONTAINERID": cid, "CNI_NETNS": f"{NETNS}/{netns}",
+               "CNI_IFNAME": "eth0", "CNI_PATH": path}
+        if args:
+            env["CNI_ARGS"] = args
+        p = subprocess.run([bridge], input=json.dumps(conf), env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None
+    small = conf_v4(isGateway=True)
+    small["ipam"]["ranges"] = [[{"subnet": "10.22.0.0/30"}]]
+    assert add(small, cid="first", netns="c0")[0] == 0
+    out["exhausted"] = add(small)
+    out["requested_outside"] = add(conf_v4(), args="IgnoreUnknown=1;IP=10.99.0.5")
+    out["unknown_args"] = add(conf_v4(), args="FOO=bar")
+    bad = conf_v4()
+    bad["ipam"]["ranges"] = [[{"subnet": "10.22.0/24"}]]
+    out["bad_subnet"] = add(bad)
+    old = conf_v4(cniVersion="0.2.0")
+    old["ipam"]["ranges"] = [[{"subnet": "10.22.0.0/24"}], [{"subnet": "10.23.0.0/24"}]]
+    out["two_v4_in_0.2.0"] = add(old)
+    out["links_left"] = [l["name"] for l in links("c1")]
+    out["leases"] = leases()
+    return out
+
+
+def test_ipam_in_process_errors_match_exec(tmp_path):
+    """Errors raised by host-local (exhausted range, requested address
+    outside it, CNI_ARGS, configuration, version limits) print the same
+    code, message and details whether host-local runs in the bridge process
+    or is exec'd, and leave the same state."""
+    if shutil.which("objcopy") is None:
+        pytest.skip("needs objcopy")
+    got = {kind: in_sandbox(lambda sb, k=kind: _ipam_errors(
+        host_local_variant(k, str(tmp_path / k)), sb)) for kind in ("ours", "stripped")}
+    assert got["ours"] == got["stripped"]
+    for k, v in got["ours"].items():
+        if k not in ("links_left", "leases"):
+            assert v[0] == 1 and v[1]["code"] and v[1]["msg"], (k, v)
+    assert got["ours"]["links_left"] == ["lo"]
