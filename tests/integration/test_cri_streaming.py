@@ -44,6 +44,38 @@ def _dict():
 
 
 SPDY_DICT = None
+# Live client connections: closed (and their reader threads joined) before
+# the test leaves its namespaces, since setns(CLONE_NEWNS) needs a
+# single-threaded process.
+_CONNS = []
+
+
+@pytest.fixture(autouse=True)
+def _close_conns(netns):
+    yield
+    while _CONNS:
+        _CONNS.pop().close()
+    # gRPC's own threads (timers, event engine) linger a while after the
+    # last channel is closed, longer after reconnect attempts to a killed
+    # daemon: wait for them, or leaving the mount namespace fails (EINVAL).
+    import gc
+    end = time.monotonic() + 20
+    while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < end:
+        gc.collect()
+        time.sleep(0.1)
+
+
+def _shut(sock, thread):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked in recv
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(10)
 
 
 class SpdyError(Exception):
@@ -117,6 +149,7 @@ class SpdyConn:
         self.wlock = threading.Lock()
         self.reader = threading.Thread(target=self._read_loop, daemon=True)
         self.reader.start()
+        _CONNS.append(self)
 
     def _send(self, b):
         with self.wlock:
@@ -217,10 +250,7 @@ class SpdyConn:
         return True
 
     def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        _shut(self.sock, getattr(self, "reader", None))
 
 
 V4 = ["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"]
@@ -290,8 +320,16 @@ class WsConn:
         self.msgs = []
         self.closed = False
         self.cond = threading.Condition()
+        self.reader = None
         if self.status == 101:
-            threading.Thread(target=self._read_loop, daemon=True).start()
+            self.reader = threading.Thread(target=self._read_loop, daemon=True)
+            self.reader.start()
+            _CONNS.append(self)
+        else:
+            self.sock.close()
+
+    def close(self):
+        _shut(self.sock, self.reader)
 
     def _recv_exact(self, n):
         b = b""
@@ -506,7 +544,6 @@ def test_exec_client_disconnect_kills_process(rt):
     conn.create_stream({"streamType": "error"})
     so = conn.create_stream({"streamType": "stdout"})
     assert conn.wait(lambda: b"started" in so.data)
-    conn.sock.shutdown(socket.SHUT_RDWR)
     conn.close()
 
     def gone():
@@ -572,6 +609,9 @@ def test_attach_after_daemon_restart(rt):
     c = rt.client
     cid = rt.run("cat", ["/bin/cat"], stdin=True)
     d = rt.daemon
+    # Closed first: a channel to a dead daemon keeps gRPC threads busy
+    # reconnecting, and the namespaces can only be left single-threaded.
+    c.close()
     d.proc.kill()
     d.proc.wait()
     d.start()
@@ -660,14 +700,14 @@ def test_websocket_port_forward_and_errors(rt):
                   w.chan.get(1, b"") == struct.pack("<H", 8080))
     w.send(0, b"hi\n")
     assert w.wait(lambda: b"ws-hello\n" in w.chan[0]), w.msgs
-    w.sock.close()
+    w.close()
     # The ports are the PortForwardRequest's (the kubelet's BuildV4Options),
     # not the query's; an invalid one is a 400 when the URL is used.
     url = c.PortForward(pod_sandbox_id=rt.sandbox, port=[8080]).url
     w = WsConn(url, ["v4.base64.channel.k8s.io"], query="?port=9999")
     assert w.status == 101
     assert w.wait(lambda: w.chan.get(1, b"").startswith(struct.pack("<H", 8080))), w.msgs
-    w.sock.close()
+    w.close()
     if rt.name == "nodelet-cri":
         # containerd 1.6 vendors a streaming server without this check.
         url = c.PortForward(pod_sandbox_id=rt.sandbox, port=[0]).url
