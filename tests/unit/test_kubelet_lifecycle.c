@@ -586,6 +586,14 @@ static void test_probe_tcp_and_http(void **st)
 	char want[64];
 	snprintf(want, sizeof(want), "http://127.0.0.1:%d/healthz", port);
 	assert_non_null(strstr(msg, want));
+	/* grpc against nothing listening: the kubelet's blocking dial runs
+	 * into the timeout, with its message. */
+	struct pod_probe gp = {.present = true, .timeout_seconds = 1,
+			       .handler = {.type = POD_HANDLER_GRPC, .grpc_port = port}};
+	assert_int_equal(kl_probe_once(NULL, &c, &gp, "x", "127.0.0.1", msg, sizeof(msg)), 0);
+	snprintf(want, sizeof(want), "timeout: failed to connect service \"127.0.0.1:%d\" within 1s",
+		 port);
+	assert_string_equal(msg, want);
 }
 
 int main(void)
