@@ -1496,7 +1496,6 @@ static void serve_websocket(struct stream_server *srv, int fd, const struct http
 	}
 	run_session(ss);
 	session_free(ss);
-	return;
 fail:
 	stream_request_free(req);
 }
