@@ -63,42 +63,51 @@ class MirroredContainerd(containerd.Containerd):
             f.write(cfg)
 
 
-class MirroredNodeletCRI(containerd.NodeletCRI):
+class MirroredNodeletCRI:
+    """nodelet-cri (criclient.Daemon) with the registry as its mirror, on the
+    same conflist as containerd, our bridge and host-local first."""
+    name = "nodelet-cri"
+    # The default run root, on a tmpfs private to our mount namespace: the
+    # shims' control sockets under it must fit a unix socket path, which a
+    # run root under a temp dir does not.
+    RUN_ROOT = "/run/nodelet-cri"
+
     def __init__(self, tmp, reg_addr):
-        super().__init__(tmp)
-        self.regcfg = os.path.join(tmp, "registries.yaml")
-        with open(self.regcfg, "w") as f:
+        conf_dir = os.path.join(tmp, "net.d")
+        containerd.write_conflist(conf_dir)
+        regcfg = os.path.join(tmp, "registries.yaml")
+        with open(regcfg, "w") as f:
             json.dump({"mirrors": {h: {"endpoint": [f"http://{reg_addr}"]}
                                    for h in images.MIRRORED_REGISTRIES}}, f)  # JSON is YAML
+        bins = os.path.dirname(harness.bin_path("bridge")) + ":/usr/lib/cni"
+        self.daemon = criclient.Daemon(tmp, extra=["--registry-config", regcfg], conf_dir=conf_dir,
+                                       bin_dirs=bins, run_root=self.RUN_ROOT)
+        self.sock = self.daemon.sock
+        self.log = self.daemon.log
 
-    def start(self, images=()):
-        # The default run root on a tmpfs private to our mount namespace: the
-        # shims' control sockets under it must fit a unix socket path, which
-        # a run root under a temp dir does not.
-        self.run_root = "/run/nodelet-cri"
-        os.makedirs(self.run_root, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", self.run_root], check=True)
-        self.proc = subprocess.Popen(
-            [harness.bin_path("nodelet-cri"), "--listen", self.sock,
-             "--root", os.path.join(self.tmp, "root"), "--run-root", self.run_root,
-             "--cni-conf-dir", self.conf_dir, "--cni-bin-dir", self.cni_bin_dir,
-             "--cni-cache-dir", os.path.join(self.tmp, "cni-cache"),
-             "--registry-config", self.regcfg],
-            stdout=self.log, stderr=subprocess.STDOUT)
+    @property
+    def endpoint(self):
+        return "unix://" + self.sock
 
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError("nodelet-cri exited:\n" + self.logtext()[-3000:])
-            if not os.path.exists(self.sock):
-                return False
-            try:
-                with criclient.Client(self.sock, timeout=2) as c:
-                    c.Version()
-                return True
-            except criclient.CRIError:
-                return False
-        harness.wait_for(ready, timeout=30, interval=0.1, what="nodelet-cri")
+    def start(self):
+        os.makedirs(self.RUN_ROOT, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", self.RUN_ROOT], check=True)
+        self.daemon.start()
         return self
+
+    def stop(self):
+        if self.daemon.proc and self.daemon.proc.poll() is None:
+            try:
+                with self.daemon.client() as c:
+                    for sb in c.ListPodSandbox().items:
+                        try:
+                            c.StopPodSandbox(pod_sandbox_id=sb.id)
+                            c.RemovePodSandbox(pod_sandbox_id=sb.id)
+                        except criclient.CRIError:
+                            pass
+            except criclient.CRIError:
+                pass
+        self.daemon.stop()
 
 
 RUNTIMES = {"containerd": MirroredContainerd, "nodelet-cri": MirroredNodeletCRI}

@@ -192,3 +192,62 @@ def test_blocked_pull_leaves_workers(work):
     finally:
         t.join()
         srv.close()
+
+
+def test_conformance_images_through_a_mirror(work):
+    """tests/conformance/images.py (critest's images rebuilt offline): what
+    critest checks is in them, and nodelet-cri pulls one by its upstream
+    name from a registry configured as the mirror of registry.k8s.io."""
+    import sys
+    sys.path.insert(0, os.path.join(harness.ROOT, "tests", "conformance"))
+    import images as cimages
+    imgs = cimages.all_images(os.path.join(work, "build"))
+    t = lambda ref: imgs[cimages.CRITOOLS + "/" + ref]  # noqa: E731
+    # one image under several tags; different images under different names
+    assert t("test-image-tags:1").blobs()[0] == t("test-image-tags:3").blobs()[0]
+    assert t("test-image-1:latest").blobs()[0] != t("test-image-2:latest").blobs()[0]
+    assert [t(f"test-image-user-{n}:latest").config["User"] for n in
+            ("uid", "username", "uid-group", "username-group")] == ["1002", "www-data", "1003:1004",
+                                                                   "www-data:1004"]
+    assert cimages.mirror_path(cimages.E2E + "/busybox:1.29-2") == "e2e-test-images/busybox:1.29-2"
+    # the busybox layer: hard links (critest masks /bin/ls and runs /bin/sh),
+    # plus ipcs and pgrep, which Debian's busybox-static lacks
+    import tarfile, io  # noqa: E401
+    raw = imgs[cimages.E2E + "/busybox:1.29-2"].layers[0][0]
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        ls, sh = tf.getmember("bin/ls"), tf.getmember("bin/sh")
+        assert ls.islnk() and sh.islnk() and ls.linkname == "bin/busybox"
+        assert tf.getmember("bin/ipcs").isreg() and tf.getmember("bin/pgrep").isreg()
+        assert "www-data:x:33:" in tf.extractfile("etc/passwd").read().decode()
+    raw = imgs[cimages.E2E + "/nonewprivs:1.3"].layers[1][0]
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        nnp = tf.getmember("usr/local/bin/nnp")
+        assert nnp.mode == 0o4755 and nnp.uid == 0
+    # the stand-ins behave: pgrep finds a process by name, ipcs lists segments
+    fx = os.path.join(work, "build", "fixtures")
+    sl = subprocess.Popen(["sleep", "30"])
+    try:
+        out = subprocess.run(["sh", os.path.join(harness.ROOT, "tests", "conformance", "fixtures",
+                                                 "pgrep.sh"), "^sleep$"],
+                             stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+        assert str(sl.pid) in out
+    finally:
+        sl.kill()
+        sl.wait()
+    assert "shmid" in subprocess.run([os.path.join(fx, "ipcs"), "-m"], stdout=subprocess.PIPE,
+                                     text=True, check=True).stdout
+    # pulled through the mirror by its upstream name
+    with Registry(work) as reg:
+        layout = ib.write_layout(os.path.join(work, "layout"),
+                                 {"bb": imgs[cimages.E2E + "/busybox:1.29-2"]})
+        ib.push(layout, "bb", f"{reg.addr}/e2e-test-images/busybox:1.29-2")
+        regcfg = os.path.join(work, "registries.yaml")
+        with open(regcfg, "w") as f:
+            json.dump({"mirrors": {"registry.k8s.io": {"endpoint": [f"http://{reg.addr}"]}}}, f)
+        d = criclient.Daemon(work, extra=["--registry-config", regcfg]).start()
+        with d.client() as c:
+            ref = cimages.E2E + "/busybox:1.29-2"
+            image_id = c.PullImage(image={"image": ref}).image_ref
+            st = c.ImageStatus(image={"image": ref}).image
+            assert st.id == image_id and ref in st.repo_tags
+        d.stop()
