@@ -39,12 +39,15 @@ def hwm_kb(pid):
     return 0
 
 
-def children_named(name):
+def monitors(name, marker):
+    """PIDs of processes called name whose command line names marker (this
+    run's temp dir or socket), not other users' on a shared machine."""
     out = []
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
-                if open(f"/proc/{d}/comm").read().strip() == name:
+                if (open(f"/proc/{d}/comm").read().strip() == name and
+                        marker.encode() in open(f"/proc/{d}/cmdline", "rb").read()):
                     out.append(int(d))
             except OSError:
                 pass
@@ -170,12 +173,11 @@ def main():
         print("peak RSS (VmHWM):")
         for t in targets:
             print(f"  {t.name} daemon: {hwm_kb(t.d.proc.pid)} kB")
-        shims = children_named("nodelet-shim")
-        if shims:
-            print(f"  nodelet-shim (max of {len(shims)}): {max(hwm_kb(p) for p in shims)} kB")
-        cs = children_named("containerd-shim")
-        if cs:
-            print(f"  containerd-shim-runc-v2 (max of {len(cs)}): {max(hwm_kb(p) for p in cs)} kB")
+        for t in targets:
+            name = "nodelet-shim" if t.name == "nodelet-cri" else "containerd-shim"
+            pids = monitors(name, t.d.tmp)
+            if pids:
+                print(f"  {name} (max of {len(pids)}): {max(hwm_kb(p) for p in pids)} kB")
     finally:
         for t in targets:
             t.stop()

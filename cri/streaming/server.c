@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -669,6 +670,8 @@ static void pf_start(struct session *ss, struct pf_pair *p)
 		return;
 	}
 	fcntl(p->fd, F_SETFL, O_NONBLOCK);
+	int one = 1;
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 /* The kubelet's httpStreamReceived checks; NULL when acceptable. */
@@ -1639,6 +1642,9 @@ static void *listen_main(void *arg)
 		int c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0)
 			continue;
+		/* Interactive streams: no Nagle delay (Go's default for TCP too). */
+		int one = 1;
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		pthread_mutex_lock(&s->lock);
 		bool full = s->n_sessions >= 256 || s->stopping;
 		pthread_mutex_unlock(&s->lock);
