@@ -38,6 +38,7 @@
 #define WBUF_HIGH	   (1u << 20) /* stop reading local fds above this backlog */
 #define MAX_PF_PAIRS	   64
 #define PF_GRACE_MS	   1000 /* containerd waits 1s for the other direction */
+#define STREAM_IDLE_MS	   (4LL * 3600 * 1000) /* streamingConnectionIdleTimeout default */
 
 static const char *const remotecommand_protocols[] = {"v4.channel.k8s.io", "v3.channel.k8s.io",
 						      "v2.channel.k8s.io", "channel.k8s.io"};
@@ -427,6 +428,7 @@ struct session {
 	bool started, exited, out_eof, err_eof, attach_eof;
 	int wait_status;
 	long long exited_ms, deadline_ms;
+	long long active_ms; /* last byte either way (idle timeout) */
 	char *start_error;
 	/* port forward */
 	struct pf_pair pairs[MAX_PF_PAIRS];
@@ -1097,6 +1099,7 @@ static void run_session(struct session *ss)
 {
 	long long create_ms = ss->srv->cfg.stream_create_ms ? ss->srv->cfg.stream_create_ms : 30000;
 	ss->deadline_ms = now_ms() + create_ms;
+	ss->active_ms = now_ms();
 	for (;;) {
 		if (ss->peer_gone || ss->goaway)
 			break;
@@ -1188,7 +1191,16 @@ static void run_session(struct session *ss)
 			}
 		}
 		int timeout = 200;
+		size_t wlen_before = ss->wbuf.len;
 		int pr = poll(pfd, (nfds_t)n, timeout);
+		if (pr > 0)
+			ss->active_ms = now_ms();
+		long long idle_ms = ss->srv->cfg.idle_ms ? ss->srv->cfg.idle_ms : STREAM_IDLE_MS;
+		if (pr == 0 && !wlen_before && now_ms() - ss->active_ms >= idle_ms) {
+			/* The kubelet's streamingConnectionIdleTimeout (4h). */
+			log_info("streaming: idle timeout", "idle_ms=%lld", idle_ms);
+			break;
+		}
 		if (pr < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n && pr > 0; i++) {

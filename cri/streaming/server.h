@@ -61,6 +61,7 @@ struct stream_server_config {
 	struct stream_backend backend;
 	int token_ttl_ms;	  /* 0: 60000 as the kubelet's request cache */
 	int stream_create_ms;	  /* 0: 30000 (streamCreationTimeout) */
+	long long idle_ms;	  /* 0: 4 h (the kubelet's streamingConnectionIdleTimeout) */
 };
 
 struct stream_server;

@@ -236,7 +236,8 @@ static void test_server_tokens(void **state)
 {
 	struct stream_server_config c = {
 	    .backend = {.exec = fake_exec, .attach = fake_exec, .port_connect = fake_port},
-	    .token_ttl_ms = 300};
+	    .token_ttl_ms = 300,
+	    .idle_ms = 300};
 	struct stream_server *s = NULL;
 	assert_int_equal(stream_server_start(&c, &s, NULL), 0);
 	int port = atoi(strrchr(stream_server_base_url(s), ':') + 1);
@@ -288,6 +289,37 @@ static void test_server_tokens(void **state)
 	assert_non_null(strstr(up, "HTTP/1.1 101 Switching Protocols"));
 	assert_non_null(strstr(up, "X-Stream-Protocol-Version: portforward.k8s.io"));
 	free(url);
+
+	/* An idle session is closed after idle_ms: GOAWAY, then EOF. */
+	r = xcalloc(1, sizeof(*r));
+	r->kind = STREAM_PORTFORWARD;
+	r->sandbox_id = xstrdup("sb");
+	assert_int_equal(stream_server_add(s, r, &url, NULL), 0);
+	snprintf(req, sizeof(req), "POST /portforward/%s HTTP/1.1\r\nConnection: Upgrade\r\n"
+				   "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n",
+		 strrchr(url, '/') + 1);
+	free(url);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	uint8_t buf[4096];
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(fd, buf + got, sizeof(buf) - got)) > 0)
+		got += (size_t)n;
+	assert_int_equal(n, 0); /* EOF, not the 5 s timeout */
+	const uint8_t *end = memmem(buf, got, "\r\n\r\n", 4);
+	assert_non_null(end);
+	struct spdy_frame f;
+	size_t used;
+	assert_int_equal(spdy_parse_frame(end + 4, got - (size_t)(end + 4 - buf), &f, &used, NULL), 1);
+	assert_true(f.control);
+	assert_int_equal(f.type, SPDY_GOAWAY);
+	close(fd);
 	stream_server_stop(s);
 }
 
