@@ -22,6 +22,7 @@ struct cri_client;
 #define KL_ANN_TERM_MSG_POLICY	 "io.kubernetes.container.terminationMessagePolicy"
 #define KL_ANN_POD_GRACE	 "io.kubernetes.pod.terminationGracePeriod"
 #define KL_ANN_PRESTOP		 "io.kubernetes.container.preStopHandler"
+#define KL_ANN_PORTS		 "io.kubernetes.container.ports"
 /* nodelet's own: FNV of the whole container spec, so any change (command,
  * env, ...) of a pod whose UID stays restarts exactly that container. */
 #define KL_ANN_SPEC_HASH "nodelet.io/container-spec-hash"

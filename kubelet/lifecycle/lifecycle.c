@@ -288,6 +288,21 @@ static bool prestop_handler(const struct kill_job *j, const struct pod_container
 		}
 	}
 	json_decref(hj);
+	if (ok && ret_h->port.name) {
+		/* A named port: from the ports annotation. */
+		json_t *ports = json_loads(
+			json_string_value(json_object_get(j->ann, KL_ANN_PORTS)) ?: "[]", 0, NULL);
+		size_t i;
+		json_t *pt;
+		json_array_foreach(ports, i, pt)
+		{
+			const char *n = json_string_value(json_object_get(pt, "name"));
+			if (n && strcmp(n, ret_h->port.name) == 0)
+				ret_h->port.number =
+					(int32_t)json_integer_value(json_object_get(pt, "containerPort"));
+		}
+		json_decref(ports);
+	}
 	*ret_owned = ok;
 	return ok;
 }

@@ -417,6 +417,13 @@ json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p
 				c->termination_message_policy ? c->termination_message_policy :
 								"File",
 				KL_ANN_POD_GRACE, gb);
+	/* The container's ports, as the kubelet keeps them: a preStop
+	 * httpGet naming a port resolves from them when the spec is gone. */
+	const json_t *ports = json_object_get(c->json, "ports");
+	if (json_is_array(ports) && json_array_size(ports)) {
+		cleanup_free char *ps_ = json_dumps(ports, JSON_COMPACT | JSON_SORT_KEYS);
+		json_object_set_new(ann, KL_ANN_PORTS, json_string(ps_));
+	}
 	/* The preStop hook travels with the container so that a restarted
 	 * nodelet can still run it for a pod whose manifest is gone.
 	 * As the kubelet: the handler object (exec/httpGet/sleep) as JSON. */

@@ -430,13 +430,31 @@ def test_restart_policies_and_pull_policy_never(env):
 
 
 @pytest.mark.network
-def test_kill9_adopts_running_pods_and_stops_removed_ones(env):
+def test_kill9_adopts_running_pods_and_stops_removed_ones(env, tmp_path):
     spec = f"""  terminationGracePeriodSeconds: 2
   containers:
   - {{name: c, image: {BB}, command: [sh, -c, 'while true; do sleep 1; done']}}
 """
+    # The pod removed while nodelet is down has a preStop httpGet to a named
+    # port: run from the container's annotations (handler and ports).
+    host = os.path.join(str(tmp_path), "host")
+    os.makedirs(host)
+    with open(os.path.join(host, "hook"), "w") as f:
+        f.write('#!/bin/sh\necho "$REQUEST_URI" >> /host/events\necho "Content-Type: text/plain"\n'
+                'echo\necho ok\n')
+    drop = f"""  terminationGracePeriodSeconds: 2
+  containers:
+  - name: c
+    image: {BB}
+    command: [sh, -c, 'mkdir -p /www/cgi-bin; cp /host/hook /www/cgi-bin/; chmod +x /www/cgi-bin/hook; httpd -f -p 8080 -h /www & trap "exit 0" TERM; while true; do sleep 1; done']
+    ports: [{{name: web, containerPort: 8080}}]
+    lifecycle: {{preStop: {{httpGet: {{port: web, path: /cgi-bin/hook?bye}}}}}}
+    volumeMounts: [{{name: host, mountPath: /host}}]
+  volumes:
+  - {{name: host, hostPath: {{path: {host}}}}}
+"""
     env.node.write("keep.yaml", manifest("keep", spec))
-    env.node.write("drop.yaml", manifest("drop", spec))
+    env.node.write("drop.yaml", manifest("drop", drop))
     env.wait_running("keep", "c", timeout=60)
     env.wait_running("drop", "c", timeout=60)
     keep_uid = env.pod("keep")["metadata"]["uid"]
@@ -455,6 +473,7 @@ def test_kill9_adopts_running_pods_and_stops_removed_ones(env):
     env.node.start()
     harness.wait_for(lambda: not env.sandboxes(drop_uid), timeout=30,
                      what=f"orphan pod stopped\n{env.node.log()}")
+    assert open(os.path.join(host, "events")).read() == "/cgi-bin/hook?bye\n"
     # Its pod cgroup goes too, although its spec (QoS class) is unknown.
     harness.wait_for(lambda: not os.path.exists(drop_cg), timeout=10, what="orphan pod cgroup")
     assert os.path.exists(drop_cg.replace(drop_uid, keep_uid))
