@@ -34,6 +34,9 @@ static struct {
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static bool loaded;
 static char load_error[256];
+/* curl_global_init's flags when it was called before the library was
+ * loaded (-1: not called): applied right after the load. */
+static _Atomic long pending_global_flags = -1;
 
 static void load(void)
 {
@@ -75,6 +78,20 @@ static void load(void)
 			return;
 		}
 	}
+	/* A curl_global_init that came first runs now, before any other call
+	 * reaches libcurl, as it would have in a program linked with -lcurl. */
+	long gf = pending_global_flags;
+	if (gf >= 0) {
+		CURLcode rc = fn.global_init(gf);
+		if (rc != CURLE_OK) {
+			snprintf(load_error, sizeof(load_error),
+				 "libcurl could not be loaded: curl_global_init: error %d", (int)rc);
+			log_warn("libcurl not available", "err=\"%s\"", load_error);
+			memset(&fn, 0, sizeof(fn));
+			dlclose(h);
+			return;
+		}
+	}
 	/* Kept loaded for the life of the process: handles may live anywhere. */
 	loaded = true;
 }
@@ -90,9 +107,17 @@ bool ndl_lazycurl_loaded(void)
 	return loaded;
 }
 
+/* Does not load libcurl: a program calls this at start (nodelet's pod
+ * lifecycle does), and loading there would undo the point of this library
+ * (curl_global_init alone pulls in OpenSSL's and GnuTLS's initialisation,
+ * ~2 MB of pages). The flags are kept and applied when the first other
+ * call loads libcurl. Once loaded, calls go straight through. */
 CURLcode curl_global_init(long flags)
 {
-	return ensure() ? fn.global_init(flags) : CURLE_FAILED_INIT;
+	if (loaded)
+		return fn.global_init(flags);
+	pending_global_flags = flags;
+	return CURLE_OK;
 }
 
 CURL *curl_easy_init(void)

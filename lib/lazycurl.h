@@ -16,6 +16,10 @@
  * curl_slist_free_all. A program calling any other curl function fails to
  * link (undefined reference), which is the cue to add it here.
  *
+ * curl_global_init does not load libcurl: its flags are kept and applied
+ * when the first other call loads it (a program calls it at start; loading
+ * there would map everything this library keeps out).
+ *
  * If libcurl cannot be loaded, the calls fail the way libcurl's own do on
  * allocation failure (NULL handles, CURLE_FAILED_INIT) and
  * curl_easy_strerror(CURLE_FAILED_INIT) names the dlopen error. */

@@ -53,9 +53,17 @@ static void test_loaded_on_first_use(void **state)
 	/* Nothing in this process has called curl yet (this test runs first). */
 	assert_false(ndl_lazycurl_loaded());
 	assert_false(curl_mapped());
+	/* curl_global_init is kept for the first real call, not a load. */
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+	assert_false(ndl_lazycurl_loaded());
+	assert_false(curl_mapped());
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
 	assert_true(ndl_lazycurl_loaded());
 	assert_true(curl_mapped());
+	curl_easy_cleanup(c);
+	/* Once loaded, curl_global_init goes straight through. */
+	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
 	assert_string_equal(curl_easy_strerror(CURLE_OK), "No error");
 	assert_string_equal(curl_easy_strerror(CURLE_COULDNT_CONNECT),
 			    "Couldn't connect to server");
