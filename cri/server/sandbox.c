@@ -18,6 +18,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -85,6 +86,52 @@ struct pin_report {
 static void on_sigchld(int sig)
 {
 	(void)sig;
+}
+
+/* The pod's init is a fork of the daemon, so without this `ps` in the pod's
+ * containers would show nodelet-cri's whole command line (host paths and
+ * all) as pid 1: name it "pause", as containerd's sandbox process is.
+ * comm via prctl; the command line by rewriting the inherited argument
+ * area (/proc/self/stat fields 48-49), which is this process's own copy.
+ * Runs in a child forked from a threaded process: only read(2) and plain
+ * loops, no stdio or malloc. */
+static void name_pod_init(void)
+{
+	prctl(PR_SET_NAME, "pause", 0, 0, 0);
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* comm may hold spaces and parens */
+	if (!p)
+		return;
+	/* after ')' come field 3 (state) ... field 52; we want 48 and 49 */
+	unsigned long field[53] = {0};
+	int f = 2;
+	for (p++; *p && f < 52;) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		f++;
+		unsigned long v = 0;
+		for (; *p >= '0' && *p <= '9'; p++)
+			v = v * 10 + (unsigned long)(*p - '0');
+		while (*p && *p != ' ')
+			p++;
+		field[f] = v;
+	}
+	unsigned long start = field[48], end = field[49];
+	if (f < 49 || !start || end <= start + 6)
+		return;
+	char *area = (char *)start;
+	memset(area, 0, end - start);
+	memcpy(area, "pause", 5);
 }
 
 /* *ret_init: pid of the pod's init when a pid namespace was made, else 0. */
@@ -178,6 +225,7 @@ static int pin_namespaces(const struct pin_job *j, pid_t *ret_init, ndl_error_t 
 				}
 				/* Keep none of the daemon's descriptors (its lock!). */
 				close_range(3, ~0U, 0);
+				name_pod_init();
 				struct sigaction sa = {0};
 				sa.sa_handler = on_sigchld;
 				sigaction(SIGCHLD, &sa, NULL);

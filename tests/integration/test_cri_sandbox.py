@@ -164,6 +164,19 @@ def test_two_pods_reach_each_other_and_restart(netns, tmp_path):
         sb = c.PodSandboxStatus(pod_sandbox_id=b, verbose=True)
         ib = json.loads(sb.info["info"])
         assert "pid" in ib["namespacePaths"]
+        # The pod's init (the only process of its pid namespace yet) shows as
+        # "pause", not as a copy of the daemon's command line.
+        pin = os.stat(ib["namespacePaths"]["pid"])
+        inits = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                ns = os.stat(f"/proc/{pid}/ns/pid")
+                if (ns.st_ino, ns.st_dev) == (pin.st_ino, pin.st_dev):
+                    inits.append((open(f"/proc/{pid}/comm").read(),
+                                  open(f"/proc/{pid}/cmdline", "rb").read().rstrip(b"\0")))
+            except OSError:
+                pass
+        assert inits == [("pause\n", b"pause")]
         assert open(os.path.join(ib["sandboxDir"], "resolv.conf")).read() == \
             "search svc.local\nnameserver 10.99.0.53\noptions ndots:5\n"
         subprocess.run(["nsenter", f"--net={sa['netNamespacePath']}", "ping", "-c", "1", "-W",
