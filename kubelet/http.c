@@ -266,6 +266,7 @@ struct kubelet_http {
 	pthread_t thread;
 	struct conn *conns[MAX_CONNS];
 	size_t n;
+	int64_t accept_paused_until; /* after EMFILE and the like: see accept_all */
 };
 
 static int64_t now_ms(void)
@@ -397,8 +398,14 @@ static void accept_all(struct kubelet_http *h)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("http: accept failed", "errno=%d", errno);
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* Out of descriptors or memory: the listener stays
+			 * readable, so stop polling it for a moment instead of
+			 * spinning (Go's server backs off the same way). */
+			log_warn("http: accept failed, pausing accepts for 100 ms", "errno=%d",
+				 errno);
+			h->accept_paused_until = now_ms() + 100;
 			return;
 		}
 		if (h->n == MAX_CONNS) {
@@ -420,7 +427,10 @@ static void *serve(void *arg)
 		int64_t now = now_ms();
 		int timeout = -1;
 		pf[0] = (struct pollfd){.fd = h->wake, .events = POLLIN};
-		pf[1] = (struct pollfd){.fd = h->lfd, .events = POLLIN};
+		bool paused = h->accept_paused_until > now;
+		pf[1] = (struct pollfd){.fd = h->lfd, .events = paused ? 0 : POLLIN};
+		if (paused)
+			timeout = (int)(h->accept_paused_until - now);
 		for (size_t i = 0; i < h->n; i++) {
 			struct conn *c = h->conns[i];
 			short ev = c->busy ? POLLOUT
