@@ -1016,7 +1016,7 @@ static bool pump_fd(struct session *ss, int fd, uint32_t sid)
 
 static bool pump_attach(struct session *ss)
 {
-	static __thread uint8_t buf[65537];
+	uint8_t buf[65537]; /* on the session thread's stack (static TLS would cost every thread) */
 	ssize_t n = recv(ss->proc.attach_fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return true;
