@@ -109,6 +109,8 @@ static const char *reason(unsigned code)
 		return "Method Not Allowed";
 	case 431:
 		return "Request Header Fields Too Large";
+	case 505:
+		return "HTTP Version Not Supported";
 	default:
 		return "Error";
 	}
@@ -142,6 +144,51 @@ static void reply_static(struct kubelet_http_reply *r, unsigned code, const char
 	set_head(r, code, text_plain, len, conn_hdr, nosniff);
 	r->body = head_only ? NULL : body;
 	r->body_len = head_only ? 0 : len;
+}
+
+/* An answer to a request that could not be read: Go's server writes these
+ * without Content-Length (the close ends the body) and closes. */
+static void reply_error(struct kubelet_http_reply *r, unsigned code, const char *body)
+{
+	char date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	int n = snprintf(r->head, sizeof(r->head),
+			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nConnection: close\r\n"
+			 "Date: %s\r\n\r\n",
+			 code, reason(code), text_plain, date);
+	r->head_len = n > 0 && (size_t)n < sizeof(r->head) ? (size_t)n : 0;
+	r->body = body;
+	r->body_len = strlen(body);
+	r->close = true;
+}
+
+/* Was the request line well formed up to an HTTP version other than 1.x
+ * ("HTTP/2.0", "HTTP/7.1")? Go's server answers those 505, not 400. */
+static bool bad_major_version(const char *in, size_t len)
+{
+	const char *eol = memchr(in, '\r', len);
+	if (!eol)
+		return false;
+	const char *v = eol;
+	while (v > in && v[-1] != ' ')
+		v--;
+	if (v == in || eol - v < 8 || memcmp(v, "HTTP/", 5) != 0)
+		return false;
+	/* HTTP/<digits>.<digits>, all before eol (the buffer is not
+	 * NUL-terminated). */
+	const char *p = v + 5;
+	unsigned long major = 0;
+	int nmaj = 0, nmin = 0;
+	for (; p < eol && *p >= '0' && *p <= '9'; p++, nmaj++)
+		major = major * 10 + (unsigned long)(*p - '0');
+	if (!nmaj || nmaj > 7 || p == eol || *p++ != '.')
+		return false;
+	for (; p < eol && *p >= '0' && *p <= '9'; p++)
+		nmin++;
+	return nmin && nmin <= 7 && p == eol && major != 1;
 }
 
 /* Content-Length: digits only, every copy the same (RFC 9112 6.3).
@@ -178,12 +225,13 @@ long kubelet_http_respond(bool serve_pods, const char *in, size_t len,
 	if (hl < 0) {
 		/* Answered as Go's server does, then the connection ends: what
 		 * follows cannot be framed. */
-		bool big = hl == -EMSGSIZE;
 		ndl_error_clear(&err);
-		reply_static(r, big ? 431 : 400,
-			     big ? "431 Request Header Fields Too Large" : "400 Bad Request", false,
-			     "close", false);
-		r->close = true;
+		if (hl == -EMSGSIZE)
+			reply_error(r, 431, "431 Request Header Fields Too Large");
+		else if (bad_major_version(in, len))
+			reply_error(r, 505, "505 HTTP Version Not Supported");
+		else
+			reply_error(r, 400, "400 Bad Request");
 		return (long)len;
 	}
 	bool http10 = strcmp(req.version, "HTTP/1.0") == 0;
@@ -191,19 +239,17 @@ long kubelet_http_respond(bool serve_pods, const char *in, size_t len,
 	const char *conn = http_header_get(&req, "Connection");
 	bool keep = http10 ? conn && http_token_list_has(conn, "keep-alive")
 			   : !(conn && http_token_list_has(conn, "close"));
-	const char *conn_hdr = !keep ? "close" : http10 ? "keep-alive" : NULL;
+	/* Go says "close" only where keep-alive was the default (1.1), and
+	 * "keep-alive" only where it was not (1.0). */
+	const char *conn_hdr = http10 ? (keep ? "keep-alive" : NULL) : (keep ? NULL : "close");
 	unsigned long long body = 0;
 	if (!http10 && !http_header_get(&req, "Host")) {
-		reply_static(r, 400, "400 Bad Request: missing required Host header", false,
-			     "close", false);
-		r->close = true;
+		reply_error(r, 400, "400 Bad Request: missing required Host header");
 		http_request_free(&req);
 		return hl;
 	}
 	if (content_length(&req, &body) < 0) {
-		reply_static(r, 400, "400 Bad Request: invalid Content-Length", false, "close",
-			     false);
-		r->close = true;
+		reply_error(r, 400, "400 Bad Request: bad Content-Length");
 		http_request_free(&req);
 		return hl;
 	}
@@ -211,7 +257,7 @@ long kubelet_http_respond(bool serve_pods, const char *in, size_t len,
 	 * the connection ends after the answer. */
 	if (http_header_get(&req, "Transfer-Encoding") || body > MAX_DISCARD_BODY) {
 		keep = false;
-		conn_hdr = "close";
+		conn_hdr = http10 ? NULL : "close";
 	} else {
 		r->skip = (size_t)body;
 	}

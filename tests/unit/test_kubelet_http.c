@@ -119,6 +119,7 @@ static void test_connection_handling(void **st)
 	/* HTTP/1.0: closes unless asked to keep the connection; Host optional. */
 	assert_true(respond(false, "GET /healthz HTTP/1.0\r\n\r\n", &r) > 0);
 	assert_true(r.close);
+	assert_null(strstr(r.head, "Connection:")); /* closing is 1.0's default */
 	kubelet_http_reply_done(&r);
 	assert_true(respond(false, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r) > 0);
 	assert_false(r.close);
@@ -139,7 +140,7 @@ static void test_bad_requests(void **st)
 	    "GET /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
 	    "GET /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
 	    "GET healthz HTTP/1.1\r\nHost: h\r\n\r\n",
-	    "GET /healthz HTTP/2.0\r\nHost: h\r\n\r\n",
+	    "GET /healthz HTTP/1.1x\r\nHost: h\r\n\r\n",
 	    "G(T /healthz HTTP/1.1\r\nHost: h\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -149,6 +150,11 @@ static void test_bad_requests(void **st)
 		assert_true(r.close);
 		kubelet_http_reply_done(&r);
 	}
+	/* Another major version: 505, as Go's server. */
+	assert_true(respond(false, "GET /healthz HTTP/2.0\r\nHost: h\r\n\r\n", &r) > 0);
+	assert_head_has(&r, "HTTP/1.1 505 HTTP Version Not Supported\r\n");
+	assert_true(r.close);
+	kubelet_http_reply_done(&r);
 	/* A head that never ends within the limit. */
 	size_t n = 20000;
 	char *big = xmalloc(n + 1);
