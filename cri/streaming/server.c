@@ -1044,20 +1044,34 @@ static bool pump_attach(struct session *ss)
 
 static void kill_exec(struct session *ss)
 {
-	if (ss->proc.pid_file) {
+	/* The runtime writes the pid file just after the process starts, so a
+	 * client that leaves at once can be faster than it: wait for the file
+	 * while the runtime lives (killing the runtime first would orphan the
+	 * process for good). */
+	long xp = 0;
+	for (int i = 0; ss->proc.pid_file && i < 200; i++) {
 		cleanup_free char *b = NULL;
 		size_t l = 0;
-		long xp = 0;
 		if (ndl_read_file(ss->proc.pid_file, 64, &b, &l, NULL) == 0 &&
-		    (xp = strtol(b, NULL, 10)) > 1) {
-			/* Its process group too when it leads one (a tty exec is a
-			 * session leader): background children go with it. */
-			if (getpgid((pid_t)xp) == (pid_t)xp)
-				kill(-(pid_t)xp, SIGKILL);
-			kill((pid_t)xp, SIGKILL);
+		    (xp = strtol(b, NULL, 10)) > 1)
+			break;
+		xp = 0;
+		int st;
+		if (ss->proc.pid > 0 && waitpid(ss->proc.pid, &st, WNOHANG) == ss->proc.pid) {
+			ss->exited = true;
+			ss->wait_status = st;
+			break;
 		}
+		usleep(10 * 1000);
 	}
-	if (ss->proc.pid > 0)
+	if (xp > 1) {
+		/* Its process group too when it leads one (a tty exec is a
+		 * session leader): background children go with it. */
+		if (getpgid((pid_t)xp) == (pid_t)xp)
+			kill(-(pid_t)xp, SIGKILL);
+		kill((pid_t)xp, SIGKILL);
+	}
+	if (ss->proc.pid > 0 && !ss->exited)
 		kill(ss->proc.pid, SIGKILL);
 }
 
