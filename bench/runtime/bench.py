@@ -166,8 +166,32 @@ def main():
                 print(f"speedup {k}: {r[k]['median_ms'] / o[k]['median_ms']:.1f}x")
         print(f"load average {os.getloadavg()[0]:.2f} at end")
     os.system(f"rm -rf {tmp} {state}")
-    os.system("rmdir /sys/fs/cgroup/*/nodelet-rtbench /sys/fs/cgroup/unified/nodelet-rtbench "
-              "2>/dev/null")
+    cleanup_cgroups()
+
+
+def cleanup_cgroups():
+    """Remove /nodelet-rtbench everywhere. runc's delete right after a kill
+    can give up on cgroups whose tasks are still draining (it warns and
+    exits 0): retry those here for a few seconds."""
+    deadline = time.monotonic() + 5
+    for h in os.listdir("/sys/fs/cgroup"):
+        top = os.path.join("/sys/fs/cgroup", h, "nodelet-rtbench")
+        if os.path.islink(os.path.join("/sys/fs/cgroup", h)) or not os.path.isdir(top):
+            continue
+        subs = [os.path.join(top, d) for d in os.listdir(top)
+                if os.path.isdir(os.path.join(top, d))]
+        for d in subs + [top]:
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if time.monotonic() > deadline:
+                        print(f"cannot remove {d}: {e}", file=sys.stderr)
+                        break
+                    time.sleep(0.05)
 
 
 if __name__ == "__main__":
