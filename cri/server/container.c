@@ -1068,6 +1068,10 @@ static void *watcher_main(void *arg)
 		for (size_t i = 0; i < cnt; i++)
 			refresh(svc, list[i]);
 		cri_store_list_free(list, cnt);
+		pthread_mutex_lock(&svc->exit_lock);
+		svc->exit_gen++;
+		pthread_cond_broadcast(&svc->exit_cond);
+		pthread_mutex_unlock(&svc->exit_lock);
 	}
 	return NULL;
 }
@@ -1429,16 +1433,45 @@ static int signal_number(const char *s)
 	return SIGTERM;
 }
 
+/* Wait for the shim's exit.json. The watcher thread sees it appear (inotify on
+ * the state dir) and broadcasts exit_cond, so a stop returns as soon as the
+ * process exits and sleeps otherwise. exit_lock is held from the existence
+ * check to the wait, and the watcher bumps exit_gen under it after the file
+ * exists, so no wakeup is lost. The 1 s cap on each wait only covers a state
+ * dir whose watch could not be added (watch_state_dir warns). */
 static bool wait_exit(struct cri_service *svc, struct cri_record *rec, long timeout_ms)
 {
 	cleanup_free char *path = spath(svc, rec->id, "exit.json");
-	for (long waited = 0;; waited += 20) {
-		if (ndl_path_exists(path))
-			return true;
-		if (waited >= timeout_ms)
-			return false;
-		usleep(20000);
+	struct timespec now, deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
 	}
+	bool exited = false;
+	pthread_mutex_lock(&svc->exit_lock);
+	for (;;) {
+		if (ndl_path_exists(path)) {
+			exited = true;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > deadline.tv_sec ||
+		    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+			break;
+		struct timespec until = {now.tv_sec + 1, now.tv_nsec};
+		if (until.tv_sec > deadline.tv_sec ||
+		    (until.tv_sec == deadline.tv_sec && until.tv_nsec > deadline.tv_nsec))
+			until = deadline;
+		unsigned long gen = svc->exit_gen;
+		while (gen == svc->exit_gen &&
+		       pthread_cond_timedwait(&svc->exit_cond, &svc->exit_lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&svc->exit_lock);
+	return exited;
 }
 
 /* Signal (stop signal), wait up to timeout_s for exit.json, then SIGKILL

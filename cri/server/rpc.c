@@ -19,11 +19,28 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
+/* Unary calls: every worker waits on one shared notification queue, so any
+ * idle worker takes the next call, and the pool grows when the last idle
+ * worker takes one (up to max_workers; a stop waiting out its grace period
+ * holds a worker, and 100 such stops must not queue behind 4 workers). A
+ * worker above the configured count exits after idle_ms without a call. */
+
+/* One outstanding grpc_server_request_call and the queue its call's batches
+ * complete on (a bound queue need not be registered with the server, so
+ * slots can be added after start). Owned by the worker serving its call. */
+struct slot {
+	grpc_completion_queue *cq;
+	grpc_call *call;
+	grpc_call_details details;
+	grpc_metadata_array md;
+};
+
+enum { W_FREE, W_RUNNING, W_EXITED };
+
 struct worker {
 	struct cri_rpc_server *s;
-	grpc_completion_queue *cq;
 	pthread_t thread;
-	bool started;
+	int state; /* W_*, under s->lock */
 };
 
 /* A packed message shared by every subscriber queue it is on. */
@@ -62,8 +79,14 @@ struct pending_stream_call {
 
 struct cri_rpc_server {
 	grpc_server *server;
-	struct worker *workers;
-	int n_workers;
+	grpc_completion_queue *notify_cq; /* new unary calls, shared by workers */
+	struct worker *workers;		  /* max_workers entries */
+	struct slot **slots;		  /* max_workers entries, n_slots used */
+	int n_slots;
+	int base_workers, max_workers; /* the pool never shrinks below base */
+	int n_running, n_idle;	       /* under lock */
+	int idle_ms;
+	pthread_attr_t attr; /* small stacks for workers */
 	const struct cri_method *methods;
 	size_t n_methods;
 	void *user;
@@ -75,7 +98,7 @@ struct cri_rpc_server {
 	grpc_completion_queue *stream_cq;
 	pthread_t stream_thread;
 	bool stream_started;
-	pthread_mutex_t lock; /* protects posted*, stopping, n_subs */
+	pthread_mutex_t lock; /* protects posted*, stopping, n_subs, the pool */
 	struct ev_node *posted_head, *posted_tail;
 	bool stopping;
 	int n_subs;
@@ -83,8 +106,6 @@ struct cri_rpc_server {
 
 	bool grpc_inited;
 };
-
-static const char TAG_NEW_CALL;
 
 #define CRI_MAX_STATUS_MSG 4096
 
@@ -299,31 +320,108 @@ static void serve_call(struct cri_rpc_server *s, grpc_completion_queue *cq, grpc
 	reply_clear(&r);
 }
 
+/* Ask the server for the next call into this slot. false: the server is
+ * shutting down (nothing outstanding). */
+static bool slot_request(struct cri_rpc_server *s, struct slot *sl)
+{
+	sl->call = NULL;
+	grpc_call_details_init(&sl->details);
+	grpc_metadata_array_init(&sl->md);
+	if (grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->md, sl->cq,
+				     s->notify_cq, sl) == GRPC_CALL_OK)
+		return true;
+	grpc_call_details_destroy(&sl->details);
+	grpc_metadata_array_destroy(&sl->md);
+	return false;
+}
+
+/* Add a slot (caller holds s->lock; n_slots < max_workers). */
+static void slot_add(struct cri_rpc_server *s)
+{
+	struct slot *sl = xcalloc(1, sizeof(*sl));
+	sl->cq = grpc_completion_queue_create_for_next(NULL);
+	s->slots[s->n_slots++] = sl;
+	slot_request(s, sl);
+}
+
+static void *worker_main(void *arg);
+
+/* Start one more worker and keep a slot per worker, so every idle worker has
+ * a call to wait for. Caller holds s->lock. The new worker counts as idle
+ * from now, so concurrent takers do not start one each. */
+static bool spawn_worker(struct cri_rpc_server *s)
+{
+	struct worker *w = NULL;
+	for (int i = 0; i < s->max_workers && !w; i++)
+		if (s->workers[i].state != W_RUNNING)
+			w = &s->workers[i];
+	if (!w)
+		return false;
+	if (w->state == W_EXITED) {
+		/* It marked itself exited and touches nothing of ours after. */
+		pthread_join(w->thread, NULL);
+		w->state = W_FREE;
+	}
+	w->s = s;
+	if (pthread_create(&w->thread, &s->attr, worker_main, w) != 0) {
+		log_warn("cannot start a gRPC worker", "running=%d errno=%d", s->n_running, errno);
+		return false;
+	}
+	w->state = W_RUNNING;
+	s->n_running++;
+	s->n_idle++;
+	if (s->n_slots < s->n_running)
+		slot_add(s);
+	return true;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct cri_rpc_server *s = w->s;
 	for (;;) {
-		grpc_call *call = NULL;
-		grpc_call_details details;
-		grpc_metadata_array md;
-		grpc_call_details_init(&details);
-		grpc_metadata_array_init(&md);
-		grpc_call_error ce = grpc_server_request_call(s->server, &call, &details, &md,
-							      w->cq, w->cq, (void *)&TAG_NEW_CALL);
-		bool ok = ce == GRPC_CALL_OK && cq_wait(w->cq, (void *)&TAG_NEW_CALL);
-		if (ok && call) {
-			char *path = grpc_slice_to_c_string(details.method);
-			serve_call(s, w->cq, call, path);
+		gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					       gpr_time_from_millis(s->idle_ms, GPR_TIMESPAN));
+		grpc_event ev = grpc_completion_queue_next(s->notify_cq, dl, NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+			pthread_mutex_lock(&s->lock);
+			if (s->n_running > s->base_workers && !s->stopping) {
+				s->n_running--;
+				s->n_idle--;
+				w->state = W_EXITED;
+				pthread_mutex_unlock(&s->lock);
+				return NULL;
+			}
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		if (ev.type != GRPC_OP_COMPLETE)
+			continue;
+		struct slot *sl = ev.tag;
+		pthread_mutex_lock(&s->lock);
+		s->n_idle--;
+		if (s->n_idle == 0 && s->n_running < s->max_workers && !s->stopping)
+			spawn_worker(s);
+		pthread_mutex_unlock(&s->lock);
+		if (ev.success && sl->call) {
+			char *path = grpc_slice_to_c_string(sl->details.method);
+			serve_call(s, sl->cq, sl->call, path);
 			gpr_free(path);
 		}
 		/* Calls are released before their completion queue is shut down. */
-		if (call)
-			grpc_call_unref(call);
-		grpc_call_details_destroy(&details);
-		grpc_metadata_array_destroy(&md);
-		if (!ok)
-			break; /* server shutting down */
+		if (sl->call)
+			grpc_call_unref(sl->call);
+		grpc_call_details_destroy(&sl->details);
+		grpc_metadata_array_destroy(&sl->md);
+		pthread_mutex_lock(&s->lock);
+		s->n_idle++;
+		bool stopping = s->stopping;
+		pthread_mutex_unlock(&s->lock);
+		/* A failed request means the server is shutting down. */
+		if (ev.success && !stopping)
+			slot_request(s, sl);
 	}
 	return NULL;
 }
@@ -594,6 +692,14 @@ int cri_rpc_post_event(struct cri_rpc_server *s, const ProtobufCMessage *msg)
 	return subs;
 }
 
+int cri_rpc_workers(struct cri_rpc_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int n = s->n_running;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 int cri_rpc_subscribers(struct cri_rpc_server *s)
 {
 	pthread_mutex_lock(&s->lock);
@@ -633,13 +739,30 @@ void cri_rpc_stop(struct cri_rpc_server *s)
 		grpc_completion_queue_pluck(scq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		grpc_completion_queue_destroy(scq);
 	}
-	for (int i = 0; i < s->n_workers; i++)
-		if (s->workers[i].started)
-			pthread_join(s->workers[i].thread, NULL);
+	/* Outstanding requests have failed onto notify_cq by now; a worker
+	 * finishing a call sees `stopping` and asks for no more. Shutting the
+	 * queue down ends every worker once those events are taken. */
+	if (s->notify_cq)
+		grpc_completion_queue_shutdown(s->notify_cq);
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; s->workers && i < s->max_workers; i++) {
+		if (s->workers[i].state == W_FREE)
+			continue;
+		pthread_t t = s->workers[i].thread;
+		s->workers[i].state = W_FREE;
+		/* No new worker starts while stopping, so the table is stable. */
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(t, NULL);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
 	if (s->stream_started)
 		pthread_join(s->stream_thread, NULL);
-	for (int i = 0; i < s->n_workers; i++)
-		drain_and_destroy(s->workers[i].cq);
+	for (int i = 0; i < s->n_slots; i++) {
+		drain_and_destroy(s->slots[i]->cq);
+		free(s->slots[i]);
+	}
+	drain_and_destroy(s->notify_cq);
 	drain_and_destroy(s->stream_cq);
 	if (s->server)
 		grpc_server_destroy(s->server);
@@ -651,6 +774,8 @@ void cri_rpc_stop(struct cri_rpc_server *s)
 		n = next;
 	}
 	free(s->workers);
+	free(s->slots);
+	pthread_attr_destroy(&s->attr);
 	pthread_mutex_destroy(&s->lock);
 	if (s->grpc_inited)
 		grpc_shutdown();
@@ -669,6 +794,26 @@ int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret,
 	s->user = cfg->user;
 	s->stream = cfg->stream;
 	s->stream_queue_max = cfg->stream_queue_max ? cfg->stream_queue_max : 1024;
+	s->base_workers = cfg->workers;
+	s->max_workers = cfg->max_workers > cfg->workers ? cfg->max_workers
+			 : cfg->max_workers ? cfg->workers
+					    : (cfg->workers > 64 ? cfg->workers : 64);
+	s->idle_ms = cfg->idle_ms > 0 ? cfg->idle_ms : 5000;
+	s->workers = xcalloc((size_t)s->max_workers, sizeof(*s->workers));
+	s->slots = xcalloc((size_t)s->max_workers, sizeof(*s->slots));
+	pthread_attr_init(&s->attr);
+	/* Handlers keep big buffers on the heap; a worker's stack needs gRPC's
+	 * call path, a handler and libc (TLS in pulls). Sanitizers need more. */
+#if !defined(__SANITIZE_ADDRESS__) && defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+	pthread_attr_setstacksize(&s->attr, 4u << 20);
+#else
+	pthread_attr_setstacksize(&s->attr, 512u << 10);
+#endif
 	grpc_init();
 	s->grpc_inited = true;
 
@@ -690,13 +835,8 @@ int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret,
 		s->stream_cq = grpc_completion_queue_create_for_next(NULL);
 		grpc_server_register_completion_queue(s->server, s->stream_cq, NULL);
 	}
-	s->n_workers = cfg->workers;
-	s->workers = xcalloc((size_t)cfg->workers, sizeof(*s->workers));
-	for (int i = 0; i < cfg->workers; i++) {
-		s->workers[i].s = s;
-		s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
-		grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
-	}
+	s->notify_cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(s->server, s->notify_cq, NULL);
 
 	const char *listen = cfg->listen;
 	cleanup_free char *addr =
@@ -714,13 +854,15 @@ int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret,
 	}
 	grpc_server_start(s->server);
 
-	for (int i = 0; i < cfg->workers; i++) {
-		if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
-			int r = ndl_error_set(err, EAGAIN, "rpc: start worker thread");
-			cri_rpc_stop(s);
-			return r;
-		}
-		s->workers[i].started = true;
+	pthread_mutex_lock(&s->lock);
+	int started = 0;
+	while (started < cfg->workers && spawn_worker(s))
+		started++;
+	pthread_mutex_unlock(&s->lock);
+	if (started < cfg->workers) {
+		int r = ndl_error_set(err, EAGAIN, "rpc: start worker thread");
+		cri_rpc_stop(s);
+		return r;
 	}
 	if (s->stream) {
 		if (pthread_create(&s->stream_thread, NULL, stream_main, s) != 0) {

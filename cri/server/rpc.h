@@ -75,7 +75,9 @@ struct cri_stream_method {
 
 struct cri_rpc_config {
 	const char *listen; /* "unix:/path" or a path */
-	int workers;	    /* worker threads, >= 1 */
+	int workers;	    /* worker threads kept, >= 1 */
+	int max_workers;    /* the pool grows to this when all are busy; 0: max(workers, 64) */
+	int idle_ms;	    /* a worker above `workers` idle this long exits; 0: 5000 */
 	const struct cri_method *methods;
 	size_t n_methods;
 	const struct cri_stream_method *stream; /* may be NULL */
@@ -93,6 +95,9 @@ int cri_rpc_start(const struct cri_rpc_config *cfg, struct cri_rpc_server **ret,
 /* Post a message to every current stream subscriber (serialised once). Safe
  * from any thread. Returns the number of subscribers it was queued for. */
 int cri_rpc_post_event(struct cri_rpc_server *s, const ProtobufCMessage *msg);
+
+/* Unary worker threads running now (base + those grown on demand). */
+int cri_rpc_workers(struct cri_rpc_server *s);
 
 /* Number of live stream subscribers (for tests and status). */
 int cri_rpc_subscribers(struct cri_rpc_server *s);

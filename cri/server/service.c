@@ -163,6 +163,12 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 	svc->cfg = cfg;
 	svc->inotify_fd = svc->watch_stop[0] = svc->watch_stop[1] = -1;
 	pthread_mutex_init(&svc->lock, NULL);
+	pthread_mutex_init(&svc->exit_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&svc->exit_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	svc->cni_bin_dirs = split_dirs(cfg->cni_bin_dir);
 	svc->pulls_max = cfg->workers > 1 ? cfg->workers - 1 : 1;
 	if (cri_store_open(cfg->root, &svc->store, err) < 0) {
@@ -227,6 +233,8 @@ void cri_service_fini(struct cri_service *svc)
 	free(svc->pod_cidr);
 	svc->pod_cidr = NULL;
 	pthread_mutex_destroy(&svc->lock);
+	pthread_mutex_destroy(&svc->exit_lock);
+	pthread_cond_destroy(&svc->exit_cond);
 }
 
 char *cri_service_pod_cidr(struct cri_service *svc)

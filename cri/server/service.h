@@ -56,6 +56,11 @@ struct cri_service {
 	int inotify_fd, watch_stop[2];
 	pthread_t watcher;
 	bool watcher_started;
+	/* Broadcast by the watcher after each batch of exit.json events, so a
+	 * stop waits for the exit without polling (exit_gen counts batches). */
+	pthread_mutex_t exit_lock;
+	pthread_cond_t exit_cond; /* CLOCK_MONOTONIC */
+	unsigned long exit_gen;
 };
 
 int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cfg,

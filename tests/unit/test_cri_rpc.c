@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -216,6 +217,79 @@ static void test_concurrent_clients(void **state)
 		pthread_join(th[i], NULL);
 		assert_int_equal(p[i].ok, 40);
 	}
+}
+
+static void *slow_main(void *arg)
+{
+	struct par *p = arg;
+	Runtime__V1__VersionResponse *resp = NULL;
+	ndl_error_t err = NDL_ERROR_INIT;
+	if (call(p->f, "/test.Svc/Slow", "s", &resp, NULL, &err) == 0)
+		p->ok++;
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	ndl_error_clear(&err);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* n concurrent 300 ms calls; returns the seconds they took together. */
+static double slow_burst(struct fixture *f, int n)
+{
+	pthread_t th[32];
+	struct par p[32];
+	double t0 = now_s();
+	for (int i = 0; i < n; i++) {
+		p[i] = (struct par){f, 0};
+		pthread_create(&th[i], NULL, slow_main, &p[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(p[i].ok, 1);
+	}
+	return now_s() - t0;
+}
+
+/* Calls that wait (a stop's grace period) must not queue behind the base
+ * workers: the pool grows to max_workers, then shrinks after idle_ms. */
+static void test_pool_grows_and_shrinks(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	char tmpl[] = "/tmp/test_cri_rpc.XXXXXX";
+	f->dir = xstrdup(mkdtemp(tmpl));
+	f->sock = xasprintf("%s/s.sock", f->dir);
+	struct cri_rpc_config cfg = {.listen = f->sock,
+				     .workers = 2,
+				     .max_workers = 8,
+				     .idle_ms = 300,
+				     .methods = methods,
+				     .n_methods = sizeof(methods) / sizeof(methods[0])};
+	ndl_error_t err = NDL_ERROR_INIT;
+	assert_int_equal(cri_rpc_start(&cfg, &f->srv, &err), 0);
+	assert_int_equal(cri_client_connect(f->sock, &f->cli, &err), 0);
+	*state = f;
+	assert_int_equal(cri_rpc_workers(f->srv), 2);
+	/* 8 calls of 300 ms on 2 fixed workers would take 1.2 s. */
+	double t = slow_burst(f, 8);
+	assert_true(t < 0.9);
+	assert_true(cri_rpc_workers(f->srv) <= 8);
+	assert_true(cri_rpc_workers(f->srv) > 2);
+	/* Idle extras exit; the base stays. */
+	for (int i = 0; i < 50 && cri_rpc_workers(f->srv) > 2; i++)
+		usleep(100 * 1000);
+	assert_int_equal(cri_rpc_workers(f->srv), 2);
+	/* The bound holds: 16 calls on at most 8 workers need two rounds, and
+	 * the pool grows again after shrinking (retired threads are reused). */
+	t = slow_burst(f, 16);
+	assert_true(t >= 0.59);
+	assert_true(t < 2.0);
+	assert_int_equal(cri_rpc_workers(f->srv), 8);
 }
 
 /* A raw gRPC core streaming client for GetContainerEvents-style methods. */
@@ -481,6 +555,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_client_events_api, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_with_open_stream_and_slow_call, setup,
 					    teardown),
+	    cmocka_unit_test_teardown(test_pool_grows_and_shrinks, teardown),
 	    cmocka_unit_test(test_listen_failure),
 	    cmocka_unit_test(test_method_table_matches_proto),
 	};
