@@ -157,6 +157,56 @@ static char *runtime_config_path(const struct cri_service *svc)
 	return xasprintf("%s/runtime-config.json", svc->cfg->root);
 }
 
+/* Where the CNI plugins run from (as sandbox.c runs them). */
+static void service_cni_cfg(const struct cri_service *svc, struct cni_config *cc)
+{
+	memset(cc, 0, sizeof(*cc));
+	cc->bin_dirs = (const char *const *)svc->cni_bin_dirs;
+	cc->cache_dir = svc->cfg->cni_cache_dir;
+}
+
+/* CNI GC at start, as libcni's GCNetworkList: attachments cached for
+ * sandboxes we no longer know (removed while we were down, or a record lost
+ * with its state) are DELeted, and 1.1.0 plugins free what no valid
+ * attachment holds (host-local leases). The valid ones are the sandboxes
+ * whose network is still up. A failure only warns: the node must serve. */
+static void service_cni_gc(struct cri_service *svc)
+{
+	struct cni_netconf *net = NULL;
+	ndl_error_t e = NDL_ERROR_INIT;
+	if (cni_netconf_load_dir(svc->cfg->cni_conf_dir, &net, &e) < 0) {
+		/* No network configured yet: nothing to collect against. */
+		log_debug(1, "CNI GC skipped", "dir=%s err=\"%s\"", svc->cfg->cni_conf_dir,
+			  ndl_error_msg(&e));
+		ndl_error_clear(&e);
+		return;
+	}
+	struct cri_record **list = NULL;
+	size_t n = 0;
+	cri_store_list(svc->store, CRI_KIND_SANDBOX, NULL, &list, &n);
+	struct cni_attachment *valid = xcalloc(n ? n : 1, sizeof(*valid));
+	size_t nv = 0;
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&list[i]->lock);
+		bool up = json_object_get(list[i]->data, "cni_network") &&
+			  !json_is_true(json_object_get(list[i]->data, "network_down"));
+		pthread_mutex_unlock(&list[i]->lock);
+		if (up)
+			valid[nv++] = (struct cni_attachment){list[i]->id, "eth0"};
+	}
+	struct cni_config cc;
+	service_cni_cfg(svc, &cc);
+	if (cni_network_gc(&cc, net, valid, nv, &e) < 0)
+		log_warn("CNI GC failed", "network=%s valid=%zu err=\"%s\"", net->name, nv,
+			 ndl_error_msg(&e));
+	else
+		log_debug(1, "CNI GC done", "network=%s valid=%zu", net->name, nv);
+	ndl_error_clear(&e);
+	free(valid);
+	cri_store_list_free(list, n);
+	cni_netconf_free(net);
+}
+
 int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cfg, ndl_error_t *err)
 {
 	memset(svc, 0, sizeof(*svc));
@@ -189,6 +239,7 @@ int cri_service_init(struct cri_service *svc, const struct cri_daemon_config *cf
 	/* Leftovers of a crash first (containers before their sandboxes). */
 	cri_containers_gc(svc);
 	cri_sandboxes_gc(svc);
+	service_cni_gc(svc);
 	if (cri_containers_init(svc, err) < 0) {
 		cri_service_fini(svc);
 		return -abs(err && err->code ? err->code : EIO);
@@ -271,10 +322,19 @@ static enum cri_status h_status(void *user, const ProtobufCMessage *req, struct 
 	ndl_error_t e = NDL_ERROR_INIT;
 	int nr = cni_netconf_load_dir(svc->cfg->cni_conf_dir, &net, &e);
 	cleanup_free char *net_msg = NULL;
-	if (nr < 0)
+	if (nr < 0) {
 		/* The wording containerd uses, so tools matching on it keep working. */
 		net_msg = xasprintf("Network plugin returns error: cni plugin not initialized: %s",
 				    ndl_error_msg(&e));
+	} else {
+		/* The plugins' own readiness (CNI 1.1 STATUS; nothing runs for
+		 * older lists), as containerd's netPlugin.Status() reports it. */
+		struct cni_config cc;
+		service_cni_cfg(svc, &cc);
+		nr = cni_network_status(&cc, net, &e);
+		if (nr < 0)
+			net_msg = xasprintf("Network plugin returns error: %s", ndl_error_msg(&e));
+	}
 
 	Runtime__V1__RuntimeCondition rt_cond = RUNTIME__V1__RUNTIME_CONDITION__INIT;
 	rt_cond.type = (char *)"RuntimeReady";

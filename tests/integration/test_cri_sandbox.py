@@ -307,3 +307,113 @@ def _ns_ino(pid):
         return os.stat(f"/proc/{pid}/ns/pid").st_ino
     except OSError:
         return None
+
+
+def write_conflist_11(conf_dir, name, subnet, data_dir, bridge="cri11"):
+    """A CNI 1.1.0 list (STATUS and GC run the plugins) with a fixed range
+    and host-local leases under data_dir."""
+    os.makedirs(conf_dir, exist_ok=True)
+    with open(os.path.join(conf_dir, "10-pod.conflist"), "w") as f:
+        json.dump({"cniVersion": "1.1.0", "name": name, "plugins": [
+            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
+                      "dataDir": data_dir}}]}, f)
+
+
+needs_our_plugins = pytest.mark.skipif(
+    not all(os.path.exists(bin_path(p)) for p in ("bridge", "host-local", "nodelet-cnitool")),
+    reason="our CNI plugins are not built")
+
+
+def network_ready(c):
+    conds = {x.type: x for x in c.Status().status.conditions}
+    return conds["NetworkReady"]
+
+
+@pytest.mark.network
+@needs_our_plugins
+def test_status_network_ready_follows_cni_status(netns, tmp_path):
+    """Status runs the 1.1.0 list's STATUS: a full host-local range makes
+    NetworkReady false with containerd's reason and wording; freeing the
+    address makes it ready again. A pre-1.1.0 list runs nothing and is ready."""
+    conf = os.path.join(str(tmp_path), "net.d")
+    data = os.path.join(str(tmp_path), "ipam")
+    # A /30 without the gateway leaves one address for pods.
+    write_conflist_11(conf, "snet", "10.86.0.0/30", data)
+    d = criclient.Daemon(tmp_path, bin_dirs=harness.BIN).start()
+    with d.client() as c:
+        nr = network_ready(c)
+        assert nr.status is True and nr.reason == "" and nr.message == ""
+        sid = c.RunPodSandbox(config=pod_config("full", "uf")).pod_sandbox_id
+        nr = network_ready(c)
+        assert nr.status is False
+        assert nr.reason == "NetworkPluginNotReady"
+        assert nr.message.startswith("Network plugin returns error: "), nr.message
+        assert "code 50" in nr.message and "no IP addresses available" in nr.message, nr.message
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        nr = network_ready(c)
+        assert nr.status is True, nr.message
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+        # An older list has no STATUS: ready without running a plugin, even
+        # when its plugin binary is not there at all.
+        with open(os.path.join(conf, "10-pod.conflist"), "w") as f:
+            json.dump({"cniVersion": "1.0.0", "name": "old",
+                       "plugins": [{"type": "no-such-plugin"}]}, f)
+        nr = network_ready(c)
+        assert nr.status is True, nr.message
+
+
+@pytest.mark.network
+@needs_our_plugins
+def test_cni_gc_at_start(netns, tmp_path):
+    """At start the daemon GCs the network with the sandboxes whose network is
+    up: an attachment cached for a sandbox it does not know is DELeted (cache
+    entry and lease gone), a lease without any attachment is freed by
+    host-local's GC, the running sandbox keeps its lease and cache entry."""
+    conf = os.path.join(str(tmp_path), "net.d")
+    data = os.path.join(str(tmp_path), "ipam")
+    cache = "/var/lib/cni"  # private to this test (network marker)
+    write_conflist_11(conf, "gcnet", "10.87.0.0/24", data)
+    d = criclient.Daemon(tmp_path, bin_dirs=harness.BIN, cache_dir=cache).start()
+    with d.client() as c:
+        sid = c.RunPodSandbox(config=pod_config("keep", "uk")).pod_sandbox_id
+        ip = c.PodSandboxStatus(pod_sandbox_id=sid).status.network.ip
+    d.stop()
+    # While the daemon is down, something attached a "ghost" sandbox it never
+    # knew, and another attachment lost its cache entry.
+    env = dict(os.environ, NETCONFPATH=conf, CNI_PATH=harness.BIN, CNI_IFNAME="eth0",
+               CNI_CACHE_DIR=cache,
+               CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=g;IgnoreUnknown=1")
+    ghost_ips = {}
+    for cid in ("ghost1", "ghost2"):
+        ns = netns.add_netns(cid)
+        p = subprocess.run([bin_path("nodelet-cnitool"), "add", "gcnet", ns],
+                           env=dict(env, CNI_CONTAINERID=cid), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        ghost_ips[cid] = json.loads(p.stdout)["ips"][0]["address"].split("/")[0]
+    os.unlink(os.path.join(cache, "results", "gcnet-ghost2-eth0"))
+    leases = os.path.join(data, "gcnet")
+
+    def lease_ips():
+        return sorted(f for f in os.listdir(leases) if f.startswith("10."))
+
+    assert lease_ips() == sorted([ip] + list(ghost_ips.values()))
+    results = os.path.join(cache, "results")
+    assert sorted(os.listdir(results)) == sorted(
+        [f"gcnet-{sid}-eth0", "gcnet-ghost1-eth0"] + [
+            x for x in os.listdir(results) if x.startswith("cni-loopback-")])
+    d.start()
+    assert lease_ips() == [ip]
+    assert "gcnet-ghost1-eth0" not in os.listdir(results)
+    assert f"gcnet-{sid}-eth0" in os.listdir(results)
+    # The known pod is untouched: still ready with its address on eth0.
+    with d.client() as c:
+        st = c.PodSandboxStatus(pod_sandbox_id=sid, verbose=True)
+        assert st.status.state == criclient.pb().SANDBOX_READY
+        assert st.status.network.ip == ip
+        nsp = json.loads(st.info["info"])["namespacePaths"]["net"]
+        assert ip in nsenter([f"--net={nsp}"], ["ip", "-j", "addr", "show", "eth0"])
+        c.StopPodSandbox(pod_sandbox_id=sid)
+        c.RemovePodSandbox(pod_sandbox_id=sid)
+    assert lease_ips() == []
