@@ -70,6 +70,13 @@ struct kl_lifecycle {
 	struct cri_event_stream *stream;
 	struct cgroup_manager *cgm; /* NULL without cgroupsPerQOS or cgroupfs */
 	pthread_mutex_t cg_mu;	    /* QoS cgroup updates */
+	/* /pods publication: a sync whose status changed marks the list
+	 * dirty and wakes the publisher thread, which rebuilds it after a
+	 * short coalescing window (a burst of 100 pod syncs rebuilds it a
+	 * few times, not 100). */
+	pthread_cond_t pub_cv;
+	bool pods_dirty, has_publisher;
+	pthread_t publisher;
 };
 
 static int64_t now_real(void)
@@ -737,8 +744,11 @@ static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct obs
 	free(gone);
 }
 
-static void sync_pod(struct worker *w, struct pod *p)
+/* Returns true when it created a sandbox or started a container: the
+ * worker then re-observes at once, so the status reflects them. */
+static bool sync_pod(struct worker *w, struct pod *p)
 {
+	bool started = false;
 	struct kl_lifecycle *l = w->l;
 	ndl_error_t e = NDL_ERROR_INIT;
 	struct observed ob;
@@ -748,7 +758,7 @@ static void sync_pod(struct worker *w, struct pod *p)
 			 ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
 		ndl_error_clear(&e);
 		observed_free(&ob);
-		return;
+		return false;
 	}
 	int64_t now = now_real();
 	cleanup_free char *pod_ip = NULL;
@@ -859,6 +869,7 @@ static void sync_pod(struct worker *w, struct pod *p)
 		new_sid = xstrdup(jstr(resp, "pod_sandbox_id"));
 		json_decref(resp);
 		sid = new_sid;
+		started = true;
 		log_info("pod sandbox created", "pod=%s/%s sandbox=%s attempt=%u", p->namespace,
 			 p->name, sid, a->attempt);
 	} else if (sid && a->n_start) {
@@ -930,6 +941,7 @@ static void sync_pod(struct worker *w, struct pod *p)
 			ndl_error_clear(&e);
 			continue;
 		}
+		started = true;
 		log_info("container started", "pod=%s/%s container=%s id=%s restart_count=%u",
 			 p->namespace, p->name, c->name, cid, a->start[k].restart_count);
 		/* postStart (exec, httpGet, sleep), synchronous as in the
@@ -957,8 +969,9 @@ static void sync_pod(struct worker *w, struct pod *p)
 	if (sid && !a->create_sandbox && !a->kill_pod)
 		gc_pod(l, p, &ob, sid);
 status:;
-	/* Status from what was observed plus this sync's waiting reasons; the
-	 * next sync (at most a second away) observes what was started. */
+	/* Status from what was observed plus this sync's waiting reasons;
+	 * when something was started the worker syncs again at once and that
+	 * sync's status (observed after the start) is the one /pods shows. */
 	struct kl_status_input in = {
 		.p = p,
 		.sandbox_id = sid,
@@ -978,12 +991,17 @@ status:;
 	json_t *pj = json_deep_copy(p->json);
 	json_object_set_new(pj, "status", st);
 	pthread_mutex_lock(&l->mu);
+	if (!w->status || !json_equal(w->status, pj)) {
+		l->pods_dirty = true;
+		pthread_cond_signal(&l->pub_cv);
+	}
 	json_decref(w->status);
 	w->status = pj;
 	pthread_mutex_unlock(&l->mu);
 	json_decref(sbcfg);
 	free(a);
 	observed_free(&ob);
+	return started;
 }
 
 /* Under l->mu: the worker adopts the update handed over by the sources. */
@@ -1006,9 +1024,11 @@ static void *worker_main(void *arg)
 		take_pending(w);
 		struct pod *p = pod_ref(w->pod);
 		pthread_mutex_unlock(&l->mu);
-		sync_pod(w, p);
+		bool again = sync_pod(w, p);
 		pod_unref(p);
 		pthread_mutex_lock(&l->mu);
+		if (again)
+			w->kicked = true;
 		if (!w->kicked && !w->terminate && !l->stop && !w->pending) {
 			struct timespec dl;
 			clock_gettime(CLOCK_REALTIME, &dl);
@@ -1185,6 +1205,35 @@ static void publish(struct kl_lifecycle *l)
 	kubelet_http_set_pods(json_dumps(list, JSON_COMPACT));
 	pthread_mutex_unlock(&l->mu);
 	json_decref(list);
+}
+
+/* Rebuilds /pods when a sync changed a status. The window lets the other
+ * workers of a burst (every pod woken by one PLEG event, 100 pods created
+ * at once) finish their syncs first, so the list, which is the whole
+ * PodList serialised, is rebuilt once per window rather than per pod. */
+#define KL_PUBLISH_WINDOW_NS 3000000L
+static void *publisher_main(void *arg)
+{
+	struct kl_lifecycle *l = arg;
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		while (!l->stop && !l->pods_dirty)
+			pthread_cond_wait(&l->pub_cv, &l->mu);
+		if (l->stop)
+			break;
+		pthread_mutex_unlock(&l->mu);
+		struct timespec win = {.tv_sec = 0, .tv_nsec = KL_PUBLISH_WINDOW_NS};
+		nanosleep(&win, NULL);
+		pthread_mutex_lock(&l->mu);
+		/* Cleared before the list is built: a status stored after this
+		 * point marks it dirty again and gets its own publication. */
+		l->pods_dirty = false;
+		pthread_mutex_unlock(&l->mu);
+		publish(l);
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
 }
 
 static void *relist_main(void *arg)
@@ -1394,12 +1443,24 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_cond_init(&l->cv, &ca);
+	pthread_cond_init(&l->pub_cv, NULL);
 	l->started_ns = now_real();
 	if (pthread_create(&l->relist, NULL, relist_main, l) != 0) {
 		cri_client_close(l->cc);
+		if (l->cgm)
+			cgroup_manager_free(l->cgm);
+		pthread_cond_destroy(&l->pub_cv);
+		pthread_cond_destroy(&l->cv);
+		pthread_mutex_destroy(&l->mu);
+		pthread_mutex_destroy(&l->cg_mu);
 		free(l);
 		return ndl_error_set(err, EAGAIN, "start the relist thread");
 	}
+	/* Without it /pods still follows every relist (once a second). */
+	l->has_publisher = pthread_create(&l->publisher, NULL, publisher_main, l) == 0;
+	if (!l->has_publisher)
+		log_warn("cannot start the /pods publisher: statuses follow the relist only",
+			 "errno=%d", errno);
 	l->has_events = pthread_create(&l->events, NULL, events_main, l) == 0;
 	*ret = l;
 	return 0;
@@ -1415,8 +1476,11 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 	pthread_mutex_lock(&l->mu);
 	l->stop = true;
 	pthread_cond_broadcast(&l->cv);
+	pthread_cond_broadcast(&l->pub_cv);
 	pthread_mutex_unlock(&l->mu);
 	pthread_join(l->relist, NULL);
+	if (l->has_publisher)
+		pthread_join(l->publisher, NULL);
 	if (l->has_events)
 		pthread_join(l->events, NULL);
 	cri_client_events_close(l->stream);
@@ -1464,6 +1528,7 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 	if (l->cgm)
 		cgroup_manager_free(l->cgm);
 	pthread_cond_destroy(&l->cv);
+	pthread_cond_destroy(&l->pub_cv);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->cg_mu);
 	free(l);
