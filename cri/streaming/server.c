@@ -1047,9 +1047,10 @@ static void kill_exec(struct session *ss)
 	/* The runtime writes the pid file just after the process starts, so a
 	 * client that leaves at once can be faster than it: wait for the file
 	 * while the runtime lives (killing the runtime first would orphan the
-	 * process for good). */
+	 * process for good). The bound is generous (10 s): on a loaded node
+	 * the runtime can take well over a second to get there. */
 	long xp = 0;
-	for (int i = 0; ss->proc.pid_file && i < 200; i++) {
+	for (int i = 0; ss->proc.pid_file && i < 1000; i++) {
 		cleanup_free char *b = NULL;
 		size_t l = 0;
 		if (ndl_read_file(ss->proc.pid_file, 64, &b, &l, NULL) == 0 &&
