@@ -898,7 +898,12 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		if (kl_ensure_image(l->cc, c, sbcfg, &reason, &e) < 0) {
 			log_warn("image pull failed", "pod=%s/%s container=%s error=%s", p->namespace,
 				 p->name, c->name, ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
-			kl_backoff_next(&w->bt, key, now);
+			/* As the kubelet's image manager: a missing image with
+			 * pull policy Never is reported as ErrImageNeverPull at
+			 * every sync and never enters the pull back-off (no pull
+			 * was tried). */
+			if (!reason || strcmp(reason, "ErrImageNeverPull") != 0)
+				kl_backoff_next(&w->bt, key, now);
 			set_waiting(a, c->name, reason ? reason : "ErrImagePull", ndl_error_msg(&e));
 			ndl_error_clear(&e);
 			continue;
