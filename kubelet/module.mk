@@ -53,8 +53,8 @@ CFLAGS_kubelet_ := -Wno-format-truncation
 
 # Unit tests and fuzz targets.
 $(eval $(call unit_test,test_kubelet_quantity,tests/unit/test_kubelet_quantity.c,ndl_quantity ndl,-ljansson))
-KUBELET_TEST_LIBS := staticpods kubelet ndl_quantity ndl_yaml ndl
-KUBELET_TEST_LDLIBS := -lcrypto -lyaml -ljansson -lpthread -lm
+KUBELET_TEST_LIBS := staticpods kubelet ndl_quantity ndl_yaml ndl_md5 ndl
+KUBELET_TEST_LDLIBS := -lyaml -ljansson -lpthread -lm
 $(eval $(call unit_test,test_kubelet_config,tests/unit/test_kubelet_config.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
 $(eval $(call unit_test,test_kubelet_pod,tests/unit/test_kubelet_pod.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))
 $(eval $(call unit_test,test_kubelet_qos,tests/unit/test_kubelet_qos.c,$(KUBELET_TEST_LIBS),$(KUBELET_TEST_LDLIBS)))

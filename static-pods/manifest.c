@@ -2,13 +2,13 @@
  * defaults: name "<name>-<node>", namespace "default", content-derived UID,
  * spec.nodeName, the config.* annotations, the NoExecute toleration and
  * the critical priority for system-node-critical pods. */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/md5.h"
 #include "lib/xalloc.h"
 #include "lib/yaml2json.h"
 #include "staticpods.h"
@@ -17,22 +17,18 @@ void sp_static_pod_uid(const json_t *pod, const char *node_name, const char *sou
 		       char ret_hex[33])
 {
 	cleanup_free char *canon = json_dumps(pod, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx)
-		abort();
-	EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+	unsigned char md[16];
+	struct ndl_md5 m;
+	ndl_md5_init(&m);
 	if (canon)
-		EVP_DigestUpdate(ctx, canon, strlen(canon));
+		ndl_md5_update(&m, canon, strlen(canon));
 	/* The kubelet writes the source after the object, in this format. */
 	cleanup_free char *host = xasprintf("host:%s", node_name);
 	cleanup_free char *file = xasprintf("file:%s", source_path);
-	EVP_DigestUpdate(ctx, host, strlen(host));
-	EVP_DigestUpdate(ctx, file, strlen(file));
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	for (unsigned int i = 0; i < 16 && i < mdlen; i++)
+	ndl_md5_update(&m, host, strlen(host));
+	ndl_md5_update(&m, file, strlen(file));
+	ndl_md5_final(&m, md);
+	for (unsigned int i = 0; i < 16; i++)
 		snprintf(ret_hex + 2 * i, 3, "%02x", md[i]);
 	ret_hex[32] = 0;
 }

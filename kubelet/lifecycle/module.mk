@@ -9,7 +9,7 @@ $(call obj,$(KL_LIFECYCLE_SRCS) tests/unit/test_kubelet_lifecycle.c): | $(CRI_AP
 CFLAGS_kubelet_lifecycle_ := -Wno-format-truncation
 # (This fragment is read before kubelet/module.mk: a library added to
 # KUBELET_LIBS there must be listed here too.)
-KL_LIFECYCLE_TEST_LIBS := kubelet_lifecycle staticpods kubelet cri_client cri_api cgroups ndl_quantity ndl_yaml ndl
+KL_LIFECYCLE_TEST_LIBS := kubelet_lifecycle staticpods kubelet cri_client cri_api cgroups ndl_quantity ndl_yaml ndl_md5 ndl
 $(eval $(call unit_test,test_kubelet_lifecycle,tests/unit/test_kubelet_lifecycle.c,$(KL_LIFECYCLE_TEST_LIBS),$(CRI_CLIENT_LDLIBS) -lcurl -lmicrohttpd -lcrypto -lyaml -ljansson -lpthread -lm))
 APT_PKGS += libcurl4-openssl-dev
 # Pod and QoS cgroups go through cgroups/ (libcgroups). kubelet/module.mk
