@@ -110,17 +110,28 @@ struct kl_pod_actions {
 	bool create_sandbox; /* then create a new one */
 	uint32_t attempt;    /* of the new sandbox */
 	const char *sandbox_id;
+	/* Arrays sized by the pod (containers, observed containers) rather
+	 * than fixed: a worker per pod syncs every second, and 64-entry
+	 * arrays made each sync allocate ~21 KB. cap_* are their sizes. */
 	/* containers to kill (running but changed, unknown name, ...) */
-	const struct kl_observed *kill[64];
-	size_t n_kill;
-	struct kl_start start[64];
-	size_t n_start;
-	struct kl_waiting waiting[64];
-	size_t n_waiting;
+	const struct kl_observed **kill;
+	size_t n_kill, cap_kill;
+	struct kl_start *start;
+	size_t n_start, cap_start;
+	struct kl_waiting *waiting;
+	size_t n_waiting, cap_waiting;
 	bool pod_done; /* restartPolicy says nothing more runs (Succeeded/Failed) */
 };
+/* Empty the actions for pod p with n_ctrs observed containers, growing the
+ * arrays as needed (a must be zeroed, or filled by an earlier call). */
+void kl_pod_actions_reset(struct kl_pod_actions *a, const struct pod *p, size_t n_ctrs);
+void kl_pod_actions_free(struct kl_pod_actions *a);
+/* Add a waiting reason (dropped when the array is full). */
+void kl_pod_actions_wait(struct kl_pod_actions *a, const char *container, const char *reason,
+			 const char *msg);
 /* sandboxes: this pod's ListPodSandbox items (JSON); containers: observed
- * containers of the chosen sandbox and earlier ones. */
+ * containers of the chosen sandbox and earlier ones. a as for
+ * kl_pod_actions_reset; release it with kl_pod_actions_free. */
 void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			    const struct kl_observed *ctrs, size_t n_ctrs,
 			    struct kl_backoff_table *bt, int64_t now_ns,

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -77,6 +78,10 @@ struct kl_lifecycle {
 	pthread_cond_t pub_cv;
 	bool pods_dirty, has_publisher;
 	pthread_t publisher;
+	/* malloc_trim after pod removals: worker count high-water mark since
+	 * the last trim, and when that was (relist thread only). */
+	size_t trim_high;
+	int64_t trim_last_ns;
 };
 
 static int64_t now_real(void)
@@ -666,17 +671,6 @@ static char *sandbox_ip(struct kl_lifecycle *l, const char *sid)
 	return ip;
 }
 
-static void set_waiting(struct kl_pod_actions *a, const char *name, const char *reason,
-			const char *msg)
-{
-	if (a->n_waiting >= 64)
-		return;
-	struct kl_waiting *wt = &a->waiting[a->n_waiting++];
-	wt->container = name;
-	snprintf(wt->reason, sizeof(wt->reason), "%s", reason);
-	snprintf(wt->message, sizeof(wt->message), "%s", msg);
-}
-
 /* Container GC of a live pod (the kubelet's evictContainers and
  * evictSandboxes with its default policy: MinAge 0, MaxPerPodContainer 1):
  * of the exited containers of older sandboxes, those with a newer exited
@@ -804,7 +798,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		ensure_pod_cgroup(l, p);
 		w->cgroup_ensured = true;
 	}
-	struct kl_pod_actions *a = xcalloc(1, sizeof(*a));
+	struct kl_pod_actions act = {0}, *a = &act;
 	/* activeDeadlineSeconds (counted from the pod's start): the pod is
 	 * failed, its containers stopped and never restarted. */
 	bool deadline = p->has_active_deadline_seconds && w->start_time_ns &&
@@ -847,7 +841,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			log_warn("cannot prepare the pod", "pod=%s/%s error=%s", p->namespace,
 				 p->name, ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
 			for (size_t k = 0; k < a->n_start; k++)
-				set_waiting(a, a->start[k].c->name, "CreateContainerConfigError",
+				kl_pod_actions_wait(a, a->start[k].c->name, "CreateContainerConfigError",
 					    ndl_error_msg(&e));
 			a->n_start = 0;
 			ndl_error_clear(&e);
@@ -860,7 +854,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			log_warn("RunPodSandbox failed", "pod=%s/%s error=%s", p->namespace, p->name,
 				 ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
 			for (size_t k = 0; k < a->n_start; k++)
-				set_waiting(a, a->start[k].c->name, "ContainerCreating",
+				kl_pod_actions_wait(a, a->start[k].c->name, "ContainerCreating",
 					    ndl_error_msg(&e));
 			a->n_start = 0;
 			ndl_error_clear(&e);
@@ -892,7 +886,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		if (be && be->backoff_ns && now - be->last_update_ns < be->backoff_ns) {
 			char msg[300];
 			snprintf(msg, sizeof(msg), "Back-off pulling image \"%s\"", c->image);
-			set_waiting(a, c->name, "ImagePullBackOff", msg);
+			kl_pod_actions_wait(a, c->name, "ImagePullBackOff", msg);
 			continue;
 		}
 		if (kl_ensure_image(l->cc, c, sbcfg, &reason, &e) < 0) {
@@ -904,7 +898,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			 * was tried). */
 			if (!reason || strcmp(reason, "ErrImageNeverPull") != 0)
 				kl_backoff_next(&w->bt, key, now);
-			set_waiting(a, c->name, reason ? reason : "ErrImagePull", ndl_error_msg(&e));
+			kl_pod_actions_wait(a, c->name, reason ? reason : "ErrImagePull", ndl_error_msg(&e));
 			ndl_error_clear(&e);
 			continue;
 		}
@@ -912,7 +906,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			be->backoff_ns = 0;
 		json_t *cc = kl_container_config(&l->o, p, c, a->start[k].restart_count, pod_ip, &e);
 		if (!cc) {
-			set_waiting(a, c->name, "CreateContainerConfigError", ndl_error_msg(&e));
+			kl_pod_actions_wait(a, c->name, "CreateContainerConfigError", ndl_error_msg(&e));
 			ndl_error_clear(&e);
 			continue;
 		}
@@ -929,7 +923,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			log_warn("CreateContainer failed", "pod=%s/%s container=%s error=%s",
 				 p->namespace, p->name, c->name,
 				 ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
-			set_waiting(a, c->name, "CreateContainerError", ndl_error_msg(&e));
+			kl_pod_actions_wait(a, c->name, "CreateContainerError", ndl_error_msg(&e));
 			ndl_error_clear(&e);
 			continue;
 		}
@@ -942,7 +936,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			log_warn("StartContainer failed", "pod=%s/%s container=%s error=%s",
 				 p->namespace, p->name, c->name,
 				 ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
-			set_waiting(a, c->name, "RunContainerError", ndl_error_msg(&e));
+			kl_pod_actions_wait(a, c->name, "RunContainerError", ndl_error_msg(&e));
 			ndl_error_clear(&e);
 			continue;
 		}
@@ -1004,7 +998,7 @@ status:;
 	w->status = pj;
 	pthread_mutex_unlock(&l->mu);
 	json_decref(sbcfg);
-	free(a);
+	kl_pod_actions_free(a);
 	observed_free(&ob);
 	return started;
 }
@@ -1265,6 +1259,25 @@ static void *relist_main(void *arg)
 				continue;
 			}
 			pp = &(*pp)->next;
+		}
+		size_t n_workers = 0;
+		for (struct worker *w = l->workers; w; w = w->next)
+			n_workers++;
+		if (n_workers > l->trim_high)
+			l->trim_high = n_workers;
+		/* Half the pods (at least 8) went since the last trim: their
+		 * threads' stacks are unmapped, but the heap they used (JSON of
+		 * statuses, CRI replies) stays in glibc's arenas, one per
+		 * thread up to 8 per core, until trimmed. At most once every
+		 * 5 s: a trim walks every arena. */
+		if (l->trim_high >= n_workers + 8 && n_workers * 2 <= l->trim_high &&
+		    now_real() - l->trim_last_ns >= 5000000000LL) {
+			l->trim_high = n_workers;
+			l->trim_last_ns = now_real();
+			pthread_mutex_unlock(&l->mu);
+			malloc_trim(0);
+			log_debug(2, "memory trimmed after pod removals", "workers=%zu", n_workers);
+			pthread_mutex_lock(&l->mu);
 		}
 		/* Sources are trusted after their first batch, or 10 s. */
 		bool ready = l->sources_ready || now_real() - l->started_ns > 10000000000LL;

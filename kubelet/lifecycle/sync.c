@@ -93,15 +93,58 @@ const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, co
 	return best;
 }
 
-static void waiting(struct kl_pod_actions *a, const char *name, const char *reason,
-		    const char *msg)
+static void grow(void **v, size_t *cap, size_t want, size_t elem)
 {
-	if (a->n_waiting >= 64)
+	if (*cap >= want)
+		return;
+	*v = xrealloc(*v, want * elem);
+	*cap = want;
+}
+
+void kl_pod_actions_reset(struct kl_pod_actions *a, const struct pod *p, size_t n_ctrs)
+{
+	size_t n = p->n_init_containers + p->n_containers;
+	void *kill = a->kill, *start = a->start, *waiting = a->waiting;
+	size_t ck = a->cap_kill, cs = a->cap_start, cw = a->cap_waiting;
+	/* Every observed container at most once; every container of the
+	 * spec started at most once; a waiting reason per container plus
+	 * the pod's PodInitializing. */
+	grow(&kill, &ck, n_ctrs ? n_ctrs : 1, sizeof(*a->kill));
+	grow(&start, &cs, n ? n : 1, sizeof(*a->start));
+	grow(&waiting, &cw, n + 1, sizeof(*a->waiting));
+	*a = (struct kl_pod_actions){.kill = kill, .cap_kill = ck, .start = start,
+				     .cap_start = cs, .waiting = waiting, .cap_waiting = cw};
+}
+
+void kl_pod_actions_free(struct kl_pod_actions *a)
+{
+	free(a->kill);
+	free(a->start);
+	free(a->waiting);
+	*a = (struct kl_pod_actions){0};
+}
+
+void kl_pod_actions_wait(struct kl_pod_actions *a, const char *name, const char *reason,
+			 const char *msg)
+{
+	if (a->n_waiting >= a->cap_waiting)
 		return;
 	struct kl_waiting *w = &a->waiting[a->n_waiting++];
 	w->container = name;
 	snprintf(w->reason, sizeof(w->reason), "%s", reason);
 	snprintf(w->message, sizeof(w->message), "%s", msg);
+}
+
+static void add_start(struct kl_pod_actions *a, const struct pod_container *c, uint32_t rc)
+{
+	if (a->n_start < a->cap_start)
+		a->start[a->n_start++] = (struct kl_start){.c = c, .restart_count = rc};
+}
+
+static void add_kill(struct kl_pod_actions *a, const struct kl_observed *o)
+{
+	if (a->n_kill < a->cap_kill)
+		a->kill[a->n_kill++] = o;
 }
 
 /* Should an exited container run again (ShouldContainerBeRestarted)? */
@@ -130,13 +173,12 @@ static void start_or_backoff(const struct pod *p, const struct pod_container *c,
 			snprintf(msg, sizeof(msg), "back-off %llds restarting failed container=%s pod=%s_%s(%s)",
 				 (long long)(e->backoff_ns / 1000000000LL), c->name, p->name,
 				 p->namespace, p->uid);
-			waiting(a, c->name, "CrashLoopBackOff", msg);
+			kl_pod_actions_wait(a, c->name, "CrashLoopBackOff", msg);
 			return;
 		}
 		kl_backoff_next(bt, key, now_ns);
 	}
-	if (a->n_start < 64)
-		a->start[a->n_start++] = (struct kl_start){.c = c, .restart_count = rc};
+	add_start(a, c, rc);
 }
 
 void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
@@ -144,7 +186,7 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			    struct kl_backoff_table *bt, int64_t now_ns,
 			    struct kl_pod_actions *a)
 {
-	memset(a, 0, sizeof(*a));
+	kl_pod_actions_reset(a, p, n_ctrs);
 	const json_t *sb = kl_pick_sandbox(sandboxes);
 	uint32_t max_attempt = 0;
 	size_t i;
@@ -183,14 +225,12 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 		/* A new sandbox starts with the first init container (or all
 		 * app containers). */
 		if (p->n_init_containers) {
-			a->start[a->n_start++] = (struct kl_start){.c = &p->init_containers[0]};
+			add_start(a, &p->init_containers[0], 0);
 			return;
 		}
-		for (size_t k = 0; k < p->n_containers && k < 64; k++) {
+		for (size_t k = 0; k < p->n_containers; k++) {
 			const struct kl_observed *o = kl_latest(ctrs, n_ctrs, p->containers[k].name, NULL);
-			a->start[a->n_start++] =
-				(struct kl_start){.c = &p->containers[k],
-						  .restart_count = o ? o->attempt + 1 : 0};
+			add_start(a, &p->containers[k], o ? o->attempt + 1 : 0);
 		}
 		return;
 	}
@@ -201,8 +241,8 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 	for (size_t k = 0; k < n_ctrs; k++) {
 		if (strcmp(ctrs[k].sandbox_id, sid) != 0 || ctrs[k].state != 1)
 			continue;
-		if (!pod_find_container(p, ctrs[k].name) && a->n_kill < 64)
-			a->kill[a->n_kill++] = &ctrs[k];
+		if (!pod_find_container(p, ctrs[k].name))
+			add_kill(a, &ctrs[k]);
 	}
 
 	/* Init containers, one at a time, in order. */
@@ -215,7 +255,7 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			 * order, the next one follows once it runs; restarted
 			 * whenever it exits, whatever the pod's policy. */
 			if (!o) {
-				a->start[a->n_start++] = (struct kl_start){.c = c};
+				add_start(a, c, 0);
 				return;
 			}
 			if (o->state == 2) {
@@ -231,7 +271,7 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			continue;
 		}
 		if (!o) {
-			a->start[a->n_start++] = (struct kl_start){.c = c};
+			add_start(a, c, 0);
 			return;
 		}
 		if (o->state == 0 || o->state == 1)
@@ -245,7 +285,7 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 		}
 		start_or_backoff(p, c, o, bt, now_ns, a);
 		if (a->n_waiting)
-			waiting(a, NULL, "PodInitializing", "");
+			kl_pod_actions_wait(a, NULL, "PodInitializing", "");
 		return;
 	}
 
@@ -257,19 +297,14 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			/* Never ran in this sandbox: its restart count continues
 			 * from earlier sandboxes. */
 			const struct kl_observed *prev = kl_latest(ctrs, n_ctrs, c->name, NULL);
-			if (a->n_start < 64)
-				a->start[a->n_start++] = (struct kl_start){
-					.c = c, .restart_count = prev ? prev->attempt + 1 : 0};
+			add_start(a, c, prev ? prev->attempt + 1 : 0);
 			continue;
 		}
 		if (o->state == 1 || o->state == 0) {
 			if (o->has_spec_hash && o->spec_hash != c->spec_hash) {
 				/* Spec changed: restart exactly this container. */
-				if (a->n_kill < 64)
-					a->kill[a->n_kill++] = o;
-				if (a->n_start < 64)
-					a->start[a->n_start++] = (struct kl_start){
-						.c = c, .restart_count = o->attempt + 1};
+				add_kill(a, o);
+				add_start(a, c, o->attempt + 1);
 			}
 			continue;
 		}

@@ -20,6 +20,7 @@
 #include "kubelet/config.h"
 #include "kubelet/lifecycle/internal.h"
 #include "lib/cleanup.h"
+#include "lib/xalloc.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "static-pods/staticpods.h"
@@ -77,7 +78,7 @@ static void test_new_pod_creates_sandbox(void **st)
 	cleanup_pod struct pod *p = mkpod(POD2);
 	cleanup_json json_t *sbs = sandboxes(NULL, 0, NULL);
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	kl_compute_pod_actions(p, sbs, NULL, 0, &bt, T0, &a);
 	assert_true(a.create_sandbox);
 	assert_false(a.kill_pod);
@@ -85,6 +86,39 @@ static void test_new_pod_creates_sandbox(void **st)
 	assert_int_equal(a.n_start, 2);
 	assert_true(starts(&a, "a", 0) && starts(&a, "b", 0));
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
+}
+
+/* The actions are sized by the pod: 100 containers all start (fixed arrays
+ * capped them at 64), and the same actions then serve a smaller pod. */
+static void test_actions_sized_by_pod(void **st)
+{
+	(void)st;
+	char *y = xstrdup("apiVersion: v1\nkind: Pod\nmetadata: {name: big}\nspec:\n  containers:\n");
+	for (int i = 0; i < 100; i++) {
+		char *n = xasprintf("%s  - {name: c%d, image: x}\n", y, i);
+		free(y);
+		y = n;
+	}
+	cleanup_pod struct pod *big = mkpod(y);
+	free(y);
+	cleanup_pod struct pod *small = mkpod(POD2);
+	cleanup_json json_t *none = sandboxes(NULL, 0, NULL);
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a = {0};
+	kl_compute_pod_actions(big, none, NULL, 0, &bt, T0, &a);
+	assert_int_equal(a.n_start, 100);
+	assert_true(starts(&a, "c0", 0) && starts(&a, "c99", 0));
+	assert_true(a.cap_waiting >= 101);
+	for (int i = 0; i < 200; i++)
+		kl_pod_actions_wait(&a, "c0", "ErrImagePull", "m");
+	assert_int_equal(a.n_waiting, a.cap_waiting); /* bounded, never past the array */
+	kl_compute_pod_actions(small, none, NULL, 0, &bt, T0, &a);
+	assert_int_equal(a.n_start, 2);
+	assert_int_equal(a.n_waiting, 0);
+	assert_true(starts(&a, "a", 0) && starts(&a, "b", 0));
+	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static void test_sandbox_not_ready_recreated(void **st)
@@ -94,7 +128,7 @@ static void test_sandbox_not_ready_recreated(void **st)
 	cleanup_json json_t *sbs = sandboxes("SANDBOX_NOTREADY", 2, "s1");
 	struct kl_observed c[] = {ctr("c1", "a", "s1", 2, 137, 4, T0)};
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	kl_compute_pod_actions(p, sbs, c, 1, &bt, T0, &a);
 	assert_true(a.create_sandbox);
 	assert_true(a.kill_pod);
@@ -103,6 +137,7 @@ static void test_sandbox_not_ready_recreated(void **st)
 	assert_true(starts(&a, "a", 5));
 	assert_true(starts(&a, "b", 0));
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static void test_running_unchanged_no_action(void **st)
@@ -115,7 +150,7 @@ static void test_running_unchanged_no_action(void **st)
 	c[0].spec_hash = p->containers[0].spec_hash;
 	c[1].spec_hash = p->containers[1].spec_hash;
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	kl_compute_pod_actions(p, sbs, c, 2, &bt, T0, &a);
 	assert_false(a.create_sandbox);
 	assert_string_equal(a.sandbox_id, "s1");
@@ -129,6 +164,7 @@ static void test_running_unchanged_no_action(void **st)
 	assert_int_equal(a.n_start, 1);
 	assert_true(starts(&a, "b", 1));
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static void test_unknown_container_killed(void **st)
@@ -139,11 +175,12 @@ static void test_unknown_container_killed(void **st)
 	struct kl_observed c[] = {ctr("c1", "a", "s1", 1, 0, 0, 0), ctr("c2", "b", "s1", 1, 0, 0, 0),
 				  ctr("c3", "gone", "s1", 1, 0, 0, 0)};
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	kl_compute_pod_actions(p, sbs, c, 3, &bt, T0, &a);
 	assert_int_equal(a.n_kill, 1);
 	assert_string_equal(a.kill[0]->id, "c3");
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static void test_init_containers_in_order(void **st)
@@ -154,7 +191,7 @@ static void test_init_containers_in_order(void **st)
 		"  initContainers:\n  - {name: i1, image: x}\n  - {name: i2, image: x}\n"
 		"  containers:\n  - {name: app, image: x}\n");
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	cleanup_json json_t *none = sandboxes(NULL, 0, NULL);
 	kl_compute_pod_actions(p, none, NULL, 0, &bt, T0, &a);
 	assert_true(a.create_sandbox);
@@ -181,6 +218,7 @@ static void test_init_containers_in_order(void **st)
 	assert_string_equal(a.start[0].c->name, "i2");
 	assert_int_equal(a.start[0].restart_count, 1);
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static void test_sidecar_init_containers(void **st)
@@ -193,7 +231,7 @@ static void test_sidecar_init_containers(void **st)
 		"  containers:\n  - {name: app, image: x}\n");
 	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	struct kl_observed c[3];
 	kl_compute_pod_actions(p, sbs, c, 0, &bt, T0, &a);
 	assert_int_equal(a.n_start, 1);
@@ -223,6 +261,7 @@ static void test_sidecar_init_containers(void **st)
 	assert_int_equal(a.n_start, 1);
 	assert_true(starts(&a, "side", 1));
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static void test_backoff_crashloop(void **st)
@@ -232,7 +271,7 @@ static void test_backoff_crashloop(void **st)
 					  "  containers:\n  - {name: a, image: x}\n");
 	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	/* First exit: restarted at once. */
 	struct kl_observed c = ctr("c1", "a", "s1", 2, 1, 0, T0);
 	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0, &a);
@@ -260,6 +299,7 @@ static void test_backoff_crashloop(void **st)
 	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 701 * SEC, &a);
 	assert_true(starts(&a, "a", 4));
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static void test_restart_policies(void **st)
@@ -273,7 +313,7 @@ static void test_restart_policies(void **st)
 					      "  containers:\n  - {name: a, image: x}\n");
 	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
 	struct kl_backoff_table bt = {0};
-	struct kl_pod_actions a;
+	struct kl_pod_actions a = {0};
 	struct kl_observed ok = ctr("c1", "a", "s1", 2, 0, 0, T0);
 	struct kl_observed bad = ctr("c1", "a", "s1", 2, 2, 0, T0);
 	kl_compute_pod_actions(on, sbs, &ok, 1, &bt, T0, &a);
@@ -291,6 +331,7 @@ static void test_restart_policies(void **st)
 	assert_true(a.pod_done);
 	assert_false(a.kill_pod); /* nothing runs: nothing to stop again */
 	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
 }
 
 static const char *cstate(json_t *status, size_t i, const char *which)
@@ -316,7 +357,8 @@ static void test_status(void **st)
 	cleanup_pod struct pod *p = mkpod(POD2);
 	struct kl_observed c[] = {ctr("c1", "a", "s1", 1, 0, 0, 0), ctr("c0", "b", "s1", 2, 1, 0, T0),
 				  ctr("c2", "b", "s1", 2, 1, 1, T0 + SEC)};
-	struct kl_pod_actions a = {0};
+	struct kl_waiting wv[1] = {{0}};
+	struct kl_pod_actions a = {.waiting = wv, .cap_waiting = 1};
 	a.n_waiting = 1;
 	a.waiting[0].container = "b";
 	snprintf(a.waiting[0].reason, sizeof(a.waiting[0].reason), "CrashLoopBackOff");
@@ -366,7 +408,8 @@ static void test_status(void **st)
 	cleanup_pod struct pod *cl = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
 					   "  containers:\n  - {name: a, image: x}\n");
 	struct kl_observed crashed = ctr("c8", "a", "s1", 2, 1, 3, T0);
-	struct kl_pod_actions back = {0};
+	struct kl_waiting bw[1] = {{0}};
+	struct kl_pod_actions back = {.waiting = bw, .cap_waiting = 1};
 	back.n_waiting = 1;
 	back.waiting[0].container = "a";
 	snprintf(back.waiting[0].reason, sizeof(back.waiting[0].reason), "CrashLoopBackOff");
@@ -600,6 +643,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_pod_creates_sandbox),
+		cmocka_unit_test(test_actions_sized_by_pod),
 		cmocka_unit_test(test_sandbox_not_ready_recreated),
 		cmocka_unit_test(test_running_unchanged_no_action),
 		cmocka_unit_test(test_unknown_container_killed),
