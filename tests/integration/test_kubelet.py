@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+import harness
 from test_kubelet_lib import Nodelet, free_port, http_get, run_nodelet_once
 
 
@@ -312,3 +313,23 @@ volumeStatsAggPeriod: 0s
     assert "field=containerRuntimeEndpint" in log  # the typo is reported, not fatal
     ev = n.wait_events(1)
     assert ev[0][:2] == ("ADD", "kube-system/etcd-test-node")
+
+
+def test_cgroup_root_of_the_test_is_removed():
+    """nodelet makes <cgroupRoot>/kubepods at start; the test harness gives
+    every nodelet a cgroup root of its own and removes it afterwards, so no
+    kubelet test leaves kubepods on the machine."""
+    n = Nodelet()
+    try:
+        assert n.cgroot and n.cgroot.startswith("/nodelet-test-")
+        n.start()
+        qos = os.path.join("/sys/fs/cgroup/cpu", n.cgroot.lstrip("/"), "kubepods")
+        harness.wait_for(lambda: os.path.isdir(qos), timeout=5, what=f"{qos} made")
+    finally:
+        n.cleanup()
+    assert not [c for c in os.listdir("/sys/fs/cgroup")
+                if os.path.exists(os.path.join("/sys/fs/cgroup", c, n.cgroot.lstrip("/")))]
+    # A caller's own --cgroup-root is left to it.
+    m = Nodelet(extra_args=["--cgroup-root=/x"])
+    assert m.cgroot is None and m.args.count("--cgroup-root=/x") == 1
+    m.cleanup()

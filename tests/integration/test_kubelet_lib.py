@@ -66,6 +66,14 @@ class Nodelet:
                      "--address=127.0.0.1"]
         if manifests:
             self.args.append(f"--pod-manifest-path={self.manifests}")
+        # nodelet makes <cgroupRoot>/kubepods at start (as the kubelet
+        # does): below a root of this test's own, removed by cleanup(), so
+        # no test leaves /sys/fs/cgroup/*/kubepods on the machine. A caller
+        # passing --cgroup-root owns its root.
+        self.cgroot = None
+        if not any(a.startswith("--cgroup-root") for a in extra_args):
+            self.cgroot = "/nodelet-test-" + os.path.basename(self.tmp).rsplit("-", 1)[-1]
+            self.args.append(f"--cgroup-root={self.cgroot}")
         self.args += list(extra_args)
         self.log_path = os.path.join(self.tmp, "nodelet.log")
         self.proc = None
@@ -140,7 +148,25 @@ class Nodelet:
 
     def cleanup(self):
         self.stop()
+        self.remove_cgroot()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def remove_cgroot(self):
+        """Remove the cgroup root this object chose, bottom-up (only
+        directories nodelet made there; a busy one stays and is reported)."""
+        if not self.cgroot:
+            return []
+        left = []
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            top = os.path.join("/sys/fs/cgroup", ctrl, self.cgroot.lstrip("/"))
+            if not os.path.isdir(top):
+                continue
+            for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    left.append(dirpath)
+        return left
 
 
 def pod_yaml(name, image="localhost/nodelet-demo:latest", extra=""):
