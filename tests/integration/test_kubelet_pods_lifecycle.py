@@ -200,13 +200,16 @@ def test_grpc_probes(env, tmp_path):
         def failures(name):
             return [harness_parse(ln).get("output", "") for ln in log_lines(env, "probe failed")
                     if f"container={name} " in ln]
-        harness.wait_for(lambda: failures("slow") and failures("down") and failures("nope")
-                         and failures("refused"), timeout=15, what="grpc failures logged")
-        assert 'service unhealthy (responded with "NOT_SERVING")' in failures("down")
-        assert ("error: health rpc probe failed: rpc error: code = NotFound desc = "
-                "unknown service") in failures("nope")
-        assert f'timeout: failed to connect service "{ip}:7009" within 1s' in failures("refused")
-        assert "timeout: health rpc did not complete within 1s" in failures("slow")
+        # Probes start as soon as the container runs, so the first ones
+        # may fail to connect (the server was not listening yet): wait for
+        # the answers of the server.
+        want = {"down": 'service unhealthy (responded with "NOT_SERVING")',
+                "nope": ("error: health rpc probe failed: rpc error: code = NotFound desc = "
+                         "unknown service"),
+                "refused": f'timeout: failed to connect service "{ip}:7009" within 1s',
+                "slow": "timeout: health rpc did not complete within 1s"}
+        harness.wait_for(lambda: all(m in failures(n) for n, m in want.items()), timeout=15,
+                         what=f"grpc failures logged: { {n: failures(n) for n in want} }")
         for name in ("down", "nope", "refused", "slow"):
             assert env.cstatus("gp", name)["ready"] is False
         assert env.cstatus("gp", "ok")["ready"] is True
