@@ -1,7 +1,10 @@
 /* Pod workers, relist and publication of /pods. Each pod has its own
  * worker thread (blocking CRI calls never run on nodelet's event loop, and
  * one pod's sync never waits for another's): it re-syncs every second (the
- * kubelet's relist period) or right after an event for it. A relist thread
+ * kubelet's relist period), right after an event for it, and at once after
+ * a sync that started something (so the status shows it). A sync whose
+ * status changed wakes the publisher thread, which rebuilds /pods for a
+ * whole burst of syncs at a time. A relist thread
  * finds sandboxes of pods no source wants (after a restart, or whose
  * manifest disappeared while nodelet was down) and gives them terminating
  * workers; everything is matched by the io.kubernetes.pod.uid label, so a
