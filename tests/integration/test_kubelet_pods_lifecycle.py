@@ -482,7 +482,9 @@ def test_pod_and_qos_cgroups_and_dead_sandbox_gc(env):
     harness.wait_for(lambda: not os.path.exists(os.path.join(
         "/sys/fs/cgroup/cpu", env.cgroot.lstrip("/"), pb)), timeout=10,
         what="pod cgroup removed")
-    assert cg(env, "cpu", "kubepods/burstable", "cpu.shares") == "2"
+    # The QoS shares follow right after the pod cgroup is removed.
+    harness.wait_for(lambda: cg(env, "cpu", "kubepods/burstable", "cpu.shares") == "2",
+                     timeout=5, what="burstable shares back to 2")
 
     # ---- garbage collection of dead sandboxes ----
     spec = f"""  terminationGracePeriodSeconds: 1
