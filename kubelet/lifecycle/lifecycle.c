@@ -1,14 +1,45 @@
-/* Pod workers, relist and publication of /pods. Each pod has its own
- * worker thread (blocking CRI calls never run on nodelet's event loop, and
- * one pod's sync never waits for another's): it re-syncs every second (the
- * kubelet's relist period), right after an event for it, and at once after
- * a sync that started something (so the status shows it). A sync whose
- * status changed wakes the publisher thread, which rebuilds /pods for a
- * whole burst of syncs at a time. A relist thread
- * finds sandboxes of pods no source wants (after a restart, or whose
- * manifest disappeared while nodelet was down) and gives them terminating
- * workers; everything is matched by the io.kubernetes.pod.uid label, so a
- * restarted nodelet adopts running pods without restarting anything. */
+/* Pod workers, relist and publication of /pods.
+ *
+ * Pod workers (podWorkers): every pod has a struct worker with its desired
+ * spec, the update handed over at its next sync, the terminate flag, its
+ * back-off table, probe set and last status. Syncs are work items run by a
+ * bounded pool of threads, not a thread per pod: at 100 pods a thread each
+ * cost ~2.5 MB of touched stacks plus glibc arenas, and every wake-up ran
+ * up to 100 concurrent CRI calls. The kubelet's guarantees are kept:
+ * - at most one sync of a pod at a time (worker.running), never two;
+ * - a pod's kicks (source event, probe result, container event) coalesce
+ *   into one due time: kicking a pod that waits, or that is syncing, makes
+ *   it due now, however many kicks came;
+ * - the periodic re-sync 1 s after a sync ended (the kubelet's relist
+ *   period), and an immediate re-sync after a sync that started something
+ *   (so the status shows it at once);
+ * - an UPDATE with the same UID is handed over at the next sync, never
+ *   swapped under a running one;
+ * - a terminating pod is stopped with its grace periods and preStop hooks.
+ *
+ * The pool starts with KL_POOL_BASE threads (max(4, 2 x CPUs)). When work
+ * is due and no thread is idle it grows, one thread at a time, up to
+ * KL_POOL_MAX, so a sync blocked in a long call (an image pull, a postStart
+ * hook, a container stopped for a changed spec with its grace period) does
+ * not starve the other pods; threads above the base exit after
+ * KL_POOL_IDLE_NS idle, which returns their stacks (glibc madvises an
+ * exiting thread's stack away). Termination instead runs on a short-lived
+ * thread of its own per pod: it is one-off, may block for the whole grace
+ * period (30 s by default, preStop hooks included), and the kubelet stops
+ * every removed pod concurrently, so removing 100 pods must not queue
+ * behind a pool cap. Pool and termination threads have KL_THREAD_STACK
+ * (512 KiB) stacks: the deepest paths (a gRPC call through the CRI client,
+ * libcurl with TLS for httpGet hooks, jansson over a pod's JSON) use well
+ * under it, and only touched pages count.
+ *
+ * Due times are kept on the workers themselves and the pool picks the
+ * earliest due one (a scan of the worker list per dispatch: ~100 entries).
+ * A sync whose status changed wakes the publisher thread, which rebuilds
+ * /pods for a whole burst of syncs at a time. A relist thread finds
+ * sandboxes of pods no source wants (after a restart, or whose manifest
+ * disappeared while nodelet was down) and gives them terminating workers;
+ * everything is matched by the io.kubernetes.pod.uid label, so a restarted
+ * nodelet adopts running pods without restarting anything. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <arpa/inet.h>
@@ -44,10 +75,12 @@ struct worker {
 	struct pod *pending;
 	bool terminate;	  /* stop the pod and exit */
 	struct pod *then; /* re-added while terminating: start it afterwards */
-	bool kicked;
-	bool done;	  /* thread finished: the relist thread joins it */
+	/* When the pool should sync it next (CLOCK_MONOTONIC ns); a kick
+	 * makes it now. KL_DUE_NONE while a sync runs and no kick came. */
+	int64_t due_ns;
+	bool running;	  /* a pool thread syncs it (or its termination runs) */
+	bool done;	  /* terminated: the relist thread frees it */
 	int64_t grace_s;  /* -1: from the spec / container annotations */
-	pthread_t th;
 	struct kl_backoff_table bt;
 	struct kl_probe_set *probes;
 	bool cgroup_ensured;
@@ -64,8 +97,12 @@ struct kl_lifecycle {
 	char runtime_name[64];
 	char host_ip[64];
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv; /* relist wake-ups, worker done, thread exits */
 	struct worker *workers;
+	/* The sync pool (under mu): threads alive, idle ones waiting on
+	 * pool_cv (CLOCK_MONOTONIC), termination threads alive. */
+	pthread_cond_t pool_cv;
+	int pool_threads, pool_idle, term_threads;
 	bool stop, sources_ready;
 	int64_t started_ns;
 	pthread_t relist;
@@ -1006,6 +1043,78 @@ status:;
 	return started;
 }
 
+/* Pool sizes and timings (see the header comment). */
+#define KL_POOL_MIN	 4
+#define KL_POOL_MAX	 32
+#define KL_POOL_IDLE_NS	 5000000000LL
+#define KL_RESYNC_NS	 1000000000LL /* the kubelet's relist period */
+#define KL_THREAD_STACK	 (512 * 1024)
+#define KL_DUE_NONE	 INT64_MAX
+
+static int64_t now_mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int pool_base(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 && 2 * n > KL_POOL_MIN ? (int)(2 * n < KL_POOL_MAX ? 2 * n : KL_POOL_MAX) :
+					      KL_POOL_MIN;
+}
+
+static int start_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, KL_THREAD_STACK);
+	pthread_t th;
+	int r = pthread_create(&th, &at, fn, arg);
+	pthread_attr_destroy(&at);
+	return r;
+}
+
+static void *pool_main(void *arg);
+
+/* Under l->mu: a pool thread more (false when none could start). */
+static bool pool_grow(struct kl_lifecycle *l)
+{
+	l->pool_threads++;
+	int r = start_thread(pool_main, l);
+	if (r != 0) {
+		l->pool_threads--;
+		log_warn("cannot start a pod worker thread", "threads=%d errno=%d", l->pool_threads,
+			 r);
+		return false;
+	}
+	return true;
+}
+
+/* Under l->mu: something became due now; an idle thread takes it, else
+ * the pool grows (up to its cap; at the cap it waits for a thread). */
+static void pool_wake(struct kl_lifecycle *l)
+{
+	if (l->stop)
+		return;
+	if (l->pool_idle > 0)
+		pthread_cond_signal(&l->pool_cv);
+	else if (l->pool_threads < KL_POOL_MAX)
+		pool_grow(l);
+}
+
+/* Under l->mu: sync w as soon as a thread is free (coalesces). */
+static void kick_locked(struct kl_lifecycle *l, struct worker *w)
+{
+	int64_t now = now_mono();
+	if (w->due_ns > now)
+		w->due_ns = now;
+	if (!w->running)
+		pool_wake(l);
+}
+
 /* Under l->mu: the worker adopts the update handed over by the sources. */
 static void take_pending(struct worker *w)
 {
@@ -1017,55 +1126,127 @@ static void take_pending(struct worker *w)
 	w->cgroup_ensured = false; /* resources may have changed */
 }
 
-static void *worker_main(void *arg)
+/* Stop the pod for good: probes first, then containers (grace periods,
+ * preStop hooks, sidecars last), sandboxes, volumes and cgroup. */
+static void terminate_pod(struct worker *w)
+{
+	struct kl_lifecycle *l = w->l;
+	/* Probes end before the containers are stopped (outside l->mu: a
+	 * probe thread holds the set's lock while it takes l->mu to kick). */
+	kl_probe_set_close(w->probes);
+	w->probes = NULL;
+	ndl_error_t e = NDL_ERROR_INIT;
+	struct observed ob;
+	if (observe(l, w->uid, &ob, &e) == 0) {
+		log_info("terminating pod", "uid=%s grace_period=%lld", w->uid,
+			 (long long)pod_grace(w, &ob));
+		const json_t *sb = kl_pick_sandbox(ob.sandboxes);
+		cleanup_free char *ip = sb ? sandbox_ip(l, jstr(sb, "id")) : NULL;
+		kill_pod(w, &ob, ip, true);
+		log_info("pod terminated", "uid=%s", w->uid);
+	} else {
+		log_warn("cannot observe pod to terminate it", "uid=%s error=%s", w->uid,
+			 ndl_error_msg(&e));
+		ndl_error_clear(&e);
+	}
+	observed_free(&ob);
+}
+
+/* Under l->mu: the worker is finished; the relist thread frees it (and
+ * starts the pod again when it was re-added meanwhile). */
+static void worker_finish(struct worker *w)
+{
+	w->running = false;
+	w->done = true;
+	pthread_cond_broadcast(&w->l->cv); /* relist, kl_lifecycle_stop */
+}
+
+static void *term_main(void *arg)
 {
 	struct worker *w = arg;
 	struct kl_lifecycle *l = w->l;
+	terminate_pod(w);
 	pthread_mutex_lock(&l->mu);
-	while (!l->stop && !w->terminate) {
+	worker_finish(w);
+	l->term_threads--;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/* Under l->mu: the worker due first among those not running, or NULL. */
+static struct worker *pool_pick(struct kl_lifecycle *l, int64_t *ret_due)
+{
+	struct worker *best = NULL;
+	for (struct worker *w = l->workers; w; w = w->next)
+		if (!w->running && !w->done && (!best || w->due_ns < best->due_ns))
+			best = w;
+	*ret_due = best ? best->due_ns : KL_DUE_NONE;
+	return best;
+}
+
+/* One pool thread: runs the due syncs, one pod at a time; above the base
+ * size it exits after KL_POOL_IDLE_NS without work. */
+static void *pool_main(void *arg)
+{
+	struct kl_lifecycle *l = arg;
+	int64_t idle_since = now_mono();
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		int64_t due, now = now_mono();
+		struct worker *w = pool_pick(l, &due);
+		if (!w || due > now) {
+			if (l->pool_threads > pool_base() && now - idle_since >= KL_POOL_IDLE_NS)
+				break;
+			int64_t until = idle_since + KL_POOL_IDLE_NS;
+			if (l->pool_threads <= pool_base() || due < until)
+				until = due;
+			if (until > now + 60 * 1000000000LL)
+				until = now + 60 * 1000000000LL;
+			struct timespec dl = {.tv_sec = until / 1000000000LL,
+					      .tv_nsec = until % 1000000000LL};
+			l->pool_idle++;
+			pthread_cond_timedwait(&l->pool_cv, &l->mu, &dl);
+			l->pool_idle--;
+			continue;
+		}
+		w->running = true;
+		w->due_ns = KL_DUE_NONE;
+		/* More is due and nobody is free to take it: one thread more
+		 * (which, picking work, may start the next one). */
+		struct worker *next = pool_pick(l, &due);
+		if (next && due <= now)
+			pool_wake(l);
+		if (w->terminate) {
+			/* Terminating: with the latest spec (its grace period and
+			 * hooks), on a thread of its own. */
+			take_pending(w);
+			l->term_threads++;
+			if (start_thread(term_main, w) != 0) {
+				l->term_threads--;
+				pthread_mutex_unlock(&l->mu);
+				terminate_pod(w); /* no thread: here */
+				pthread_mutex_lock(&l->mu);
+				worker_finish(w);
+			}
+			idle_since = now_mono();
+			continue;
+		}
 		take_pending(w);
 		struct pod *p = pod_ref(w->pod);
 		pthread_mutex_unlock(&l->mu);
 		bool again = sync_pod(w, p);
 		pod_unref(p);
 		pthread_mutex_lock(&l->mu);
-		if (again)
-			w->kicked = true;
-		if (!w->kicked && !w->terminate && !l->stop && !w->pending) {
-			struct timespec dl;
-			clock_gettime(CLOCK_REALTIME, &dl);
-			dl.tv_sec += 1;
-			pthread_cond_timedwait(&l->cv, &l->mu, &dl);
-		}
-		w->kicked = false;
+		w->running = false;
+		now = now_mono();
+		idle_since = now;
+		if (again || w->terminate || w->pending)
+			w->due_ns = now;
+		else if (w->due_ns == KL_DUE_NONE) /* not kicked meanwhile */
+			w->due_ns = now + KL_RESYNC_NS;
 	}
-	/* Terminating: with the latest spec (its grace period and hooks). */
-	take_pending(w);
-	bool term = w->terminate && !l->stop;
-	pthread_mutex_unlock(&l->mu);
-	/* Probes end before the containers are stopped (outside l->mu: a
-	 * probe thread holds the set's lock while it takes l->mu to kick). */
-	kl_probe_set_close(w->probes);
-	w->probes = NULL;
-	if (term) {
-		ndl_error_t e = NDL_ERROR_INIT;
-		struct observed ob;
-		if (observe(l, w->uid, &ob, &e) == 0) {
-			log_info("terminating pod", "uid=%s grace_period=%lld", w->uid,
-				 (long long)pod_grace(w, &ob));
-			const json_t *sb = kl_pick_sandbox(ob.sandboxes);
-			cleanup_free char *ip = sb ? sandbox_ip(l, jstr(sb, "id")) : NULL;
-			kill_pod(w, &ob, ip, true);
-			log_info("pod terminated", "uid=%s", w->uid);
-		} else {
-			log_warn("cannot observe pod to terminate it", "uid=%s error=%s", w->uid,
-				 ndl_error_msg(&e));
-			ndl_error_clear(&e);
-		}
-		observed_free(&ob);
-	}
-	pthread_mutex_lock(&l->mu);
-	w->done = true;
+	l->pool_threads--;
 	pthread_cond_broadcast(&l->cv); /* kl_lifecycle_stop may be waiting */
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
@@ -1076,8 +1257,7 @@ static void kick_worker(void *arg)
 {
 	struct worker *w = arg;
 	pthread_mutex_lock(&w->l->mu);
-	w->kicked = true;
-	pthread_cond_broadcast(&w->l->cv);
+	kick_locked(w->l, w);
 	pthread_mutex_unlock(&w->l->mu);
 }
 
@@ -1090,7 +1270,7 @@ static struct worker *find_worker(struct kl_lifecycle *l, const char *uid)
 	return NULL;
 }
 
-/* Under l->mu. */
+/* Under l->mu: a new pod worker, due at once. */
 static void spawn_worker(struct kl_lifecycle *l, const char *uid, struct pod *p, bool terminate)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
@@ -1099,30 +1279,23 @@ static void spawn_worker(struct kl_lifecycle *l, const char *uid, struct pod *p,
 	w->pod = p ? pod_ref(p) : NULL;
 	w->terminate = terminate;
 	w->grace_s = -1;
+	w->due_ns = KL_DUE_NONE;
 	w->probes = kl_probe_set_new(l->cc, kick_worker, w);
-	if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
-		log_error("cannot start a pod worker", "uid=%s errno=%d", uid, errno);
-		kl_probe_set_close(w->probes);
-		if (w->pod)
-			pod_unref(w->pod);
-		free(w->uid);
-		free(w);
-		return;
-	}
 	w->next = l->workers;
 	l->workers = w;
+	kick_locked(l, w);
 }
 
+/* The worker must be done, or never have run (shutdown). */
 static void worker_free(struct worker *w)
 {
-	pthread_join(w->th, NULL);
 	if (w->pod)
 		pod_unref(w->pod);
 	if (w->then)
 		pod_unref(w->then);
 	if (w->pending)
 		pod_unref(w->pending);
-	kl_probe_set_close(w->probes); /* NULL unless the thread never ran */
+	kl_probe_set_close(w->probes); /* NULL once terminated */
 	json_decref(w->status);
 	kl_backoff_table_free(&w->bt);
 	free(w->uid);
@@ -1143,8 +1316,10 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 		if (e->type == SP_EVENT_UPDATE && strcmp(e->old->uid, e->pod->uid) != 0) {
 			/* A new UID is a new pod (static pod UIDs hash the
 			 * content): the old one terminates. */
-			if ((w = find_worker(l, e->old->uid)))
+			if ((w = find_worker(l, e->old->uid))) {
 				w->terminate = true;
+				kick_locked(l, w);
+			}
 		}
 		w = find_worker(l, e->pod->uid);
 		if (e->type == SP_EVENT_REMOVE) {
@@ -1153,6 +1328,7 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 				if (w->then)
 					pod_unref(w->then);
 				w->then = NULL;
+				kick_locked(l, w);
 			}
 			continue;
 		}
@@ -1162,7 +1338,7 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 			if (w->pending)
 				pod_unref(w->pending);
 			w->pending = pod_ref(e->pod);
-			w->kicked = true;
+			kick_locked(l, w);
 		} else if (!w) {
 			spawn_worker(l, e->pod->uid, e->pod, false);
 		} else {
@@ -1376,12 +1552,23 @@ static void *events_main(void *arg)
 		}
 		log_debug(3, "container event", "container=%s type=%d", ev->container_id,
 			  (int)ev->container_event_type);
-		runtime__v1__container_event_response__free_unpacked(ev, NULL);
+		/* The event names its pod (pod_sandbox_status.metadata.uid):
+		 * only that pod syncs, not all 100 of a full node at each of
+		 * their container starts. Without it, every pod. */
+		const char *uid = ev->pod_sandbox_status && ev->pod_sandbox_status->metadata ?
+					  ev->pod_sandbox_status->metadata->uid :
+					  NULL;
 		pthread_mutex_lock(&l->mu);
-		for (struct worker *w = l->workers; w; w = w->next)
-			w->kicked = true;
-		pthread_cond_broadcast(&l->cv);
+		struct worker *target = uid && *uid ? find_worker(l, uid) : NULL;
+		if (target) {
+			kick_locked(l, target);
+		} else if (!uid || !*uid) {
+			for (struct worker *w = l->workers; w; w = w->next)
+				if (!w->done)
+					kick_locked(l, w);
+		}
 		pthread_mutex_unlock(&l->mu);
+		runtime__v1__container_event_response__free_unpacked(ev, NULL);
 	}
 	return NULL;
 }
@@ -1461,12 +1648,28 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 			setup_qos_cgroups(l);
 		}
 	}
+	pthread_cond_init(&l->cv, NULL);
+	pthread_cond_init(&l->pub_cv, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
-	pthread_cond_init(&l->cv, &ca);
-	pthread_cond_init(&l->pub_cv, NULL);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->pool_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < pool_base(); i++)
+		if (!pool_grow(l))
+			break;
+	bool no_pool = l->pool_threads == 0;
+	pthread_mutex_unlock(&l->mu);
 	l->started_ns = now_real();
-	if (pthread_create(&l->relist, NULL, relist_main, l) != 0) {
+	if (no_pool || pthread_create(&l->relist, NULL, relist_main, l) != 0) {
+		pthread_mutex_lock(&l->mu);
+		l->stop = true;
+		pthread_cond_broadcast(&l->pool_cv);
+		while (l->pool_threads > 0)
+			pthread_cond_wait(&l->cv, &l->mu);
+		pthread_mutex_unlock(&l->mu);
+		pthread_cond_destroy(&l->pool_cv);
 		cri_client_close(l->cc);
 		if (l->cgm)
 			cgroup_manager_free(l->cgm);
@@ -1475,7 +1678,7 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 		pthread_mutex_destroy(&l->mu);
 		pthread_mutex_destroy(&l->cg_mu);
 		free(l);
-		return ndl_error_set(err, EAGAIN, "start the relist thread");
+		return ndl_error_set(err, EAGAIN, "start the pod worker and relist threads");
 	}
 	/* Without it /pods still follows every relist (once a second). */
 	l->has_publisher = pthread_create(&l->publisher, NULL, publisher_main, l) == 0;
@@ -1505,29 +1708,23 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 	if (l->has_events)
 		pthread_join(l->events, NULL);
 	cri_client_events_close(l->stream);
-	/* Workers finish their sync; one blocked in a long call (a grace
-	 * period, an image pull, a hook) is left behind: nodelet exits now,
-	 * as the kubelet does, and the pods keep running. */
+	/* Pool threads finish their sync and exit; one blocked in a long
+	 * call (an image pull, a hook) or a termination within its grace
+	 * period is left behind: nodelet exits now, as the kubelet does, and
+	 * the pods keep running. */
 	int64_t deadline = now_real() + 2000000000LL;
-	bool left = false;
 	pthread_mutex_lock(&l->mu);
-	for (;;) {
-		bool busy = false;
-		for (struct worker *w = l->workers; w; w = w->next)
-			busy |= !w->done;
-		if (!busy || now_real() >= deadline) {
-			left = busy;
-			break;
-		}
+	pthread_cond_broadcast(&l->pool_cv);
+	while ((l->pool_threads > 0 || l->term_threads > 0) && now_real() < deadline) {
 		struct timespec dl = {.tv_sec = deadline / 1000000000LL,
 				      .tv_nsec = deadline % 1000000000LL};
 		pthread_cond_timedwait(&l->cv, &l->mu, &dl);
 	}
+	bool left = l->pool_threads > 0 || l->term_threads > 0;
 	for (struct worker **pp = &l->workers; *pp;) {
 		struct worker *w = *pp;
-		if (!w->done) {
+		if (w->running) {
 			log_info("pod worker busy at shutdown, not waiting for it", "uid=%s", w->uid);
-			pthread_detach(w->th);
 			pp = &w->next;
 			continue;
 		}
@@ -1550,6 +1747,7 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 		cgroup_manager_free(l->cgm);
 	pthread_cond_destroy(&l->cv);
 	pthread_cond_destroy(&l->pub_cv);
+	pthread_cond_destroy(&l->pool_cv);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->cg_mu);
 	free(l);
