@@ -138,6 +138,10 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			    struct kl_pod_actions *ret);
 /* The sandbox the pod uses: the newest READY one, or NULL. */
 const json_t *kl_pick_sandbox(const json_t *sandboxes);
+/* podSandboxChanged's namespace check: the PodSandboxStatus "status"
+ * object's network namespace mode is not the one p wants (hostNetwork
+ * NODE, else POD). */
+bool kl_sandbox_netns_changed(const struct pod *p, const json_t *sandbox_status);
 /* The newest observed container with that name in that sandbox. */
 const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, const char *name,
 				    const char *sandbox_id);

@@ -103,6 +103,10 @@ struct kl_lifecycle {
 	 * pool_cv (CLOCK_MONOTONIC), termination threads alive. */
 	pthread_cond_t pool_cv;
 	int pool_threads, pool_idle, term_threads;
+	/* Wake-ups sent to idle threads and not yet taken: a signalled
+	 * thread no longer counts as idle, so a burst of kicks (20 pods at
+	 * once) grows the pool instead of signalling the same few threads. */
+	int pool_signals;
 	bool stop, sources_ready;
 	int64_t started_ns;
 	pthread_t relist;
@@ -128,6 +132,13 @@ static int64_t now_real(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_REALTIME, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int64_t now_mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
@@ -692,23 +703,37 @@ void log_probe_failure(const struct pod *p, const struct pod_container *c, const
 		 p->name, c->name, kind, ndl_log_quote(msg, q, sizeof(q)));
 }
 
-/* The sandbox's primary IP, or NULL. */
-static char *sandbox_ip(struct kl_lifecycle *l, const char *sid)
+/* The sandbox's primary IP (NULL when none) and, with ret_ns_changed,
+ * whether its network namespace mode is not the one the pod wants now
+ * (podSandboxChanged: an UPDATE of the same UID that flips hostNetwork
+ * needs a new sandbox). An unreadable status changes nothing. */
+static char *sandbox_ip_check(struct kl_lifecycle *l, const char *sid, const struct pod *p,
+			      bool *ret_ns_changed)
 {
 	ndl_error_t e = NDL_ERROR_INIT;
 	char *ip = NULL;
+	if (ret_ns_changed)
+		*ret_ns_changed = false;
 	json_t *req = json_pack("{s:s}", "pod_sandbox_id", sid), *resp = NULL;
 	if (kl_cri(l->cc, "PodSandboxStatus", req, 30000, &resp, &e) == 0) {
-		const char *s = json_string_value(json_object_get(
-			json_object_get(json_object_get(resp, "status"), "network"), "ip"));
+		const json_t *st = json_object_get(resp, "status");
+		const char *s = json_string_value(
+			json_object_get(json_object_get(st, "network"), "ip"));
 		if (s && *s)
 			ip = xstrdup(s);
+		if (ret_ns_changed && p)
+			*ret_ns_changed = kl_sandbox_netns_changed(p, st);
 	} else {
 		ndl_error_clear(&e);
 	}
 	json_decref(req);
 	json_decref(resp);
 	return ip;
+}
+
+static char *sandbox_ip(struct kl_lifecycle *l, const char *sid)
+{
+	return sandbox_ip_check(l, sid, NULL, NULL);
 }
 
 /* Container GC of a live pod (the kubelet's evictContainers and
@@ -800,8 +825,24 @@ static bool sync_pod(struct worker *w, struct pod *p)
 	json_t *sbcfg = NULL;
 	const char *sid = NULL;
 	const json_t *cur_sb = kl_pick_sandbox(ob.sandboxes);
+	bool ns_changed = false;
 	if (cur_sb)
-		pod_ip = sandbox_ip(l, json_string_value(json_object_get(cur_sb, "id")));
+		pod_ip = sandbox_ip_check(l, json_string_value(json_object_get(cur_sb, "id")), p,
+					  &ns_changed);
+	if (ns_changed) {
+		/* podSandboxChanged: the sandbox's network namespace mode is no
+		 * longer the pod's (hostNetwork flipped by an update of the same
+		 * UID). It no longer counts as the pod's ready sandbox, so the
+		 * actions below kill every container and the sandbox, create a
+		 * new one (attempt + 1) and start the containers again, as
+		 * computePodActions does for a changed sandbox. */
+		log_info("pod sandbox network namespace changed, a new sandbox is needed",
+			 "pod=%s/%s sandbox=%s host_network=%s", p->namespace, p->name,
+			 jstr(cur_sb, "id"), p->host_network ? "true" : "false");
+		json_object_set_new((json_t *)cur_sb, "state", json_string("SANDBOX_NOTREADY"));
+		cur_sb = NULL;
+		free(steal_ptr(&pod_ip));
+	}
 	/* Probe workers for the running containers of the current sandbox
 	 * (their own threads); a liveness/startup failure they reported kills
 	 * the container here and the actions below restart it (with the
@@ -1051,13 +1092,6 @@ status:;
 #define KL_THREAD_STACK	 (512 * 1024)
 #define KL_DUE_NONE	 INT64_MAX
 
-static int64_t now_mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 static int pool_base(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1099,9 +1133,11 @@ static void pool_wake(struct kl_lifecycle *l)
 {
 	if (l->stop)
 		return;
-	if (l->pool_idle > 0)
+	if (l->pool_idle > 0) {
+		l->pool_idle--;
+		l->pool_signals++;
 		pthread_cond_signal(&l->pool_cv);
-	else if (l->pool_threads < KL_POOL_MAX)
+	} else if (l->pool_threads < KL_POOL_MAX)
 		pool_grow(l);
 }
 
@@ -1207,7 +1243,12 @@ static void *pool_main(void *arg)
 					      .tv_nsec = until % 1000000000LL};
 			l->pool_idle++;
 			pthread_cond_timedwait(&l->pool_cv, &l->mu, &dl);
-			l->pool_idle--;
+			/* Either a wake-up token is taken or the thread leaves the
+			 * idle count (a timeout): each waiter undoes one. */
+			if (l->pool_signals > 0)
+				l->pool_signals--;
+			else
+				l->pool_idle--;
 			continue;
 		}
 		w->running = true;

@@ -202,12 +202,12 @@ json_t *kl_sandbox_config(const struct kl_runtime_opts *o, const struct pod *p, 
 			json_array_append_new(ports, m);
 		}
 	}
-	const char *hostname = p->hostname && *p->hostname ? p->hostname : p->name;
-	char hbuf[256];
-	if (p->host_network) {
-		if (gethostname(hbuf, sizeof(hbuf)) == 0)
-			hostname = hbuf;
-	}
+	/* As generatePodSandboxConfig: a hostNetwork pod's sandbox gets no
+	 * hostname (it shares the node's UTS namespace; containerd and runc
+	 * refuse to set a hostname without a private one). */
+	const char *hostname = p->host_network	    ? "" :
+			       p->hostname && *p->hostname ? p->hostname :
+							     p->name;
 	json_t *sysctls = json_object();
 	for (size_t i = 0; i < p->n_sysctls; i++)
 		json_object_set_new(sysctls, p->sysctls[i].name, json_string(p->sysctls[i].value));

@@ -287,7 +287,12 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 		json_object_set_new(st, "hostIP", json_string(in->host_ip));
 		json_object_set_new(st, "hostIPs", json_pack("[{s:s}]", "ip", in->host_ip));
 	}
-	if (in->pod_ip && *in->pod_ip) {
+	/* A hostNetwork pod's IPs are the node's (generateAPIPodStatus),
+	 * whatever its sandbox reports. */
+	if (p->host_network && in->host_ip && *in->host_ip && in->sandbox_id) {
+		json_object_set_new(st, "podIP", json_string(in->host_ip));
+		json_object_set_new(st, "podIPs", json_pack("[{s:s}]", "ip", in->host_ip));
+	} else if (in->pod_ip && *in->pod_ip) {
 		json_object_set_new(st, "podIP", json_string(in->pod_ip));
 		json_t *ips = json_array();
 		json_array_append_new(ips, json_pack("{s:s}", "ip", in->pod_ip));

@@ -78,6 +78,19 @@ const json_t *kl_pick_sandbox(const json_t *sandboxes)
 	return best;
 }
 
+bool kl_sandbox_netns_changed(const struct pod *p, const json_t *sandbox_status)
+{
+	/* NetworkNamespaceForPod: NODE for hostNetwork pods, else POD (the
+	 * zero value, omitted in the JSON). Only the network mode is
+	 * compared, as podSandboxChanged does: hostPID/hostIPC changes do not
+	 * recreate the sandbox in the kubelet either. */
+	const json_t *opts = json_object_get(
+		json_object_get(json_object_get(sandbox_status, "linux"), "namespaces"), "options");
+	const char *net = json_string_value(json_object_get(opts, "network"));
+	const char *want = p->host_network ? "NODE" : "POD";
+	return strcmp(net && *net ? net : "POD", want) != 0;
+}
+
 const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, const char *name,
 				    const char *sandbox_id)
 {

@@ -374,6 +374,87 @@ def test_changed_container_restarts_alone(env):
 
 
 @pytest.mark.network
+def test_host_network_update_recreates_the_sandbox(env):
+    """podSandboxChanged (kuberuntime_manager.go): an UPDATE of the same
+    UID that flips hostNetwork changes the sandbox's network namespace
+    mode, so every container is killed, a new sandbox (attempt + 1) is
+    created and the containers start again in it (restart count going on);
+    the old sandbox is stopped. hostIPC alone changes neither the sandbox
+    nor the containers (the kubelet compares only the network mode)."""
+    # The node needs an address for hostIP (a hostNetwork pod's IP): a
+    # veth pair in the test's own network namespace, picked up at start.
+    import subprocess
+    for cmd in (["ip", "link", "add", "kl-hn0", "type", "veth", "peer", "name", "kl-hn1"],
+                ["ip", "addr", "add", "198.51.100.7/24", "dev", "kl-hn0"],
+                ["ip", "link", "set", "kl-hn1", "up"],
+                ["ip", "link", "set", "kl-hn0", "up"]):
+        subprocess.run(cmd, check=True)
+    env.restart_nodelet()
+    uid = str(uuid.uuid4())
+    spec = f"""  terminationGracePeriodSeconds: 2
+  containers:
+  - {{name: c, image: {BB}, command: [sh, -c, "{LOOP}"]}}
+"""
+    env.node.write("hn.yaml", manifest("hn", spec, uid=uid))
+    cs0 = env.wait_running("hn", "c", timeout=60)
+    sbs = env.sandboxes(uid)
+    assert len(sbs) == 1, sbs
+    sb0 = sbs[0]["id"]
+    pod_ip = env.pod("hn")["status"]["podIP"]
+    host_ip = env.pod("hn")["status"]["hostIP"]
+    assert host_ip == "198.51.100.7"
+    assert pod_ip and pod_ip != host_ip
+
+    def net_mode(sid):
+        with env.cri() as c:
+            st = criclient.to_dict(c.PodSandboxStatus(pod_sandbox_id=sid).status)
+        return st.get("linux", {}).get("namespaces", {}).get("options", {}).get("network", "POD")
+
+    def ready_sandbox():
+        ready = [s for s in env.sandboxes(uid) if s.get("state", "SANDBOX_READY") == "SANDBOX_READY"]
+        return ready[0] if len(ready) == 1 else None
+
+    assert net_mode(sb0) == "POD"
+    # hostIPC only: same sandbox, same container.
+    env.node.write("hn.yaml", manifest("hn", "  hostIPC: true\n" + spec, uid=uid))
+    harness.wait_for(lambda: [e for e in env.node.events() if e[0] == "UPDATE" and e[2] == uid],
+                     timeout=10, what="UPDATE")
+    time.sleep(2.5)
+    assert [s["id"] for s in env.sandboxes(uid)] == [sb0]
+    assert env.cstatus("hn", "c")["containerID"] == cs0["containerID"]
+    assert env.cstatus("hn", "c")["restartCount"] == 0
+    # hostNetwork: a new sandbox in the node's network namespace.
+    t0 = time.monotonic()
+    env.node.write("hn.yaml", manifest("hn", "  hostNetwork: true\n" + spec, uid=uid))
+    harness.wait_for(lambda: (ready_sandbox() or {}).get("id", sb0) != sb0, timeout=30,
+                     what=f"a new sandbox; {env.sandboxes(uid)}\n{env.node.log()[-3000:]}")
+    sb1 = ready_sandbox()
+    assert net_mode(sb1["id"]) == "NODE"
+    assert sb1["metadata"].get("attempt", 0) == 1, sb1
+    cs1 = env.wait_running("hn", "c", timeout=30, restart_count=1)
+    assert time.monotonic() - t0 < 20
+    assert cs1["containerID"] != cs0["containerID"]
+    assert cs1["lastState"]["terminated"]["containerID"] == cs0["containerID"]
+    st = env.pod("hn")["status"]
+    assert st["podIP"] == host_ip, st
+    old = [s for s in env.sandboxes(uid) if s["id"] == sb0]
+    assert not old or old[0]["state"] == "SANDBOX_NOTREADY", old
+    ctrs = {c["id"]: c for c in env.containers(uid)}
+    assert ctrs[cs1["containerID"].split("://")[-1]]["pod_sandbox_id"] == sb1["id"]
+    assert "pod sandbox network namespace changed" in env.node.log()
+    # And back: a third sandbox with a pod IP again.
+    env.node.write("hn.yaml", manifest("hn", spec, uid=uid))
+    harness.wait_for(lambda: (ready_sandbox() or {}).get("id", sb1["id"]) not in (sb0, sb1["id"]),
+                     timeout=30, what=f"a third sandbox; {env.sandboxes(uid)}")
+    sb2 = ready_sandbox()
+    assert net_mode(sb2["id"]) == "POD"
+    assert sb2["metadata"].get("attempt", 0) == 2, sb2
+    env.wait_running("hn", "c", timeout=30, restart_count=2)
+    harness.wait_for(lambda: env.pod("hn")["status"].get("podIP") not in (None, host_ip),
+                     timeout=10, what=f"pod IP; {env.pod('hn')['status']}")
+
+
+@pytest.mark.network
 def test_restart_policies_and_pull_policy_never(env):
     never = f"""  restartPolicy: Never
   containers:

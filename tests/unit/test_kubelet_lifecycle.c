@@ -140,6 +140,47 @@ static void test_sandbox_not_ready_recreated(void **st)
 	kl_pod_actions_free(&a);
 }
 
+/* podSandboxChanged: only the network namespace mode counts. */
+static void test_sandbox_netns_changed(void **state)
+{
+	(void)state;
+	struct pod *pod = mkpod(POD2);
+	struct pod *host = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: ns1}\n"
+				 "spec:\n  hostNetwork: true\n  hostPID: true\n"
+				 "  containers:\n  - {name: a, image: busybox}\n");
+	json_t *pod_mode = json_pack("{s:{s:{s:{s:s}}}}", "linux", "namespaces", "options", "pid",
+				     "NODE"); /* network POD: omitted */
+	json_t *node_mode = json_pack("{s:{s:{s:{s:s,s:s}}}}", "linux", "namespaces", "options",
+				      "network", "NODE", "ipc", "NODE");
+	json_t *empty = json_object();
+	assert_false(kl_sandbox_netns_changed(pod, pod_mode));
+	assert_false(kl_sandbox_netns_changed(pod, empty));
+	assert_true(kl_sandbox_netns_changed(pod, node_mode));
+	assert_true(kl_sandbox_netns_changed(host, pod_mode));
+	assert_true(kl_sandbox_netns_changed(host, empty));
+	assert_false(kl_sandbox_netns_changed(host, node_mode));
+	/* A hostNetwork sandbox has no hostname (the node's UTS namespace). */
+	struct kubelet_config cfg;
+	kubelet_config_init(&cfg);
+	struct kl_runtime_opts o = {.cfg = &cfg, .pod_logs_dir = "/var/log/pods",
+				    .root_dir = "/tmp/nodelet-unit", .memory_capacity = 1LL << 33};
+	ndl_error_t err = NDL_ERROR_INIT;
+	json_t *sc = kl_sandbox_config(&o, host, 1, &err);
+	assert_non_null(sc);
+	assert_string_equal(json_string_value(json_object_get(sc, "hostname")), "");
+	json_decref(sc);
+	sc = kl_sandbox_config(&o, pod, 0, &err);
+	assert_non_null(sc);
+	assert_string_equal(json_string_value(json_object_get(sc, "hostname")), pod->name);
+	json_decref(sc);
+	kubelet_config_free(&cfg);
+	json_decref(pod_mode);
+	json_decref(node_mode);
+	json_decref(empty);
+	pod_unref(pod);
+	pod_unref(host);
+}
+
 static void test_running_unchanged_no_action(void **st)
 {
 	(void)st;
@@ -645,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_new_pod_creates_sandbox),
 		cmocka_unit_test(test_actions_sized_by_pod),
 		cmocka_unit_test(test_sandbox_not_ready_recreated),
+		cmocka_unit_test(test_sandbox_netns_changed),
 		cmocka_unit_test(test_running_unchanged_no_action),
 		cmocka_unit_test(test_unknown_container_killed),
 		cmocka_unit_test(test_init_containers_in_order),
