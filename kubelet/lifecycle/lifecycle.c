@@ -39,7 +39,9 @@
  * sandboxes of pods no source wants (after a restart, or whose manifest
  * disappeared while nodelet was down) and gives them terminating workers;
  * everything is matched by the io.kubernetes.pod.uid label, so a restarted
- * nodelet adopts running pods without restarting anything. */
+ * nodelet adopts running pods without restarting anything. Container GC
+ * (dead containers and sandboxes of a pod) runs once a minute per pod, as
+ * the kubelet's ContainerGCPeriod, and at a worker's first sync. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <arpa/inet.h>
@@ -84,6 +86,9 @@ struct worker {
 	struct kl_backoff_table bt;
 	struct kl_probe_set *probes;
 	bool cgroup_ensured;
+	/* Next container GC of this pod (CLOCK_MONOTONIC ns; 0: at its first
+	 * sync with a ready sandbox, then every KL_GC_PERIOD_NS). */
+	int64_t gc_next_ns;
 	json_t *status;
 	int64_t start_time_ns;
 	bool deadline_done;
@@ -141,6 +146,9 @@ static int64_t now_mono(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
+
+/* The kubelet's ContainerGCPeriod. */
+#define KL_GC_PERIOD_NS (60 * 1000000000LL)
 
 static int64_t jint(const json_t *o, const char *k)
 {
@@ -1046,8 +1054,15 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			w->start_time_ns = now;
 		/* Started: the status below must not still call it waiting. */
 	}
-	if (sid && !a->create_sandbox && !a->kill_pod)
+	/* Container GC once a minute (the kubelet's ContainerGCPeriod), not
+	 * at every sync: each pass costs RemoveContainer/RemovePodSandbox
+	 * calls, and the kubelet's dead containers linger up to a minute too.
+	 * It also runs at a worker's first sync, so a restarted nodelet
+	 * collects at once, as the kubelet's GC loop starts immediately. */
+	if (sid && !a->create_sandbox && !a->kill_pod && now_mono() >= w->gc_next_ns) {
 		gc_pod(l, p, &ob, sid);
+		w->gc_next_ns = now_mono() + KL_GC_PERIOD_NS;
+	}
 status:;
 	/* Status from what was observed plus this sync's waiting reasons;
 	 * when something was started the worker syncs again at once and that

@@ -507,6 +507,14 @@ def test_pod_and_qos_cgroups_and_dead_sandbox_gc(env):
             return None
         harness.wait_for(running_in_new, timeout=30, what="container running in a new sandbox")
         seen.append(running_in_new())
+    # GC runs once a minute per pod (ContainerGCPeriod), not at every
+    # sync: the pod's first sync ran it, so the dead sandbox stays...
+    time.sleep(2.5)
+    assert first in [s["id"] for s in env.sandboxes(uid)]
+    assert not log_lines(env, "removed dead sandbox")
+    # ...until the next pass; a restarted nodelet runs one at once (the
+    # kubelet's GC loop starts immediately), and adopts the pod.
+    env.restart_nodelet()
     harness.wait_for(lambda: first not in [s["id"] for s in env.sandboxes(uid)], timeout=15,
                      what=f"oldest sandbox collected\n{env.node.log()[-2000:]}")
     assert sorted(s["id"] for s in env.sandboxes(uid)) == sorted(seen[1:])
