@@ -35,6 +35,7 @@ include mk/deps.mk
 # variables below and calls the templates.
 MODULE_MKS := $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk lib/*.mk))
 include $(MODULE_MKS)
+$(foreach p,$(MUSL_PROGRAMS),$(eval $(call musl_program,$(p))))
 
 .PHONY: all deps check unit integration fuzz fuzz-check demo bench install format format-check clean check-vm
 all: $(ALL_BINS)

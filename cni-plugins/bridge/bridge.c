@@ -102,21 +102,27 @@ static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
 	return 0;
 }
 
-/* Create a veth pair: `name` in the namespace of `ns` (socket), the peer
- * (random "veth…" name) in the namespace of `hs` (host_ns_fd, -1 when both
- * sockets are the same namespace). The host end is set up, enslaved to
- * the bridge, hairpin and vlan configured. */
-static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host_ns_fd,
+/* Create a veth pair: the host end (random "veth…" name) in the namespace
+ * of `hs`, up and enslaved to the bridge in the same request, and `name`
+ * directly in the namespace cont_ns_fd (-1: the namespace of `hs`), seen
+ * through the socket `ns`. Then hairpin and vlan on the port. The
+ * reference creates the pair from the container's side and then sets the
+ * host end up and its master in two more requests; the result is the same
+ * (the kernel applies up before master on create, as the reference does). */
+static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int cont_ns_fd,
 		      const struct netlink_link *br, const char *name, int mtu, bool hairpin,
 		      int vlan, const uint8_t *mac, struct netlink_link *ret_host,
 		      struct netlink_link *ret_cont, ndl_error_t *err)
 {
 	char peer[16];
+	struct netlink_link cont, host;
+	bool have_host = false;
 	int r = -EEXIST;
 	for (int i = 0; i < 10; i++) {
 		if (bridge_random_veth_name(peer, err) < 0)
 			return -EIO;
-		r = netlink_veth_add(ns, name, peer, host_ns_fd, mtu, mac, err);
+		r = netlink_veth_add(hs, peer, name, cont_ns_fd, mtu, mac, true, br->index, &host,
+				     &have_host, err);
 		if (r == 0)
 			break;
 		if (r != -EEXIST)
@@ -133,33 +139,38 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host
 	if (r < 0)
 		return ndl_error_setf(err, EEXIST, "failed to find a unique veth name");
 
-	struct netlink_link cont, host;
-	if (netlink_link_get(ns, name, 0, &cont, err) < 0)
-		return ndl_error_wrap(err, "failed to lookup %s", name);
-	r = netlink_link_get(hs, peer, 0, &host, err);
-	if (r < 0) {
-		ndl_error_wrap(err, "failed to lookup \"%s\"", peer);
-		goto fail;
+	if (!have_host) {
+		r = netlink_link_get(hs, peer, 0, &host, err);
+		if (r < 0) {
+			ndl_error_wrap(err, "failed to lookup \"%s\"", peer);
+			/* Deleting one end deletes both. */
+			ndl_error_t e3 = NDL_ERROR_INIT;
+			struct netlink_link tmp;
+			if (netlink_link_get(ns, name, 0, &tmp, &e3) < 0 ||
+			    netlink_link_del(ns, tmp.index, &e3) < 0)
+				ndl_error_clear(&e3);
+			return r;
+		}
 	}
-	r = netlink_link_set_up(hs, host.index, err);
-	if (r < 0) {
-		ndl_error_wrap(err, "failed to set \"%s\" up", peer);
-		goto fail;
-	}
+	/* We want to own the routes for this interface. */
 	char key[64];
 	snprintf(key, sizeof(key), "net/ipv6/conf/%s/accept_ra", peer);
 	ndl_error_t ign = NDL_ERROR_INIT;
 	(void)netlink_sysctl_write(key, "0", &ign);
 	ndl_error_clear(&ign);
-	r = netlink_link_set_master(hs, host.index, br->index, err);
+	r = netlink_link_get(ns, name, 0, &cont, err);
 	if (r < 0) {
-		ndl_error_wrap(err, "failed to connect \"%s\" to bridge %s", peer, br->name);
+		ndl_error_wrap(err, "failed to lookup %s", name);
 		goto fail;
 	}
-	r = netlink_brport_set_hairpin(hs, host.index, hairpin, err);
-	if (r < 0) {
-		ndl_error_wrap(err, "failed to setup hairpin mode for %s", peer);
-		goto fail;
+	/* A new port starts with hairpin off: only turning it on needs a
+	 * request. */
+	if (hairpin) {
+		r = netlink_brport_set_hairpin(hs, host.index, true, err);
+		if (r < 0) {
+			ndl_error_wrap(err, "failed to setup hairpin mode for %s", peer);
+			goto fail;
+		}
 	}
 	if (vlan) {
 		r = netlink_bridge_vlan_add(hs, host.index, (uint16_t)vlan, true, true, err);
@@ -175,7 +186,7 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host
 	return 0;
 fail:;
 	ndl_error_t e3 = NDL_ERROR_INIT;
-	if (netlink_link_del(ns, cont.index, &e3) < 0)
+	if (netlink_link_del(hs, host.index, &e3) < 0)
 		ndl_error_clear(&e3);
 	return r;
 }
@@ -579,7 +590,7 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	}
 
 	struct netlink_link host, cont;
-	r = setup_veth(&cs, &hs, host_ns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
+	r = setup_veth(&cs, &hs, netns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
 		       c.has_mac ? c.mac : NULL, &host, &cont, err);
 	if (r < 0)
 		goto out;

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "cni-plugins/bridge/bridge-internal.h"
+#include "cni-plugins/netlink/netlink.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
@@ -777,8 +778,8 @@ void bridge_nfnl_close(int fd)
 	pid_t pid = fork();
 	if (pid == 0) {
 		if (fd > 0)
-			close_range(0, (unsigned)fd - 1, 0);
-		close_range((unsigned)fd + 1, ~0U, 0);
+			netlink_close_range(0, (unsigned)fd - 1);
+		netlink_close_range((unsigned)fd + 1, ~0U);
 		close(fd);
 		_exit(0);
 	}

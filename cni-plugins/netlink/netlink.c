@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -412,17 +413,22 @@ int netlink_bridge_add(struct netlink_sock *s, const char *name, int mtu, bool v
 }
 
 int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer, int peer_netns_fd,
-		     int mtu, const uint8_t *mac, ndl_error_t *err)
+		     int mtu, const uint8_t *peer_mac, bool up, int master, struct netlink_link *ret,
+		     bool *ret_set, ndl_error_t *err)
 {
 	struct req r;
-	link_req(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
+	struct ifinfomsg *ifi = link_req(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, 0);
+	if (up) {
+		ifi->ifi_flags = IFF_UP;
+		ifi->ifi_change = IFF_UP;
+	}
 	attr_put_str(&r, IFLA_IFNAME, name);
 	if (mtu > 0)
 		attr_put_u32(&r, IFLA_MTU, (uint32_t)mtu);
 	/* The reference creates both ends with txqueuelen 0 (Go zero value). */
 	attr_put_u32(&r, IFLA_TXQLEN, 0);
-	if (mac)
-		attr_put(&r, IFLA_ADDRESS, mac, 6);
+	if (master > 0)
+		attr_put_u32(&r, IFLA_MASTER, (uint32_t)master);
 	struct rtattr *li = nest_start(&r, IFLA_LINKINFO);
 	attr_put_str(&r, IFLA_INFO_KIND, "veth");
 	struct rtattr *d = nest_start(&r, IFLA_INFO_DATA);
@@ -433,14 +439,22 @@ int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer,
 	attr_put_u32(&r, IFLA_TXQLEN, 0);
 	if (mtu > 0)
 		attr_put_u32(&r, IFLA_MTU, (uint32_t)mtu);
+	if (peer_mac)
+		attr_put(&r, IFLA_ADDRESS, peer_mac, 6);
 	if (peer_netns_fd >= 0)
 		attr_put_u32(&r, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
 	nest_end(&r, p);
 	nest_end(&r, d);
 	nest_end(&r, li);
-	int rc = nl_do(s, &r, NULL, NULL, err);
+	struct netlink_link l;
+	memset(&l, 0, sizeof(l));
+	l.index = -1;
+	int rc = nl_do(s, &r, parse_link, &l, err);
 	if (rc < 0)
 		return ndl_error_wrap(err, "add veth %s/%s", name, peer);
+	*ret_set = l.index > 0;
+	if (*ret_set)
+		*ret = l;
 	return 0;
 }
 
@@ -454,15 +468,20 @@ int netlink_link_del(struct netlink_sock *s, int index, ndl_error_t *err)
 	return 0;
 }
 
+void netlink_close_range(unsigned lo, unsigned hi)
+{
+	(void)syscall(SYS_close_range, lo, hi, 0U);
+}
+
 /* Close every fd except stdio, a and b. */
 static void close_all_but(int a, int b)
 {
 	int lo = a < b ? a : b, hi = a < b ? b : a;
 	if (lo > 3)
-		close_range(3, (unsigned)lo - 1, 0);
+		netlink_close_range(3, (unsigned)lo - 1);
 	if (hi > lo + 1)
-		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-	close_range((unsigned)hi + 1, ~0U, 0);
+		netlink_close_range((unsigned)lo + 1, (unsigned)hi - 1);
+	netlink_close_range((unsigned)hi + 1, ~0U);
 }
 
 int netlink_link_del_detached(struct netlink_sock *s, struct netlink_sock *mon, int index,

@@ -83,9 +83,15 @@ int netlink_bridge_add(struct netlink_sock *s, const char *name, int mtu, bool v
 
 /* Create a veth pair in the socket's namespace: `name` stays there, `peer`
  * is created directly inside the namespace peer_netns_fd (-1: same
- * namespace). mac (6 bytes) may be NULL. txqueuelen 0 like the reference. */
+ * namespace), with MAC peer_mac (6 bytes) when not NULL. txqueuelen 0 like
+ * the reference. `name` is created up (when up) and enslaved to master
+ * (an ifindex, 0: none) in the same request, in the order the kernel
+ * applies them: up, then master. When the kernel echoes the new link
+ * (NLM_F_ECHO, Linux >= 6.2), *ret gets it and *ret_set is true; older
+ * kernels leave *ret_set false and the caller looks the link up. */
 int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer, int peer_netns_fd,
-		     int mtu, const uint8_t *mac, ndl_error_t *err);
+		     int mtu, const uint8_t *peer_mac, bool up, int master, struct netlink_link *ret,
+		     bool *ret_set, ndl_error_t *err);
 
 int netlink_link_del(struct netlink_sock *s, int index, ndl_error_t *err);
 
@@ -177,3 +183,7 @@ int netlink_sysctl_read(const char *key, char *buf, size_t size, ndl_error_t *er
 #define NETLINK_MAC_STRLEN (32 * 3)
 const char *netlink_mac_format(const uint8_t *mac, int len, char *buf);
 int netlink_mac_parse(const char *s, uint8_t mac[6]);
+
+/* close_range(2) through syscall(): the plugins are also built against
+ * musl, whose headers do not declare the wrapper. */
+void netlink_close_range(unsigned lo, unsigned hi);
