@@ -12,3 +12,8 @@ $(eval $(call unit_test,test_cni_skel,tests/unit/test_cni_skel.c,cni_skel ndl,-l
 CNI_FUZZ_LIB_SRCS := cni-plugins/skel/skel.c cni-plugins/skel/conf.c cni-plugins/skel/result.c cni-plugins/skel/ip.c lib/error.c lib/xalloc.c lib/json.c lib/fs.c lib/log.c
 $(eval $(call fuzz_target,fuzz_cni_result,tests/fuzz/fuzz_cni_result.c $(CNI_FUZZ_LIB_SRCS),-ljansson))
 $(eval $(call fuzz_target,fuzz_cni_conf,tests/fuzz/fuzz_cni_conf.c cni-plugins/host-local/config.c cni-plugins/host-local/range.c $(CNI_FUZZ_LIB_SRCS),-ljansson))
+# The musl plugins' malloc, tested in a glibc program it takes over (not
+# under the sanitizers, which bring their own malloc).
+ifneq ($(SANITIZE),1)
+$(eval $(call unit_test,test_arena_malloc,tests/unit/test_arena_malloc.c cni-plugins/skel/arena_malloc.c,,))
+endif
