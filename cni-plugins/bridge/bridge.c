@@ -381,64 +381,121 @@ static int container_sysctls(struct netlink_sock *cs, int cont_index, int netns_
 	return r;
 }
 
-/* reference ipam.ConfigureIface: addresses, link up, DAD settle, routes. */
+/* The route for rt: its own gateway, else the first IP's gateway of its
+ * family (reference ipam.ConfigureIface). */
+static void route_for(const struct cni_route *rt, int oif, const struct cni_ip *v4gw,
+		      const struct cni_ip *v6gw, struct netlink_route *nr, const struct cni_ip **ret_gw)
+{
+	memset(nr, 0, sizeof(*nr));
+	nr->family = rt->dst.ip.family;
+	struct cni_ipnet dst;
+	cni_ipnet_mask(&rt->dst, &dst);
+	memcpy(nr->dst, dst.ip.addr, 16);
+	nr->dst_len = rt->dst.prefix;
+	nr->oif = oif;
+	const struct cni_ip *gw = rt->gw.family ? &rt->gw : NULL;
+	if (!gw)
+		gw = nr->family == AF_INET ? v4gw : v6gw;
+	if (gw) {
+		nr->has_gw = true;
+		memcpy(nr->gw, gw->addr, 16);
+	}
+	*ret_gw = gw;
+}
+
+static int route_failed(const struct cni_route *rt, const struct cni_ip *gw, const char *ifname,
+			ndl_error_t *err)
+{
+	char b1[CNI_IPNET_STRLEN], b2[CNI_IPNET_STRLEN];
+	return ndl_error_wrap(err, "failed to add route '%s via %s dev %s'",
+			      cni_ipnet_format(&rt->dst, b1), gw ? cni_ip_format(gw, b2) : "<nil>",
+			      ifname);
+}
+
+/* reference ipam.ConfigureIface: addresses, link up, DAD settle, routes.
+ * Addresses, link up and (without IPv6 gateways to settle first) the
+ * routes go to the kernel as one batch (see netlink.h for why). */
 static int configure_iface(struct netlink_sock *cs, const struct netlink_link *cont,
 			   const struct cni_result *res, ndl_error_t *err)
 {
 	const struct cni_ip *v4gw = NULL, *v6gw = NULL;
-	char b1[CNI_IPNET_STRLEN], b2[CNI_IPNET_STRLEN];
+	char b1[CNI_IPNET_STRLEN];
+	struct netlink_batch *b = netlink_batch_new();
+	size_t addr_ip[NETLINK_BATCH_MAX];
+	int r = 0;
 	for (size_t i = 0; i < res->n_ips; i++) {
 		const struct cni_ipconfig *ipc = &res->ips[i];
 		if (ipc->interface < 0)
 			continue;
 		if ((size_t)ipc->interface >= res->n_interfaces ||
-		    strcmp(res->interfaces[ipc->interface].name, cont->name) != 0)
-			return ndl_error_setf(
-			    err, EINVAL,
-			    "failed to add IP addr %s to \"%s\": invalid interface "
-			    "index",
-			    cni_ipnet_format(&ipc->address, b1), cont->name);
+		    strcmp(res->interfaces[ipc->interface].name, cont->name) != 0) {
+			r = ndl_error_setf(err, EINVAL,
+					   "failed to add IP addr %s to \"%s\": invalid interface "
+					   "index",
+					   cni_ipnet_format(&ipc->address, b1), cont->name);
+			goto out;
+		}
+		if (i >= NETLINK_BATCH_MAX / 2) {
+			r = ndl_error_setf(err, EINVAL, "too many IP addresses (%zu)", res->n_ips);
+			goto out;
+		}
 		struct netlink_addr a;
 		to_nladdr(&ipc->address, cont->index, &a);
-		if (netlink_addr_add(cs, &a, err) < 0)
-			return ndl_error_wrap(err, "failed to add IP addr %s to \"%s\"",
-					      cni_ipnet_format(&ipc->address, b1), cont->name);
+		addr_ip[netlink_batch_addr_add(b, &a)] = i;
 		if (ipc->gateway.family == AF_INET && !v4gw)
 			v4gw = &ipc->gateway;
 		else if (ipc->gateway.family == AF_INET6 && !v6gw)
 			v6gw = &ipc->gateway;
 	}
-	if (netlink_link_set_up(cs, cont->index, err) < 0)
-		return ndl_error_wrap(err, "failed to set \"%s\" UP", cont->name);
+	size_t up_pos = netlink_batch_link_set_flags(b, cont->index, IFF_UP, IFF_UP);
+	size_t n_routes_batched = 0;
+	if (!v6gw && res->n_routes <= NETLINK_BATCH_MAX - up_pos - 1) {
+		for (size_t i = 0; i < res->n_routes; i++) {
+			struct netlink_route nr;
+			const struct cni_ip *gw;
+			route_for(&res->routes[i], cont->index, v4gw, v6gw, &nr, &gw);
+			netlink_batch_route_add(b, &nr);
+		}
+		n_routes_batched = res->n_routes;
+	}
+	size_t failed;
+	r = netlink_batch_run(cs, b, &failed, err);
+	if (r < 0) {
+		if (failed < up_pos) {
+			ndl_error_wrap(err, "failed to add IP addr %s to \"%s\"",
+				       cni_ipnet_format(&res->ips[addr_ip[failed]].address, b1),
+				       cont->name);
+		} else if (failed == up_pos) {
+			ndl_error_wrap(err, "failed to set \"%s\" UP", cont->name);
+		} else {
+			const struct cni_route *rt = &res->routes[failed - up_pos - 1];
+			struct netlink_route nr;
+			const struct cni_ip *gw;
+			route_for(rt, cont->index, v4gw, v6gw, &nr, &gw);
+			route_failed(rt, gw, cont->name, err);
+		}
+		goto out;
+	}
 	if (v6gw) {
 		/* As the reference: wait out DAD, but a slow DAD is not fatal. */
 		ndl_error_t ign = NDL_ERROR_INIT;
 		(void)netlink_addr_settle(cs, cont->index, 10000, &ign);
 		ndl_error_clear(&ign);
 	}
-	for (size_t i = 0; i < res->n_routes; i++) {
+	for (size_t i = n_routes_batched; i < res->n_routes; i++) {
 		const struct cni_route *rt = &res->routes[i];
 		struct netlink_route nr;
-		memset(&nr, 0, sizeof(nr));
-		nr.family = rt->dst.ip.family;
-		struct cni_ipnet dst;
-		cni_ipnet_mask(&rt->dst, &dst);
-		memcpy(nr.dst, dst.ip.addr, 16);
-		nr.dst_len = rt->dst.prefix;
-		nr.oif = cont->index;
-		const struct cni_ip *gw = rt->gw.family ? &rt->gw : NULL;
-		if (!gw)
-			gw = nr.family == AF_INET ? v4gw : v6gw;
-		if (gw) {
-			nr.has_gw = true;
-			memcpy(nr.gw, gw->addr, 16);
+		const struct cni_ip *gw;
+		route_for(rt, cont->index, v4gw, v6gw, &nr, &gw);
+		r = netlink_route_add(cs, &nr, err);
+		if (r < 0) {
+			route_failed(rt, gw, cont->name, err);
+			goto out;
 		}
-		if (netlink_route_add(cs, &nr, err) < 0)
-			return ndl_error_wrap(err, "failed to add route '%s via %s dev %s'",
-					      cni_ipnet_format(&rt->dst, b1),
-					      gw ? cni_ip_format(gw, b2) : "<nil>", cont->name);
 	}
-	return 0;
+out:
+	netlink_batch_free(b);
+	return r;
 }
 
 /* ---- ADD --------------------------------------------------------------- */

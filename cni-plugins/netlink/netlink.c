@@ -740,26 +740,31 @@ int netlink_addr_list(struct netlink_sock *s, int ifindex, int family, struct ne
 	return 0;
 }
 
-static int addr_req(struct netlink_sock *s, uint16_t type, uint16_t flags,
-		    const struct netlink_addr *a, ndl_error_t *err)
+static void build_addr(struct req *r, uint16_t type, uint16_t flags, const struct netlink_addr *a)
 {
-	struct req r;
-	req_init(&r, type, flags);
-	struct ifaddrmsg *ifa = req_put(&r, sizeof(*ifa));
+	req_init(r, type, flags);
+	struct ifaddrmsg *ifa = req_put(r, sizeof(*ifa));
 	ifa->ifa_family = (uint8_t)a->family;
 	ifa->ifa_prefixlen = (uint8_t)a->prefixlen;
 	ifa->ifa_index = (uint32_t)a->ifindex;
 	ifa->ifa_scope = a->scope;
 	size_t alen = a->family == AF_INET ? 4 : 16;
-	attr_put(&r, IFA_LOCAL, a->addr, alen);
-	attr_put(&r, IFA_ADDRESS, a->addr, alen);
+	attr_put(r, IFA_LOCAL, a->addr, alen);
+	attr_put(r, IFA_ADDRESS, a->addr, alen);
 	if (type == RTM_NEWADDR && a->family == AF_INET && a->prefixlen < 31) {
 		uint32_t ip;
 		memcpy(&ip, a->addr, 4);
 		uint32_t mask = a->prefixlen ? htonl(~0u << (32 - a->prefixlen)) : 0;
 		uint32_t brd = ip | ~mask;
-		attr_put(&r, IFA_BROADCAST, &brd, 4);
+		attr_put(r, IFA_BROADCAST, &brd, 4);
 	}
+}
+
+static int addr_req(struct netlink_sock *s, uint16_t type, uint16_t flags,
+		    const struct netlink_addr *a, ndl_error_t *err)
+{
+	struct req r;
+	build_addr(&r, type, flags, a);
 	return nl_do(s, &r, NULL, NULL, err);
 }
 
@@ -829,11 +834,10 @@ int netlink_addr_settle(struct netlink_sock *s, int ifindex, int timeout_ms, ndl
 
 /* ---- routes ------------------------------------------------------------ */
 
-int netlink_route_add(struct netlink_sock *s, const struct netlink_route *rt, ndl_error_t *err)
+static void build_route(struct req *r, const struct netlink_route *rt)
 {
-	struct req r;
-	req_init(&r, RTM_NEWROUTE, NLM_F_CREATE);
-	struct rtmsg *m = req_put(&r, sizeof(*m));
+	req_init(r, RTM_NEWROUTE, NLM_F_CREATE);
+	struct rtmsg *m = req_put(r, sizeof(*m));
 	m->rtm_family = (uint8_t)rt->family;
 	m->rtm_dst_len = (uint8_t)rt->dst_len;
 	m->rtm_table = RT_TABLE_MAIN;
@@ -842,20 +846,166 @@ int netlink_route_add(struct netlink_sock *s, const struct netlink_route *rt, nd
 	m->rtm_type = RTN_UNICAST;
 	size_t alen = rt->family == AF_INET ? 4 : 16;
 	if (rt->dst_len > 0)
-		attr_put(&r, RTA_DST, rt->dst, alen);
+		attr_put(r, RTA_DST, rt->dst, alen);
 	if (rt->has_gw)
-		attr_put(&r, RTA_GATEWAY, rt->gw, alen);
+		attr_put(r, RTA_GATEWAY, rt->gw, alen);
 	if (rt->oif)
-		attr_put_u32(&r, RTA_OIF, (uint32_t)rt->oif);
+		attr_put_u32(r, RTA_OIF, (uint32_t)rt->oif);
 	if (rt->priority)
-		attr_put_u32(&r, RTA_PRIORITY, rt->priority);
+		attr_put_u32(r, RTA_PRIORITY, rt->priority);
+}
+
+static int route_error(const struct netlink_route *rt, ndl_error_t *err)
+{
+	char d[INET6_ADDRSTRLEN], g[INET6_ADDRSTRLEN] = "<nil>";
+	inet_ntop(rt->family, rt->dst, d, sizeof(d));
+	if (rt->has_gw)
+		inet_ntop(rt->family, rt->gw, g, sizeof(g));
+	return ndl_error_wrap(err, "add route %s/%d via %s", d, rt->dst_len, g);
+}
+
+int netlink_route_add(struct netlink_sock *s, const struct netlink_route *rt, ndl_error_t *err)
+{
+	struct req r;
+	build_route(&r, rt);
 	int rc = nl_do(s, &r, NULL, NULL, err);
-	if (rc < 0) {
-		char d[INET6_ADDRSTRLEN], g[INET6_ADDRSTRLEN] = "<nil>";
-		inet_ntop(rt->family, rt->dst, d, sizeof(d));
-		if (rt->has_gw)
-			inet_ntop(rt->family, rt->gw, g, sizeof(g));
-		return ndl_error_wrap(err, "add route %s/%d via %s", d, rt->dst_len, g);
+	if (rc < 0)
+		return route_error(rt, err);
+	return 0;
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+enum batch_kind { BATCH_ADDR, BATCH_LINK_FLAGS, BATCH_ROUTE };
+
+struct batch_item {
+	enum batch_kind kind;
+	struct netlink_addr addr;
+	struct netlink_route route;
+	int index;
+	struct req r;
+};
+
+struct netlink_batch {
+	struct batch_item items[NETLINK_BATCH_MAX];
+	size_t n;
+};
+
+struct netlink_batch *netlink_batch_new(void)
+{
+	return xcalloc(1, sizeof(struct netlink_batch));
+}
+
+void netlink_batch_free(struct netlink_batch *b)
+{
+	free(b);
+}
+
+static struct batch_item *batch_next(struct netlink_batch *b, enum batch_kind kind)
+{
+	/* The callers add at most a container's addresses, one link change
+	 * and its routes; more is a programming error. */
+	if (b->n >= NETLINK_BATCH_MAX)
+		abort();
+	struct batch_item *it = &b->items[b->n++];
+	it->kind = kind;
+	return it;
+}
+
+size_t netlink_batch_addr_add(struct netlink_batch *b, const struct netlink_addr *a)
+{
+	struct batch_item *it = batch_next(b, BATCH_ADDR);
+	it->addr = *a;
+	build_addr(&it->r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, a);
+	return b->n - 1;
+}
+
+size_t netlink_batch_link_set_flags(struct netlink_batch *b, int index, unsigned flags,
+				    unsigned mask)
+{
+	struct batch_item *it = batch_next(b, BATCH_LINK_FLAGS);
+	it->index = index;
+	struct ifinfomsg *ifi = link_req(&it->r, RTM_NEWLINK, 0, index);
+	ifi->ifi_flags = flags;
+	ifi->ifi_change = mask;
+	return b->n - 1;
+}
+
+size_t netlink_batch_route_add(struct netlink_batch *b, const struct netlink_route *rt)
+{
+	struct batch_item *it = batch_next(b, BATCH_ROUTE);
+	it->route = *rt;
+	build_route(&it->r, rt);
+	return b->n - 1;
+}
+
+int netlink_batch_run(struct netlink_sock *s, struct netlink_batch *b, size_t *failed,
+		      ndl_error_t *err)
+{
+	*failed = b->n;
+	if (b->n == 0)
+		return 0;
+	size_t total = 0;
+	for (size_t i = 0; i < b->n; i++)
+		total += NLMSG_ALIGN(b->items[i].r.h->nlmsg_len);
+	cleanup_free char *out = xcalloc(1, total);
+	uint32_t first = s->seq + 1;
+	size_t off = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		struct nlmsghdr *h = b->items[i].r.h;
+		h->nlmsg_flags |= NLM_F_ACK;
+		h->nlmsg_seq = ++s->seq;
+		memcpy(out + off, h, h->nlmsg_len);
+		off += NLMSG_ALIGN(h->nlmsg_len);
+	}
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	ssize_t n;
+	do
+		n = sendto(s->fd, out, total, 0, (struct sockaddr *)&sa, sizeof(sa));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return ndl_error_set(err, errno, "netlink: send");
+
+	/* One ACK or error per request, in order; keep the first error. */
+	int errs[NETLINK_BATCH_MAX] = {0};
+	size_t acked = 0;
+	cleanup_free char *buf = xmalloc(RECV_SIZE);
+	while (acked < b->n) {
+		do
+			n = recv(s->fd, buf, RECV_SIZE, 0);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return ndl_error_set(err, errno, "netlink: recv");
+		if (n == 0)
+			return ndl_error_setf(err, EIO, "netlink: socket closed");
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq < first ||
+			    h->nlmsg_seq > s->seq)
+				continue;
+			struct nlmsgerr *e = NLMSG_DATA(h);
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+				return ndl_error_setf(err, EIO, "netlink: short error message");
+			errs[h->nlmsg_seq - first] = e->error;
+			acked++;
+		}
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (errs[i] == 0)
+			continue;
+		*failed = i;
+		struct batch_item *it = &b->items[i];
+		ndl_error_set(err, -errs[i], "netlink");
+		char a[64];
+		switch (it->kind) {
+		case BATCH_ADDR:
+			return ndl_error_wrap(err, "add address %s",
+					      addr_str(&it->addr, a, sizeof(a)));
+		case BATCH_LINK_FLAGS:
+			return ndl_error_wrap(err, "set flags on link %d", it->index);
+		case BATCH_ROUTE:
+			return route_error(&it->route, err);
+		}
 	}
 	return 0;
 }
