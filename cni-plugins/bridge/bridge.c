@@ -87,12 +87,17 @@ static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
 					      c->br_name);
 		br.flags |= IFF_PROMISC;
 	}
-	/* We want to own the routes for this interface. */
-	char key[64];
-	snprintf(key, sizeof(key), "net/ipv6/conf/%s/accept_ra", c->br_name);
-	ndl_error_t ign = NDL_ERROR_INIT;
-	(void)netlink_sysctl_write(key, "0", &ign);
-	ndl_error_clear(&ign);
+	/* We want to own the routes for this interface. The reference writes
+	 * the sysctl on every ADD; the link dump already tells whether it is
+	 * 0, and a /proc/sys lookup costs 10-100 us once a netns has a few
+	 * hundred interfaces. */
+	if (br.accept_ra != 0) {
+		char key[64];
+		snprintf(key, sizeof(key), "net/ipv6/conf/%s/accept_ra", c->br_name);
+		ndl_error_t ign = NDL_ERROR_INIT;
+		(void)netlink_sysctl_write(key, "0", &ign);
+		ndl_error_clear(&ign);
+	}
 	if (!(br.flags & IFF_UP)) {
 		if (netlink_link_set_up(hs, br.index, err) < 0)
 			return ndl_error_wrap(err, "failed to create bridge \"%s\"", c->br_name);
@@ -710,26 +715,6 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		if (r < 0)
 			goto out;
 
-		/* The port must be up before the container can talk. The
-		 * reference checks at 0, 50, 550, 1550 and 2550 ms; the state
-		 * usually flips within a millisecond, so poll finely (doubling
-		 * from 1 ms) up to the same 2550 ms limit. */
-		for (int waited = 0, step = 1;; step = step < 64 ? step * 2 : 64) {
-			struct netlink_link hv;
-			r = netlink_link_get(&hs, host.name, 0, &hv, err);
-			if (r < 0)
-				goto out;
-			if (hv.operstate == IF_OPER_UP)
-				break;
-			if (waited >= 2550) {
-				r = ndl_error_setf(err, EIO, "bridge port in error state: %u",
-						   hv.operstate);
-				goto out;
-			}
-			sleep_ms(step);
-			waited += step;
-		}
-
 		if (c.is_gw) {
 			struct gw_info *fams[2] = {&v4, &v6};
 			bool vlan_added = false;
@@ -778,6 +763,29 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 					}
 				}
 			}
+		}
+
+		/* The port must be up before the container can talk. Checked
+		 * after the gateway address and forwarding (the reference checks
+		 * first): the kernel brings the port's operstate up from a work
+		 * item that needs the RTNL, and this way it usually has. The
+		 * reference checks at 0, 50, 550, 1550 and 2550 ms; the state
+		 * usually flips within a millisecond, so poll finely (doubling
+		 * from 1 ms) up to the same 2550 ms limit. */
+		for (int waited = 0, step = 1;; step = step < 64 ? step * 2 : 64) {
+			struct netlink_link hv;
+			r = netlink_link_get(&hs, host.name, 0, &hv, err);
+			if (r < 0)
+				goto out;
+			if (hv.operstate == IF_OPER_UP)
+				break;
+			if (waited >= 2550) {
+				r = ndl_error_setf(err, EIO, "bridge port in error state: %u",
+						   hv.operstate);
+				goto out;
+			}
+			sleep_ms(step);
+			waited += step;
 		}
 
 		if (c.ip_masq) {

@@ -8,6 +8,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
+#include <linux/ipv6.h>
 #include <linux/magic.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
@@ -328,6 +329,24 @@ static int parse_link(struct nlmsghdr *h, void *data)
 		l->operstate = *(uint8_t *)RTA_DATA(tb[IFLA_OPERSTATE]);
 	if (tb[IFLA_PROMISCUITY])
 		l->promiscuity = rta_u32(tb[IFLA_PROMISCUITY]);
+	l->accept_ra = -1;
+	if (tb[IFLA_AF_SPEC]) {
+		struct rtattr *af[AF_MAX + 1];
+		parse_attrs(af, AF_MAX, RTA_DATA(tb[IFLA_AF_SPEC]),
+			    (int)RTA_PAYLOAD(tb[IFLA_AF_SPEC]));
+		if (af[AF_INET6]) {
+			struct rtattr *in6[IFLA_INET6_MAX + 1];
+			parse_attrs(in6, IFLA_INET6_MAX, RTA_DATA(af[AF_INET6]),
+				    (int)RTA_PAYLOAD(af[AF_INET6]));
+			struct rtattr *conf = in6[IFLA_INET6_CONF];
+			if (conf && RTA_PAYLOAD(conf) >= (DEVCONF_ACCEPT_RA + 1) * sizeof(int32_t)) {
+				int32_t v;
+				memcpy(&v, (char *)RTA_DATA(conf) + DEVCONF_ACCEPT_RA * sizeof(v),
+				       sizeof(v));
+				l->accept_ra = v;
+			}
+		}
+	}
 	if (tb[IFLA_LINKINFO]) {
 		struct rtattr *li[IFLA_INFO_MAX + 1];
 		parse_attrs(li, IFLA_INFO_MAX, RTA_DATA(tb[IFLA_LINKINFO]),

@@ -69,6 +69,7 @@ struct netlink_link {
 	uint8_t operstate;   /* IF_OPER_* */
 	bool vlan_filtering; /* bridges only */
 	uint32_t promiscuity;
+	int accept_ra; /* IPv6 devconf accept_ra from IFLA_AF_SPEC, -1: not reported */
 };
 
 /* Look a link up by name (index 0) or by index (name NULL). A missing link
