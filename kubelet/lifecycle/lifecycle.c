@@ -21,9 +21,10 @@
  * is due and no thread is idle it grows, one thread at a time, up to
  * KL_POOL_MAX, so a sync blocked in a long call (an image pull, a postStart
  * hook, a container stopped for a changed spec with its grace period) does
- * not starve the other pods; threads above the base exit after
- * KL_POOL_IDLE_NS idle, which returns their stacks (glibc madvises an
- * exiting thread's stack away). Termination instead runs on a short-lived
+ * not starve the other pods. The base threads do the periodic re-syncs;
+ * the extra ones take kicked pods only (or re-syncs a period late) and
+ * exit after KL_POOL_IDLE_NS without such work, which returns their stacks
+ * (glibc madvises an exiting thread's stack away). Termination instead runs on a short-lived
  * thread of its own per pod: it is one-off, may block for the whole grace
  * period (30 s by default, preStop hooks included), and the kubelet stops
  * every removed pod concurrently, so removing 100 pods must not queue
@@ -81,6 +82,7 @@ struct worker {
 	 * makes it now. KL_DUE_NONE while a sync runs and no kick came. */
 	int64_t due_ns;
 	bool running;	  /* a pool thread syncs it (or its termination runs) */
+	bool urgent;	  /* kicked (not a periodic re-sync): worth a thread */
 	bool done;	  /* terminated: the relist thread frees it */
 	int64_t grace_s;  /* -1: from the spec / container annotations */
 	struct kl_backoff_table bt;
@@ -112,6 +114,8 @@ struct kl_lifecycle {
 	 * thread no longer counts as idle, so a burst of kicks (20 pods at
 	 * once) grows the pool instead of signalling the same few threads. */
 	int pool_signals;
+	/* Threads that never exit (the first pool_base() started). */
+	int pool_base_threads;
 	bool stop, sources_ready;
 	int64_t started_ns;
 	pthread_t relist;
@@ -1162,6 +1166,7 @@ static void kick_locked(struct kl_lifecycle *l, struct worker *w)
 	int64_t now = now_mono();
 	if (w->due_ns > now)
 		w->due_ns = now;
+	w->urgent = true;
 	if (!w->running)
 		pool_wake(l);
 }
@@ -1216,6 +1221,7 @@ static void *term_main(void *arg)
 {
 	struct worker *w = arg;
 	struct kl_lifecycle *l = w->l;
+	pthread_setname_np(pthread_self(), "pod-terminate");
 	terminate_pod(w);
 	pthread_mutex_lock(&l->mu);
 	worker_finish(w);
@@ -1225,33 +1231,42 @@ static void *term_main(void *arg)
 	return NULL;
 }
 
-/* Under l->mu: the worker due first among those not running, or NULL. */
-static struct worker *pool_pick(struct kl_lifecycle *l, int64_t *ret_due)
+/* Under l->mu: the worker due first among those not running, or NULL.
+ * any false: only kicked ones, or periodic re-syncs already a period late
+ * (see pool_main). */
+static struct worker *pool_pick(struct kl_lifecycle *l, bool any, int64_t now, int64_t *ret_due)
 {
 	struct worker *best = NULL;
 	for (struct worker *w = l->workers; w; w = w->next)
-		if (!w->running && !w->done && (!best || w->due_ns < best->due_ns))
+		if (!w->running && !w->done && (!best || w->due_ns < best->due_ns) &&
+		    (any || w->urgent || w->due_ns <= now - KL_RESYNC_NS))
 			best = w;
 	*ret_due = best ? best->due_ns : KL_DUE_NONE;
 	return best;
 }
 
-/* One pool thread: runs the due syncs, one pod at a time; above the base
- * size it exits after KL_POOL_IDLE_NS without work. */
+/* One pool thread: runs due syncs, one pod at a time. The first
+ * pool_base() threads are the base: they take any work, periodic re-syncs
+ * included, and wait for the next one when idle. Threads the pool grew
+ * (kicks arriving while every thread was busy) take kicked pods only, or
+ * periodic re-syncs a whole period late (the base threads all blocked),
+ * and exit after KL_POOL_IDLE_NS without such work: in steady state the
+ * base threads do the periodic re-syncs and the extras go. */
 static void *pool_main(void *arg)
 {
 	struct kl_lifecycle *l = arg;
-	int64_t idle_since = now_mono();
+	pthread_setname_np(pthread_self(), "pod-worker"); /* for ps -L, gdb, tests */
 	pthread_mutex_lock(&l->mu);
+	bool base = l->pool_base_threads < pool_base();
+	l->pool_base_threads += base;
+	int64_t idle_since = now_mono();
 	while (!l->stop) {
 		int64_t due, now = now_mono();
-		struct worker *w = pool_pick(l, &due);
+		struct worker *w = pool_pick(l, base, now, &due);
 		if (!w || due > now) {
-			if (l->pool_threads > pool_base() && now - idle_since >= KL_POOL_IDLE_NS)
+			if (!base && now - idle_since >= KL_POOL_IDLE_NS)
 				break;
-			int64_t until = idle_since + KL_POOL_IDLE_NS;
-			if (l->pool_threads <= pool_base() || due < until)
-				until = due;
+			int64_t until = base ? due : idle_since + KL_POOL_IDLE_NS;
 			if (until > now + 60 * 1000000000LL)
 				until = now + 60 * 1000000000LL;
 			struct timespec dl = {.tv_sec = until / 1000000000LL,
@@ -1267,12 +1282,18 @@ static void *pool_main(void *arg)
 			continue;
 		}
 		w->running = true;
+		w->urgent = false;
 		w->due_ns = KL_DUE_NONE;
-		/* More is due and nobody is free to take it: one thread more
-		 * (which, picking work, may start the next one). */
-		struct worker *next = pool_pick(l, &due);
-		if (next && due <= now)
-			pool_wake(l);
+		/* Another kicked pod waits: wake an idle thread or grow (which,
+		 * picking work, may start the next one). Periodic re-syncs are
+		 * left to the threads that wait for them. */
+		for (struct worker *o = l->workers; o; o = o->next) {
+			if (!o->running && !o->done && o->due_ns <= now &&
+			    (o->urgent || o->due_ns <= now - KL_RESYNC_NS)) {
+				pool_wake(l);
+				break;
+			}
+		}
 		if (w->terminate) {
 			/* Terminating: with the latest spec (its grace period and
 			 * hooks), on a thread of its own. */
@@ -1297,12 +1318,15 @@ static void *pool_main(void *arg)
 		w->running = false;
 		now = now_mono();
 		idle_since = now;
-		if (again || w->terminate || w->pending)
+		if (again || w->terminate || w->pending) {
 			w->due_ns = now;
+			w->urgent = true;
+		}
 		else if (w->due_ns == KL_DUE_NONE) /* not kicked meanwhile */
 			w->due_ns = now + KL_RESYNC_NS;
 	}
 	l->pool_threads--;
+	l->pool_base_threads -= base;
 	pthread_cond_broadcast(&l->cv); /* kl_lifecycle_stop may be waiting */
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
@@ -1496,8 +1520,17 @@ static void *relist_main(void *arg)
 			pp = &(*pp)->next;
 		}
 		size_t n_workers = 0;
-		for (struct worker *w = l->workers; w; w = w->next)
+		int64_t nm = now_mono();
+		bool late = false;
+		for (struct worker *w = l->workers; w; w = w->next) {
 			n_workers++;
+			late |= !w->running && !w->done && w->due_ns <= nm - KL_RESYNC_NS;
+		}
+		/* Periodic re-syncs a period late: the base threads are all
+		 * blocked (long grace periods, pulls); an extra thread takes
+		 * them. */
+		if (late)
+			pool_wake(l);
 		if (n_workers > l->trim_high)
 			l->trim_high = n_workers;
 		/* Half the pods (at least 8) went since the last trim: their
