@@ -15,8 +15,9 @@ export NODELET_BUILD
 for b in nodelet nodelet-cri nodelet-shim bridge host-local loopback; do
 	[ -x "$NODELET_BUILD/bin/$b" ] || { echo "bench/kubelet: $NODELET_BUILD/bin/$b is not built (make all)" >&2; exit 1; }
 done
-# 100 pods at once: a worker thread per pod in nodelet, a shim per
-# container, gRPC and CNI fds in the runtimes.
+# 100 pods at once: up to 32 pod-worker threads and a termination thread
+# per removed pod in nodelet, a shim per container, gRPC and CNI fds in the
+# runtimes.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NDL_BENCH_HOST_NETNS=$(stat -L -c %i /proc/self/ns/net)
 export NDL_BENCH_HOST_NETNS
