@@ -107,27 +107,21 @@ static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
 	return 0;
 }
 
-/* Create a veth pair: the host end (random "veth…" name) in the namespace
- * of `hs`, up and enslaved to the bridge in the same request, and `name`
- * directly in the namespace cont_ns_fd (-1: the namespace of `hs`), seen
- * through the socket `ns`. Then hairpin and vlan on the port. The
- * reference creates the pair from the container's side and then sets the
- * host end up and its master in two more requests; the result is the same
- * (the kernel applies up before master on create, as the reference does). */
-static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int cont_ns_fd,
+/* Create a veth pair: `name` in the namespace of `ns` (socket), the peer
+ * (random "veth…" name) in the namespace of `hs` (host_ns_fd, -1 when both
+ * sockets are the same namespace). The host end is set up, enslaved to
+ * the bridge, hairpin and vlan configured. */
+static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host_ns_fd,
 		      const struct netlink_link *br, const char *name, int mtu, bool hairpin,
 		      int vlan, const uint8_t *mac, struct netlink_link *ret_host,
 		      struct netlink_link *ret_cont, ndl_error_t *err)
 {
 	char peer[16];
-	struct netlink_link cont, host;
-	bool have_host = false;
 	int r = -EEXIST;
 	for (int i = 0; i < 10; i++) {
 		if (bridge_random_veth_name(peer, err) < 0)
 			return -EIO;
-		r = netlink_veth_add(hs, peer, name, cont_ns_fd, mtu, mac, true, br->index, &host,
-				     &have_host, err);
+		r = netlink_veth_add(ns, name, peer, host_ns_fd, mtu, mac, err);
 		if (r == 0)
 			break;
 		if (r != -EEXIST)
@@ -144,28 +138,27 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int cont
 	if (r < 0)
 		return ndl_error_setf(err, EEXIST, "failed to find a unique veth name");
 
-	if (!have_host) {
-		r = netlink_link_get(hs, peer, 0, &host, err);
-		if (r < 0) {
-			ndl_error_wrap(err, "failed to lookup \"%s\"", peer);
-			/* Deleting one end deletes both. */
-			ndl_error_t e3 = NDL_ERROR_INIT;
-			struct netlink_link tmp;
-			if (netlink_link_get(ns, name, 0, &tmp, &e3) < 0 ||
-			    netlink_link_del(ns, tmp.index, &e3) < 0)
-				ndl_error_clear(&e3);
-			return r;
-		}
+	struct netlink_link cont, host;
+	if (netlink_link_get(ns, name, 0, &cont, err) < 0)
+		return ndl_error_wrap(err, "failed to lookup %s", name);
+	r = netlink_link_get(hs, peer, 0, &host, err);
+	if (r < 0) {
+		ndl_error_wrap(err, "failed to lookup \"%s\"", peer);
+		goto fail;
 	}
-	/* We want to own the routes for this interface. */
+	r = netlink_link_set_up(hs, host.index, err);
+	if (r < 0) {
+		ndl_error_wrap(err, "failed to set \"%s\" up", peer);
+		goto fail;
+	}
 	char key[64];
 	snprintf(key, sizeof(key), "net/ipv6/conf/%s/accept_ra", peer);
 	ndl_error_t ign = NDL_ERROR_INIT;
 	(void)netlink_sysctl_write(key, "0", &ign);
 	ndl_error_clear(&ign);
-	r = netlink_link_get(ns, name, 0, &cont, err);
+	r = netlink_link_set_master(hs, host.index, br->index, err);
 	if (r < 0) {
-		ndl_error_wrap(err, "failed to lookup %s", name);
+		ndl_error_wrap(err, "failed to connect \"%s\" to bridge %s", peer, br->name);
 		goto fail;
 	}
 	/* A new port starts with hairpin off: only turning it on needs a
@@ -191,7 +184,7 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int cont
 	return 0;
 fail:;
 	ndl_error_t e3 = NDL_ERROR_INIT;
-	if (netlink_link_del(hs, host.index, &e3) < 0)
+	if (netlink_link_del(ns, cont.index, &e3) < 0)
 		ndl_error_clear(&e3);
 	return r;
 }
@@ -386,121 +379,64 @@ static int container_sysctls(struct netlink_sock *cs, int cont_index, int netns_
 	return r;
 }
 
-/* The route for rt: its own gateway, else the first IP's gateway of its
- * family (reference ipam.ConfigureIface). */
-static void route_for(const struct cni_route *rt, int oif, const struct cni_ip *v4gw,
-		      const struct cni_ip *v6gw, struct netlink_route *nr, const struct cni_ip **ret_gw)
-{
-	memset(nr, 0, sizeof(*nr));
-	nr->family = rt->dst.ip.family;
-	struct cni_ipnet dst;
-	cni_ipnet_mask(&rt->dst, &dst);
-	memcpy(nr->dst, dst.ip.addr, 16);
-	nr->dst_len = rt->dst.prefix;
-	nr->oif = oif;
-	const struct cni_ip *gw = rt->gw.family ? &rt->gw : NULL;
-	if (!gw)
-		gw = nr->family == AF_INET ? v4gw : v6gw;
-	if (gw) {
-		nr->has_gw = true;
-		memcpy(nr->gw, gw->addr, 16);
-	}
-	*ret_gw = gw;
-}
-
-static int route_failed(const struct cni_route *rt, const struct cni_ip *gw, const char *ifname,
-			ndl_error_t *err)
-{
-	char b1[CNI_IPNET_STRLEN], b2[CNI_IPNET_STRLEN];
-	return ndl_error_wrap(err, "failed to add route '%s via %s dev %s'",
-			      cni_ipnet_format(&rt->dst, b1), gw ? cni_ip_format(gw, b2) : "<nil>",
-			      ifname);
-}
-
-/* reference ipam.ConfigureIface: addresses, link up, DAD settle, routes.
- * Addresses, link up and (without IPv6 gateways to settle first) the
- * routes go to the kernel as one batch (see netlink.h for why). */
+/* reference ipam.ConfigureIface: addresses, link up, DAD settle, routes. */
 static int configure_iface(struct netlink_sock *cs, const struct netlink_link *cont,
 			   const struct cni_result *res, ndl_error_t *err)
 {
 	const struct cni_ip *v4gw = NULL, *v6gw = NULL;
-	char b1[CNI_IPNET_STRLEN];
-	struct netlink_batch *b = netlink_batch_new();
-	size_t addr_ip[NETLINK_BATCH_MAX];
-	int r = 0;
+	char b1[CNI_IPNET_STRLEN], b2[CNI_IPNET_STRLEN];
 	for (size_t i = 0; i < res->n_ips; i++) {
 		const struct cni_ipconfig *ipc = &res->ips[i];
 		if (ipc->interface < 0)
 			continue;
 		if ((size_t)ipc->interface >= res->n_interfaces ||
-		    strcmp(res->interfaces[ipc->interface].name, cont->name) != 0) {
-			r = ndl_error_setf(err, EINVAL,
-					   "failed to add IP addr %s to \"%s\": invalid interface "
-					   "index",
-					   cni_ipnet_format(&ipc->address, b1), cont->name);
-			goto out;
-		}
-		if (i >= NETLINK_BATCH_MAX / 2) {
-			r = ndl_error_setf(err, EINVAL, "too many IP addresses (%zu)", res->n_ips);
-			goto out;
-		}
+		    strcmp(res->interfaces[ipc->interface].name, cont->name) != 0)
+			return ndl_error_setf(
+			    err, EINVAL,
+			    "failed to add IP addr %s to \"%s\": invalid interface "
+			    "index",
+			    cni_ipnet_format(&ipc->address, b1), cont->name);
 		struct netlink_addr a;
 		to_nladdr(&ipc->address, cont->index, &a);
-		addr_ip[netlink_batch_addr_add(b, &a)] = i;
+		if (netlink_addr_add(cs, &a, err) < 0)
+			return ndl_error_wrap(err, "failed to add IP addr %s to \"%s\"",
+					      cni_ipnet_format(&ipc->address, b1), cont->name);
 		if (ipc->gateway.family == AF_INET && !v4gw)
 			v4gw = &ipc->gateway;
 		else if (ipc->gateway.family == AF_INET6 && !v6gw)
 			v6gw = &ipc->gateway;
 	}
-	size_t up_pos = netlink_batch_link_set_flags(b, cont->index, IFF_UP, IFF_UP);
-	size_t n_routes_batched = 0;
-	if (!v6gw && res->n_routes <= NETLINK_BATCH_MAX - up_pos - 1) {
-		for (size_t i = 0; i < res->n_routes; i++) {
-			struct netlink_route nr;
-			const struct cni_ip *gw;
-			route_for(&res->routes[i], cont->index, v4gw, v6gw, &nr, &gw);
-			netlink_batch_route_add(b, &nr);
-		}
-		n_routes_batched = res->n_routes;
-	}
-	size_t failed;
-	r = netlink_batch_run(cs, b, &failed, err);
-	if (r < 0) {
-		if (failed < up_pos) {
-			ndl_error_wrap(err, "failed to add IP addr %s to \"%s\"",
-				       cni_ipnet_format(&res->ips[addr_ip[failed]].address, b1),
-				       cont->name);
-		} else if (failed == up_pos) {
-			ndl_error_wrap(err, "failed to set \"%s\" UP", cont->name);
-		} else {
-			const struct cni_route *rt = &res->routes[failed - up_pos - 1];
-			struct netlink_route nr;
-			const struct cni_ip *gw;
-			route_for(rt, cont->index, v4gw, v6gw, &nr, &gw);
-			route_failed(rt, gw, cont->name, err);
-		}
-		goto out;
-	}
+	if (netlink_link_set_up(cs, cont->index, err) < 0)
+		return ndl_error_wrap(err, "failed to set \"%s\" UP", cont->name);
 	if (v6gw) {
 		/* As the reference: wait out DAD, but a slow DAD is not fatal. */
 		ndl_error_t ign = NDL_ERROR_INIT;
 		(void)netlink_addr_settle(cs, cont->index, 10000, &ign);
 		ndl_error_clear(&ign);
 	}
-	for (size_t i = n_routes_batched; i < res->n_routes; i++) {
+	for (size_t i = 0; i < res->n_routes; i++) {
 		const struct cni_route *rt = &res->routes[i];
 		struct netlink_route nr;
-		const struct cni_ip *gw;
-		route_for(rt, cont->index, v4gw, v6gw, &nr, &gw);
-		r = netlink_route_add(cs, &nr, err);
-		if (r < 0) {
-			route_failed(rt, gw, cont->name, err);
-			goto out;
+		memset(&nr, 0, sizeof(nr));
+		nr.family = rt->dst.ip.family;
+		struct cni_ipnet dst;
+		cni_ipnet_mask(&rt->dst, &dst);
+		memcpy(nr.dst, dst.ip.addr, 16);
+		nr.dst_len = rt->dst.prefix;
+		nr.oif = cont->index;
+		const struct cni_ip *gw = rt->gw.family ? &rt->gw : NULL;
+		if (!gw)
+			gw = nr.family == AF_INET ? v4gw : v6gw;
+		if (gw) {
+			nr.has_gw = true;
+			memcpy(nr.gw, gw->addr, 16);
 		}
+		if (netlink_route_add(cs, &nr, err) < 0)
+			return ndl_error_wrap(err, "failed to add route '%s via %s dev %s'",
+					      cni_ipnet_format(&rt->dst, b1),
+					      gw ? cni_ip_format(gw, b2) : "<nil>", cont->name);
 	}
-out:
-	netlink_batch_free(b);
-	return r;
+	return 0;
 }
 
 /* ---- ADD --------------------------------------------------------------- */
@@ -652,7 +588,7 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	}
 
 	struct netlink_link host, cont;
-	r = setup_veth(&cs, &hs, netns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
+	r = setup_veth(&cs, &hs, host_ns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
 		       c.has_mac ? c.mac : NULL, &host, &cont, err);
 	if (r < 0)
 		goto out;
@@ -715,6 +651,26 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		if (r < 0)
 			goto out;
 
+		/* The port must be up before the container can talk. The
+		 * reference checks at 0, 50, 550, 1550 and 2550 ms; the state
+		 * usually flips within a millisecond, so poll finely (doubling
+		 * from 1 ms) up to the same 2550 ms limit. */
+		for (int waited = 0, step = 1;; step = step < 64 ? step * 2 : 64) {
+			struct netlink_link hv;
+			r = netlink_link_get(&hs, host.name, 0, &hv, err);
+			if (r < 0)
+				goto out;
+			if (hv.operstate == IF_OPER_UP)
+				break;
+			if (waited >= 2550) {
+				r = ndl_error_setf(err, EIO, "bridge port in error state: %u",
+						   hv.operstate);
+				goto out;
+			}
+			sleep_ms(step);
+			waited += step;
+		}
+
 		if (c.is_gw) {
 			struct gw_info *fams[2] = {&v4, &v6};
 			bool vlan_added = false;
@@ -763,29 +719,6 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 					}
 				}
 			}
-		}
-
-		/* The port must be up before the container can talk. Checked
-		 * after the gateway address and forwarding (the reference checks
-		 * first): the kernel brings the port's operstate up from a work
-		 * item that needs the RTNL, and this way it usually has. The
-		 * reference checks at 0, 50, 550, 1550 and 2550 ms; the state
-		 * usually flips within a millisecond, so poll finely (doubling
-		 * from 1 ms) up to the same 2550 ms limit. */
-		for (int waited = 0, step = 1;; step = step < 64 ? step * 2 : 64) {
-			struct netlink_link hv;
-			r = netlink_link_get(&hs, host.name, 0, &hv, err);
-			if (r < 0)
-				goto out;
-			if (hv.operstate == IF_OPER_UP)
-				break;
-			if (waited >= 2550) {
-				r = ndl_error_setf(err, EIO, "bridge port in error state: %u",
-						   hv.operstate);
-				goto out;
-			}
-			sleep_ms(step);
-			waited += step;
 		}
 
 		if (c.ip_masq) {

@@ -432,22 +432,17 @@ int netlink_bridge_add(struct netlink_sock *s, const char *name, int mtu, bool v
 }
 
 int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer, int peer_netns_fd,
-		     int mtu, const uint8_t *peer_mac, bool up, int master, struct netlink_link *ret,
-		     bool *ret_set, ndl_error_t *err)
+		     int mtu, const uint8_t *mac, ndl_error_t *err)
 {
 	struct req r;
-	struct ifinfomsg *ifi = link_req(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, 0);
-	if (up) {
-		ifi->ifi_flags = IFF_UP;
-		ifi->ifi_change = IFF_UP;
-	}
+	link_req(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
 	attr_put_str(&r, IFLA_IFNAME, name);
 	if (mtu > 0)
 		attr_put_u32(&r, IFLA_MTU, (uint32_t)mtu);
 	/* The reference creates both ends with txqueuelen 0 (Go zero value). */
 	attr_put_u32(&r, IFLA_TXQLEN, 0);
-	if (master > 0)
-		attr_put_u32(&r, IFLA_MASTER, (uint32_t)master);
+	if (mac)
+		attr_put(&r, IFLA_ADDRESS, mac, 6);
 	struct rtattr *li = nest_start(&r, IFLA_LINKINFO);
 	attr_put_str(&r, IFLA_INFO_KIND, "veth");
 	struct rtattr *d = nest_start(&r, IFLA_INFO_DATA);
@@ -458,22 +453,14 @@ int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer,
 	attr_put_u32(&r, IFLA_TXQLEN, 0);
 	if (mtu > 0)
 		attr_put_u32(&r, IFLA_MTU, (uint32_t)mtu);
-	if (peer_mac)
-		attr_put(&r, IFLA_ADDRESS, peer_mac, 6);
 	if (peer_netns_fd >= 0)
 		attr_put_u32(&r, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
 	nest_end(&r, p);
 	nest_end(&r, d);
 	nest_end(&r, li);
-	struct netlink_link l;
-	memset(&l, 0, sizeof(l));
-	l.index = -1;
-	int rc = nl_do(s, &r, parse_link, &l, err);
+	int rc = nl_do(s, &r, NULL, NULL, err);
 	if (rc < 0)
 		return ndl_error_wrap(err, "add veth %s/%s", name, peer);
-	*ret_set = l.index > 0;
-	if (*ret_set)
-		*ret = l;
 	return 0;
 }
 
@@ -890,142 +877,6 @@ int netlink_route_add(struct netlink_sock *s, const struct netlink_route *rt, nd
 	int rc = nl_do(s, &r, NULL, NULL, err);
 	if (rc < 0)
 		return route_error(rt, err);
-	return 0;
-}
-
-/* ---- batches ----------------------------------------------------------- */
-
-enum batch_kind { BATCH_ADDR, BATCH_LINK_FLAGS, BATCH_ROUTE };
-
-struct batch_item {
-	enum batch_kind kind;
-	struct netlink_addr addr;
-	struct netlink_route route;
-	int index;
-	struct req r;
-};
-
-struct netlink_batch {
-	struct batch_item items[NETLINK_BATCH_MAX];
-	size_t n;
-};
-
-struct netlink_batch *netlink_batch_new(void)
-{
-	return xcalloc(1, sizeof(struct netlink_batch));
-}
-
-void netlink_batch_free(struct netlink_batch *b)
-{
-	free(b);
-}
-
-static struct batch_item *batch_next(struct netlink_batch *b, enum batch_kind kind)
-{
-	/* The callers add at most a container's addresses, one link change
-	 * and its routes; more is a programming error. */
-	if (b->n >= NETLINK_BATCH_MAX)
-		abort();
-	struct batch_item *it = &b->items[b->n++];
-	it->kind = kind;
-	return it;
-}
-
-size_t netlink_batch_addr_add(struct netlink_batch *b, const struct netlink_addr *a)
-{
-	struct batch_item *it = batch_next(b, BATCH_ADDR);
-	it->addr = *a;
-	build_addr(&it->r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, a);
-	return b->n - 1;
-}
-
-size_t netlink_batch_link_set_flags(struct netlink_batch *b, int index, unsigned flags,
-				    unsigned mask)
-{
-	struct batch_item *it = batch_next(b, BATCH_LINK_FLAGS);
-	it->index = index;
-	struct ifinfomsg *ifi = link_req(&it->r, RTM_NEWLINK, 0, index);
-	ifi->ifi_flags = flags;
-	ifi->ifi_change = mask;
-	return b->n - 1;
-}
-
-size_t netlink_batch_route_add(struct netlink_batch *b, const struct netlink_route *rt)
-{
-	struct batch_item *it = batch_next(b, BATCH_ROUTE);
-	it->route = *rt;
-	build_route(&it->r, rt);
-	return b->n - 1;
-}
-
-int netlink_batch_run(struct netlink_sock *s, struct netlink_batch *b, size_t *failed,
-		      ndl_error_t *err)
-{
-	*failed = b->n;
-	if (b->n == 0)
-		return 0;
-	size_t total = 0;
-	for (size_t i = 0; i < b->n; i++)
-		total += NLMSG_ALIGN(b->items[i].r.h->nlmsg_len);
-	cleanup_free char *out = xcalloc(1, total);
-	uint32_t first = s->seq + 1;
-	size_t off = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		struct nlmsghdr *h = b->items[i].r.h;
-		h->nlmsg_flags |= NLM_F_ACK;
-		h->nlmsg_seq = ++s->seq;
-		memcpy(out + off, h, h->nlmsg_len);
-		off += NLMSG_ALIGN(h->nlmsg_len);
-	}
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	ssize_t n;
-	do
-		n = sendto(s->fd, out, total, 0, (struct sockaddr *)&sa, sizeof(sa));
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return ndl_error_set(err, errno, "netlink: send");
-
-	/* One ACK or error per request, in order; keep the first error. */
-	int errs[NETLINK_BATCH_MAX] = {0};
-	size_t acked = 0;
-	cleanup_free char *buf = xmalloc(RECV_SIZE);
-	while (acked < b->n) {
-		do
-			n = recv(s->fd, buf, RECV_SIZE, 0);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return ndl_error_set(err, errno, "netlink: recv");
-		if (n == 0)
-			return ndl_error_setf(err, EIO, "netlink: socket closed");
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq < first ||
-			    h->nlmsg_seq > s->seq)
-				continue;
-			struct nlmsgerr *e = NLMSG_DATA(h);
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-				return ndl_error_setf(err, EIO, "netlink: short error message");
-			errs[h->nlmsg_seq - first] = e->error;
-			acked++;
-		}
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		if (errs[i] == 0)
-			continue;
-		*failed = i;
-		struct batch_item *it = &b->items[i];
-		ndl_error_set(err, -errs[i], "netlink");
-		char a[64];
-		switch (it->kind) {
-		case BATCH_ADDR:
-			return ndl_error_wrap(err, "add address %s",
-					      addr_str(&it->addr, a, sizeof(a)));
-		case BATCH_LINK_FLAGS:
-			return ndl_error_wrap(err, "set flags on link %d", it->index);
-		case BATCH_ROUTE:
-			return route_error(&it->route, err);
-		}
-	}
 	return 0;
 }
 

@@ -84,15 +84,9 @@ int netlink_bridge_add(struct netlink_sock *s, const char *name, int mtu, bool v
 
 /* Create a veth pair in the socket's namespace: `name` stays there, `peer`
  * is created directly inside the namespace peer_netns_fd (-1: same
- * namespace), with MAC peer_mac (6 bytes) when not NULL. txqueuelen 0 like
- * the reference. `name` is created up (when up) and enslaved to master
- * (an ifindex, 0: none) in the same request, in the order the kernel
- * applies them: up, then master. When the kernel echoes the new link
- * (NLM_F_ECHO, Linux >= 6.2), *ret gets it and *ret_set is true; older
- * kernels leave *ret_set false and the caller looks the link up. */
+ * namespace). mac (6 bytes) may be NULL. txqueuelen 0 like the reference. */
 int netlink_veth_add(struct netlink_sock *s, const char *name, const char *peer, int peer_netns_fd,
-		     int mtu, const uint8_t *peer_mac, bool up, int master, struct netlink_link *ret,
-		     bool *ret_set, ndl_error_t *err);
+		     int mtu, const uint8_t *mac, ndl_error_t *err);
 
 int netlink_link_del(struct netlink_sock *s, int index, ndl_error_t *err);
 
@@ -184,29 +178,6 @@ int netlink_sysctl_read(const char *key, char *buf, size_t size, ndl_error_t *er
 #define NETLINK_MAC_STRLEN (32 * 3)
 const char *netlink_mac_format(const uint8_t *mac, int len, char *buf);
 int netlink_mac_parse(const char *s, uint8_t mac[6]);
-
-/* Batches: requests sent in one sendmsg, which the kernel processes back
- * to back. A link brought up in a batch has its routes added right after,
- * before the work the kernel queues at link-up (IPv6 DAD completion,
- * router solicitations and MLD reports flooded over the bridge with the
- * RTNL held) can take the RTNL first: sent one by one, the route add waits
- * for that work (0.2-1 ms on a bridge with 150 ports). The kernel goes on
- * after a failed request, so a batch should hold only steps whose failure
- * makes the caller undo all of them anyway. */
-#define NETLINK_BATCH_MAX 64
-struct netlink_batch;
-struct netlink_batch *netlink_batch_new(void);
-void netlink_batch_free(struct netlink_batch *b);
-/* Each returns the request's position in the batch. */
-size_t netlink_batch_addr_add(struct netlink_batch *b, const struct netlink_addr *a);
-size_t netlink_batch_link_set_flags(struct netlink_batch *b, int index, unsigned flags,
-				    unsigned mask);
-size_t netlink_batch_route_add(struct netlink_batch *b, const struct netlink_route *rt);
-/* Send all and collect every answer. On failure returns the first failed
- * request's error (worded as the single-request call words it) and sets
- * *failed to its position; on success *failed is the batch size. */
-int netlink_batch_run(struct netlink_sock *s, struct netlink_batch *b, size_t *failed,
-		      ndl_error_t *err);
 
 /* close_range(2) through syscall(): the plugins are also built against
  * musl, whose headers do not declare the wrapper. */
