@@ -93,7 +93,7 @@ struct worker {
 	int64_t gc_next_ns;
 	/* The PodStatus of the last sync and the spec it was computed for:
 	 * /pods pairs them in a shallow copy of the spec's JSON when it is
-	 * rebuilt (a deep copy of every pod's JSON kept per worker was ~1/4 of
+	 * rebuilt (a deep copy of every pod's JSON kept per worker was ~1/5 of
 	 * nodelet's heap at 100 pods). */
 	json_t *status;
 	struct pod *status_pod;

@@ -1,7 +1,8 @@
-/* The kubelet's pod lifecycle over any CRI v1 runtime: one worker thread per
- * pod (create the sandbox, init containers in order, app containers,
- * restarts with back-off, in-place restart of a changed container, graceful
- * termination with preStop), a periodic relist that adopts what the runtime
+/* The kubelet's pod lifecycle over any CRI v1 runtime: a worker per pod,
+ * its syncs run by a bounded thread pool (create the sandbox, init
+ * containers in order, app containers, restarts with back-off, in-place
+ * restart of a changed container, graceful termination with preStop), a
+ * periodic relist that adopts what the runtime
  * already runs (matched by the io.kubernetes.pod.uid label) and stops pods
  * no source wants, volumes (emptyDir, hostPath, downwardAPI) and the pod
  * status the read-only /pods endpoint serves. */
