@@ -205,6 +205,8 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 	size_t i;
 	json_t *s;
 	bool any = false;
+	const json_t *newest = NULL;
+	size_t n_ready = 0;
 	json_array_foreach(sandboxes, i, s)
 	{
 		const json_t *md = json_object_get(s, "metadata");
@@ -212,7 +214,15 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 		if (!any || at > max_attempt)
 			max_attempt = at;
 		any = true;
+		if (!newest || jint(s, "created_at") > jint(newest, "created_at"))
+			newest = s;
+		const char *st = json_string_value(json_object_get(s, "state"));
+		n_ready += !st || strcmp(st, "SANDBOX_READY") == 0;
 	}
+	/* podSandboxChanged: more than one ready sandbox, or a newer one that
+	 * is not ready, also means a new sandbox (every container killed). */
+	if (sb && (n_ready > 1 || newest != sb))
+		sb = NULL;
 	if (!sb) {
 		/* No ready sandbox: (re)create it unless the pod already finished
 		 * under restartPolicy Never/OnFailure (podSandboxChanged). */

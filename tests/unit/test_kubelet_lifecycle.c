@@ -140,6 +140,42 @@ static void test_sandbox_not_ready_recreated(void **st)
 	kl_pod_actions_free(&a);
 }
 
+/* podSandboxChanged: two ready sandboxes, or a ready one older than a
+ * sandbox that is not ready, need a new sandbox too. */
+static void test_sandbox_ready_count_and_newest(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(POD2);
+	struct kl_observed c[] = {ctr("c1", "a", "s1", 1, 0, 0, 0), ctr("c2", "b", "s1", 1, 0, 0, 0)};
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a = {0};
+	/* One ready sandbox: nothing to do. */
+	cleanup_json json_t *one = json_pack("[{s:s,s:{s:i},s:s}]", "id", "s1", "metadata", "attempt",
+					     0, "created_at", "100");
+	kl_compute_pod_actions(p, one, c, 2, &bt, T0, &a);
+	assert_false(a.create_sandbox);
+	assert_false(a.kill_pod);
+	/* Two ready. */
+	cleanup_json json_t *two = json_pack("[{s:s,s:{s:i},s:s},{s:s,s:{s:i},s:s}]", "id", "s1",
+					     "metadata", "attempt", 0, "created_at", "100", "id",
+					     "s2", "metadata", "attempt", 1, "created_at", "200");
+	kl_compute_pod_actions(p, two, c, 2, &bt, T0, &a);
+	assert_true(a.create_sandbox);
+	assert_true(a.kill_pod);
+	assert_int_equal(a.attempt, 2);
+	/* The newest is not ready, an older one is. */
+	cleanup_json json_t *stale = json_pack(
+		"[{s:s,s:{s:i},s:s},{s:s,s:{s:i},s:s,s:s}]", "id", "s1", "metadata", "attempt", 0,
+		"created_at", "100", "id", "s2", "metadata", "attempt", 1, "created_at", "200",
+		"state", "SANDBOX_NOTREADY");
+	kl_compute_pod_actions(p, stale, c, 2, &bt, T0, &a);
+	assert_true(a.create_sandbox);
+	assert_true(a.kill_pod);
+	assert_int_equal(a.attempt, 2);
+	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
+}
+
 /* podSandboxChanged: only the network namespace mode counts. */
 static void test_sandbox_netns_changed(void **state)
 {
@@ -687,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_actions_sized_by_pod),
 		cmocka_unit_test(test_sandbox_not_ready_recreated),
 		cmocka_unit_test(test_sandbox_netns_changed),
+		cmocka_unit_test(test_sandbox_ready_count_and_newest),
 		cmocka_unit_test(test_running_unchanged_no_action),
 		cmocka_unit_test(test_unknown_container_killed),
 		cmocka_unit_test(test_init_containers_in_order),
