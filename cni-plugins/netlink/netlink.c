@@ -746,31 +746,26 @@ int netlink_addr_list(struct netlink_sock *s, int ifindex, int family, struct ne
 	return 0;
 }
 
-static void build_addr(struct req *r, uint16_t type, uint16_t flags, const struct netlink_addr *a)
+static int addr_req(struct netlink_sock *s, uint16_t type, uint16_t flags,
+		    const struct netlink_addr *a, ndl_error_t *err)
 {
-	req_init(r, type, flags);
-	struct ifaddrmsg *ifa = req_put(r, sizeof(*ifa));
+	struct req r;
+	req_init(&r, type, flags);
+	struct ifaddrmsg *ifa = req_put(&r, sizeof(*ifa));
 	ifa->ifa_family = (uint8_t)a->family;
 	ifa->ifa_prefixlen = (uint8_t)a->prefixlen;
 	ifa->ifa_index = (uint32_t)a->ifindex;
 	ifa->ifa_scope = a->scope;
 	size_t alen = a->family == AF_INET ? 4 : 16;
-	attr_put(r, IFA_LOCAL, a->addr, alen);
-	attr_put(r, IFA_ADDRESS, a->addr, alen);
+	attr_put(&r, IFA_LOCAL, a->addr, alen);
+	attr_put(&r, IFA_ADDRESS, a->addr, alen);
 	if (type == RTM_NEWADDR && a->family == AF_INET && a->prefixlen < 31) {
 		uint32_t ip;
 		memcpy(&ip, a->addr, 4);
 		uint32_t mask = a->prefixlen ? htonl(~0u << (32 - a->prefixlen)) : 0;
 		uint32_t brd = ip | ~mask;
-		attr_put(r, IFA_BROADCAST, &brd, 4);
+		attr_put(&r, IFA_BROADCAST, &brd, 4);
 	}
-}
-
-static int addr_req(struct netlink_sock *s, uint16_t type, uint16_t flags,
-		    const struct netlink_addr *a, ndl_error_t *err)
-{
-	struct req r;
-	build_addr(&r, type, flags, a);
 	return nl_do(s, &r, NULL, NULL, err);
 }
 
@@ -840,10 +835,11 @@ int netlink_addr_settle(struct netlink_sock *s, int ifindex, int timeout_ms, ndl
 
 /* ---- routes ------------------------------------------------------------ */
 
-static void build_route(struct req *r, const struct netlink_route *rt)
+int netlink_route_add(struct netlink_sock *s, const struct netlink_route *rt, ndl_error_t *err)
 {
-	req_init(r, RTM_NEWROUTE, NLM_F_CREATE);
-	struct rtmsg *m = req_put(r, sizeof(*m));
+	struct req r;
+	req_init(&r, RTM_NEWROUTE, NLM_F_CREATE);
+	struct rtmsg *m = req_put(&r, sizeof(*m));
 	m->rtm_family = (uint8_t)rt->family;
 	m->rtm_dst_len = (uint8_t)rt->dst_len;
 	m->rtm_table = RT_TABLE_MAIN;
@@ -852,31 +848,21 @@ static void build_route(struct req *r, const struct netlink_route *rt)
 	m->rtm_type = RTN_UNICAST;
 	size_t alen = rt->family == AF_INET ? 4 : 16;
 	if (rt->dst_len > 0)
-		attr_put(r, RTA_DST, rt->dst, alen);
+		attr_put(&r, RTA_DST, rt->dst, alen);
 	if (rt->has_gw)
-		attr_put(r, RTA_GATEWAY, rt->gw, alen);
+		attr_put(&r, RTA_GATEWAY, rt->gw, alen);
 	if (rt->oif)
-		attr_put_u32(r, RTA_OIF, (uint32_t)rt->oif);
+		attr_put_u32(&r, RTA_OIF, (uint32_t)rt->oif);
 	if (rt->priority)
-		attr_put_u32(r, RTA_PRIORITY, rt->priority);
-}
-
-static int route_error(const struct netlink_route *rt, ndl_error_t *err)
-{
-	char d[INET6_ADDRSTRLEN], g[INET6_ADDRSTRLEN] = "<nil>";
-	inet_ntop(rt->family, rt->dst, d, sizeof(d));
-	if (rt->has_gw)
-		inet_ntop(rt->family, rt->gw, g, sizeof(g));
-	return ndl_error_wrap(err, "add route %s/%d via %s", d, rt->dst_len, g);
-}
-
-int netlink_route_add(struct netlink_sock *s, const struct netlink_route *rt, ndl_error_t *err)
-{
-	struct req r;
-	build_route(&r, rt);
+		attr_put_u32(&r, RTA_PRIORITY, rt->priority);
 	int rc = nl_do(s, &r, NULL, NULL, err);
-	if (rc < 0)
-		return route_error(rt, err);
+	if (rc < 0) {
+		char d[INET6_ADDRSTRLEN], g[INET6_ADDRSTRLEN] = "<nil>";
+		inet_ntop(rt->family, rt->dst, d, sizeof(d));
+		if (rt->has_gw)
+			inet_ntop(rt->family, rt->gw, g, sizeof(g));
+		return ndl_error_wrap(err, "add route %s/%d via %s", d, rt->dst_len, g);
+	}
 	return 0;
 }
 

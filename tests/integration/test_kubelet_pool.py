@@ -10,7 +10,7 @@ import time
 import pytest
 
 import harness
-from test_kubelet_pods import BB, RUNTIMES, Env, images, manifest  # noqa: F401 (fixture)
+from test_kubelet_pods import BB, env, images, manifest  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow]
 
@@ -18,18 +18,6 @@ LOOP = "trap 'exit 0' TERM; while true; do sleep 1; done"
 STUBBORN = "trap '' TERM; while true; do sleep 1; done"
 N = 24
 POOL_MAX = 32
-
-
-@pytest.fixture(params=RUNTIMES)
-def env(request, netns, tmp_path, images):  # noqa: F811
-    e = Env(request.param, str(tmp_path), images)
-    try:
-        e.start()
-    except Exception:
-        e.stop()
-        raise
-    yield e
-    e.stop()
 
 
 def threads(pid, name):

@@ -11,25 +11,13 @@ import time
 import pytest
 
 import criclient
-from test_kubelet_pods import BB, RUNTIMES, Env, images, manifest  # noqa: F401 (fixture)
+from test_kubelet_pods import BB, env, images, manifest  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow]
 
 # Generous for a loaded 2-core machine; before publication on sync the lag
 # was the relist period (~1 s, p50 1024 ms on nodelet-cri).
 BOUND_S = 0.3
-
-
-@pytest.fixture(params=RUNTIMES)
-def env(request, netns, tmp_path, images):  # noqa: F811
-    e = Env(request.param, str(tmp_path), images)
-    try:
-        e.start()
-    except Exception:
-        e.stop()
-        raise
-    yield e
-    e.stop()
 
 
 def first_seen(pred, stop, out, key):
