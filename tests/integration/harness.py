@@ -12,6 +12,7 @@ changed them fails.
 """
 import ctypes
 import ctypes.util
+import gc
 import json
 import os
 import shutil
@@ -56,6 +57,29 @@ def require_private_netns():
         raise RuntimeError(
             "network rule: this test must run in a network namespace it created "
             "(mark it @pytest.mark.network or use the netns fixture)")
+
+
+def thread_names():
+    names = []
+    for t in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{t}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return names
+
+
+def wait_single_threaded(timeout=20.0):
+    """Wait until this process has one thread (lingering grpcio threads exit
+    once their channels are collected); raises with the threads' names."""
+    deadline = time.monotonic() + timeout
+    while len(os.listdir("/proc/self/task")) > 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError("threads still running, cannot leave the mount namespace: "
+                               + ", ".join(thread_names()))
+        gc.collect()
+        time.sleep(0.02)
 
 
 class Sandbox:
@@ -110,6 +134,10 @@ class Sandbox:
             os.close(self._net)
             self._net = None
         if self._mnt is not None:
+            # The kernel refuses a mount-namespace switch (EINVAL) while the
+            # process has other threads sharing its fs_struct. grpcio's
+            # threads outlive a closed channel by up to a second or so.
+            wait_single_threaded()
             _check(_libc.setns(self._mnt, CLONE_NEWNS), "setns back to original mnt")
             os.close(self._mnt)
             self._mnt = None
