@@ -55,14 +55,8 @@ def _close_conns(netns):
     yield
     while _CONNS:
         _CONNS.pop().close()
-    # gRPC's own threads (timers, event engine) linger a while after the
-    # last channel is closed, longer after reconnect attempts to a killed
-    # daemon: wait for them, or leaving the mount namespace fails (EINVAL).
-    import gc
-    end = time.monotonic() + 20
-    while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < end:
-        gc.collect()
-        time.sleep(0.1)
+    # The harness waits for gRPC's lingering threads when the test leaves
+    # its namespaces.
 
 
 def _shut(sock, thread):
