@@ -56,8 +56,20 @@ int bridge_nft_masq_teardown(int fd, int family, const struct cni_ipnet *ips, si
  * Callers decide once per command and pass the answer on, so an ADD and
  * its rollback never mix the two ways. */
 bool bridge_ipam_in_process(const struct skel_ctx *ctx);
-/* ADD in-process (only when bridge_ipam_in_process): the result as the
- * exec'd plugin's would be read back. */
-int bridge_ipam_add_in_process(struct skel_ctx *ctx, struct cni_result **ret, ndl_error_t *err);
+/* ADD of the IPAM in two halves, so that it can proceed while the veth
+ * pair is made: start execs a foreign plugin (which then runs as its own
+ * process); finish collects its result, or runs our host-local in this
+ * process (on whatever thread calls it). The result is the one the exec'd
+ * plugin's stdout would give. finish must be called once after a
+ * successful start, also on failure paths (a lease the IPAM made then goes
+ * in the rollback). */
+struct bridge_ipam_add {
+	struct skel_ctx *ctx;
+	bool in_process, started;
+	struct cni_plugin_run run; /* exec'd */
+};
+int bridge_ipam_add_start(struct skel_ctx *ctx, bool in_process, struct bridge_ipam_add *a,
+			  ndl_error_t *err);
+int bridge_ipam_add_finish(struct bridge_ipam_add *a, struct cni_result **ret, ndl_error_t *err);
 /* DEL, CHECK, GC or STATUS of the IPAM, in-process or exec'd. */
 int bridge_ipam(struct skel_ctx *ctx, enum cni_command cmd, bool in_process, ndl_error_t *err);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ip.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,17 +20,11 @@
 #include "lib/json.h"
 #include "lib/xalloc.h"
 
-/* IF_OPER_UP from linux/if.h (RFC 2863 operational state). */
+/* IF_OPER_* from linux/if.h (RFC 2863 operational state). */
 #ifndef IF_OPER_UP
+#define IF_OPER_UNKNOWN 0
 #define IF_OPER_UP 6
 #endif
-
-static void sleep_ms(int ms)
-{
-	struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&d, &d) < 0 && errno == EINTR)
-		;
-}
 
 static void fmt_mac(const struct netlink_link *l, char *buf)
 {
@@ -113,8 +108,9 @@ static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
  * the bridge, hairpin and vlan configured. */
 static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host_ns_fd,
 		      const struct netlink_link *br, const char *name, int mtu, bool hairpin,
-		      int vlan, const uint8_t *mac, struct netlink_link *ret_host,
-		      struct netlink_link *ret_cont, ndl_error_t *err)
+		      int vlan, const uint8_t *mac, void (*made)(void *), void *made_arg,
+		      struct netlink_link *ret_host, struct netlink_link *ret_cont,
+		      ndl_error_t *err)
 {
 	char peer[16];
 	int r = -EEXIST;
@@ -137,6 +133,8 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host
 	}
 	if (r < 0)
 		return ndl_error_setf(err, EEXIST, "failed to find a unique veth name");
+	if (made)
+		made(made_arg);
 
 	struct netlink_link cont, host;
 	if (netlink_link_get(ns, name, 0, &cont, err) < 0)
@@ -205,7 +203,8 @@ static int ensure_vlan_iface(struct netlink_sock *hs, const struct netlink_link 
 		return ndl_error_wrap(err, "failed to find interface \"%s\"", name);
 	ndl_error_clear(err);
 	struct netlink_link host, gw;
-	if (setup_veth(hs, hs, -1, br, name, br->mtu, false, vlan, NULL, &host, &gw, err) < 0)
+	if (setup_veth(hs, hs, -1, br, name, br->mtu, false, vlan, NULL, NULL, NULL, &host, &gw,
+		       err) < 0)
 		return ndl_error_wrap(err, "faild to create vlan gateway \"%s\"", name);
 	if (netlink_link_set_up(hs, gw.index, err) < 0)
 		return ndl_error_wrap(err, "failed to up \"%s\"", name);
@@ -322,19 +321,16 @@ static bool ip_is_global_unicast(const struct netlink_addr *a)
 
 /* ---- container side -------------------------------------------------- */
 
-/* Sysctls of the container interface. arp_notify (IPv4) goes over the
- * container's netlink socket; the IPv6 ones have no netlink form, and
- * /proc/sys/net follows the calling thread's namespace, so for them this
- * briefly enters the container's and returns to home_fd. */
-static int container_sysctls(struct netlink_sock *cs, int cont_index, int netns_fd, int home_fd,
-			     const struct bridge_conf *c, const char *ifname, bool has_v6,
-			     ndl_error_t *err)
+/* The container interface's sysctls that have no netlink form (the IPv6
+ * ones, and arp_notify when its netlink form is refused). /proc/sys/net
+ * follows the calling thread's namespace, so this enters the container's
+ * and returns to home_fd. */
+static int container_proc_sysctls(int netns_fd, int home_fd, const struct bridge_conf *c,
+				  const char *ifname, bool has_v6, bool arp_notify,
+				  ndl_error_t *err)
 {
 	char key[128];
 	ndl_error_t ign = NDL_ERROR_INIT;
-	bool arp_notify_set =
-	    netlink_ipv4_devconf_set(cs, cont_index, IPV4_DEVCONF_ARP_NOTIFY, 1, &ign) == 0;
-	ndl_error_clear(&ign);
 	if (setns(netns_fd, CLONE_NEWNET) < 0)
 		return ndl_error_set(err, errno, "setns");
 	int r = 0;
@@ -349,7 +345,7 @@ static int container_sysctls(struct netlink_sock *cs, int cont_index, int netns_
 		(void)netlink_sysctl_write(key, "0", &ign);
 	}
 	ndl_error_clear(&ign);
-	if (!arp_notify_set) {
+	if (arp_notify) {
 		snprintf(key, sizeof(key), "net/ipv4/conf/%s/arp_notify", ifname);
 		(void)netlink_sysctl_write(key, "1", &ign);
 		ndl_error_clear(&ign);
@@ -377,6 +373,147 @@ static int container_sysctls(struct netlink_sock *cs, int cont_index, int netns_
 		return ndl_error_set(err, errno, "setns back");
 	}
 	return r;
+}
+
+static bool result_has_v6(const struct cni_result *res)
+{
+	for (size_t i = 0; i < res->n_ips; i++)
+		if (res->ips[i].address.ip.family == AF_INET6)
+			return true;
+	return false;
+}
+
+/* ---- the IPAM side of an ADD, on a thread -------------------------------
+ *
+ * While the main thread makes the veth pair and readies its host end (the
+ * kernel's slowest steps), a second thread runs the IPAM (our host-local
+ * reads every lease file, ~2 us each; a foreign one is an exec'd process
+ * to wait for) and then, once the container interface exists, writes its
+ * /proc/sys settings. Those lookups walk a dentry hash chain that holds
+ * the "ipv6" directory of every network namespace on the node (~0.1 ms at
+ * a few hundred pods); the host end's accept_ra lookup, on the main
+ * thread, pays the same at the same time. Without a thread (pids limit),
+ * everything runs on the main thread at the join, in the same order. */
+
+struct ipam_side {
+	struct bridge_ipam_add ipam;
+	const struct bridge_conf *c;
+	const char *ifname;
+	int netns_fd, home_fd;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int veth; /* 0 not yet, 1 the container interface exists, -1 never will */
+	bool threaded, joined, done; /* done: the thread's results are in */
+	pthread_t thread;
+	/* results */
+	int ipam_r;
+	struct cni_result *ipam_res;
+	ndl_error_t ipam_err;
+	bool sysctls_done;
+	int sysctl_r;
+	ndl_error_t sysctl_err;
+};
+
+static void side_run(struct ipam_side *s, bool wait_veth)
+{
+	if (!wait_veth && s->veth < 0 && s->ipam.in_process) {
+		/* no thread, and the veth part failed: nothing to lease */
+		s->ipam_r = ndl_error_setf(&s->ipam_err, ECANCELED, "IPAM not run");
+		return;
+	}
+	s->ipam_r = bridge_ipam_add_finish(&s->ipam, &s->ipam_res, &s->ipam_err);
+	if (s->ipam_r < 0)
+		return;
+	if (wait_veth) {
+		pthread_mutex_lock(&s->mu);
+		while (s->veth == 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+	}
+	if (s->veth < 0)
+		return;
+	s->sysctl_r = container_proc_sysctls(s->netns_fd, s->home_fd, s->c, s->ifname,
+					     result_has_v6(s->ipam_res), false, &s->sysctl_err);
+	s->sysctls_done = true;
+}
+
+static void *side_thread(void *opaque)
+{
+	struct ipam_side *s = opaque;
+	side_run(s, true);
+	pthread_mutex_lock(&s->mu);
+	s->done = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int side_start(struct skel_ctx *ctx, bool in_process, const struct bridge_conf *c,
+		      int netns_fd, int home_fd, struct ipam_side *s, ndl_error_t *err)
+{
+	*s = (struct ipam_side){.c = c, .ifname = ctx->env.ifname, .netns_fd = netns_fd,
+				.home_fd = home_fd, .ipam_err = NDL_ERROR_INIT,
+				.sysctl_err = NDL_ERROR_INIT};
+	if (bridge_ipam_add_start(ctx, in_process, &s->ipam, err) < 0)
+		return -EINVAL;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr) == 0) {
+		/* far more than the lease scan and the result's round trip use */
+		(void)pthread_attr_setstacksize(&attr, 256 * 1024);
+		s->threaded = pthread_create(&s->thread, &attr, side_thread, s) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	return 0;
+}
+
+static void side_veth(struct ipam_side *s, int state)
+{
+	pthread_mutex_lock(&s->mu);
+	s->veth = state;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void side_veth_made(void *opaque)
+{
+	side_veth(opaque, 1);
+}
+
+/* Wait for the side's results (or produce them here). Afterwards
+ * ipam_r/ipam_res/ipam_err hold the IPAM's outcome; sysctls_done says
+ * whether the container sysctls were written. The thread itself is
+ * reaped in side_free: its exit (~0.1 ms here) need not be waited for. */
+static void side_join(struct ipam_side *s)
+{
+	if (s->joined)
+		return;
+	s->joined = true;
+	if (s->veth == 0)
+		side_veth(s, -1);
+	if (!s->threaded) {
+		side_run(s, false);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void side_free(struct ipam_side *s)
+{
+	if (s->threaded) {
+		pthread_join(s->thread, NULL);
+		s->threaded = false;
+	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	cni_result_free(s->ipam_res);
+	s->ipam_res = NULL;
+	ndl_error_clear(&s->ipam_err);
+	ndl_error_clear(&s->sysctl_err);
 }
 
 /* reference ipam.ConfigureIface: addresses, link up, DAD settle, routes. */
@@ -536,6 +673,21 @@ static void rollback(struct skel_ctx *ctx, struct add_undo *u)
 		ndl_error_clear(&e);
 }
 
+/* The bridge MAC into the result's first interface: it may have changed
+ * when the first port joined (or a vlan gateway port). */
+static int refetch_bridge_mac(struct netlink_sock *hs, const struct bridge_conf *c,
+			      struct cni_result *res, ndl_error_t *err)
+{
+	struct netlink_link br;
+	if (netlink_link_get(hs, c->br_name, 0, &br, err) < 0)
+		return -ENODEV;
+	char mac[NETLINK_MAC_STRLEN];
+	fmt_mac(&br, mac);
+	free(res->interfaces[0].mac);
+	res->interfaces[0].mac = xstrdup(mac);
+	return 0;
+}
+
 int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 {
 	struct bridge_conf c;
@@ -548,12 +700,12 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		return ndl_error_setf(
 		    err, EINVAL, "cannot set hairpin mode and promiscuous mode at the same time.");
 
-	struct netlink_sock hs = NETLINK_SOCK_INIT, cs = NETLINK_SOCK_INIT;
+	struct netlink_sock hs = NETLINK_SOCK_INIT, cs = NETLINK_SOCK_INIT, mon = NETLINK_SOCK_INIT;
 	cleanup_close int netns_fd = -1, host_ns_fd = -1;
 	struct cni_result *res = NULL;
 	struct add_undo u = {.cs = &cs};
-	struct cni_plugin_run ipam_run;
-	bool ipam_running = false;
+	struct ipam_side side = {0};
+	bool side_started = false;
 	int r = netlink_open(&hs, err);
 	if (r < 0)
 		goto out;
@@ -573,23 +725,21 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	if (r < 0)
 		goto out;
 
-	/* Our own host-local runs in this process, after the veth pair as in
-	 * the reference. Any other IPAM plugin is started now and left to run
-	 * (exec, lease, exit: ~0.5 ms) while we create the veth pair, the
-	 * slowest kernel step; the reference runs them one after the other.
-	 * Its result is collected below; if the veth part fails first, the
-	 * lease is released again (rollback). */
+	/* The IPAM runs alongside the veth pair's creation (see ipam_side);
+	 * the reference runs one after the other. If the veth part fails, a
+	 * lease it made is released again (rollback). */
 	u.ipam_in_process = layer3 && bridge_ipam_in_process(ctx);
-	if (layer3 && !u.ipam_in_process) {
-		r = cni_ipam_exec_start(&ctx->env, &ctx->conf, CNI_CMD_ADD, &ipam_run, err);
+	if (layer3) {
+		r = side_start(ctx, u.ipam_in_process, &c, netns_fd, host_ns_fd, &side, err);
 		if (r < 0)
 			goto out;
-		ipam_running = true;
+		side_started = true;
 	}
 
 	struct netlink_link host, cont;
 	r = setup_veth(&cs, &hs, host_ns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
-		       c.has_mac ? c.mac : NULL, &host, &cont, err);
+		       c.has_mac ? c.mac : NULL, layer3 ? side_veth_made : NULL, &side, &host,
+		       &cont, err);
 	if (r < 0)
 		goto out;
 	u.cont_index = cont.index;
@@ -612,16 +762,23 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		u.spoof = true;
 	}
 
+	/* Link notifications of the host namespace, from before the container
+	 * end goes up (see the port state wait below); without them, poll. */
+	ndl_error_t mon_err = NDL_ERROR_INIT;
+	if (netlink_open(&mon, &mon_err) < 0 || netlink_link_watch(&mon, &mon_err) < 0)
+		netlink_close(&mon);
+	ndl_error_clear(&mon_err);
+
 	if (layer3) {
-		struct cni_result *ipam = NULL;
-		if (u.ipam_in_process) {
-			r = bridge_ipam_add_in_process(ctx, &ipam, err);
-		} else {
-			ipam_running = false;
-			r = cni_ipam_exec_finish(&ipam_run, &ipam, err);
-		}
-		if (r < 0)
+		side_join(&side);
+		if (side.ipam_r < 0) {
+			r = side.ipam_r;
+			ndl_error_clear(err);
+			*err = side.ipam_err;
+			side.ipam_err = (ndl_error_t)NDL_ERROR_INIT;
 			goto out;
+		}
+		struct cni_result *ipam = steal_ptr(&side.ipam_res);
 		u.ipam = true;
 		/* Take the IPAM addresses and routes into our result. */
 		res->ips = steal_ptr(&ipam->ips);
@@ -639,37 +796,27 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		r = calc_gateways(res, &c, &v4, &v6, err);
 		if (r < 0)
 			goto out;
-		bool has_v6 = false;
-		for (size_t i = 0; i < res->n_ips; i++)
-			if (res->ips[i].address.ip.family == AF_INET6)
-				has_v6 = true;
-		r = container_sysctls(&cs, cont.index, netns_fd, host_ns_fd, &c, ctx->env.ifname,
-				      has_v6, err);
+		/* arp_notify goes over the container's netlink socket; when
+		 * the kernel refuses that form (or there was no thread) the
+		 * /proc/sys settings are written here, all of them again. */
+		ndl_error_t ign = NDL_ERROR_INIT;
+		bool arp_notify_set = netlink_ipv4_devconf_set(&cs, cont.index,
+							       IPV4_DEVCONF_ARP_NOTIFY, 1, &ign) == 0;
+		ndl_error_clear(&ign);
+		if (!side.sysctls_done || !arp_notify_set) {
+			r = container_proc_sysctls(netns_fd, host_ns_fd, &c, ctx->env.ifname,
+						   result_has_v6(res), !arp_notify_set, err);
+		} else if (side.sysctl_r < 0) {
+			r = side.sysctl_r;
+			ndl_error_clear(err);
+			*err = side.sysctl_err;
+			side.sysctl_err = (ndl_error_t)NDL_ERROR_INIT;
+		}
 		if (r < 0)
 			goto out;
 		r = configure_iface(&cs, &cont, res, err);
 		if (r < 0)
 			goto out;
-
-		/* The port must be up before the container can talk. The
-		 * reference checks at 0, 50, 550, 1550 and 2550 ms; the state
-		 * usually flips within a millisecond, so poll finely (doubling
-		 * from 1 ms) up to the same 2550 ms limit. */
-		for (int waited = 0, step = 1;; step = step < 64 ? step * 2 : 64) {
-			struct netlink_link hv;
-			r = netlink_link_get(&hs, host.name, 0, &hv, err);
-			if (r < 0)
-				goto out;
-			if (hv.operstate == IF_OPER_UP)
-				break;
-			if (waited >= 2550) {
-				r = ndl_error_setf(err, EIO, "bridge port in error state: %u",
-						   hv.operstate);
-				goto out;
-			}
-			sleep_ms(step);
-			waited += step;
-		}
 
 		if (c.is_gw) {
 			struct gw_info *fams[2] = {&v4, &v6};
@@ -747,33 +894,48 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		}
 	}
 
-	/* The bridge MAC may have changed when the first port joined or its
-	 * address was set. */
-	r = netlink_link_get(&hs, c.br_name, 0, &br, err);
+	/* Read while the kernel's link watch (below) still runs: the wait
+	 * changes nothing of the bridge. */
+	r = refetch_bridge_mac(&hs, &c, res, err);
 	if (r < 0)
 		goto out;
-	fmt_mac(&br, mac);
-	free(res->interfaces[0].mac);
-	res->interfaces[0].mac = xstrdup(mac);
+
+	/* The port must be up before the container can talk: the reference
+	 * checks its state at 0, 50, 550, 1550 and 2550 ms, here, after the
+	 * gateway and masquerade work. It flips once the kernel's link watch
+	 * has seen the carrier that bringing the container end up gave (it
+	 * waits for the RTNL, often ~1 ms); the notification of that, watched
+	 * for since before the change, ends the wait at once. */
+	uint8_t state = IF_OPER_UNKNOWN;
+	r = netlink_link_wait_oper_up(&hs, mon.fd >= 0 ? &mon : NULL, host.index, 2550, &state,
+				      err);
+	if (r == -ETIMEDOUT) {
+		ndl_error_clear(err);
+		r = ndl_error_setf(err, EIO, "bridge port in error state: %u", state);
+	}
+	if (r < 0)
+		goto out;
 	if (ctx->conf.has_dns)
 		cni_dns_copy(&res->dns, &ctx->conf.dns);
 
 	r = print_result(res, ctx->conf.version, err);
 out:
-	if (ipam_running) {
-		/* failed while IPAM ran: reap it; a lease it made goes in rollback */
-		ndl_error_t e = NDL_ERROR_INIT;
-		struct cni_result *ipam = NULL;
-		if (cni_ipam_exec_finish(&ipam_run, &ipam, &e) == 0)
-			u.ipam = true;
-		cni_result_free(ipam);
-		ndl_error_clear(&e);
+	if (side_started) {
+		/* failed while the IPAM ran: wait for it; a lease it made goes
+		 * in rollback */
+		if (!side.joined) {
+			side_join(&side);
+			if (side.ipam_r == 0)
+				u.ipam = true;
+		}
+		side_free(&side);
 	}
 	if (r < 0)
 		rollback(ctx, &u);
 	cni_result_free(res);
 	free(u.comment);
 	free(u.spoof_id);
+	netlink_close(&mon);
 	netlink_close(&cs);
 	netlink_close(&hs);
 	return r;

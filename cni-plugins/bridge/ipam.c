@@ -46,7 +46,7 @@ static int take_result(const struct cni_result *res, void *opaque, ndl_error_t *
 	return 0;
 }
 
-int bridge_ipam_add_in_process(struct skel_ctx *ctx, struct cni_result **ret, ndl_error_t *err)
+static int ipam_add_in_process(struct skel_ctx *ctx, struct cni_result **ret, ndl_error_t *err)
 {
 	struct take t = {.version = ctx->conf.version};
 	if (hl_cmd_add(ctx, take_result, &t, err) < 0) {
@@ -55,6 +55,26 @@ int bridge_ipam_add_in_process(struct skel_ctx *ctx, struct cni_result **ret, nd
 	}
 	*ret = t.res;
 	return 0;
+}
+
+int bridge_ipam_add_start(struct skel_ctx *ctx, bool in_process, struct bridge_ipam_add *a,
+			  ndl_error_t *err)
+{
+	*a = (struct bridge_ipam_add){.ctx = ctx, .in_process = in_process};
+	if (!in_process && cni_ipam_exec_start(&ctx->env, &ctx->conf, CNI_CMD_ADD, &a->run, err) < 0)
+		return -EINVAL;
+	a->started = true;
+	return 0;
+}
+
+int bridge_ipam_add_finish(struct bridge_ipam_add *a, struct cni_result **ret, ndl_error_t *err)
+{
+	if (!a->started)
+		return ndl_error_setf(err, EINVAL, "IPAM was not started");
+	a->started = false;
+	if (!a->in_process)
+		return cni_ipam_exec_finish(&a->run, ret, err);
+	return ipam_add_in_process(a->ctx, ret, err);
 }
 
 int bridge_ipam(struct skel_ctx *ctx, enum cni_command cmd, bool in_process, ndl_error_t *err)

@@ -29,6 +29,12 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
+/* IF_OPER_* from linux/if.h, which clashes with the libc's net/if.h. */
+#ifndef IF_OPER_UP
+#define IF_OPER_UNKNOWN 0
+#define IF_OPER_UP 6
+#endif
+
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
 #endif
@@ -582,6 +588,78 @@ int netlink_link_del_detached(struct netlink_sock *s, struct netlink_sock *mon, 
 	return rc;
 }
 
+int netlink_link_watch(struct netlink_sock *mon, ndl_error_t *err)
+{
+	int grp = RTNLGRP_LINK;
+	if (setsockopt(mon->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp)) < 0)
+		return ndl_error_set(err, errno, "netlink: watch links");
+	return 0;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int netlink_link_wait_oper_up(struct netlink_sock *s, struct netlink_sock *mon, int index,
+			      int timeout_ms, uint8_t *ret_state, ndl_error_t *err)
+{
+	long long end = mono_ms() + timeout_ms;
+	cleanup_free char *buf = NULL;
+	bool ask = true;
+	uint8_t state = IF_OPER_UNKNOWN;
+	for (;;) {
+		if (ask) {
+			struct netlink_link l;
+			if (netlink_link_get(s, NULL, index, &l, err) < 0)
+				return -ENODEV;
+			state = l.operstate;
+			if (state == IF_OPER_UP)
+				return 0;
+			ask = mon == NULL;
+		}
+		long long left = end - mono_ms();
+		if (left <= 0)
+			break;
+		if (!mon) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		struct pollfd pf = {mon->fd, POLLIN, 0};
+		int n = poll(&pf, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return ndl_error_set(err, errno, "netlink: poll");
+		if (n <= 0)
+			continue;
+		if (!buf)
+			buf = xmalloc(RECV_SIZE);
+		ssize_t r = recv(mon->fd, buf, RECV_SIZE, MSG_DONTWAIT);
+		if (r < 0) {
+			/* ENOBUFS: notifications were lost; ask instead. */
+			if (errno == ENOBUFS)
+				ask = true;
+			continue;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
+		     h = NLMSG_NEXT(h, r)) {
+			if (h->nlmsg_type != RTM_NEWLINK ||
+			    ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index != index)
+				continue;
+			struct netlink_link l;
+			parse_link(h, &l);
+			state = l.operstate;
+			if (state == IF_OPER_UP)
+				return 0;
+		}
+	}
+	if (ret_state)
+		*ret_state = state;
+	return ndl_error_setf(err, ETIMEDOUT, "link %d not up", index);
+}
+
 int netlink_link_set_flags(struct netlink_sock *s, int index, unsigned flags, unsigned mask,
 			   ndl_error_t *err)
 {
@@ -736,7 +814,27 @@ int netlink_addr_list(struct netlink_sock *s, int ifindex, int family, struct ne
 	struct ifaddrmsg *ifa = req_put(&r, sizeof(*ifa));
 	ifa->ifa_family = (uint8_t)family;
 	struct addr_list l = {.ifindex = ifindex, .family = family};
+	/* One link of one family: with the strict check on for this dump the
+	 * kernel walks only that link, not every link of the namespace (a
+	 * few hundred veths on a node). Without it (older kernels) the
+	 * filter above does the same work here. */
+	int on = 1, off = 0;
+	bool strict = ifindex > 0 && family != AF_UNSPEC &&
+		      setsockopt(s->fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on)) == 0;
+	if (strict)
+		ifa->ifa_index = (uint32_t)ifindex;
 	int rc = nl_do(s, &r, parse_addr, &l, err);
+	if (strict) {
+		(void)setsockopt(s->fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
+		if (rc < 0) {
+			/* a kernel that has the check but not this filter */
+			ndl_error_clear(err);
+			free(l.v);
+			l = (struct addr_list){.ifindex = ifindex, .family = family};
+			ifa->ifa_index = 0;
+			rc = nl_do(s, &r, parse_addr, &l, err);
+		}
+	}
 	if (rc < 0) {
 		free(l.v);
 		return ndl_error_wrap(err, "list addresses");

@@ -100,6 +100,17 @@ int netlink_link_del(struct netlink_sock *s, int index, ndl_error_t *err);
  * as from netlink_link_del. s must not be used afterwards. */
 int netlink_link_del_detached(struct netlink_sock *s, struct netlink_sock *mon, int index,
 			      ndl_error_t *err);
+/* Subscribe `mon` to link notifications (RTNLGRP_LINK) of its namespace,
+ * for netlink_link_wait_oper_up; call it before the change to wait for. */
+int netlink_link_watch(struct netlink_sock *mon, ndl_error_t *err);
+/* Wait up to timeout_ms for link `index` to be operationally up (carrier,
+ * after the kernel's link watch has run): a GETLINK on s, then the
+ * RTM_NEWLINK notifications on mon (watched already), asking again after
+ * lost notifications. Returns 0 when up; -ETIMEDOUT with *ret_state the
+ * last IF_OPER_* seen otherwise. mon may be NULL: then s is polled every
+ * millisecond or so. */
+int netlink_link_wait_oper_up(struct netlink_sock *s, struct netlink_sock *mon, int index,
+			      int timeout_ms, uint8_t *ret_state, ndl_error_t *err);
 /* Change IFF_* flags: only bits in mask are changed to their value in flags. */
 int netlink_link_set_flags(struct netlink_sock *s, int index, unsigned flags, unsigned mask,
 			   ndl_error_t *err);

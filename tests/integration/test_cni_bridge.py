@@ -69,8 +69,9 @@ def _check_vm_runs_vlan_only(request):
     yield
 
 
-def cni(impl, cmd, conf, netns="c1", cid="ctr1", ifname="eth0", args=None, path=None):
-    """Run the bridge plugin; returns (rc, parsed stdout or None, raw stdout, stderr)."""
+def cni(impl, cmd, conf, netns="c1", cid="ctr1", ifname="eth0", args=None, path=None, wrap=()):
+    """Run the bridge plugin (argv prefixed by wrap); returns (rc, parsed
+    stdout or None, raw stdout, stderr)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
         "CNI_COMMAND": cmd,
@@ -84,7 +85,7 @@ def cni(impl, cmd, conf, netns="c1", cid="ctr1", ifname="eth0", args=None, path=
     if args:
         env["CNI_ARGS"] = args
     binary = os.path.join(plugin_dir(impl), "bridge")
-    p = subprocess.run([binary], input=json.dumps(conf), env=env, text=True,
+    p = subprocess.run(list(wrap) + [binary], input=json.dumps(conf), env=env, text=True,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     try:
         out = json.loads(p.stdout) if p.stdout.strip() else None
@@ -656,6 +657,43 @@ def test_force_address():
     # Ours rolls back (the reference leaves the veth and the lease).
     assert not any(l["name"] == "VETH" for l in bad["observe"]["host_links"])
     assert bad["observe"]["leases"] == {"testnet/last_reserved_ip.0": "10.22.0.2"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/pids"), reason="no cgroup v1 pids hierarchy")
+def test_add_and_del_without_a_process_to_spare():
+    """Ours runs the IPAM on a second thread while the veth pair is made,
+    and DEL hands the link deletion to a helper process. Under a pids
+    limit that allows neither, both do the same work in the one process:
+    the same result and state as without the limit, and DEL frees it all."""
+    cg = f"/sys/fs/cgroup/pids/nodelet-cni-nothread-{os.getpid()}"
+    os.mkdir(cg)
+    try:
+        with open(f"{cg}/pids.max", "w") as f:
+            f.write("1")
+        # The shell moves itself in, then becomes the plugin (same PID).
+        # A sanitizer build's leak check needs a thread of its own at exit,
+        # which the limit refuses too: it is off for these runs only.
+        wrap = ["sh", "-c",
+                f'echo $$ > {cg}/cgroup.procs && ASAN_OPTIONS=detect_leaks=0 exec "$@"', "sh"]
+        conf = conf_dual(isGateway=True)
+
+        def run(w, sb):
+            sb.add_netns("c1")
+            obs = {"result": norm_result(add_ok("ours", conf, wrap=w)), "after_add": observe()}
+            del_ok("ours", conf, wrap=w)
+            obs["after_del"] = observe()
+            return obs
+        free = in_sandbox(lambda sb: run((), sb))
+        with open(f"{cg}/pids.events") as f:
+            refused_before = int(f.read().split()[1])
+        limited = in_sandbox(lambda sb: run(wrap, sb))
+        with open(f"{cg}/pids.events") as f:
+            refused = int(f.read().split()[1]) - refused_before
+        # ADD's thread and DEL's helper were both refused.
+        assert refused >= 2, refused
+        assert limited == free
+    finally:
+        os.rmdir(cg)
 
 
 def test_check_after_add():

@@ -1,7 +1,10 @@
 /* Unit tests for the bridge plugin's pure logic: configuration parsing and
  * validation, iptables chain naming (sha512), comments, veth and MAC
  * naming/parsing. Expected chain names come from Python's hashlib and from
- * a run of the reference plugin (name "mynet", id "abc"). */
+ * a run of the reference plugin (name "mynet", id "abc"). The last test
+ * waits for a port's operational state on a veth pair in a network
+ * namespace of its own (skipped where one cannot be made). */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -239,6 +244,64 @@ static void test_conf_cni_args(void **state)
 	json_decref(j);
 }
 
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* netlink_link_wait_oper_up: a veth end whose peer is down stays
+ * LOWERLAYERDOWN (timeout, state reported); once the peer is up the
+ * notification ends the wait long before the timeout; polling (no
+ * watcher) gets there too; an end already up returns at once. */
+static void test_wait_oper_up(void **state)
+{
+	(void)state;
+	struct stat before, after;
+	if (stat("/proc/self/ns/net", &before) < 0 || unshare(CLONE_NEWNET) < 0 ||
+	    stat("/proc/self/ns/net", &after) < 0)
+		skip();
+	/* Never touch the machine's own namespace. */
+	assert_true(before.st_ino != after.st_ino);
+
+	ndl_error_t err = NDL_ERROR_INIT;
+	struct netlink_sock s = NETLINK_SOCK_INIT, mon = NETLINK_SOCK_INIT;
+	assert_int_equal(netlink_open(&s, &err), 0);
+	assert_int_equal(netlink_veth_add(&s, "wa", "wb", -1, 0, NULL, &err), 0);
+	struct netlink_link a, b;
+	assert_int_equal(netlink_link_get(&s, "wa", 0, &a, &err), 0);
+	assert_int_equal(netlink_link_get(&s, "wb", 0, &b, &err), 0);
+	assert_int_equal(netlink_link_set_up(&s, a.index, &err), 0);
+
+	assert_int_equal(netlink_open(&mon, &err), 0);
+	assert_int_equal(netlink_link_watch(&mon, &err), 0);
+	uint8_t st = 0;
+	long long t0 = now_ms();
+	assert_int_equal(netlink_link_wait_oper_up(&s, &mon, a.index, 150, &st, &err), -ETIMEDOUT);
+	assert_true(now_ms() - t0 >= 150);
+	assert_int_equal(st, 3 /* IF_OPER_LOWERLAYERDOWN */);
+	ndl_error_clear(&err);
+
+	assert_int_equal(netlink_link_set_up(&s, b.index, &err), 0);
+	t0 = now_ms();
+	assert_int_equal(netlink_link_wait_oper_up(&s, &mon, a.index, 5000, NULL, &err), 0);
+	assert_true(now_ms() - t0 < 1000);
+	/* Already up: one GETLINK, with or without a watcher. */
+	assert_int_equal(netlink_link_wait_oper_up(&s, NULL, a.index, 0, NULL, &err), 0);
+
+	/* Down and up again, waited for by polling. */
+	assert_int_equal(netlink_link_set_flags(&s, b.index, 0, 1 /* IFF_UP */, &err), 0);
+	assert_int_equal(netlink_link_set_up(&s, b.index, &err), 0);
+	assert_int_equal(netlink_link_wait_oper_up(&s, NULL, a.index, 5000, NULL, &err), 0);
+
+	/* A link that is not there. */
+	assert_true(netlink_link_wait_oper_up(&s, &mon, 999999, 10, NULL, &err) < 0);
+	ndl_error_clear(&err);
+	netlink_close(&mon);
+	netlink_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +311,8 @@ int main(void)
 	    cmocka_unit_test(test_conf_defaults),  cmocka_unit_test(test_conf_all_keys),
 	    cmocka_unit_test(test_conf_errors),	   cmocka_unit_test(test_conf_mac_precedence),
 	    cmocka_unit_test(test_conf_cni_args),
+	    /* last: it moves the process into a network namespace of its own */
+	    cmocka_unit_test(test_wait_oper_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
