@@ -392,8 +392,17 @@ static bool result_has_v6(const struct cni_result *res)
  * /proc/sys settings. Those lookups walk a dentry hash chain that holds
  * the "ipv6" directory of every network namespace on the node (~0.1 ms at
  * a few hundred pods); the host end's accept_ra lookup, on the main
- * thread, pays the same at the same time. Without a thread (pids limit),
- * everything runs on the main thread at the join, in the same order. */
+ * thread, pays the same at the same time.
+ *
+ * Each of the two jobs is claimed by whichever thread gets to it first:
+ * on a machine whose CPUs are all busy the new thread may not run for
+ * milliseconds, and then the main thread does the work itself when it
+ * needs the result, as if there were no thread (nor is there one under a
+ * pids limit that refuses it). The state lives on the heap, shared by
+ * both threads: the thread is never waited for once its work is done or
+ * taken, and whichever of the two lets go last frees it. */
+
+enum side_job { JOB_FREE, JOB_TAKEN, JOB_DONE };
 
 struct ipam_side {
 	struct bridge_ipam_add ipam;
@@ -403,117 +412,148 @@ struct ipam_side {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int veth; /* 0 not yet, 1 the container interface exists, -1 never will */
-	bool threaded, joined, done; /* done: the thread's results are in */
-	pthread_t thread;
+	enum side_job ipam_job, sysctl_job;
+	int refs; /* under mu */
 	/* results */
 	int ipam_r;
 	struct cni_result *ipam_res;
 	ndl_error_t ipam_err;
-	bool sysctls_done;
 	int sysctl_r;
 	ndl_error_t sysctl_err;
 };
 
-static void side_run(struct ipam_side *s, bool wait_veth)
+static void side_put_locked(struct ipam_side *s)
 {
-	if (!wait_veth && s->veth < 0 && s->ipam.in_process) {
-		/* no thread, and the veth part failed: nothing to lease */
-		s->ipam_r = ndl_error_setf(&s->ipam_err, ECANCELED, "IPAM not run");
+	bool last = --s->refs == 0;
+	pthread_mutex_unlock(&s->mu);
+	if (!last)
 		return;
-	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	cni_result_free(s->ipam_res);
+	ndl_error_clear(&s->ipam_err);
+	ndl_error_clear(&s->sysctl_err);
+	free(s);
+}
+
+static void side_ipam(struct ipam_side *s)
+{
 	s->ipam_r = bridge_ipam_add_finish(&s->ipam, &s->ipam_res, &s->ipam_err);
-	if (s->ipam_r < 0)
-		return;
-	if (wait_veth) {
-		pthread_mutex_lock(&s->mu);
-		while (s->veth == 0)
-			pthread_cond_wait(&s->cv, &s->mu);
-		pthread_mutex_unlock(&s->mu);
-	}
-	if (s->veth < 0)
-		return;
+}
+
+static void side_sysctls(struct ipam_side *s)
+{
 	s->sysctl_r = container_proc_sysctls(s->netns_fd, s->home_fd, s->c, s->ifname,
 					     result_has_v6(s->ipam_res), false, &s->sysctl_err);
-	s->sysctls_done = true;
 }
 
 static void *side_thread(void *opaque)
 {
 	struct ipam_side *s = opaque;
-	side_run(s, true);
 	pthread_mutex_lock(&s->mu);
-	s->done = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	if (s->ipam_job == JOB_FREE) {
+		s->ipam_job = JOB_TAKEN;
+		pthread_mutex_unlock(&s->mu);
+		side_ipam(s);
+		pthread_mutex_lock(&s->mu);
+		s->ipam_job = JOB_DONE;
+		pthread_cond_broadcast(&s->cv);
+		while (s->ipam_r == 0 && s->veth == 0 && s->sysctl_job == JOB_FREE)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->ipam_r == 0 && s->veth > 0 && s->sysctl_job == JOB_FREE) {
+			s->sysctl_job = JOB_TAKEN;
+			pthread_mutex_unlock(&s->mu);
+			side_sysctls(s);
+			pthread_mutex_lock(&s->mu);
+			s->sysctl_job = JOB_DONE;
+			pthread_cond_broadcast(&s->cv);
+		}
+	}
+	side_put_locked(s);
 	return NULL;
 }
 
 static int side_start(struct skel_ctx *ctx, bool in_process, const struct bridge_conf *c,
-		      int netns_fd, int home_fd, struct ipam_side *s, ndl_error_t *err)
+		      int netns_fd, int home_fd, struct ipam_side **ret, ndl_error_t *err)
 {
+	struct ipam_side *s = xcalloc(1, sizeof(*s));
 	*s = (struct ipam_side){.c = c, .ifname = ctx->env.ifname, .netns_fd = netns_fd,
 				.home_fd = home_fd, .ipam_err = NDL_ERROR_INIT,
-				.sysctl_err = NDL_ERROR_INIT};
-	if (bridge_ipam_add_start(ctx, in_process, &s->ipam, err) < 0)
+				.sysctl_err = NDL_ERROR_INIT, .refs = 1};
+	if (bridge_ipam_add_start(ctx, in_process, &s->ipam, err) < 0) {
+		free(s);
 		return -EINVAL;
+	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_attr_t attr;
 	if (pthread_attr_init(&attr) == 0) {
 		/* far more than the lease scan and the result's round trip use */
 		(void)pthread_attr_setstacksize(&attr, 256 * 1024);
-		s->threaded = pthread_create(&s->thread, &attr, side_thread, s) == 0;
+		(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_t t;
+		s->refs = 2;
+		if (pthread_create(&t, &attr, side_thread, s) != 0)
+			s->refs = 1; /* no thread: the main thread does it all */
 		pthread_attr_destroy(&attr);
 	}
+	*ret = s;
 	return 0;
 }
 
-static void side_veth(struct ipam_side *s, int state)
+/* setup_veth's hook: the container interface exists. */
+static void side_veth_made(void *opaque)
 {
+	struct ipam_side *s = opaque;
 	pthread_mutex_lock(&s->mu);
-	s->veth = state;
-	pthread_cond_signal(&s->cv);
+	s->veth = 1;
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void side_veth_made(void *opaque)
-{
-	side_veth(opaque, 1);
-}
-
-/* Wait for the side's results (or produce them here). Afterwards
- * ipam_r/ipam_res/ipam_err hold the IPAM's outcome; sysctls_done says
- * whether the container sysctls were written. The thread itself is
- * reaped in side_free: its exit (~0.1 ms here) need not be waited for. */
+/* The IPAM's outcome (ipam_r, ipam_res, ipam_err) and, when the veth pair
+ * was made and the IPAM succeeded, the container sysctls' (sysctl_r,
+ * sysctl_err): each taken from the thread, or done here when the thread
+ * has not started on it. */
 static void side_join(struct ipam_side *s)
 {
-	if (s->joined)
-		return;
-	s->joined = true;
-	if (s->veth == 0)
-		side_veth(s, -1);
-	if (!s->threaded) {
-		side_run(s, false);
-		return;
-	}
 	pthread_mutex_lock(&s->mu);
-	while (!s->done)
+	if (s->veth == 0)
+		s->veth = -1; /* the veth part failed */
+	pthread_cond_broadcast(&s->cv);
+	if (s->ipam_job == JOB_FREE) {
+		s->ipam_job = JOB_TAKEN;
+		pthread_mutex_unlock(&s->mu);
+		if (s->veth < 0 && s->ipam.in_process)
+			/* nothing to lease for */
+			s->ipam_r = ndl_error_setf(&s->ipam_err, ECANCELED, "IPAM not run");
+		else
+			side_ipam(s);
+		pthread_mutex_lock(&s->mu);
+		s->ipam_job = JOB_DONE;
+	}
+	while (s->ipam_job != JOB_DONE)
 		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->ipam_r == 0 && s->veth > 0) {
+		if (s->sysctl_job == JOB_FREE) {
+			s->sysctl_job = JOB_TAKEN;
+			pthread_mutex_unlock(&s->mu);
+			side_sysctls(s);
+			pthread_mutex_lock(&s->mu);
+			s->sysctl_job = JOB_DONE;
+		}
+		while (s->sysctl_job != JOB_DONE)
+			pthread_cond_wait(&s->cv, &s->mu);
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 
 static void side_free(struct ipam_side *s)
 {
-	if (s->threaded) {
-		pthread_join(s->thread, NULL);
-		s->threaded = false;
-	}
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
-	cni_result_free(s->ipam_res);
-	s->ipam_res = NULL;
-	ndl_error_clear(&s->ipam_err);
-	ndl_error_clear(&s->sysctl_err);
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	side_put_locked(s);
 }
 
 /* reference ipam.ConfigureIface: addresses, link up, DAD settle, routes. */
@@ -704,8 +744,8 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	cleanup_close int netns_fd = -1, host_ns_fd = -1;
 	struct cni_result *res = NULL;
 	struct add_undo u = {.cs = &cs};
-	struct ipam_side side = {0};
-	bool side_started = false;
+	struct ipam_side *side = NULL;
+	bool side_joined = false;
 	int r = netlink_open(&hs, err);
 	if (r < 0)
 		goto out;
@@ -733,12 +773,11 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		r = side_start(ctx, u.ipam_in_process, &c, netns_fd, host_ns_fd, &side, err);
 		if (r < 0)
 			goto out;
-		side_started = true;
 	}
 
 	struct netlink_link host, cont;
 	r = setup_veth(&cs, &hs, host_ns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
-		       c.has_mac ? c.mac : NULL, layer3 ? side_veth_made : NULL, &side, &host,
+		       c.has_mac ? c.mac : NULL, layer3 ? side_veth_made : NULL, side, &host,
 		       &cont, err);
 	if (r < 0)
 		goto out;
@@ -770,15 +809,16 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	ndl_error_clear(&mon_err);
 
 	if (layer3) {
-		side_join(&side);
-		if (side.ipam_r < 0) {
-			r = side.ipam_r;
+		side_join(side);
+		side_joined = true;
+		if (side->ipam_r < 0) {
+			r = side->ipam_r;
 			ndl_error_clear(err);
-			*err = side.ipam_err;
-			side.ipam_err = (ndl_error_t)NDL_ERROR_INIT;
+			*err = side->ipam_err;
+			side->ipam_err = (ndl_error_t)NDL_ERROR_INIT;
 			goto out;
 		}
-		struct cni_result *ipam = steal_ptr(&side.ipam_res);
+		struct cni_result *ipam = steal_ptr(&side->ipam_res);
 		u.ipam = true;
 		/* Take the IPAM addresses and routes into our result. */
 		res->ips = steal_ptr(&ipam->ips);
@@ -803,14 +843,14 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		bool arp_notify_set = netlink_ipv4_devconf_set(&cs, cont.index,
 							       IPV4_DEVCONF_ARP_NOTIFY, 1, &ign) == 0;
 		ndl_error_clear(&ign);
-		if (!side.sysctls_done || !arp_notify_set) {
+		if (side->sysctl_job != JOB_DONE || !arp_notify_set) {
 			r = container_proc_sysctls(netns_fd, host_ns_fd, &c, ctx->env.ifname,
 						   result_has_v6(res), !arp_notify_set, err);
-		} else if (side.sysctl_r < 0) {
-			r = side.sysctl_r;
+		} else if (side->sysctl_r < 0) {
+			r = side->sysctl_r;
 			ndl_error_clear(err);
-			*err = side.sysctl_err;
-			side.sysctl_err = (ndl_error_t)NDL_ERROR_INIT;
+			*err = side->sysctl_err;
+			side->sysctl_err = (ndl_error_t)NDL_ERROR_INIT;
 		}
 		if (r < 0)
 			goto out;
@@ -920,15 +960,15 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 
 	r = print_result(res, ctx->conf.version, err);
 out:
-	if (side_started) {
+	if (side) {
 		/* failed while the IPAM ran: wait for it; a lease it made goes
 		 * in rollback */
-		if (!side.joined) {
-			side_join(&side);
-			if (side.ipam_r == 0)
+		if (!side_joined) {
+			side_join(side);
+			if (side->ipam_r == 0)
 				u.ipam = true;
 		}
-		side_free(&side);
+		side_free(side);
 	}
 	if (r < 0)
 		rollback(ctx, &u);
