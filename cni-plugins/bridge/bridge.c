@@ -102,14 +102,31 @@ static int ensure_bridge(struct netlink_sock *hs, const struct bridge_conf *c,
 	return 0;
 }
 
+/* We own the routes of the host end: no router advertisements there. The
+ * lookup walks the dentries of every namespace's /proc/sys/net/ipv6
+ * (~0.1 ms at a few hundred pods) without the RTNL, so the ADD does it
+ * while it waits for the kernel's link watch anyway; the host end gets no
+ * IPv6 address before that (carrier) and sends nothing until its duplicate
+ * address detection is over, a second later. */
+static void host_accept_ra_off(const char *peer)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "net/ipv6/conf/%s/accept_ra", peer);
+	ndl_error_t ign = NDL_ERROR_INIT;
+	(void)netlink_sysctl_write(key, "0", &ign);
+	ndl_error_clear(&ign);
+}
+
 /* Create a veth pair: `name` in the namespace of `ns` (socket), the peer
  * (random "veth…" name) in the namespace of `hs` (host_ns_fd, -1 when both
  * sockets are the same namespace). The host end is set up, enslaved to
- * the bridge, hairpin and vlan configured. */
+ * the bridge, hairpin and vlan configured, and its accept_ra turned off
+ * (unless accept_ra_later: then by the caller). made(made_arg) is called
+ * as soon as the container end exists. */
 static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host_ns_fd,
 		      const struct netlink_link *br, const char *name, int mtu, bool hairpin,
 		      int vlan, const uint8_t *mac, void (*made)(void *), void *made_arg,
-		      struct netlink_link *ret_host, struct netlink_link *ret_cont,
+		      bool accept_ra_later, struct netlink_link *ret_host, struct netlink_link *ret_cont,
 		      ndl_error_t *err)
 {
 	char peer[16];
@@ -149,11 +166,8 @@ static int setup_veth(struct netlink_sock *ns, struct netlink_sock *hs, int host
 		ndl_error_wrap(err, "failed to set \"%s\" up", peer);
 		goto fail;
 	}
-	char key[64];
-	snprintf(key, sizeof(key), "net/ipv6/conf/%s/accept_ra", peer);
-	ndl_error_t ign = NDL_ERROR_INIT;
-	(void)netlink_sysctl_write(key, "0", &ign);
-	ndl_error_clear(&ign);
+	if (!accept_ra_later)
+		host_accept_ra_off(peer);
 	r = netlink_link_set_master(hs, host.index, br->index, err);
 	if (r < 0) {
 		ndl_error_wrap(err, "failed to connect \"%s\" to bridge %s", peer, br->name);
@@ -203,8 +217,8 @@ static int ensure_vlan_iface(struct netlink_sock *hs, const struct netlink_link 
 		return ndl_error_wrap(err, "failed to find interface \"%s\"", name);
 	ndl_error_clear(err);
 	struct netlink_link host, gw;
-	if (setup_veth(hs, hs, -1, br, name, br->mtu, false, vlan, NULL, NULL, NULL, &host, &gw,
-		       err) < 0)
+	if (setup_veth(hs, hs, -1, br, name, br->mtu, false, vlan, NULL, NULL, NULL, false, &host,
+		       &gw, err) < 0)
 		return ndl_error_wrap(err, "faild to create vlan gateway \"%s\"", name);
 	if (netlink_link_set_up(hs, gw.index, err) < 0)
 		return ndl_error_wrap(err, "failed to up \"%s\"", name);
@@ -777,8 +791,8 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 
 	struct netlink_link host, cont;
 	r = setup_veth(&cs, &hs, host_ns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
-		       c.has_mac ? c.mac : NULL, layer3 ? side_veth_made : NULL, side, &host,
-		       &cont, err);
+		       c.has_mac ? c.mac : NULL, layer3 ? side_veth_made : NULL, side, true,
+		       &host, &cont, err);
 	if (r < 0)
 		goto out;
 	u.cont_index = cont.index;
@@ -934,8 +948,9 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 		}
 	}
 
-	/* Read while the kernel's link watch (below) still runs: the wait
+	/* Done while the kernel's link watch (below) still runs: the wait
 	 * changes nothing of the bridge. */
+	host_accept_ra_off(host.name);
 	r = refetch_bridge_mac(&hs, &c, res, err);
 	if (r < 0)
 		goto out;
