@@ -175,6 +175,11 @@ def sysctls(netns=None):
     for k in keys:
         r = sh(["cat", f"/proc/sys/{k}"], netns, check=False).strip()
         out[k] = r
+    if not netns:
+        # The host ends (random names): their accept_ra, sorted.
+        out["veth*/accept_ra"] = sorted(
+            open(f"/proc/sys/net/ipv6/conf/{d}/accept_ra").read().strip()
+            for d in os.listdir("/proc/sys/net/ipv6/conf") if d.startswith("veth"))
     return out
 
 
@@ -318,6 +323,8 @@ def test_basic_ipv4_gateway():
     assert res["ips"][0]["gateway"] == "10.22.0.1"
     assert [i["name"] for i in res["interfaces"]] == ["cni0", "VETH", "eth0"]
     assert res["interfaces"][2]["sandbox"] == f"{NETNS}/c1"
+    # The host end takes no router advertisements (as in the reference).
+    assert obs["after_add"]["host_sysctls"]["veth*/accept_ra"] == ["0"]
     assert obs["after_del"]["leases"] == {"testnet/last_reserved_ip.0": "10.22.0.2"}
 
 
