@@ -419,12 +419,15 @@ static bool result_has_v6(const struct cni_result *res)
 enum side_job { JOB_FREE, JOB_TAKEN, JOB_DONE };
 
 struct ipam_side {
+	struct skel_ctx *ctx;
+	bool in_process;
 	struct bridge_ipam_add ipam;
 	const struct bridge_conf *c;
 	const char *ifname;
 	int netns_fd, home_fd;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	int go;	  /* 0 not yet, 1 the IPAM may run, -1 it never will */
 	int veth; /* 0 not yet, 1 the container interface exists, -1 never will */
 	enum side_job ipam_job, sysctl_job;
 	int refs; /* under mu */
@@ -465,7 +468,9 @@ static void *side_thread(void *opaque)
 {
 	struct ipam_side *s = opaque;
 	pthread_mutex_lock(&s->mu);
-	if (s->ipam_job == JOB_FREE) {
+	while (s->go == 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->go > 0 && s->ipam_job == JOB_FREE) {
 		s->ipam_job = JOB_TAKEN;
 		pthread_mutex_unlock(&s->mu);
 		side_ipam(s);
@@ -490,14 +495,12 @@ static void *side_thread(void *opaque)
 static int side_start(struct skel_ctx *ctx, bool in_process, const struct bridge_conf *c,
 		      int netns_fd, int home_fd, struct ipam_side **ret, ndl_error_t *err)
 {
+	(void)err;
 	struct ipam_side *s = xcalloc(1, sizeof(*s));
-	*s = (struct ipam_side){.c = c, .ifname = ctx->env.ifname, .netns_fd = netns_fd,
+	*s = (struct ipam_side){.ctx = ctx, .in_process = in_process, .c = c,
+				.ifname = ctx->env.ifname, .netns_fd = netns_fd,
 				.home_fd = home_fd, .ipam_err = NDL_ERROR_INIT,
 				.sysctl_err = NDL_ERROR_INIT, .refs = 1};
-	if (bridge_ipam_add_start(ctx, in_process, &s->ipam, err) < 0) {
-		free(s);
-		return -EINVAL;
-	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_attr_t attr;
@@ -513,6 +516,19 @@ static int side_start(struct skel_ctx *ctx, bool in_process, const struct bridge
 	}
 	*ret = s;
 	return 0;
+}
+
+/* The bridge is there: the IPAM may run now (an exec'd plugin is started
+ * here). Until then the thread only waits, so a failure before this point
+ * leaves the IPAM untouched, as in the reference. */
+static int side_go(struct ipam_side *s, ndl_error_t *err)
+{
+	int r = bridge_ipam_add_start(s->ctx, s->in_process, &s->ipam, err);
+	pthread_mutex_lock(&s->mu);
+	s->go = r < 0 ? -1 : 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return r < 0 ? -EINVAL : 0;
 }
 
 /* setup_veth's hook: the container interface exists. */
@@ -534,7 +550,14 @@ static void side_join(struct ipam_side *s)
 	pthread_mutex_lock(&s->mu);
 	if (s->veth == 0)
 		s->veth = -1; /* the veth part failed */
+	if (s->go == 0)
+		s->go = -1; /* an earlier step failed */
 	pthread_cond_broadcast(&s->cv);
+	if (s->go < 0) {
+		s->ipam_r = ndl_error_setf(&s->ipam_err, ECANCELED, "IPAM not run");
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	if (s->ipam_job == JOB_FREE) {
 		s->ipam_job = JOB_TAKEN;
 		pthread_mutex_unlock(&s->mu);
@@ -760,34 +783,48 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	struct add_undo u = {.cs = &cs};
 	struct ipam_side *side = NULL;
 	bool side_joined = false;
-	int r = netlink_open(&hs, err);
+	/* The IPAM's thread (see ipam_side) is made before the bridge is
+	 * looked up, and told to go once it is there. It needs the netns,
+	 * which is therefore opened first; its error still comes after the
+	 * bridge's, in the reference's order. A failing veth step releases
+	 * the lease the IPAM made (rollback); the reference runs IPAM after
+	 * the veth. */
+	ndl_error_t netns_err = NDL_ERROR_INIT;
+	int netns_r = netlink_netns_open(ctx->env.netns, &netns_fd, &netns_err);
+	int r = 0;
+	if (netns_r == 0) {
+		host_ns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (host_ns_fd < 0)
+			netns_r = ndl_error_set(&netns_err, errno, "open host netns");
+	}
+	u.ipam_in_process = layer3 && bridge_ipam_in_process(ctx);
+	if (netns_r == 0 && layer3) {
+		r = side_start(ctx, u.ipam_in_process, &c, netns_fd, host_ns_fd, &side, err);
+		if (r < 0)
+			goto out;
+	}
+	r = netlink_open(&hs, err);
 	if (r < 0)
 		goto out;
 	struct netlink_link br;
 	r = ensure_bridge(&hs, &c, &br, err);
 	if (r < 0)
 		goto out;
-	r = netlink_netns_open(ctx->env.netns, &netns_fd, err);
-	if (r < 0)
+	if (netns_r < 0) {
+		r = netns_r;
+		ndl_error_clear(err);
+		*err = netns_err;
+		netns_err = (ndl_error_t)NDL_ERROR_INIT;
 		goto out;
-	host_ns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (host_ns_fd < 0) {
-		r = ndl_error_set(err, errno, "open host netns");
-		goto out;
+	}
+	if (side) {
+		r = side_go(side, err);
+		if (r < 0)
+			goto out;
 	}
 	r = netlink_open_in_netns_from(&cs, netns_fd, host_ns_fd, err);
 	if (r < 0)
 		goto out;
-
-	/* The IPAM runs alongside the veth pair's creation (see ipam_side);
-	 * the reference runs one after the other. If the veth part fails, a
-	 * lease it made is released again (rollback). */
-	u.ipam_in_process = layer3 && bridge_ipam_in_process(ctx);
-	if (layer3) {
-		r = side_start(ctx, u.ipam_in_process, &c, netns_fd, host_ns_fd, &side, err);
-		if (r < 0)
-			goto out;
-	}
 
 	struct netlink_link host, cont;
 	r = setup_veth(&cs, &hs, host_ns_fd, &br, ctx->env.ifname, c.mtu, c.hairpin, c.vlan,
@@ -990,6 +1027,7 @@ out:
 	cni_result_free(res);
 	free(u.comment);
 	free(u.spoof_id);
+	ndl_error_clear(&netns_err);
 	netlink_close(&mon);
 	netlink_close(&cs);
 	netlink_close(&hs);
