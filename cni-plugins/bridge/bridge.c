@@ -464,38 +464,48 @@ static void side_sysctls(struct ipam_side *s)
 					     result_has_v6(s->ipam_res), false, &s->sysctl_err);
 }
 
+/* With mu held: when *job is free, take it, run fn without the lock, mark
+ * it done and wake the other thread. Returns with mu held. */
+static void side_take(struct ipam_side *s, enum side_job *job, void (*fn)(struct ipam_side *))
+{
+	if (*job != JOB_FREE)
+		return;
+	*job = JOB_TAKEN;
+	pthread_mutex_unlock(&s->mu);
+	fn(s);
+	pthread_mutex_lock(&s->mu);
+	*job = JOB_DONE;
+	pthread_cond_broadcast(&s->cv);
+}
+
+static void side_wait(struct ipam_side *s, const enum side_job *job)
+{
+	while (*job != JOB_DONE)
+		pthread_cond_wait(&s->cv, &s->mu);
+}
+
 static void *side_thread(void *opaque)
 {
 	struct ipam_side *s = opaque;
 	pthread_mutex_lock(&s->mu);
 	while (s->go == 0)
 		pthread_cond_wait(&s->cv, &s->mu);
+	/* The sysctls follow only an IPAM this thread ran itself: one the
+	 * main thread took means it does the rest too. */
 	if (s->go > 0 && s->ipam_job == JOB_FREE) {
-		s->ipam_job = JOB_TAKEN;
-		pthread_mutex_unlock(&s->mu);
-		side_ipam(s);
-		pthread_mutex_lock(&s->mu);
-		s->ipam_job = JOB_DONE;
-		pthread_cond_broadcast(&s->cv);
+		side_take(s, &s->ipam_job, side_ipam);
 		while (s->ipam_r == 0 && s->veth == 0 && s->sysctl_job == JOB_FREE)
 			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->ipam_r == 0 && s->veth > 0 && s->sysctl_job == JOB_FREE) {
-			s->sysctl_job = JOB_TAKEN;
-			pthread_mutex_unlock(&s->mu);
-			side_sysctls(s);
-			pthread_mutex_lock(&s->mu);
-			s->sysctl_job = JOB_DONE;
-			pthread_cond_broadcast(&s->cv);
-		}
+		if (s->ipam_r == 0 && s->veth > 0)
+			side_take(s, &s->sysctl_job, side_sysctls);
 	}
 	side_put_locked(s);
 	return NULL;
 }
 
-static int side_start(struct skel_ctx *ctx, bool in_process, const struct bridge_conf *c,
-		      int netns_fd, int home_fd, struct ipam_side **ret, ndl_error_t *err)
+static struct ipam_side *side_start(struct skel_ctx *ctx, bool in_process,
+				    const struct bridge_conf *c, int netns_fd, int home_fd)
 {
-	(void)err;
 	struct ipam_side *s = xcalloc(1, sizeof(*s));
 	*s = (struct ipam_side){.ctx = ctx, .in_process = in_process, .c = c,
 				.ifname = ctx->env.ifname, .netns_fd = netns_fd,
@@ -514,8 +524,7 @@ static int side_start(struct skel_ctx *ctx, bool in_process, const struct bridge
 			s->refs = 1; /* no thread: the main thread does it all */
 		pthread_attr_destroy(&attr);
 	}
-	*ret = s;
-	return 0;
+	return s;
 }
 
 /* The bridge is there: the IPAM may run now (an exec'd plugin is started
@@ -553,34 +562,18 @@ static void side_join(struct ipam_side *s)
 	if (s->go == 0)
 		s->go = -1; /* an earlier step failed */
 	pthread_cond_broadcast(&s->cv);
-	if (s->go < 0) {
+	/* Not started (the bridge step failed), or nothing to lease for
+	 * (the veth step failed before our own host-local began): not run.
+	 * An exec'd plugin that was started is always collected. */
+	if (s->ipam_job == JOB_FREE && (s->go < 0 || (s->veth < 0 && s->ipam.in_process))) {
 		s->ipam_r = ndl_error_setf(&s->ipam_err, ECANCELED, "IPAM not run");
-		pthread_mutex_unlock(&s->mu);
-		return;
-	}
-	if (s->ipam_job == JOB_FREE) {
-		s->ipam_job = JOB_TAKEN;
-		pthread_mutex_unlock(&s->mu);
-		if (s->veth < 0 && s->ipam.in_process)
-			/* nothing to lease for */
-			s->ipam_r = ndl_error_setf(&s->ipam_err, ECANCELED, "IPAM not run");
-		else
-			side_ipam(s);
-		pthread_mutex_lock(&s->mu);
 		s->ipam_job = JOB_DONE;
 	}
-	while (s->ipam_job != JOB_DONE)
-		pthread_cond_wait(&s->cv, &s->mu);
+	side_take(s, &s->ipam_job, side_ipam);
+	side_wait(s, &s->ipam_job);
 	if (s->ipam_r == 0 && s->veth > 0) {
-		if (s->sysctl_job == JOB_FREE) {
-			s->sysctl_job = JOB_TAKEN;
-			pthread_mutex_unlock(&s->mu);
-			side_sysctls(s);
-			pthread_mutex_lock(&s->mu);
-			s->sysctl_job = JOB_DONE;
-		}
-		while (s->sysctl_job != JOB_DONE)
-			pthread_cond_wait(&s->cv, &s->mu);
+		side_take(s, &s->sysctl_job, side_sysctls);
+		side_wait(s, &s->sysctl_job);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
@@ -791,19 +784,15 @@ int bridge_cmd_add(struct skel_ctx *ctx, ndl_error_t *err)
 	 * the veth. */
 	ndl_error_t netns_err = NDL_ERROR_INIT;
 	int netns_r = netlink_netns_open(ctx->env.netns, &netns_fd, &netns_err);
-	int r = 0;
 	if (netns_r == 0) {
 		host_ns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 		if (host_ns_fd < 0)
 			netns_r = ndl_error_set(&netns_err, errno, "open host netns");
 	}
 	u.ipam_in_process = layer3 && bridge_ipam_in_process(ctx);
-	if (netns_r == 0 && layer3) {
-		r = side_start(ctx, u.ipam_in_process, &c, netns_fd, host_ns_fd, &side, err);
-		if (r < 0)
-			goto out;
-	}
-	r = netlink_open(&hs, err);
+	if (netns_r == 0 && layer3)
+		side = side_start(ctx, u.ipam_in_process, &c, netns_fd, host_ns_fd);
+	int r = netlink_open(&hs, err);
 	if (r < 0)
 		goto out;
 	struct netlink_link br;

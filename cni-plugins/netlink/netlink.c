@@ -610,6 +610,7 @@ int netlink_link_wait_oper_up(struct netlink_sock *s, struct netlink_sock *mon, 
 	cleanup_free char *buf = NULL;
 	bool ask = true;
 	uint8_t state = IF_OPER_UNKNOWN;
+	long poll_ms = 1; /* without a watcher: 1, 2, 4 ... 64 ms apart */
 	for (;;) {
 		if (ask) {
 			struct netlink_link l;
@@ -624,8 +625,11 @@ int netlink_link_wait_oper_up(struct netlink_sock *s, struct netlink_sock *mon, 
 		if (left <= 0)
 			break;
 		if (!mon) {
-			struct timespec ts = {0, 1000000};
+			long ms = poll_ms < left ? poll_ms : (long)left;
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 			nanosleep(&ts, NULL);
+			if (poll_ms < 64)
+				poll_ms *= 2;
 			continue;
 		}
 		struct pollfd pf = {mon->fd, POLLIN, 0};

@@ -107,8 +107,8 @@ int netlink_link_watch(struct netlink_sock *mon, ndl_error_t *err);
  * after the kernel's link watch has run): a GETLINK on s, then the
  * RTM_NEWLINK notifications on mon (watched already), asking again after
  * lost notifications. Returns 0 when up; -ETIMEDOUT with *ret_state the
- * last IF_OPER_* seen otherwise. mon may be NULL: then s is polled every
- * millisecond or so. */
+ * last IF_OPER_* seen otherwise. mon may be NULL: then s is polled, at
+ * 1 ms doubling to 64 ms. */
 int netlink_link_wait_oper_up(struct netlink_sock *s, struct netlink_sock *mon, int index,
 			      int timeout_ms, uint8_t *ret_state, ndl_error_t *err);
 /* Change IFF_* flags: only bits in mask are changed to their value in flags. */
