@@ -142,9 +142,34 @@ const json_t *kl_pick_sandbox(const json_t *sandboxes);
  * object's network namespace mode is not the one p wants (hostNetwork
  * NODE, else POD). */
 bool kl_sandbox_netns_changed(const struct pod *p, const json_t *sandbox_status);
+/* podSandboxChanged's IP check: a sandbox on the pod network whose
+ * PodSandboxStatus "status" has a network status without an IP needs a new
+ * sandbox (a runtime that sends no network status at all is left alone). */
+bool kl_sandbox_lacks_ip(const struct pod *p, const json_t *sandbox_status);
 /* The newest observed container with that name in that sandbox. */
 const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, const char *name,
 				    const char *sandbox_id);
+
+/* ---- runtime_state.c: the kubelet's runtimeState ---- */
+/* updateRuntimeUp's period, and how old the last good Status may get
+ * before the runtime counts as down (maxWaitForContainerRuntime). */
+#define KL_RUNTIME_STATUS_PERIOD_NS  5000000000LL
+#define KL_RUNTIME_SYNC_THRESHOLD_NS 30000000000LL
+struct kl_runtime_state {
+	int64_t last_sync_ns; /* CLOCK_MONOTONIC of the last RuntimeReady; 0: never */
+	char runtime_err[512]; /* "" while RuntimeReady */
+	char network_err[512]; /* "" while NetworkReady */
+};
+/* Before any Status reply: no sync yet, network state unknown. */
+void kl_runtime_state_init(struct kl_runtime_state *s);
+/* A CRI Status reply ({"status":{"conditions":[...]}}) at now_ns. */
+void kl_runtime_state_update(struct kl_runtime_state *s, const json_t *resp, int64_t now_ns);
+/* runtimeErrors(): true with the kubelet's message in buf when pods must
+ * not be synced (no good Status yet, none for 30 s, RuntimeReady false). */
+bool kl_runtime_errors(const struct kl_runtime_state *s, int64_t now_ns, char *buf, size_t size);
+/* networkErrors(): true with the message when NetworkReady is not true;
+ * pods on the pod network then get no sandbox ("network is not ready"). */
+bool kl_network_errors(const struct kl_runtime_state *s, char *buf, size_t size);
 
 /* ---- status.c ---- */
 struct kl_status_input {

@@ -99,6 +99,7 @@ struct worker {
 	struct pod *status_pod;
 	int64_t start_time_ns;
 	bool deadline_done;
+	bool network_blocked; /* its last sync found NetworkReady false */
 	struct worker *next;
 };
 
@@ -140,6 +141,18 @@ struct kl_lifecycle {
 	 * the last trim, and when that was (relist thread only). */
 	size_t trim_high;
 	int64_t trim_last_ns;
+	/* The runtime's Status (under mu): polled at start and then every
+	 * KL_RUNTIME_STATUS_PERIOD_NS by the relist thread (rs_next_ns). No
+	 * pod is synced while it reports errors (the kubelet's syncLoop
+	 * skips every pod then), and pods on the pod network get no sandbox
+	 * while NetworkReady is not true. rs_skipping: the "skipping" message
+	 * was logged (once per outage). */
+	struct kl_runtime_state rs;
+	int64_t rs_next_ns;
+	bool rs_skipping;
+	/* Next periodic QoS cgroup update (the qosContainerManager's 1 min
+	 * loop; relist thread only). */
+	int64_t qos_next_ns;
 };
 
 static int64_t now_real(void)
@@ -606,6 +619,30 @@ static void ensure_pod_cgroup(struct kl_lifecycle *l, const struct pod *p)
 	pthread_mutex_unlock(&l->cg_mu);
 }
 
+/* podContainerManager.Exists: the pod cgroup is in every hierarchy its
+ * values go to (cpu, memory, pids; v2: the unified one). Checked at every
+ * sync, so a pod cgroup removed behind nodelet's back is made again. */
+static bool pod_cgroup_exists(struct kl_lifecycle *l, const struct pod *p)
+{
+	if (!l->cgm)
+		return true;
+	ndl_error_t e = NDL_ERROR_INIT;
+	struct cgroup *cg = NULL;
+	cleanup_free char *path = kl_pod_cgroup_parent(&l->o, p);
+	if (cgroup_open(l->cgm, path, &cg, &e) < 0) {
+		ndl_error_clear(&e);
+		return false;
+	}
+	bool ok = true;
+	static const char *const ctrls[] = {"cpu", "memory", "pids"};
+	for (size_t i = 0; i < sizeof(ctrls) / sizeof(ctrls[0]) && ok; i++) {
+		const char *d = cgroup_controller_dir(cg, ctrls[i]);
+		ok = !d || access(d, F_OK) == 0;
+	}
+	cgroup_free(cg);
+	return ok;
+}
+
 static void remove_cgroup_path(struct kl_lifecycle *l, const char *path)
 {
 	ndl_error_t e = NDL_ERROR_INIT;
@@ -720,17 +757,18 @@ void log_probe_failure(const struct pod *p, const struct pod_container *c, const
 		 p->name, c->name, kind, ndl_log_quote(msg, q, sizeof(q)));
 }
 
-/* The sandbox's primary IP (NULL when none) and, with ret_ns_changed,
- * whether its network namespace mode is not the one the pod wants now
- * (podSandboxChanged: an UPDATE of the same UID that flips hostNetwork
- * needs a new sandbox). An unreadable status changes nothing. */
+/* The sandbox's primary IP (NULL when none) and, with ret_changed, why
+ * podSandboxChanged wants a new one (NULL: it does not): its network
+ * namespace mode is not the one the pod wants now (an UPDATE of the same
+ * UID that flipped hostNetwork), or it is on the pod network and has no IP.
+ * An unreadable status changes nothing. */
 static char *sandbox_ip_check(struct kl_lifecycle *l, const char *sid, const struct pod *p,
-			      bool *ret_ns_changed)
+			      const char **ret_changed)
 {
 	ndl_error_t e = NDL_ERROR_INIT;
 	char *ip = NULL;
-	if (ret_ns_changed)
-		*ret_ns_changed = false;
+	if (ret_changed)
+		*ret_changed = NULL;
 	json_t *req = json_pack("{s:s}", "pod_sandbox_id", sid), *resp = NULL;
 	if (kl_cri(l->cc, "PodSandboxStatus", req, 30000, &resp, &e) == 0) {
 		const json_t *st = json_object_get(resp, "status");
@@ -738,8 +776,10 @@ static char *sandbox_ip_check(struct kl_lifecycle *l, const char *sid, const str
 			json_object_get(json_object_get(st, "network"), "ip"));
 		if (s && *s)
 			ip = xstrdup(s);
-		if (ret_ns_changed && p)
-			*ret_ns_changed = kl_sandbox_netns_changed(p, st);
+		if (ret_changed && p && kl_sandbox_netns_changed(p, st))
+			*ret_changed = "network namespace changed";
+		else if (ret_changed && p && kl_sandbox_lacks_ip(p, st))
+			*ret_changed = "sandbox has no IP address";
 	} else {
 		ndl_error_clear(&e);
 	}
@@ -820,6 +860,25 @@ static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct obs
 	free(gone);
 }
 
+/* The kubelet's syncPod refuses pods on the pod network while the runtime's
+ * NetworkReady is not true (it logs and records NetworkNotReady). Logged
+ * once per pod and outage here: the pod is re-synced every second. */
+static bool network_blocked(struct worker *w, const struct pod *p)
+{
+	char msg[600];
+	pthread_mutex_lock(&w->l->mu);
+	bool blocked = kl_network_errors(&w->l->rs, msg, sizeof(msg));
+	pthread_mutex_unlock(&w->l->mu);
+	if (blocked && !w->network_blocked) {
+		char full[700], q[800];
+		snprintf(full, sizeof(full), "network is not ready: %s", msg);
+		log_warn("error syncing pod, skipping", "pod=%s/%s reason=NetworkNotReady error=%s",
+			 p->namespace, p->name, ndl_log_quote(full, q, sizeof(q)));
+	}
+	w->network_blocked = blocked;
+	return blocked;
+}
+
 /* Returns true when it created a sandbox or started a container: the
  * worker then re-observes at once, so the status reflects them. */
 static bool sync_pod(struct worker *w, struct pod *p)
@@ -842,20 +901,21 @@ static bool sync_pod(struct worker *w, struct pod *p)
 	json_t *sbcfg = NULL;
 	const char *sid = NULL;
 	const json_t *cur_sb = kl_pick_sandbox(ob.sandboxes);
-	bool ns_changed = false;
+	const char *changed = NULL;
 	if (cur_sb)
 		pod_ip = sandbox_ip_check(l, json_string_value(json_object_get(cur_sb, "id")), p,
-					  &ns_changed);
-	if (ns_changed) {
+					  &changed);
+	if (changed) {
 		/* podSandboxChanged: the sandbox's network namespace mode is no
 		 * longer the pod's (hostNetwork flipped by an update of the same
-		 * UID). It no longer counts as the pod's ready sandbox, so the
-		 * actions below kill every container and the sandbox, create a
-		 * new one (attempt + 1) and start the containers again, as
+		 * UID), or the sandbox is on the pod network without an IP. It
+		 * no longer counts as the pod's ready sandbox, so the actions
+		 * below kill every container and the sandbox, create a new one
+		 * (attempt + 1) and start the containers again, as
 		 * computePodActions does for a changed sandbox. */
-		log_info("pod sandbox network namespace changed, a new sandbox is needed",
-			 "pod=%s/%s sandbox=%s host_network=%s", p->namespace, p->name,
-			 jstr(cur_sb, "id"), p->host_network ? "true" : "false");
+		log_info("a new pod sandbox is needed", "pod=%s/%s sandbox=%s reason=\"%s\" host_network=%s",
+			 p->namespace, p->name, jstr(cur_sb, "id"), changed,
+			 p->host_network ? "true" : "false");
 		json_object_set_new((json_t *)cur_sb, "state", json_string("SANDBOX_NOTREADY"));
 		cur_sb = NULL;
 		free(steal_ptr(&pod_ip));
@@ -890,9 +950,10 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			o->has_probe_result = false;
 		}
 	}
-	if (!w->cgroup_ensured) {
-		/* Once per worker (and after an update): the runtime's pods
-		 * adopted after a restart get their values too. */
+	if (!w->cgroup_ensured || !pod_cgroup_exists(l, p)) {
+		/* Once per worker (and after an update), and again whenever it
+		 * has gone (the kubelet's Exists check in syncPod): the
+		 * runtime's pods adopted after a restart get their values too. */
 		ensure_pod_cgroup(l, p);
 		w->cgroup_ensured = true;
 	}
@@ -911,6 +972,13 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		for (size_t i = 0; i < ob.n; i++)
 			if (ob.ctrs[i].state == 1)
 				ob.ctrs[i].state = 2; /* stopped just now */
+		goto status;
+	}
+	if (!p->host_network && network_blocked(w, p)) {
+		/* syncPod: "network is not ready" before any runtime action; the
+		 * status still shows what runs. */
+		kl_pod_actions_reset(a, p, ob.n);
+		sid = cur_sb ? json_string_value(json_object_get(cur_sb, "id")) : NULL;
 		goto status;
 	}
 	kl_compute_pod_actions(p, ob.sandboxes, ob.ctrs, ob.n, &w->bt, now, a);
@@ -1118,6 +1186,7 @@ status:;
 #define KL_POOL_MAX	 32
 #define KL_POOL_IDLE_NS	 5000000000LL
 #define KL_RESYNC_NS	 1000000000LL /* the kubelet's relist period */
+#define KL_QOS_UPDATE_NS 60000000000LL /* periodicQOSCgroupUpdateInterval */
 #define KL_THREAD_STACK	 (512 * 1024)
 #define KL_DUE_NONE	 INT64_MAX
 
@@ -1179,6 +1248,63 @@ static void kick_locked(struct kl_lifecycle *l, struct worker *w)
 	w->urgent = true;
 	if (!w->running)
 		pool_wake(l);
+}
+
+/* updateRuntimeUp: one CRI Status call into l->rs. A failed call changes
+ * nothing (the last good reply ages until the runtime counts as down).
+ * Each message is logged when it changes, not every period. When pods may
+ * be synced again, or get the pod network again, every pod is kicked. */
+static void runtime_status_poll(struct kl_lifecycle *l)
+{
+	ndl_error_t e = NDL_ERROR_INIT;
+	json_t *req = json_object(), *resp = NULL;
+	int r = kl_cri(l->cc, "Status", req, 10000, &resp, &e);
+	json_decref(req);
+	char rt0[600] = "", net0[600] = "", rt1[600] = "", net1[600] = "", q[800];
+	pthread_mutex_lock(&l->mu);
+	int64_t now = now_mono();
+	bool rt_was = kl_runtime_errors(&l->rs, now, rt0, sizeof(rt0));
+	bool net_was = kl_network_errors(&l->rs, net0, sizeof(net0));
+	if (r == 0)
+		kl_runtime_state_update(&l->rs, resp, now);
+	bool rt_now = kl_runtime_errors(&l->rs, now, rt1, sizeof(rt1));
+	bool net_now = kl_network_errors(&l->rs, net1, sizeof(net1));
+	if ((rt_was && !rt_now) || (net_was && !net_now))
+		for (struct worker *w = l->workers; w; w = w->next)
+			if (!w->done)
+				kick_locked(l, w);
+	if (!rt_now)
+		l->rs_skipping = false;
+	pthread_mutex_unlock(&l->mu);
+	json_decref(resp);
+	if (r < 0) {
+		log_debug(2, "container runtime sanity check failed", "error=%s",
+			  ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
+		ndl_error_clear(&e);
+	}
+	if (rt_now && strcmp(rt0, rt1) != 0)
+		log_warn("container runtime not ready", "error=%s", ndl_log_quote(rt1, q, sizeof(q)));
+	else if (!rt_now && rt_was)
+		log_info("container runtime ready", "runtime=%s", l->runtime_name);
+	if (net_now && strcmp(net0, net1) != 0)
+		log_warn("container runtime network not ready", "error=%s",
+			 ndl_log_quote(net1, q, sizeof(q)));
+	else if (!net_now && net_was)
+		log_info("container runtime network ready", "runtime=%s", l->runtime_name);
+}
+
+/* Under l->mu: may pods be synced (the kubelet's syncLoop skips them all
+ * while runtimeErrors() says no)? Logged once per outage. */
+static bool runtime_blocked_locked(struct kl_lifecycle *l)
+{
+	char msg[600], q[800];
+	if (!kl_runtime_errors(&l->rs, now_mono(), msg, sizeof(msg)))
+		return false;
+	if (!l->rs_skipping) {
+		l->rs_skipping = true;
+		log_warn("skipping pod synchronization", "error=%s", ndl_log_quote(msg, q, sizeof(q)));
+	}
+	return true;
 }
 
 /* Under l->mu: the worker adopts the update handed over by the sources. */
@@ -1317,6 +1443,14 @@ static void *pool_main(void *arg)
 				worker_finish(w);
 			}
 			idle_since = now_mono();
+			continue;
+		}
+		if (runtime_blocked_locked(l)) {
+			/* No sync while the runtime is not ready: retried in a
+			 * period, or at once when a Status reply says it is. */
+			w->running = false;
+			if (w->due_ns == KL_DUE_NONE)
+				w->due_ns = now + KL_RESYNC_NS;
 			continue;
 		}
 		take_pending(w);
@@ -1565,7 +1699,19 @@ static void *relist_main(void *arg)
 		}
 		/* Sources are trusted after their first batch, or 10 s. */
 		bool ready = l->sources_ready || now_real() - l->started_ns > 10000000000LL;
+		bool poll = nm >= l->rs_next_ns;
+		if (poll)
+			l->rs_next_ns = nm + KL_RUNTIME_STATUS_PERIOD_NS;
 		pthread_mutex_unlock(&l->mu);
+		if (poll)
+			runtime_status_poll(l);
+		if (l->cgm && nm >= l->qos_next_ns) {
+			/* Besides pod starts and removals, once a minute: values
+			 * changed behind nodelet's back are put back. */
+			if (l->qos_next_ns)
+				update_qos_cgroups(l);
+			l->qos_next_ns = nm + KL_QOS_UPDATE_NS;
+		}
 		if (ready) {
 			json_t *resp = NULL;
 			ndl_error_t e = NDL_ERROR_INIT;
@@ -1755,6 +1901,10 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 	}
 	pthread_cond_init(&l->cv, NULL);
 	pthread_cond_init(&l->pub_cv, NULL);
+	/* The first Status before any sync, as the kubelet waits for it. */
+	kl_runtime_state_init(&l->rs);
+	runtime_status_poll(l);
+	l->rs_next_ns = now_mono() + KL_RUNTIME_STATUS_PERIOD_NS;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

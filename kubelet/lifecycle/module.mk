@@ -3,7 +3,8 @@
 # status for /pods, adoption after a restart).
 KL_LIFECYCLE_SRCS := kubelet/lifecycle/runtime.c kubelet/lifecycle/sync.c \
 	kubelet/lifecycle/status.c kubelet/lifecycle/volumes.c kubelet/lifecycle/prober.c \
-	kubelet/lifecycle/grpcprobe.c kubelet/lifecycle/hooks.c kubelet/lifecycle/lifecycle.c
+	kubelet/lifecycle/grpcprobe.c kubelet/lifecycle/hooks.c kubelet/lifecycle/runtime_state.c \
+	kubelet/lifecycle/lifecycle.c
 $(eval $(call static_lib,kubelet_lifecycle,$(KL_LIFECYCLE_SRCS)))
 $(call obj,$(KL_LIFECYCLE_SRCS) tests/unit/test_kubelet_lifecycle.c): | $(CRI_API_GEN_H)
 CFLAGS_kubelet_lifecycle_ := -Wno-format-truncation

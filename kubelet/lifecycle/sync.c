@@ -91,6 +91,17 @@ bool kl_sandbox_netns_changed(const struct pod *p, const json_t *sandbox_status)
 	return strcmp(net && *net ? net : "POD", want) != 0;
 }
 
+bool kl_sandbox_lacks_ip(const struct pod *p, const json_t *sandbox_status)
+{
+	if (p->host_network)
+		return false;
+	const json_t *net = json_object_get(sandbox_status, "network");
+	if (!json_is_object(net))
+		return false;
+	const char *ip = json_string_value(json_object_get(net, "ip"));
+	return !ip || !*ip;
+}
+
 const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, const char *name,
 				    const char *sandbox_id)
 {

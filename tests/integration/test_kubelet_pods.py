@@ -441,7 +441,8 @@ def test_host_network_update_recreates_the_sandbox(env):
     assert not old or old[0]["state"] == "SANDBOX_NOTREADY", old
     ctrs = {c["id"]: c for c in env.containers(uid)}
     assert ctrs[cs1["containerID"].split("://")[-1]]["pod_sandbox_id"] == sb1["id"]
-    assert "pod sandbox network namespace changed" in env.node.log()
+    assert ('msg="a new pod sandbox is needed"' in env.node.log()
+            and 'reason="network namespace changed"' in env.node.log())
     # And back: a third sandbox with a pod IP again.
     env.node.write("hn.yaml", manifest("hn", spec, uid=uid))
     harness.wait_for(lambda: (ready_sandbox() or {}).get("id", sb1["id"]) not in (sb0, sb1["id"]),

@@ -217,6 +217,91 @@ static void test_sandbox_netns_changed(void **state)
 	pod_unref(host);
 }
 
+/* podSandboxChanged's IP check: a pod-network sandbox whose network status
+ * has no IP needs a new one; hostNetwork pods and a runtime sending no
+ * network status at all do not. */
+static void test_sandbox_lacks_ip(void **state)
+{
+	(void)state;
+	cleanup_pod struct pod *pod = mkpod(POD2);
+	cleanup_pod struct pod *host = mkpod(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: ns1}\n"
+		"spec:\n  hostNetwork: true\n  containers:\n  - {name: a, image: busybox}\n");
+	cleanup_json json_t *with_ip = json_pack("{s:{s:s}}", "network", "ip", "10.22.0.5");
+	cleanup_json json_t *no_ip = json_pack("{s:{}}", "network"); /* ip "" is omitted */
+	cleanup_json json_t *empty_ip = json_pack("{s:{s:s}}", "network", "ip", "");
+	cleanup_json json_t *no_network = json_object();
+	assert_false(kl_sandbox_lacks_ip(pod, with_ip));
+	assert_true(kl_sandbox_lacks_ip(pod, no_ip));
+	assert_true(kl_sandbox_lacks_ip(pod, empty_ip));
+	assert_false(kl_sandbox_lacks_ip(pod, no_network));
+	assert_false(kl_sandbox_lacks_ip(host, no_ip));
+	assert_false(kl_sandbox_lacks_ip(host, with_ip));
+}
+
+/* runtimeState as updateRuntimeUp feeds it from CRI Status replies. */
+static void test_runtime_state(void **state)
+{
+	(void)state;
+	struct kl_runtime_state rs;
+	char msg[600];
+	const int64_t T = 1000LL * 1000000000LL;
+	kl_runtime_state_init(&rs);
+	/* Before the first reply: nothing is synced, the network is unknown. */
+	assert_true(kl_runtime_errors(&rs, T, msg, sizeof(msg)));
+	assert_string_equal(msg, "container runtime status check may not have completed yet");
+	assert_true(kl_network_errors(&rs, msg, sizeof(msg)));
+	assert_string_equal(msg, "network state unknown");
+
+	/* Runtime ready, network not (false is omitted on the wire). */
+	cleanup_json json_t *net_down = json_pack(
+		"{s:{s:[{s:s,s:b},{s:s,s:s,s:s}]}}", "status", "conditions", "type", "RuntimeReady",
+		"status", 1, "type", "NetworkReady", "reason", "NetworkPluginNotReady", "message",
+		"Network plugin returns error: cni plugin not initialized");
+	kl_runtime_state_update(&rs, net_down, T);
+	assert_false(kl_runtime_errors(&rs, T, msg, sizeof(msg)));
+	assert_true(kl_network_errors(&rs, msg, sizeof(msg)));
+	assert_string_equal(msg, "container runtime network not ready: NetworkReady=false "
+				 "reason:NetworkPluginNotReady message:Network plugin returns "
+				 "error: cni plugin not initialized");
+
+	/* Both ready. */
+	cleanup_json json_t *up = json_pack("{s:{s:[{s:s,s:b},{s:s,s:b}]}}", "status",
+					    "conditions", "type", "RuntimeReady", "status", 1,
+					    "type", "NetworkReady", "status", 1);
+	kl_runtime_state_update(&rs, up, T + 5000000000LL);
+	assert_false(kl_runtime_errors(&rs, T + 5000000000LL, msg, sizeof(msg)));
+	assert_false(kl_network_errors(&rs, msg, sizeof(msg)));
+	/* No good reply for 30 s: the runtime counts as down. */
+	assert_false(kl_runtime_errors(&rs, T + 34000000000LL, msg, sizeof(msg)));
+	assert_true(kl_runtime_errors(&rs, T + 35000000000LL, msg, sizeof(msg)));
+	assert_string_equal(msg, "container runtime is down");
+
+	/* RuntimeReady false: an error, and the last sync keeps ageing. */
+	cleanup_json json_t *rt_down = json_pack(
+		"{s:{s:[{s:s,s:s,s:s},{s:s,s:b}]}}", "status", "conditions", "type", "RuntimeReady",
+		"reason", "ContainerdNotReady", "message", "boom", "type", "NetworkReady", "status", 1);
+	kl_runtime_state_update(&rs, rt_down, T + 10000000000LL);
+	assert_true(kl_runtime_errors(&rs, T + 10000000000LL, msg, sizeof(msg)));
+	assert_string_equal(msg, "container runtime not ready: RuntimeReady=false "
+				 "reason:ContainerdNotReady message:boom");
+	assert_true(kl_runtime_errors(&rs, T + 40000000000LL, msg, sizeof(msg)));
+	assert_string_equal(msg, "[container runtime is down, container runtime not ready: "
+				 "RuntimeReady=false reason:ContainerdNotReady message:boom]");
+	assert_false(kl_network_errors(&rs, msg, sizeof(msg)));
+
+	/* No conditions at all: both nil, as Go prints them. */
+	cleanup_json json_t *none = json_pack("{s:{}}", "status");
+	kl_runtime_state_update(&rs, none, T + 11000000000LL);
+	assert_true(kl_network_errors(&rs, msg, sizeof(msg)));
+	assert_string_equal(msg, "container runtime network not ready: <nil>");
+	assert_true(kl_runtime_errors(&rs, T + 11000000000LL, msg, sizeof(msg)));
+	assert_string_equal(msg, "container runtime not ready: <nil>");
+	/* Ready again. */
+	kl_runtime_state_update(&rs, up, T + 12000000000LL);
+	assert_false(kl_runtime_errors(&rs, T + 12000000000LL, msg, sizeof(msg)));
+}
+
 static void test_running_unchanged_no_action(void **st)
 {
 	(void)st;
@@ -735,6 +820,8 @@ int main(void)
 		cmocka_unit_test(test_host_path_types),
 		cmocka_unit_test(test_probe_thresholds),
 		cmocka_unit_test(test_probe_tcp_and_http),
+		cmocka_unit_test(test_sandbox_lacks_ip),
+		cmocka_unit_test(test_runtime_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
