@@ -124,6 +124,13 @@ def pct(values, p):
     return s[k]
 
 
+# --probes: what each container gets besides its command (a probe worker
+# each in nodelet, an ExecSync every 10 s each in the runtime).
+PROBE_SPEC = """    readinessProbe: {exec: {command: ["true"]}, periodSeconds: 10}
+    livenessProbe: {exec: {command: ["true"]}, periodSeconds: 10}
+"""
+PROBES = ""
+
 class Observer:
     """Polls one stack's CRI and /pods every 20 ms while `active` is set and
     remembers, per pod name, when it was first seen running."""
@@ -311,7 +318,7 @@ spec:
   - name: c
     image: {rt.BUSYBOX_REF}
     command: [sleep, "3600"]
-""")
+""" + PROBES)
         return tmp
 
     def publish(self, name, tmp):
@@ -414,9 +421,14 @@ def main():
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--gap-ms", default="50,300", help="random gap range between pods")
     ap.add_argument("--v", type=int, default=0, help="nodelet log verbosity")
+    ap.add_argument("--probes", action="store_true",
+                    help="give every container an exec readiness and liveness probe (10 s)")
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--logs", help="copy nodelet's and the runtimes' logs into this dir")
     a = ap.parse_args()
+    global PROBES
+    if a.probes:
+        PROBES = PROBE_SPEC
     batches = [int(x) for x in a.batches.split(",") if x]
     gap_lo, gap_hi = (int(x) / 1000 for x in a.gap_ms.split(","))
     rnd = random.Random(a.seed)

@@ -221,9 +221,9 @@ struct kl_probe_state *kl_prober_get(struct kl_prober *pb, const char *cid, bool
 bool kl_probe_update(struct kl_probe_state *s, int kind, const struct pod_probe *pr, int ok);
 void kl_prober_prune(struct kl_prober *pb, const struct kl_observed *ctrs, size_t n);
 void kl_prober_free(struct kl_prober *pb);
-/* The probe workers of one pod: a thread per probe of each running
- * container (kubelet prober workers). kick(kick_arg) is called from a probe
- * thread, holding the set's lock (so kick may take the lifecycle lock, and
+/* The probe workers of one pod: one per probe of each running container
+ * (kubelet prober workers), run by the shared prober threads.
+ * kick(kick_arg) is called from a prober thread, holding the set's lock (so kick may take the lifecycle lock, and
  * the set's functions must never be called with that lock held), when a
  * result changed, until the set is closed. */
 struct kl_probe_set;
@@ -240,10 +240,11 @@ struct kl_probe_kill {
 size_t kl_probe_set_sync(struct kl_probe_set *s, struct pod *p, struct kl_observed *ctrs,
 			 size_t n, const char *sandbox_id, const char *pod_ip,
 			 struct kl_probe_kill *kills, size_t max_kills);
-/* Stop every worker (threads still probing finish on their own). */
+/* Stop every worker (a run in progress finishes on its own). */
 void kl_probe_set_close(struct kl_probe_set *s);
-/* Probe threads still alive (shutdown waits for them a little). */
-int kl_probe_threads_running(void);
+/* Probe workers not released yet, of every set: after every set is
+ * closed, those still in a run (shutdown waits for them a little). */
+int kl_probe_workers_left(void);
 int kl_resolve_port(const struct pod_container *c, const struct pod_port_ref *r);
 /* GET for httpGet probes and hooks: 0 with *ret_code when an HTTP answer
  * came, -1 with msg (naming the URL) otherwise. c may be NULL (numbered

@@ -1989,11 +1989,11 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 		pthread_mutex_lock(&l->mu);
 	}
 	pthread_mutex_unlock(&l->mu);
-	/* Probe threads stop at their next wake-up; one inside a probe ends
-	 * with its timeout. */
-	while (kl_probe_threads_running() && now_real() < deadline)
+	/* Stopped probe workers are released at once; one in a run when its
+	 * run ends (at its timeout at the latest). */
+	while (kl_probe_workers_left() && now_real() < deadline)
 		usleep(10000);
-	if (left || kl_probe_threads_running()) {
+	if (left || kl_probe_workers_left()) {
 		abandoned = l; /* the threads still use it; the process exits */
 		return;
 	}

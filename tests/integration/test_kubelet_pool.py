@@ -1,6 +1,7 @@
 """nodelet's pod workers are a bounded pool, not a thread per pod: many
 pods run with a few "pod-worker" threads (max(4, 2 x CPUs) at rest, at most
-32 in a burst, those not needed during a 5 s window gone); every pod still gets its
+32 in a burst, those not needed during a 5 s window gone), and their probes
+with a few "prober" threads; every pod still gets its
 periodic re-sync (a container stopped behind nodelet's back restarts
 within seconds), and a pod blocked in a long grace period starves no other
 pod. Runs on containerd 1.6 and on our nodelet-cri."""
@@ -31,6 +32,19 @@ def threads(pid, name):
     return n
 
 
+def thread_names(pid):
+    """How many threads of each name the process has."""
+    names = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                n = f.read().strip()
+        except OSError:
+            continue
+        names[n] = names.get(n, 0) + 1
+    return names
+
+
 def running(env, name):
     p = env.pod(name)
     st = (p or {}).get("status", {})
@@ -56,9 +70,15 @@ def test_many_pods_few_threads_and_no_starvation(env):
                                          uid="0f0f0f0f-0000-4000-8000-000000000001"))
     harness.wait_for(lambda: 'reason="container spec changed"' in env.node.log(), timeout=10,
                      what="the stubborn container's kill started")
+    # Two probes per container: 48 probe workers, which run on a few
+    # shared "prober" threads, not a thread each.
     spec = f"""  terminationGracePeriodSeconds: 1
   containers:
-  - {{name: c, image: {BB}, command: [sh, -c, "{LOOP}"]}}
+  - name: c
+    image: {BB}
+    command: [sh, -c, "{LOOP}"]
+    readinessProbe: {{exec: {{command: ["true"]}}, periodSeconds: 2}}
+    livenessProbe: {{exec: {{command: ["true"]}}, periodSeconds: 5}}
 """
     d = env.node.manifests
     for i in range(N):
@@ -91,8 +111,19 @@ def test_many_pods_few_threads_and_no_starvation(env):
     except TimeoutError:
         raise AssertionError(f"pool at {threads(pid, 'pod-worker')}: " + "\n".join(
             ln for ln in env.node.log().splitlines() if "pod worker pool" in ln or "DBG" in ln))
-    total = len(os.listdir(f"/proc/{pid}/task"))
-    assert total < N, total
+    # Fewer threads than pods besides the probers, and fewer than the 48
+    # probe workers with them (a thread per probe made it 70 and more).
+    names = thread_names(pid)
+    total = sum(names.values())
+    shown = " ".join(f"{k}={v}" for k, v in sorted(names.items()))
+    assert total - names.get("prober", 0) < N, shown
+    assert total < 2 * N, shown
+    # Every probe runs: all pods turn ready.
+    harness.wait_for(lambda: all(env.cstatus(f"p{i}", "c")["ready"] for i in range(N)),
+                     timeout=20, what="every pod ready (readiness probes ran)")
+    probers = threads(pid, "prober")
+    print(f"{env.runtime_name}: {probers} prober threads for {2 * N} probe workers")
+    assert 1 <= probers <= 8, probers
     # Periodic re-sync reaches every pod: a container stopped behind
     # nodelet's back (no event on containerd 1.6) restarts within seconds.
     cid = env.cstatus("p7", "c")["containerID"].split("://")[-1]
