@@ -186,6 +186,7 @@ struct kl_status_input {
 	int64_t start_time_ns;
 	bool terminating;
 	bool deadline_exceeded; /* activeDeadlineSeconds passed: Failed */
+	const json_t *prev; /* the pod's previous PodStatus, or NULL */
 };
 /* The v1 PodStatus object. */
 json_t *kl_pod_status(const struct kl_status_input *in);

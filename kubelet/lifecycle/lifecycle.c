@@ -1156,6 +1156,7 @@ status:;
 		.actions = a,
 		.start_time_ns = w->start_time_ns,
 		.deadline_exceeded = deadline,
+		.prev = w->status, /* replaced only by this pod's syncs */
 	};
 	if (!w->start_time_ns && ob.n)
 		w->start_time_ns = ob.ctrs[0].created_at;
