@@ -95,6 +95,14 @@ bool kl_backoff_in_backoff_since(struct kl_backoff_table *t, const char *key, in
 				 int64_t now_ns);
 /* Next(key, now): records a restart. Returns the new back-off. */
 int64_t kl_backoff_next(struct kl_backoff_table *t, const char *key, int64_t now_ns);
+/* Next(key, eventTime) as doBackOff calls it: the expiry is judged from
+ * event_ns (the container's FinishedAt), the last update is now_ns. */
+int64_t kl_backoff_next_at(struct kl_backoff_table *t, const char *key, int64_t event_ns,
+			   int64_t now_ns);
+/* getStableKey: "name_namespace_uid_container_spechash". */
+void kl_backoff_key(const struct pod *p, const struct pod_container *c, char *buf, size_t size);
+/* time.Duration.String() of ns ("10s", "1m20s", "5m0s"). */
+char *kl_go_duration(int64_t ns, char *buf, size_t size);
 
 struct kl_start {
 	const struct pod_container *c;
@@ -149,6 +157,24 @@ bool kl_sandbox_lacks_ip(const struct pod *p, const json_t *sandbox_status);
 /* The newest observed container with that name in that sandbox. */
 const struct kl_observed *kl_latest(const struct kl_observed *ctrs, size_t n, const char *name,
 				    const char *sandbox_id);
+
+/* ---- logs.c: container log rotation and cleanup ---- */
+/* The legacy symlinks' directory (the kubelet's legacyContainerLogsDir). */
+#define KL_LEGACY_LOGS_DIR "/var/log/containers"
+/* containerLogManager.rotateLog for one container's log (a file the caller
+ * found at or over containerLogMaxSize): drop unused and excess rotated
+ * files (at most max_files - 2 stay), gzip the uncompressed one, rename the
+ * log to <log>.<YYYYMMDD-hhmmss> (local time of now_ns) and call reopen
+ * (ReopenContainerLog); if that fails the log gets its name back. */
+int kl_log_rotate(const char *log, int max_files, int64_t now_ns,
+		  int (*reopen)(void *arg, ndl_error_t *err), void *arg, ndl_error_t *err);
+/* Remove a container's log and its rotated files (logManager.Clean). */
+void kl_log_clean(const char *log);
+/* <dir>/<pod>_<namespace>_<container>-<id>.log, cut to ext4's 255 bytes. */
+char *kl_legacy_log_symlink(const char *dir, const char *pod_name, const char *pod_namespace,
+			    const char *container_name, const char *container_id);
+/* The container ID of such a symlink's name; -1 when it has none. */
+int kl_legacy_log_id(const char *path, char *id, size_t size);
 
 /* ---- runtime_state.c: the kubelet's runtimeState ---- */
 /* updateRuntimeUp's period, and how old the last good Status may get

@@ -46,12 +46,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <arpa/inet.h>
+#include <glob.h>
 #include <ifaddrs.h>
 #include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -67,6 +69,7 @@
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/quantity.h"
 #include "lib/xalloc.h"
 
 struct worker {
@@ -153,6 +156,9 @@ struct kl_lifecycle {
 	/* Next periodic QoS cgroup update (the qosContainerManager's 1 min
 	 * loop; relist thread only). */
 	int64_t qos_next_ns;
+	/* The container log manager's thread (rotation, dangling symlinks). */
+	pthread_t logs;
+	bool has_logs;
 };
 
 static int64_t now_real(void)
@@ -706,6 +712,37 @@ static void remove_pod_cgroup(struct kl_lifecycle *l, const struct pod *p)
 	}
 }
 
+/* The legacy symlink /var/log/containers/<pod>_<ns>_<container>-<id>.log
+ * to the container's log, for log shippers (made only when the log exists,
+ * as the kubelet does). */
+static void legacy_log_symlink(const struct pod *p, const struct pod_container *c,
+			       const char *cid, const char *pod_log_dir, uint32_t restart_count)
+{
+	cleanup_free char *target = xasprintf("%s/%s/%u.log", pod_log_dir, c->name, restart_count);
+	if (access(target, F_OK) < 0 && errno == ENOENT)
+		return;
+	cleanup_free char *link =
+		kl_legacy_log_symlink(KL_LEGACY_LOGS_DIR, p->name, p->namespace, c->name, cid);
+	if (symlink(target, link) < 0 && errno != EEXIST)
+		log_warn("cannot create the legacy container log symlink", "path=%s errno=%d", link,
+			 errno);
+}
+
+/* A container's logs go with it (removeContainerLog): its log file and the
+ * rotated ones, and its legacy symlink. */
+static void remove_container_logs(const struct kl_observed *o, const char *pod_name,
+				  const char *pod_namespace)
+{
+	kl_log_clean(o->log_path);
+	if (pod_name && pod_namespace) {
+		cleanup_free char *link = kl_legacy_log_symlink(KL_LEGACY_LOGS_DIR, pod_name,
+								pod_namespace, o->name, o->id);
+		if (unlink(link) < 0 && errno != ENOENT)
+			log_warn("cannot remove a container log symlink", "path=%s errno=%d", link,
+				 errno);
+	}
+}
+
 /* Stop every running container (in parallel, each within the pod's grace
  * period; sidecars after the others, in reverse order), then the
  * sandboxes. remove: also remove the sandboxes and the pod's directory and
@@ -741,6 +778,24 @@ static void kill_pod(struct worker *w, struct observed *ob, const char *pod_ip, 
 		json_decref(req);
 	}
 	if (remove) {
+		/* The pod's logs (evictPodLogsDirectories and the containers'
+		 * removal): its directory under podLogsDir and the legacy
+		 * symlinks, named after the sandbox's metadata (an orphan has
+		 * no spec). */
+		const json_t *md = json_object_get(json_array_get(ob->sandboxes, 0), "metadata");
+		const char *pn = json_string_value(json_object_get(md, "name"));
+		const char *pns = json_string_value(json_object_get(md, "namespace"));
+		for (size_t k = 0; k < ob->n; k++)
+			remove_container_logs(&ob->ctrs[k], pn, pns);
+		if (pn && pns) {
+			cleanup_free char *dir =
+				xasprintf("%s/%s_%s_%s", l->o.pod_logs_dir, pns, pn, w->uid);
+			if (ndl_rm_rf(dir, &e) < 0) {
+				log_warn("cannot remove the pod's logs", "path=%s error=%s", dir,
+					 ndl_error_msg(&e));
+				ndl_error_clear(&e);
+			}
+		}
 		kl_volumes_teardown(l->o.root_dir, w->uid);
 		if (w->pod)
 			remove_pod_cgroup(l, w->pod);
@@ -795,9 +850,11 @@ static char *sandbox_ip(struct kl_lifecycle *l, const char *sid)
 
 /* Container GC of a live pod (the kubelet's evictContainers and
  * evictSandboxes with its default policy: MinAge 0, MaxPerPodContainer 1):
- * of the exited containers of older sandboxes, those with a newer exited
- * container of the same name go; then older sandboxes that are not ready
- * and hold no container any more. The newest sandbox always stays. */
+ * exited containers with a newer exited container of the same name go,
+ * whatever their sandbox, with their logs (a crash-looping container keeps
+ * its last dead instance, the pod's lastState, and no more); then older
+ * sandboxes that are not ready and hold no container any more. The newest
+ * sandbox always stays. */
 static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct observed *ob,
 		   const char *cur_sid)
 {
@@ -805,7 +862,7 @@ static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct obs
 	ndl_error_t e = NDL_ERROR_INIT;
 	for (size_t i = 0; i < ob->n; i++) {
 		const struct kl_observed *o = &ob->ctrs[i];
-		if (o->state != 2 || strcmp(o->sandbox_id, cur_sid) == 0)
+		if (o->state != 2)
 			continue;
 		bool newer = false;
 		for (size_t k = 0; k < ob->n && !newer; k++)
@@ -814,6 +871,7 @@ static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct obs
 				ob->ctrs[k].created_at > o->created_at;
 		if (!newer)
 			continue;
+		remove_container_logs(o, p->name, p->namespace);
 		json_t *req = json_pack("{s:s}", "container_id", o->id);
 		if (kl_cri(l->cc, "RemoveContainer", req, 60000, NULL, &e) < 0) {
 			log_warn("RemoveContainer failed", "container=%s error=%s", o->id,
@@ -1109,6 +1167,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		started = true;
 		log_info("container started", "pod=%s/%s container=%s id=%s restart_count=%u",
 			 p->namespace, p->name, c->name, cid, a->start[k].restart_count);
+		legacy_log_symlink(p, c, cid, cdir, a->start[k].restart_count);
 		/* postStart (exec, httpGet, sleep), synchronous as in the
 		 * kubelet and without a timeout of its own: a failure kills the
 		 * container (FailedPostStartHook), which then restarts per
@@ -1751,6 +1810,148 @@ static void *relist_main(void *arg)
 	return NULL;
 }
 
+/* ---- the container log manager (pkg/kubelet/logs) ---- */
+
+struct reopen_ctx {
+	struct kl_lifecycle *l;
+	const char *id;
+};
+
+static int reopen_log(void *arg, ndl_error_t *err)
+{
+	struct reopen_ctx *c = arg;
+	json_t *req = json_pack("{s:s}", "container_id", c->id);
+	int r = kl_cri(c->l->cc, "ReopenContainerLog", req, 30000, NULL, err);
+	json_decref(req);
+	return r;
+}
+
+/* rotateLogs: every running container of the runtime whose log reached
+ * max_size is rotated (one at a time: containerLogMaxWorkers' default). */
+static void rotate_logs(struct kl_lifecycle *l, int64_t max_size)
+{
+	ndl_error_t e = NDL_ERROR_INIT;
+	char q[600];
+	json_t *req = json_object(), *resp = NULL;
+	int r = kl_cri(l->cc, "ListContainers", req, 30000, &resp, &e);
+	json_decref(req);
+	if (r < 0) {
+		log_debug(2, "log rotation: cannot list containers", "error=%s", ndl_error_msg(&e));
+		ndl_error_clear(&e);
+		return;
+	}
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(resp, "containers"), i, c)
+	{
+		const char *state = json_string_value(json_object_get(c, "state"));
+		const char *id = json_string_value(json_object_get(c, "id"));
+		if (!id || !state || strcmp(state, "CONTAINER_RUNNING") != 0)
+			continue;
+		json_t *sreq = json_pack("{s:s}", "container_id", id), *st = NULL;
+		if (kl_cri(l->cc, "ContainerStatus", sreq, 30000, &st, &e) == 0) {
+			const char *path = json_string_value(
+				json_object_get(json_object_get(st, "status"), "log_path"));
+			struct stat sb;
+			if (path && *path && stat(path, &sb) == 0 && sb.st_size >= max_size) {
+				struct reopen_ctx rc = {l, id};
+				if (kl_log_rotate(path, l->cfg->container_log_max_files, now_real(),
+						  reopen_log, &rc, &e) < 0) {
+					log_warn("cannot rotate a container log", "container=%s error=%s",
+						 id, ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
+					ndl_error_clear(&e);
+				} else {
+					log_debug(2, "rotated container log", "container=%s path=%s size=%lld",
+						  id, path, (long long)sb.st_size);
+				}
+			}
+		} else {
+			ndl_error_clear(&e); /* gone meanwhile */
+		}
+		json_decref(sreq);
+		json_decref(st);
+	}
+	json_decref(resp);
+}
+
+/* The container GC's sweep of legacy symlinks whose log is gone: removed
+ * unless their container still runs (its log may be between the rename
+ * and the reopen of a rotation). */
+static void sweep_legacy_symlinks(struct kl_lifecycle *l)
+{
+	glob_t g = {0};
+	if (glob(KL_LEGACY_LOGS_DIR "/*.log", GLOB_NOSORT, NULL, &g) != 0) {
+		globfree(&g);
+		return;
+	}
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		const char *link = g.gl_pathv[i];
+		struct stat sb;
+		char id[128];
+		if (stat(link, &sb) == 0 || lstat(link, &sb) < 0 || !S_ISLNK(sb.st_mode) ||
+		    kl_legacy_log_id(link, id, sizeof(id)) < 0)
+			continue;
+		ndl_error_t e = NDL_ERROR_INIT;
+		json_t *req = json_pack("{s:s}", "container_id", id), *st = NULL;
+		bool keep = false;
+		if (kl_cri(l->cc, "ContainerStatus", req, 30000, &st, &e) == 0) {
+			const char *state = json_string_value(
+				json_object_get(json_object_get(st, "status"), "state"));
+			keep = !state || strcmp(state, "CONTAINER_EXITED") != 0;
+		} else {
+			ndl_error_clear(&e);
+		}
+		json_decref(req);
+		json_decref(st);
+		if (!keep && unlink(link) < 0 && errno != ENOENT)
+			log_warn("cannot remove a dangling log symlink", "path=%s errno=%d", link,
+				 errno);
+	}
+	globfree(&g);
+}
+
+#define KL_LOG_SWEEP_NS 60000000000LL /* the container GC's period */
+
+static void *logs_main(void *arg)
+{
+	struct kl_lifecycle *l = arg;
+	pthread_setname_np(pthread_self(), "log-manager");
+	ndl_quantity_t q;
+	ndl_error_t e = NDL_ERROR_INIT;
+	int64_t max_size = 10 << 20;
+	if (ndl_quantity_parse(l->cfg->container_log_max_size, &q, &e) == 0 && q.value > 0)
+		max_size = q.value; /* validated at start */
+	ndl_error_clear(&e);
+	int64_t period = l->cfg->container_log_monitor_interval_ns > 0 ?
+				 l->cfg->container_log_monitor_interval_ns :
+				 10000000000LL;
+	int64_t next_rotate = now_real() + period, next_sweep = now_real() + KL_LOG_SWEEP_NS;
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		int64_t now = now_real();
+		if (now >= next_rotate || now >= next_sweep) {
+			bool rotate = now >= next_rotate, sweep = now >= next_sweep;
+			pthread_mutex_unlock(&l->mu);
+			if (rotate)
+				rotate_logs(l, max_size);
+			if (sweep)
+				sweep_legacy_symlinks(l);
+			pthread_mutex_lock(&l->mu);
+			now = now_real();
+			if (rotate)
+				next_rotate = now + period;
+			if (sweep)
+				next_sweep = now + KL_LOG_SWEEP_NS;
+			continue;
+		}
+		int64_t until = next_rotate < next_sweep ? next_rotate : next_sweep;
+		struct timespec dl = {.tv_sec = until / 1000000000LL, .tv_nsec = until % 1000000000LL};
+		pthread_cond_timedwait(&l->cv, &l->mu, &dl);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
 /* The evented PLEG: GetContainerEvents, when the runtime offers it (ours
  * does, containerd 1.6 does not), wakes every pod worker at once instead of
  * waiting for the next one-second relist. */
@@ -1942,6 +2143,17 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 		log_warn("cannot start the /pods publisher: statuses follow the relist only",
 			 "errno=%d", errno);
 	l->has_events = pthread_create(&l->events, NULL, events_main, l) == 0;
+	/* The legacy log symlinks' directory, made at start as the kubelet
+	 * does; then the log manager. */
+	if (ndl_mkdir_p(KL_LEGACY_LOGS_DIR, 0755, err) < 0) {
+		log_warn("cannot create the legacy container log directory", "path=%s error=%s",
+			 KL_LEGACY_LOGS_DIR, ndl_error_msg(err));
+		ndl_error_clear(err);
+	}
+	l->has_logs = pthread_create(&l->logs, NULL, logs_main, l) == 0;
+	if (!l->has_logs)
+		log_warn("cannot start the container log manager: logs are not rotated", "errno=%d",
+			 errno);
 	*ret = l;
 	return 0;
 }
@@ -1963,6 +2175,8 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 		pthread_join(l->publisher, NULL);
 	if (l->has_events)
 		pthread_join(l->events, NULL);
+	if (l->has_logs)
+		pthread_join(l->logs, NULL);
 	cri_client_events_close(l->stream);
 	/* Pool threads finish their sync and exit; one blocked in a long
 	 * call (an image pull, a hook) or a termination within its grace
