@@ -240,7 +240,8 @@ struct kl_prober {
 	struct kl_probe_state *v;
 	size_t n;
 };
-/* One probe: 1 success, 0 failure (msg says why). */
+/* One probe: 1 success, 0 failure (msg says why), -1 no answer (an exec
+ * probe's CRI error other than a timeout: probe.Unknown, msg says why). */
 int kl_probe_once(struct cri_client *cc, const struct pod_container *c, const struct pod_probe *pr,
 		  const char *cid, const char *pod_ip, char *msg, size_t msz);
 struct kl_probe_state *kl_prober_get(struct kl_prober *pb, const char *cid, bool create);

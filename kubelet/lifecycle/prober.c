@@ -169,7 +169,20 @@ static int probe_exec(struct cri_client *cc, const char *cid, const struct pod_h
 	ndl_error_t e = NDL_ERROR_INIT;
 	int ok = 0;
 	if (kl_cri(cc, "ExecSync", req, timeout_s * 1000 + 5000, &resp, &e) < 0) {
-		snprintf(msg, msz, "%s", ndl_error_msg(&e));
+		if (e.code == ETIMEDOUT) {
+			/* DeadlineExceeded is a timed-out command: a failure, with
+			 * the kubelet's output for it. */
+			char joined[256] = "";
+			for (size_t i = 0; i < h->command.n; i++)
+				snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined),
+					 "%s%s", i ? " " : "", h->command.v[i]);
+			snprintf(msg, msz, "command \"%s\" timed out", joined);
+		} else {
+			/* Any other error is no answer (probe.Unknown): the caller
+			 * retries and then throws the result away. */
+			snprintf(msg, msz, "%s", ndl_error_msg(&e));
+			ok = -1;
+		}
 		ndl_error_clear(&e);
 	} else {
 		json_t *ec = json_object_get(resp, "exit_code");
@@ -421,7 +434,20 @@ static void run_probe(struct probe_worker *w)
 	if ((w->kind == KL_PROBE_STARTUP) == started)
 		return;
 	char msg[512];
-	int ok = kl_probe_once(s->cc, w->c, w->pr, w->cid, w->pod_ip, msg, sizeof(msg));
+	/* runProbeWithRetries: an error (no answer at all, not a failure) is
+	 * tried again up to three times in all, then the result is thrown
+	 * away, as the kubelet's worker does: a runtime that is restarting
+	 * kills no container. */
+	int ok = -1;
+	for (int attempt = 0; attempt < 3 && ok < 0; attempt++)
+		ok = kl_probe_once(s->cc, w->c, w->pr, w->cid, w->pod_ip, msg, sizeof(msg));
+	if (ok < 0) {
+		char q[600];
+		log_info("probe errored, result thrown away", "pod=%s/%s container=%s probe=%s error=%s",
+			 w->pod->namespace, w->pod->name, w->c->name, names[w->kind],
+			 ndl_log_quote(msg, q, sizeof(q)));
+		return;
+	}
 	if (!ok)
 		log_probe_failure(w->pod, w->c, names[w->kind], msg);
 	else

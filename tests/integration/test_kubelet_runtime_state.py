@@ -130,3 +130,44 @@ def test_sandbox_without_ip_is_replaced(env_no_ip):
     last = attempts()[-1]
     time.sleep(3)
     assert attempts()[-1] == last, attempts()
+
+
+@pytest.fixture(params=RUNTIMES)
+def env_rt(request, netns, tmp_path, images):
+    e = Env(request.param, str(tmp_path), images)
+    try:
+        e.start()
+    except Exception:
+        e.stop()
+        raise
+    yield e
+    e.stop()
+
+
+@pytest.mark.network
+def test_runtime_restart_kills_nothing(env_rt):
+    """The runtime daemon dies and comes back (its containers live on, in
+    their shims): an exec liveness probe that cannot reach it has no
+    answer, not a failure (the kubelet retries, then throws the result
+    away), so nothing is restarted; nodelet notices the runtime is back."""
+    env = env_rt
+    spec = f"""  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {BB}
+    command: [sh, -c, "{LOOP}"]
+    livenessProbe: {{exec: {{command: ["true"]}}, periodSeconds: 1, failureThreshold: 1}}
+"""
+    env.node.write("live.yaml", manifest("live", spec))
+    cs = env.wait_running("live", "app", timeout=60)
+    env.runtime.proc.kill()
+    env.runtime.proc.wait()
+    harness.wait_for(lambda: "probe errored, result thrown away" in env.node.log(), timeout=15,
+                     what=f"an errored probe\n{env.node.log()[-2000:]}")
+    time.sleep(2)
+    env.runtime.start(env.images)
+    time.sleep(4)  # several probe periods with the runtime back
+    after = env.cstatus("live", "app")
+    assert after["restartCount"] == 0, after
+    assert after["containerID"] == cs["containerID"]
+    assert "probe failed" not in env.node.log(), env.node.log()[-3000:]
