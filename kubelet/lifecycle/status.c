@@ -134,8 +134,13 @@ static const struct kl_observed *previous(const struct kl_status_input *in,
 	return best;
 }
 
+static bool is_sidecar(const struct pod_container *c)
+{
+	return c->restart_policy && strcmp(c->restart_policy, "Always") == 0;
+}
+
 static json_t *container_status(const struct kl_status_input *in, const struct pod_container *c,
-				bool *ret_ready, bool *ret_running, bool *ret_succeeded,
+				bool is_init, bool *ret_ready, bool *ret_running, bool *ret_succeeded,
 				bool *ret_failed, bool *ret_waiting)
 {
 	const struct kl_observed *o = kl_latest(in->ctrs, in->n_ctrs, c->name, NULL);
@@ -152,7 +157,9 @@ static json_t *container_status(const struct kl_status_input *in, const struct p
 		bool started = o->has_probe_result ? o->probe_started : !c->startup.present;
 		bool ready = o->has_probe_result ? o->probe_ready :
 						   !c->readiness.present && started;
-		*ret_ready = ready && !in->terminating;
+		/* A regular init container is ready only once it exited 0
+		 * (prober_manager UpdatePodStatus), never while it runs. */
+		*ret_ready = ready && !in->terminating && !(is_init && !is_sidecar(c));
 		json_object_set_new(st, "ready", json_boolean(*ret_ready));
 		json_object_set_new(st, "started", json_boolean(started));
 	} else if (w) {
@@ -170,8 +177,18 @@ static json_t *container_status(const struct kl_status_input *in, const struct p
 		state = terminated(o, in->runtime_name);
 		*ret_succeeded = o->exit_code == 0;
 		*ret_failed = o->exit_code != 0;
+		/* prober_manager UpdatePodStatus: a (non-restartable) init
+		 * container that exited 0 is ready. */
+		if (is_init && !is_sidecar(c) && o->exit_code == 0) {
+			*ret_ready = true;
+			json_object_set_new(st, "ready", json_true());
+		}
 	} else {
-		state = json_pack("{s:{s:s}}", "waiting", "reason", "ContainerCreating");
+		/* convertToAPIContainerStatuses' default for a container not
+		 * created yet: PodInitializing when the pod has init
+		 * containers, else ContainerCreating. */
+		state = json_pack("{s:{s:s}}", "waiting", "reason",
+				  in->p->n_init_containers ? "PodInitializing" : "ContainerCreating");
 		*ret_waiting = true;
 	}
 	json_object_set_new(st, "state", state);
@@ -189,13 +206,50 @@ static json_t *container_status(const struct kl_status_input *in, const struct p
 	return st;
 }
 
-static json_t *condition(const char *type, bool status, const char *reason, int64_t now)
+/* The previous status's condition of that type, or NULL. */
+static const json_t *prev_condition(const json_t *prev, const char *type)
 {
-	json_t *c = json_pack("{s:s,s:s,s:n,s:o}", "type", type, "status", status ? "True" : "False",
-			      "lastProbeTime", "lastTransitionTime", ts(now));
+	size_t i;
+	const json_t *c;
+	json_array_foreach(json_object_get(prev, "conditions"), i, c)
+	{
+		const char *t = json_string_value(json_object_get(c, "type"));
+		if (t && strcmp(t, type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* One condition; lastTransitionTime as the status manager's
+ * updateLastTransitionTime: kept from the previous status while the
+ * condition's status is the same, else now. */
+static json_t *condition(const json_t *prev, const char *type, bool status, const char *reason,
+			 const char *message, int64_t now)
+{
+	const char *sv = status ? "True" : "False";
+	json_t *c = json_pack("{s:s,s:s,s:n}", "type", type, "status", sv, "lastProbeTime");
+	const json_t *pc = prev_condition(prev, type);
+	const char *pstatus = json_string_value(json_object_get(pc, "status"));
+	const json_t *pt = json_object_get(pc, "lastTransitionTime");
+	if (pstatus && strcmp(pstatus, sv) == 0 && json_is_string(pt))
+		json_object_set_new(c, "lastTransitionTime", json_deep_copy(pt));
+	else
+		json_object_set_new(c, "lastTransitionTime", ts(now));
 	if (reason)
 		json_object_set_new(c, "reason", json_string(reason));
+	if (message && *message)
+		json_object_set_new(c, "message", json_string(message));
 	return c;
+}
+
+/* Go's %s of a []string: "[a b c]". */
+static void name_list(char *buf, size_t size, const char *prefix, const char **names, size_t n)
+{
+	size_t w = (size_t)snprintf(buf, size, "%s[", prefix);
+	for (size_t i = 0; i < n && w < size; i++)
+		w += (size_t)snprintf(buf + w, size - w, "%s%s", i ? " " : "", names[i]);
+	if (w < size)
+		snprintf(buf + w, size - w, "]");
 }
 
 json_t *kl_pod_status(const struct kl_status_input *in)
@@ -206,29 +260,42 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 	int64_t now_ns = now.tv_sec * 1000000000LL + now.tv_nsec;
 	json_t *init = json_array(), *app = json_array();
 	bool initialized = true, init_failed = false;
+	size_t n_names = p->n_init_containers + p->n_containers;
+	/* Containers named in the condition messages, in spec order:
+	 * incomplete init containers; unready sidecars then app containers
+	 * (GenerateContainersReadyCondition counts sidecars as 1.29 does). */
+	const char **incomplete = calloc(n_names + 1, sizeof(*incomplete));
+	const char **unready = calloc(n_names + 1, sizeof(*unready));
+	size_t n_incomplete = 0, n_unready = 0;
 	for (size_t k = 0; k < p->n_init_containers; k++) {
 		bool r, run, ok, fail, wait;
 		const struct pod_container *ic = &p->init_containers[k];
-		json_t *cs = container_status(in, ic, &r, &run, &ok, &fail, &wait);
+		json_t *cs = container_status(in, ic, true, &r, &run, &ok, &fail, &wait);
 		/* A sidecar counts once it runs and its startup probe passed. */
 		bool started = json_is_true(json_object_get(cs, "started"));
 		json_array_append_new(init, cs);
-		bool sidecar = ic->restart_policy && strcmp(ic->restart_policy, "Always") == 0;
-		if (sidecar ? !(run && started) : !ok)
+		bool sidecar = is_sidecar(ic);
+		if (sidecar ? !(run && started) : !ok) {
 			initialized = false;
+			incomplete[n_incomplete++] = ic->name;
+		}
+		if (sidecar && !r)
+			unready[n_unready++] = ic->name;
 		if (fail && strcmp(p->restart_policy, "Never") == 0)
 			init_failed = true;
 	}
 	size_t n_running = 0, n_succeeded = 0, n_failed = 0, n_ready = 0, n_waiting = 0;
 	for (size_t k = 0; k < p->n_containers; k++) {
 		bool r, run, ok, fail, wait;
-		json_array_append_new(app, container_status(in, &p->containers[k], &r, &run, &ok,
-							    &fail, &wait));
+		json_array_append_new(app, container_status(in, &p->containers[k], false, &r, &run,
+							    &ok, &fail, &wait));
 		n_waiting += wait;
 		n_running += run;
 		n_succeeded += ok;
 		n_failed += fail;
 		n_ready += r;
+		if (!r)
+			unready[n_unready++] = p->containers[k].name;
 	}
 	/* getPhase, in the kubelet's order: a container not started yet keeps
 	 * the pod Pending even when others run. n_failed counts every stopped
@@ -253,23 +320,45 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 	}
 	if (in->deadline_exceeded)
 		phase = "Failed";
-	bool ready_all = initialized && n_ready == n && n > 0;
-	bool done = strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
+	bool succeeded = strcmp(phase, "Succeeded") == 0, failed = strcmp(phase, "Failed") == 0;
+	bool ready_all = n_unready == 0 && n > 0 && !succeeded && !failed;
+	char init_msg[1024] = "", ready_msg[1024] = "";
+	const char *init_reason = NULL, *ready_reason = NULL;
+	bool init_true = initialized;
+	if (succeeded) {
+		/* GeneratePodInitializedCondition: every init container known
+		 * and the pod Succeeded: True, PodCompleted. */
+		init_true = true;
+		init_reason = "PodCompleted";
+	} else if (!initialized) {
+		init_reason = "ContainersNotInitialized";
+		name_list(init_msg, sizeof(init_msg), "containers with incomplete status: ", incomplete,
+			  n_incomplete);
+	}
+	/* GenerateContainersReadyCondition (v1.28): a terminal phase reports
+	 * PodCompleted / PodFailed without a message; Ready copies it. */
+	if (succeeded)
+		ready_reason = "PodCompleted";
+	else if (failed)
+		ready_reason = "PodFailed";
+	else if (!ready_all) {
+		ready_reason = "ContainersNotReady";
+		name_list(ready_msg, sizeof(ready_msg), "containers with unready status: ", unready,
+			  n_unready);
+	}
+	free(incomplete);
+	free(unready);
+	const json_t *pv = in->prev;
 	json_t *conds = json_array();
-	json_array_append_new(conds, condition("PodReadyToStartContainers", in->sandbox_ready,
-					       NULL, now_ns));
-	json_array_append_new(conds, condition("Initialized", initialized,
-					       initialized ? NULL : "ContainersNotInitialized",
+	json_array_append_new(conds, condition(pv, "PodReadyToStartContainers", in->sandbox_ready,
+					       NULL, NULL, now_ns));
+	json_array_append_new(conds, condition(pv, "Initialized", init_true, init_reason, init_msg,
 					       now_ns));
-	json_array_append_new(conds, condition("Ready", ready_all,
-					       ready_all ? NULL : done ? "PodCompleted" :
-									   "ContainersNotReady",
+	json_array_append_new(conds, condition(pv, "Ready", ready_all, ready_reason, ready_msg,
 					       now_ns));
-	json_array_append_new(conds, condition("ContainersReady", ready_all,
-					       ready_all ? NULL : done ? "PodCompleted" :
-									   "ContainersNotReady",
-					       now_ns));
-	json_array_append_new(conds, condition("PodScheduled", true, NULL, now_ns));
+	json_array_append_new(conds, condition(pv, "ContainersReady", ready_all, ready_reason,
+					       ready_msg, now_ns));
+	json_array_append_new(conds, condition(pv, "PodScheduled", true, NULL, NULL, now_ns));
 	json_t *st = json_pack("{s:s,s:o,s:o,s:s}", "phase", phase, "conditions", conds,
 			       "containerStatuses", app, "qosClass",
 			       pod_qos_class_name(pod_qos_class(p)));

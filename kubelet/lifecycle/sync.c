@@ -51,6 +51,102 @@ int64_t kl_backoff_next(struct kl_backoff_table *t, const char *key, int64_t now
 	return e->backoff_ns;
 }
 
+int64_t kl_backoff_next_at(struct kl_backoff_table *t, const char *key, int64_t event_ns,
+			   int64_t now_ns)
+{
+	struct kl_backoff_entry *e = kl_backoff_get(t, key, true);
+	/* flowcontrol.Backoff.Next(id, eventTime): a new or expired entry
+	 * (eventTime more than 2*max after the last update) starts at the
+	 * initial delay, else it doubles up to the max; lastUpdate is the
+	 * clock's now, not eventTime. */
+	if (!e->backoff_ns || event_ns - e->last_update_ns > 2 * KUBELET_BACKOFF_MAX_NS) {
+		e->backoff_ns = KUBELET_BACKOFF_INITIAL_NS;
+	} else {
+		e->backoff_ns *= 2;
+		if (e->backoff_ns > KUBELET_BACKOFF_MAX_NS)
+			e->backoff_ns = KUBELET_BACKOFF_MAX_NS;
+	}
+	e->last_update_ns = now_ns;
+	return e->backoff_ns;
+}
+
+/* Go's time.Duration.String(): "0s", "1.5s", "1m20s", "5m0s", "1h0m0s",
+ * and below a second "500ms", "1.5us", "100ns". */
+char *kl_go_duration(int64_t ns, char *buf, size_t size)
+{
+	char tmp[64];
+	size_t w = sizeof(tmp);
+	tmp[--w] = 0;
+	uint64_t u = ns < 0 ? (uint64_t)(-(ns + 1)) + 1 : (uint64_t)ns;
+	/* Fraction digits of u / 10^prec without trailing zeros. */
+#define FRAC(prec)                                                                                 \
+	do {                                                                                       \
+		bool print = false;                                                                \
+		for (int i_ = 0; i_ < (prec); i_++) {                                              \
+			unsigned d_ = (unsigned)(u % 10);                                          \
+			print = print || d_ != 0;                                                  \
+			if (print)                                                                 \
+				tmp[--w] = (char)('0' + d_);                                       \
+			u /= 10;                                                                   \
+		}                                                                                  \
+		if (print)                                                                         \
+			tmp[--w] = '.';                                                            \
+	} while (0)
+#define INT(v)                                                                                     \
+	do {                                                                                       \
+		uint64_t v_ = (v);                                                                 \
+		if (v_ == 0)                                                                       \
+			tmp[--w] = '0';                                                            \
+		while (v_ > 0) {                                                                   \
+			tmp[--w] = (char)('0' + v_ % 10);                                          \
+			v_ /= 10;                                                                  \
+		}                                                                                  \
+	} while (0)
+	if (u < 1000000000ULL) {
+		if (u == 0) {
+			snprintf(buf, size, "0s");
+			return buf;
+		}
+		int prec;
+		const char *unit;
+		if (u < 1000ULL) {
+			prec = 0;
+			unit = "ns";
+		} else if (u < 1000000ULL) {
+			prec = 3;
+			unit = "\u00b5s";
+		} else {
+			prec = 6;
+			unit = "ms";
+		}
+		size_t ul = strlen(unit);
+		w -= ul;
+		memcpy(tmp + w, unit, ul);
+		FRAC(prec);
+		INT(u);
+	} else {
+		tmp[--w] = 's';
+		FRAC(9);
+		INT(u % 60);
+		u /= 60;
+		if (u > 0) {
+			tmp[--w] = 'm';
+			INT(u % 60);
+			u /= 60;
+			if (u > 0) {
+				tmp[--w] = 'h';
+				INT(u);
+			}
+		}
+	}
+#undef FRAC
+#undef INT
+	if (ns < 0)
+		tmp[--w] = '-';
+	snprintf(buf, size, "%s", tmp + w);
+	return buf;
+}
+
 static int64_t jint(const json_t *o, const char *k)
 {
 	const json_t *v = json_object_get(o, k);
@@ -131,8 +227,8 @@ void kl_pod_actions_reset(struct kl_pod_actions *a, const struct pod *p, size_t 
 	void *kill = a->kill, *start = a->start, *waiting = a->waiting;
 	size_t ck = a->cap_kill, cs = a->cap_start, cw = a->cap_waiting;
 	/* Every observed container at most once; every container of the
-	 * spec started at most once; a waiting reason per container plus
-	 * the pod's PodInitializing. */
+	 * spec started at most once; a waiting reason per container (one
+	 * spare). */
 	grow(&kill, &ck, n_ctrs ? n_ctrs : 1, sizeof(*a->kill));
 	grow(&start, &cs, n ? n : 1, sizeof(*a->start));
 	grow(&waiting, &cw, n + 1, sizeof(*a->waiting));
@@ -181,26 +277,38 @@ static bool should_restart(const struct pod *p, const struct kl_observed *o)
 	return true;
 }
 
-/* Start c now unless its back-off says wait; records the restart. */
+void kl_backoff_key(const struct pod *p, const struct pod_container *c, char *buf, size_t size)
+{
+	/* getStableKey: name_namespace_uid_container_hash, the hash covering
+	 * the whole container spec, so an edited container starts with no
+	 * back-off (and a recreated pod, with its new UID, too). */
+	snprintf(buf, size, "%s_%s_%s_%s_%x", p->name, p->namespace, p->uid, c->name,
+		 c->spec_hash);
+}
+
+/* doBackOff: start c now unless its back-off says wait. The window counts
+ * from the exited container's FinishedAt, and Next() is told that time too,
+ * so the 10-minute forget window runs from the exit. */
 static void start_or_backoff(const struct pod *p, const struct pod_container *c,
 			     const struct kl_observed *last, struct kl_backoff_table *bt,
 			     int64_t now_ns, struct kl_pod_actions *a)
 {
 	uint32_t rc = last ? last->attempt + 1 : 0;
 	if (last) {
-		char key[512];
-		snprintf(key, sizeof(key), "%s_%s_%s_%x", p->name, p->namespace, c->name, c->hash);
-		int64_t since = last->finished_at ? last->finished_at : now_ns;
+		char key[768];
+		kl_backoff_key(p, c, key, sizeof(key));
+		int64_t since = last->finished_at;
 		if (kl_backoff_in_backoff_since(bt, key, since, now_ns)) {
 			struct kl_backoff_entry *e = kl_backoff_get(bt, key, false);
-			char msg[256];
-			snprintf(msg, sizeof(msg), "back-off %llds restarting failed container=%s pod=%s_%s(%s)",
-				 (long long)(e->backoff_ns / 1000000000LL), c->name, p->name,
+			char msg[256], d[40];
+			snprintf(msg, sizeof(msg),
+				 "back-off %s restarting failed container=%s pod=%s_%s(%s)",
+				 kl_go_duration(e->backoff_ns, d, sizeof(d)), c->name, p->name,
 				 p->namespace, p->uid);
 			kl_pod_actions_wait(a, c->name, "CrashLoopBackOff", msg);
 			return;
 		}
-		kl_backoff_next(bt, key, now_ns);
+		kl_backoff_next_at(bt, key, since, now_ns);
 	}
 	add_start(a, c, rc);
 }
@@ -317,9 +425,9 @@ void kl_compute_pod_actions(const struct pod *p, const json_t *sandboxes,
 			a->pod_done = true;
 			return;
 		}
+		/* App containers not created yet show PodInitializing
+		 * (the status's default for a pod with init containers). */
 		start_or_backoff(p, c, o, bt, now_ns, a);
-		if (a->n_waiting)
-			kl_pod_actions_wait(a, NULL, "PodInitializing", "");
 		return;
 	}
 

@@ -598,6 +598,272 @@ static void test_status(void **st)
 	assert_string_equal(json_string_value(json_object_get(s6, "phase")), "Pending");
 }
 
+static void test_go_duration(void **st)
+{
+	(void)st;
+	char b[40];
+	assert_string_equal(kl_go_duration(0, b, sizeof(b)), "0s");
+	assert_string_equal(kl_go_duration(10 * SEC, b, sizeof(b)), "10s");
+	assert_string_equal(kl_go_duration(40 * SEC, b, sizeof(b)), "40s");
+	assert_string_equal(kl_go_duration(80 * SEC, b, sizeof(b)), "1m20s");
+	assert_string_equal(kl_go_duration(300 * SEC, b, sizeof(b)), "5m0s");
+	assert_string_equal(kl_go_duration(3661 * SEC, b, sizeof(b)), "1h1m1s");
+	assert_string_equal(kl_go_duration(3 * SEC / 2, b, sizeof(b)), "1.5s");
+	assert_string_equal(kl_go_duration(90 * SEC + SEC / 2, b, sizeof(b)), "1m30.5s");
+	assert_string_equal(kl_go_duration(SEC / 2, b, sizeof(b)), "500ms");
+	assert_string_equal(kl_go_duration(1500, b, sizeof(b)), "1.5\u00b5s");
+	assert_string_equal(kl_go_duration(100, b, sizeof(b)), "100ns");
+	assert_string_equal(kl_go_duration(-10 * SEC, b, sizeof(b)), "-10s");
+}
+
+/* The CrashLoopBackOff messages of a container that exits at once, step
+ * by step: 10s 20s 40s 1m20s 2m40s 5m0s 5m0s (Go duration format). */
+static void test_backoff_messages_and_key(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod("apiVersion: v1\nkind: Pod\n"
+					  "metadata: {name: c, namespace: ns, uid: u-1}\nspec:\n"
+					  "  containers:\n  - {name: a, image: x}\n");
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a = {0};
+	static const char *want[] = {"10s", "20s", "40s", "1m20s", "2m40s", "5m0s", "5m0s"};
+	int64_t t = T0;
+	struct kl_observed c = ctr("c0", "a", "s1", 2, 1, 0, t);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, t + 1, &a);
+	assert_true(starts(&a, "a", 1));
+	int64_t backoff = 10 * SEC;
+	for (uint32_t k = 0; k < 7; k++) {
+		t += 2 * SEC; /* ran for a second and exited */
+		c = ctr("cx", "a", "s1", 2, 1, k + 1, t);
+		kl_compute_pod_actions(p, sbs, &c, 1, &bt, t + SEC, &a);
+		assert_int_equal(a.n_start, 0);
+		assert_int_equal(a.n_waiting, 1);
+		char exp[160];
+		snprintf(exp, sizeof(exp),
+			 "back-off %s restarting failed container=a pod=%s_ns(u-1)", want[k],
+			 p->name);
+		assert_string_equal(a.waiting[0].message, exp);
+		/* Still waiting just before the window ends, started after. */
+		kl_compute_pod_actions(p, sbs, &c, 1, &bt, t + backoff - 1, &a);
+		assert_int_equal(a.n_start, 0);
+		t += backoff;
+		kl_compute_pod_actions(p, sbs, &c, 1, &bt, t, &a);
+		assert_true(starts(&a, "a", k + 2));
+		if (backoff < 300 * SEC)
+			backoff = backoff * 2 > 300 * SEC ? 300 * SEC : backoff * 2;
+	}
+	/* getStableKey: name_namespace_uid_container_spechash. */
+	char key[256], exp[256];
+	kl_backoff_key(p, &p->containers[0], key, sizeof(key));
+	snprintf(exp, sizeof(exp), "%s_ns_u-1_a_%x", p->name, p->containers[0].spec_hash);
+	assert_string_equal(key, exp);
+	assert_non_null(kl_backoff_get(&bt, key, false));
+	/* An edited container (another spec hash) starts with no back-off. */
+	t += 2 * SEC;
+	c = ctr("cy", "a", "s1", 2, 1, 9, t);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, t + SEC, &a);
+	assert_int_equal(a.n_start, 0);
+	p->containers[0].spec_hash ^= 0x5a5a;
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, t + SEC, &a);
+	assert_true(starts(&a, "a", 10));
+	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
+}
+
+/* Next(key, FinishedAt): whether the back-off is forgotten is judged from
+ * the exit, not from when the sync saw it. */
+static void test_backoff_forget_from_finished_at(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					  "  containers:\n  - {name: a, image: x}\n");
+	cleanup_json json_t *sbs = sandboxes("", 0, "s1");
+	struct kl_backoff_table bt = {0};
+	struct kl_pod_actions a = {0};
+	struct kl_observed c = ctr("c0", "a", "s1", 2, 1, 0, T0);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + SEC, &a); /* back-off 10 s */
+	assert_true(starts(&a, "a", 1));
+	/* Exits 499 s after the last update (inside the 600 s window) but
+	 * is seen only at 700 s: the back-off doubles to 20 s. */
+	c = ctr("c1", "a", "s1", 2, 1, 1, T0 + 500 * SEC);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 700 * SEC, &a);
+	assert_true(starts(&a, "a", 2));
+	c = ctr("c2", "a", "s1", 2, 1, 2, T0 + 701 * SEC);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 702 * SEC, &a);
+	assert_int_equal(a.n_start, 0);
+	assert_non_null(strstr(a.waiting[0].message, "back-off 20s "));
+	/* A run of more than 10 minutes after the last update: forgotten,
+	 * the next window is 10 s again. */
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 722 * SEC, &a);
+	assert_true(starts(&a, "a", 3));
+	c = ctr("c3", "a", "s1", 2, 1, 3, T0 + 1400 * SEC);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 1400 * SEC + 1, &a);
+	assert_true(starts(&a, "a", 4));
+	c = ctr("c4", "a", "s1", 2, 1, 4, T0 + 1402 * SEC);
+	kl_compute_pod_actions(p, sbs, &c, 1, &bt, T0 + 1403 * SEC, &a);
+	assert_non_null(strstr(a.waiting[0].message, "back-off 10s "));
+	kl_backoff_table_free(&bt);
+	kl_pod_actions_free(&a);
+}
+
+static json_t *cond_obj(json_t *status, const char *type)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(status, "conditions"), i, c)
+	{
+		if (strcmp(json_string_value(json_object_get(c, "type")), type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static const char *cond_field(json_t *status, const char *type, const char *field)
+{
+	return json_string_value(json_object_get(cond_obj(status, type), field));
+}
+
+/* updateLastTransitionTime: kept from the previous status while a
+ * condition's status stays, now when it flips. */
+static void test_status_transition_time(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(POD2);
+	struct kl_observed c[] = {ctr("c1", "a", "s1", 1, 0, 0, 0), ctr("c2", "b", "s1", 1, 0, 0, 0)};
+	struct kl_status_input in = {.p = p, .sandbox_id = "s1", .sandbox_ready = true,
+				     .runtime_name = "containerd", .ctrs = c, .n_ctrs = 2};
+	cleanup_json json_t *prev = kl_pod_status(&in);
+	/* Pretend the previous status is old. */
+	size_t i;
+	json_t *cd;
+	json_array_foreach(json_object_get(prev, "conditions"), i, cd)
+		json_object_set_new(cd, "lastTransitionTime", json_string("2001-01-01T00:00:00Z"));
+	in.prev = prev;
+	cleanup_json json_t *s = kl_pod_status(&in);
+	const char *types[] = {"PodReadyToStartContainers", "Initialized", "Ready",
+			       "ContainersReady", "PodScheduled"};
+	for (size_t k = 0; k < 5; k++)
+		assert_string_equal(cond_field(s, types[k], "lastTransitionTime"),
+				    "2001-01-01T00:00:00Z");
+	assert_true(json_equal(s, prev));
+	/* b stops being ready: Ready and ContainersReady flip (now), the
+	 * others keep their time. */
+	c[1].has_probe_result = true;
+	c[1].probe_started = true;
+	c[1].probe_ready = false;
+	cleanup_json json_t *s2 = kl_pod_status(&in);
+	assert_string_equal(cond(s2, "Ready"), "False");
+	assert_string_not_equal(cond_field(s2, "Ready", "lastTransitionTime"),
+				"2001-01-01T00:00:00Z");
+	assert_string_not_equal(cond_field(s2, "ContainersReady", "lastTransitionTime"),
+				"2001-01-01T00:00:00Z");
+	assert_string_equal(cond_field(s2, "Initialized", "lastTransitionTime"),
+			    "2001-01-01T00:00:00Z");
+	assert_string_equal(cond_field(s2, "Ready", "reason"), "ContainersNotReady");
+	assert_string_equal(cond_field(s2, "Ready", "message"),
+			    "containers with unready status: [b]");
+	assert_string_equal(cond_field(s2, "ContainersReady", "message"),
+			    "containers with unready status: [b]");
+	c[0].has_probe_result = true;
+	c[0].probe_started = true;
+	cleanup_json json_t *s3 = kl_pod_status(&in);
+	assert_string_equal(cond_field(s3, "ContainersReady", "message"),
+			    "containers with unready status: [a b]");
+	assert_null(json_object_get(cond_obj(s3, "Initialized"), "message"));
+	assert_null(json_object_get(cond_obj(s3, "Initialized"), "reason"));
+}
+
+/* Init containers: a completed one is ready, app containers not created
+ * yet show PodInitializing, Initialized names the incomplete ones. */
+static void test_status_init_containers(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: ic}\nspec:\n"
+		"  initContainers:\n  - {name: i1, image: x}\n  - {name: i2, image: x}\n"
+		"  containers:\n  - {name: app, image: x}\n");
+	struct kl_observed c[] = {ctr("c1", "i1", "s1", 2, 0, 0, T0), ctr("c2", "i2", "s1", 1, 0, 0, 0)};
+	struct kl_status_input in = {.p = p, .sandbox_id = "s1", .sandbox_ready = true,
+				     .runtime_name = "containerd", .ctrs = c, .n_ctrs = 2};
+	cleanup_json json_t *s = kl_pod_status(&in);
+	json_t *ics = json_object_get(s, "initContainerStatuses");
+	assert_true(json_is_true(json_object_get(json_array_get(ics, 0), "ready")));
+	assert_false(json_is_true(json_object_get(json_array_get(ics, 1), "ready")));
+	assert_string_equal(cstate(s, 0, "waiting"), "PodInitializing");
+	assert_string_equal(json_string_value(json_object_get(s, "phase")), "Pending");
+	assert_string_equal(cond(s, "Initialized"), "False");
+	assert_string_equal(cond_field(s, "Initialized", "reason"), "ContainersNotInitialized");
+	assert_string_equal(cond_field(s, "Initialized", "message"),
+			    "containers with incomplete status: [i2]");
+	assert_string_equal(cond_field(s, "ContainersReady", "message"),
+			    "containers with unready status: [app]");
+	/* A failed init container is not ready. */
+	c[0].exit_code = 1;
+	cleanup_json json_t *s2 = kl_pod_status(&in);
+	ics = json_object_get(s2, "initContainerStatuses");
+	assert_false(json_is_true(json_object_get(json_array_get(ics, 0), "ready")));
+	assert_string_equal(cond_field(s2, "Initialized", "message"),
+			    "containers with incomplete status: [i1 i2]");
+	/* Without init containers the default is ContainerCreating. */
+	cleanup_pod struct pod *plain = mkpod(POD2);
+	struct kl_status_input in2 = {.p = plain, .runtime_name = "containerd"};
+	cleanup_json json_t *s3 = kl_pod_status(&in2);
+	assert_string_equal(cstate(s3, 0, "waiting"), "ContainerCreating");
+	/* A sidecar that runs but is not ready is named in ContainersReady
+	 * (before the app containers); a running started sidecar counts as
+	 * initialized. */
+	cleanup_pod struct pod *sc = mkpod(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: sc}\nspec:\n"
+		"  initContainers:\n  - {name: side, image: x, restartPolicy: Always,\n"
+		"    readinessProbe: {exec: {command: [\"true\"]}}}\n"
+		"  containers:\n  - {name: app, image: x}\n");
+	struct kl_observed sv[] = {ctr("c1", "side", "s1", 1, 0, 0, 0),
+				   ctr("c2", "app", "s1", 1, 0, 0, 0)};
+	sv[0].has_probe_result = true;
+	sv[0].probe_started = true;
+	struct kl_status_input in3 = {.p = sc, .sandbox_id = "s1", .sandbox_ready = true,
+				      .runtime_name = "containerd", .ctrs = sv, .n_ctrs = 2};
+	cleanup_json json_t *s4 = kl_pod_status(&in3);
+	assert_string_equal(cond(s4, "Initialized"), "True");
+	assert_string_equal(cond(s4, "ContainersReady"), "False");
+	assert_string_equal(cond_field(s4, "ContainersReady", "message"),
+			    "containers with unready status: [side]");
+	sv[0].probe_ready = true;
+	cleanup_json json_t *s5 = kl_pod_status(&in3);
+	assert_string_equal(cond(s5, "ContainersReady"), "True");
+	assert_string_equal(cond(s5, "Ready"), "True");
+}
+
+/* Finished pods (v1.28): Succeeded -> Initialized True/PodCompleted, Ready
+ * and ContainersReady False/PodCompleted; Failed -> PodFailed. */
+static void test_status_terminal_reasons(void **st)
+{
+	(void)st;
+	cleanup_pod struct pod *p = mkpod("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+					  "  restartPolicy: Never\n"
+					  "  initContainers:\n  - {name: i, image: x}\n"
+					  "  containers:\n  - {name: a, image: x}\n");
+	struct kl_observed c[] = {ctr("c0", "i", "s1", 2, 0, 0, T0), ctr("c1", "a", "s1", 2, 0, 0, T0)};
+	struct kl_status_input in = {.p = p, .runtime_name = "containerd", .ctrs = c, .n_ctrs = 2};
+	cleanup_json json_t *s = kl_pod_status(&in);
+	assert_string_equal(json_string_value(json_object_get(s, "phase")), "Succeeded");
+	assert_string_equal(cond(s, "Initialized"), "True");
+	assert_string_equal(cond_field(s, "Initialized", "reason"), "PodCompleted");
+	assert_string_equal(cond(s, "Ready"), "False");
+	assert_string_equal(cond_field(s, "Ready", "reason"), "PodCompleted");
+	assert_string_equal(cond_field(s, "ContainersReady", "reason"), "PodCompleted");
+	assert_null(json_object_get(cond_obj(s, "Ready"), "message"));
+	c[1].exit_code = 2;
+	cleanup_json json_t *s2 = kl_pod_status(&in);
+	assert_string_equal(json_string_value(json_object_get(s2, "phase")), "Failed");
+	assert_string_equal(cond_field(s2, "Ready", "reason"), "PodFailed");
+	assert_string_equal(cond_field(s2, "ContainersReady", "reason"), "PodFailed");
+	assert_null(json_object_get(cond_obj(s2, "ContainersReady"), "message"));
+	assert_string_equal(cond(s2, "Initialized"), "True");
+	assert_null(json_object_get(cond_obj(s2, "Initialized"), "reason"));
+}
+
 static void test_configs(void **st)
 {
 	(void)st;
@@ -816,6 +1082,12 @@ int main(void)
 		cmocka_unit_test(test_backoff_crashloop),
 		cmocka_unit_test(test_restart_policies),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_go_duration),
+		cmocka_unit_test(test_backoff_messages_and_key),
+		cmocka_unit_test(test_backoff_forget_from_finished_at),
+		cmocka_unit_test(test_status_transition_time),
+		cmocka_unit_test(test_status_init_containers),
+		cmocka_unit_test(test_status_terminal_reasons),
 		cmocka_unit_test(test_configs),
 		cmocka_unit_test(test_host_path_types),
 		cmocka_unit_test(test_probe_thresholds),
