@@ -99,6 +99,24 @@ const struct kubelet_unused_flag kubelet_unused_flags[] = {
     {"node-lease-duration-seconds", false},
     {"image-gc-period", false},
     {"config-dir", false},
+    /* The rest of the v1.28 flag list (options.go, globalflags, the
+     * component-base logging flags). */
+    {"minimum-container-ttl-duration", false},
+    {"maximum-dead-containers-per-container", false},
+    {"maximum-dead-containers", false},
+    {"kernel-memcg-notification", true},
+    {"experimental-check-node-capabilities-before-mount", true},
+    {"reserved-memory", false},
+    {"authentication-token-webhook-cache-ttl", false},
+    {"authorization-webhook-cache-authorized-ttl", false},
+    {"authorization-webhook-cache-unauthorized-ttl", false},
+    {"manifest-url-header", false},
+    {"cpu-manager-policy-options", false},
+    {"topology-manager-policy-options", false},
+    {"kube-api-content-type", false},
+    {"azure-container-registry-config", false},
+    {"log-json-split-stream", true},
+    {"log-json-info-buffer-size", false},
 };
 const size_t kubelet_n_unused_flags =
     sizeof(kubelet_unused_flags) / sizeof(kubelet_unused_flags[0]);
@@ -109,6 +127,17 @@ static const struct kubelet_unused_flag *unused_by_name(const char *name)
 		if (strcmp(kubelet_unused_flags[i].name, name) == 0)
 			return &kubelet_unused_flags[i];
 	return NULL;
+}
+
+/* The spellings strconv.ParseBool accepts. */
+static bool parse_bool_ok(const char *v)
+{
+	static const char *const ok[] = {"1", "t", "T", "TRUE", "true", "True",
+					 "0", "f", "F", "FALSE", "false", "False"};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(v, ok[i]) == 0)
+			return true;
+	return false;
 }
 
 int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_values,
@@ -193,6 +222,15 @@ int kubelet_flags_parse(int argc, char **argv, struct kubelet_flag_value **ret_v
 				return ndl_error_setf(err, EINVAL, "flag needs an argument: --%s",
 						      name);
 			}
+		}
+		if (u && u->is_bool && !parse_bool_ok(value)) {
+			/* pflag's strconv.ParseBool: a bad value stops startup
+			 * even for a flag we ignore. */
+			free(vals);
+			return ndl_error_setf(err, EINVAL,
+					      "invalid argument \"%s\" for \"--%s\" flag: "
+					      "strconv.ParseBool: parsing \"%s\": invalid syntax",
+					      value, name, value);
 		}
 		if (u) {
 			log_warn("flag accepted but not used by nodelet", "flag=--%s", name);

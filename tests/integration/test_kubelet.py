@@ -94,18 +94,37 @@ def test_unused_real_kubelet_flags_accepted_with_warning(nodelet_factory):
                "--network-plugin=cni", "--node-labels=node-role.kubernetes.io/worker=",
                "--register-with-taints=a=b:NoSchedule", "--rotate-certificates",
                "--cert-dir=/var/lib/kubelet/pki", "--feature-gates=Foo=true",
-               "--register-node=false", "--fail-swap-on=false", "-v", "2"]
+               "--register-node=false", "--fail-swap-on=false", "-v", "2",
+               # further v1.28 flags: valued in both forms, bools bare and =false
+               "--maximum-dead-containers-per-container", "1",
+               "--minimum-container-ttl-duration=0s", "--reserved-memory", "0:memory=1Gi",
+               "--kernel-memcg-notification", "--cpu-manager-policy-options=full-pcpus-only=true",
+               "--topology-manager-policy-options", "prefer-closest-numa-nodes=true",
+               "--manifest-url-header=Authorization:Bearer x", "--kube-api-content-type",
+               "application/vnd.kubernetes.protobuf", "--log-json-split-stream=false"]
     n = nodelet_factory(extra_args=kubeadm).start()
     warned = {d["flag"] for d in n.lines("flag accepted but not used") if "flag" in d}
     for f in ("--bootstrap-kubeconfig", "--container-runtime", "--pod-infra-container-image",
               "--network-plugin", "--node-labels", "--register-with-taints", "--rotate-certificates",
-              "--cert-dir", "--feature-gates"):
+              "--cert-dir", "--feature-gates", "--maximum-dead-containers-per-container",
+              "--minimum-container-ttl-duration", "--reserved-memory",
+              "--kernel-memcg-notification", "--cpu-manager-policy-options",
+              "--topology-manager-policy-options", "--manifest-url-header",
+              "--kube-api-content-type", "--log-json-split-stream"):
         assert f in warned, n.log()
     # -v 2 logs the effective configuration
     eff = n.lines("effective configuration")
     assert eff and '"registerNode":false' in eff[0]["config"] and '"failSwapOn":false' in eff[0]["config"]
     assert http_get(n.healthz_port, "/healthz")[:2] == (200, "ok")
     assert n.stop() == 0
+
+
+def test_unused_bool_flag_rejects_bad_value():
+    # pflag's ParseBool applies to flags nodelet ignores too.
+    r = run_nodelet_once(["--kernel-memcg-notification=maybe", "--hostname-override=n"])
+    assert r.returncode == 1
+    # the log quotes the message: \" inside error="..."
+    assert 'invalid argument \\"maybe\\" for \\"--kernel-memcg-notification\\" flag' in r.stderr
 
 
 def test_healthz_and_read_only_server(nodelet_factory):

@@ -175,6 +175,42 @@ static void test_flag_syntax(void **state)
 	assert_int_equal(load(&c, &err, "-v7", "--hostname-override=x", NULL), 0);
 	assert_int_equal(c.verbosity, 7);
 	kubelet_config_free(&c);
+	/* The rest of the v1.28 flags: accepted (warned), bools bare or
+	 * =true/false without taking the next argument, valued ones in
+	 * both forms. */
+	r = load(&c, &err, "--maximum-dead-containers-per-container", "1",
+		 "--minimum-container-ttl-duration=0s", "--maximum-dead-containers", "-1",
+		 "--reserved-memory", "0:memory=1Gi", "--kernel-memcg-notification",
+		 "--cpu-manager-policy-options=full-pcpus-only=true",
+		 "--topology-manager-policy-options", "prefer-closest-numa-nodes=true",
+		 "--manifest-url-header=a:b", "--kube-api-content-type",
+		 "application/vnd.kubernetes.protobuf", "--log-json-split-stream=false",
+		 "--experimental-check-node-capabilities-before-mount=true",
+		 "--authentication-token-webhook-cache-ttl=2m0s", "--hostname-override=x", NULL);
+	if (r < 0)
+		fail_msg("%s", ndl_error_msg(&err));
+	assert_string_equal(c.node_name, "x");
+	kubelet_config_free(&c);
+	/* A bare bool does not eat the next argument. */
+	assert_int_equal(load(&c, &err, "--kernel-memcg-notification", "--hostname-override=y",
+			      NULL),
+			 0);
+	assert_string_equal(c.node_name, "y");
+	kubelet_config_free(&c);
+	/* pflag's ParseBool: a bad value for an ignored bool flag is an error. */
+	assert_int_not_equal(load(&c, &err, "--kernel-memcg-notification=maybe",
+				  "--hostname-override=x", NULL),
+			     0);
+	assert_non_null(strstr(ndl_error_msg(&err), "invalid argument \"maybe\" for "
+						    "\"--kernel-memcg-notification\" flag"));
+	ndl_error_clear(&err);
+	kubelet_config_free(&c);
+	/* A valued flag at the end without its value. */
+	assert_int_not_equal(load(&c, &err, "--hostname-override=x", "--reserved-memory", NULL),
+			     0);
+	assert_non_null(strstr(ndl_error_msg(&err), "flag needs an argument: --reserved-memory"));
+	ndl_error_clear(&err);
+	kubelet_config_free(&c);
 	bool help = false, version = false;
 	kubelet_config_init(&c);
 	char *hargv[] = {"nodelet", "--help", "--bogus"};
