@@ -285,10 +285,15 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 			init_failed = true;
 	}
 	size_t n_running = 0, n_succeeded = 0, n_failed = 0, n_ready = 0, n_waiting = 0;
+	bool any_app_started = false;
 	for (size_t k = 0; k < p->n_containers; k++) {
 		bool r, run, ok, fail, wait;
-		json_array_append_new(app, container_status(in, &p->containers[k], false, &r, &run,
-							    &ok, &fail, &wait));
+		json_t *cs = container_status(in, &p->containers[k], false, &r, &run, &ok, &fail,
+					      &wait);
+		const json_t *state = json_object_get(cs, "state");
+		any_app_started |= json_object_get(state, "running") != NULL ||
+				   json_object_get(state, "terminated") != NULL;
+		json_array_append_new(app, cs);
 		n_waiting += wait;
 		n_running += run;
 		n_succeeded += ok;
@@ -297,6 +302,11 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 		if (!r)
 			unready[n_unready++] = p->containers[k].name;
 	}
+	/* HasAnyRegularContainerStarted (v1.28, with sidecars): once an app
+	 * container ran, the pod was initialized, even while a sidecar
+	 * restarts (getPhase and the Initialized condition). */
+	if (any_app_started)
+		initialized = true;
 	/* getPhase, in the kubelet's order: a container not started yet keeps
 	 * the pod Pending even when others run. n_failed counts every stopped
 	 * container that did not succeed, including one waiting to restart. */

@@ -829,6 +829,13 @@ static void test_status_init_containers(void **st)
 	assert_string_equal(cond(s4, "ContainersReady"), "False");
 	assert_string_equal(cond_field(s4, "ContainersReady", "message"),
 			    "containers with unready status: [side]");
+	/* The sidecar restarting (exited) after the app container ran: still
+	 * initialized (HasAnyRegularContainerStarted). */
+	sv[0].state = 2;
+	cleanup_json json_t *s6 = kl_pod_status(&in3);
+	assert_string_equal(cond(s6, "Initialized"), "True");
+	assert_string_equal(json_string_value(json_object_get(s6, "phase")), "Running");
+	sv[0].state = 1;
 	sv[0].probe_ready = true;
 	cleanup_json json_t *s5 = kl_pod_status(&in3);
 	assert_string_equal(cond(s5, "ContainersReady"), "True");
