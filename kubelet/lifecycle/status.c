@@ -8,6 +8,7 @@
 #include "kubelet/lifecycle/internal.h"
 #include "kubelet/qos.h"
 #include "lib/fs.h"
+#include "lib/xalloc.h"
 
 char *kl_rfc3339(int64_t ns, char *buf, size_t size)
 {
@@ -264,8 +265,8 @@ json_t *kl_pod_status(const struct kl_status_input *in)
 	/* Containers named in the condition messages, in spec order:
 	 * incomplete init containers; unready sidecars then app containers
 	 * (GenerateContainersReadyCondition counts sidecars as 1.29 does). */
-	const char **incomplete = calloc(n_names + 1, sizeof(*incomplete));
-	const char **unready = calloc(n_names + 1, sizeof(*unready));
+	const char **incomplete = xcalloc(n_names + 1, sizeof(*incomplete));
+	const char **unready = xcalloc(n_names + 1, sizeof(*unready));
 	size_t n_incomplete = 0, n_unready = 0;
 	for (size_t k = 0; k < p->n_init_containers; k++) {
 		bool r, run, ok, fail, wait;
