@@ -41,6 +41,13 @@ struct kl_runtime_opts {
 	const char *host_ip; /* --node-ip, else the node's first address; may be "" */
 };
 char *kl_pod_log_dir(const struct kl_runtime_opts *o, const struct pod *p);
+/* The sandbox's hostname (at most 63 characters; "" for hostNetwork);
+ * size at least 64. */
+void kl_pod_hostname(const struct pod *p, char *buf, size_t size);
+/* Write the pod's managed hosts file (<root>/pods/<uid>/etc-hosts) for the
+ * given pod IP; its path, or NULL with err. */
+char *kl_write_hosts_file(const struct kl_runtime_opts *o, const struct pod *p, const char *pod_ip,
+			  ndl_error_t *err);
 char *kl_pod_cgroup_parent(const struct kl_runtime_opts *o, const struct pod *p);
 json_t *kl_sandbox_config(const struct kl_runtime_opts *o, const struct pod *p, uint32_t attempt,
 			  ndl_error_t *err);

@@ -48,6 +48,92 @@ int kl_cri(struct cri_client *c, const char *method, json_t *req, int timeout_ms
 	return 0;
 }
 
+char *kl_write_hosts_file(const struct kl_runtime_opts *o, const struct pod *p, const char *pod_ip,
+			  ndl_error_t *err)
+{
+	/* ensureHostsFile: a hostNetwork pod gets the node's own file (with
+	 * a header), any other pod managedHostsFileContent; both end with the
+	 * hostAliases. Rewritten at every container creation, so a new
+	 * sandbox's IP shows. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return ndl_error_set(err, errno, "open_memstream"), NULL;
+	if (p->host_network) {
+		cleanup_free char *node = NULL;
+		size_t nl = 0;
+		if (ndl_read_file("/etc/hosts", 1 << 20, &node, &nl, err) < 0) {
+			fclose(f);
+			free(buf);
+			return NULL;
+		}
+		fputs("# Kubernetes-managed hosts file (host network).\n", f);
+		fwrite(node, 1, nl, f);
+	} else {
+		char host[64];
+		kl_pod_hostname(p, host, sizeof(host));
+		fputs("# Kubernetes-managed hosts file.\n"
+		      "127.0.0.1\tlocalhost\n"
+		      "::1\tlocalhost ip6-localhost ip6-loopback\n"
+		      "fe00::0\tip6-localnet\n"
+		      "fe00::0\tip6-mcastprefix\n"
+		      "fe00::1\tip6-allnodes\n"
+		      "fe00::2\tip6-allrouters\n",
+		      f);
+		const char *cd = o->cfg->cluster_domain;
+		if (p->subdomain && *p->subdomain && cd && *cd)
+			fprintf(f, "%s\t%s.%s.%s.svc.%s\t%s\n", pod_ip, host, p->subdomain,
+				p->namespace, cd, host);
+		else
+			fprintf(f, "%s\t%s\n", pod_ip, host);
+	}
+	if (p->n_host_aliases) {
+		fputs("\n# Entries added by HostAliases.\n", f);
+		for (size_t i = 0; i < p->n_host_aliases; i++) {
+			fputs(p->host_aliases[i].ip, f);
+			for (size_t k = 0; k < p->host_aliases[i].hostnames.n; k++)
+				fprintf(f, "\t%s", p->host_aliases[i].hostnames.v[k]);
+			fputc('\n', f);
+		}
+	}
+	fclose(f);
+	cleanup_free char *pd = kl_pod_dir(o->root_dir, p->uid);
+	char *path = xasprintf("%s/etc-hosts", pd);
+	int r = ndl_mkdir_p(pd, 0750, err);
+	if (r == 0)
+		r = ndl_write_file_atomic(path, buf, len, 0644, err);
+	free(buf);
+	if (r < 0) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+void kl_pod_hostname(const struct pod *p, char *buf, size_t size)
+{
+	/* GeneratePodHostNameAndDomain: spec.hostname, else the pod's name,
+	 * cut to 63 characters (a static pod's name carries the node's, which
+	 * can make it longer) without a trailing '-' or '.'
+	 * (truncatePodHostnameIfNeeded). A hostNetwork pod has none. */
+	if (p->host_network) {
+		buf[0] = '\0';
+		return;
+	}
+	const char *h = p->hostname && *p->hostname ? p->hostname : p->name;
+	size_t n = strlen(h);
+	if (n > 63) {
+		n = 63;
+		while (n > 0 && (h[n - 1] == '-' || h[n - 1] == '.'))
+			n--;
+	}
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, h, n);
+	buf[n] = '\0';
+}
+
 char *kl_pod_log_dir(const struct kl_runtime_opts *o, const struct pod *p)
 {
 	return xasprintf("%s/%s_%s_%s", o->pod_logs_dir, p->namespace, p->name, p->uid);
@@ -205,9 +291,8 @@ json_t *kl_sandbox_config(const struct kl_runtime_opts *o, const struct pod *p, 
 	/* As generatePodSandboxConfig: a hostNetwork pod's sandbox gets no
 	 * hostname (it shares the node's UTS namespace; containerd and runc
 	 * refuse to set a hostname without a private one). */
-	const char *hostname = p->host_network	    ? "" :
-			       p->hostname && *p->hostname ? p->hostname :
-							     p->name;
+	char hostname[64];
+	kl_pod_hostname(p, hostname, sizeof(hostname));
 	json_t *sysctls = json_object();
 	for (size_t i = 0; i < p->n_sysctls; i++)
 		json_object_set_new(sysctls, p->sysctls[i].name, json_string(p->sysctls[i].value));
@@ -364,6 +449,24 @@ json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p
 							m->mount_path, "host_path", hp, "readonly",
 							m->read_only, "propagation", prop));
 		free(hp);
+	}
+	/* /etc/hosts: the kubelet's managed file, unless the container mounts
+	 * something there itself (makeMounts). */
+	bool own_hosts = false;
+	for (size_t i = 0; i < c->n_mounts; i++)
+		own_hosts |= strcmp(c->mounts[i].mount_path, "/etc/hosts") == 0;
+	/* Only with pod IPs (a hostNetwork pod's are the node's). */
+	const char *hosts_ip = p->host_network ? o->host_ip : pod_ip;
+	if (!own_hosts && hosts_ip && *hosts_ip) {
+		ndl_error_t e2 = NDL_ERROR_INIT;
+		cleanup_free char *hf = kl_write_hosts_file(o, p, hosts_ip, &e2);
+		if (hf)
+			json_array_append_new(mounts, json_pack("{s:s,s:s}", "container_path",
+								"/etc/hosts", "host_path", hf));
+		else
+			log_warn("cannot write the pod's hosts file", "pod=%s/%s error=%s",
+				 p->namespace, p->name, ndl_error_msg(&e2));
+		ndl_error_clear(&e2);
 	}
 	/* /dev/termination-log: the kubelet mounts a per-container file. */
 	if (c->termination_message_path && *c->termination_message_path) {

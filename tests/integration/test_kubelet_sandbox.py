@@ -1,0 +1,100 @@
+"""What nodelet gives a pod's sandbox and containers besides the spec's own
+volumes, as the kubelet does: the hostname (the pod's name cut to 63
+characters without a trailing '-' or '.') and the kubelet-managed /etc/hosts
+(localhost entries, the pod's IP and hostname, hostAliases; for a
+hostNetwork pod the node's file plus the aliases). Runs on containerd 1.6
+and on our nodelet-cri."""
+import glob
+import os
+import subprocess
+
+import pytest
+
+import harness
+from test_kubelet_pods import BB, env, images, manifest  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.slow]
+
+LOOP = "trap 'exit 0' TERM; while true; do sleep 1; done"
+
+
+def output(env, pod, cname, marker, timeout=30):
+    """The container's log lines once marker shows (CRI format stripped)."""
+    def ready():
+        cs = env.cstatus(pod, cname)
+        if not cs or "containerID" not in cs:
+            return None
+        p = env.pod(pod)
+        d = os.path.join(env.logs, f"default_{p['metadata']['name']}_{p['metadata']['uid']}",
+                         cname)
+        for f in sorted(glob.glob(os.path.join(d, "*.log"))):
+            text = open(f).read()
+            if marker in text:
+                return [ln.split(" ", 3)[3] for ln in text.splitlines() if ln.count(" ") >= 3]
+        return None
+    return harness.wait_for(ready, timeout=timeout, interval=0.2,
+                            what=f"{pod}/{cname} output with {marker}\n{env.node.log()[-2000:]}")
+
+
+@pytest.mark.network
+def test_hostname_and_managed_hosts_file(env):
+    name = "a" * 62 + "-b"  # the full name is over 63: cut at a '-'
+    spec = f"""  terminationGracePeriodSeconds: 1
+  hostAliases:
+  - {{ip: 192.0.2.10, hostnames: [foo.local, bar.local]}}
+  - {{ip: "2001:db8::1", hostnames: [six.local]}}
+  containers:
+  - name: c
+    image: {BB}
+    command:
+    - sh
+    - -c
+    - |
+      echo "host=$(hostname)"; cat /etc/hosts; echo END; {LOOP}
+"""
+    env.node.write("long.yaml", manifest(name, spec))
+    full = f"{name}-kl-node"
+    env.wait_running(name, "c", timeout=60)
+    lines = output(env, name, "c", "END")
+    assert lines[0] == "host=" + "a" * 62, lines[0]
+    ip = env.pod(name)["status"]["podIP"]
+    hosts = lines[1:lines.index("END")]
+    assert hosts[:7] == ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost",
+                         "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
+                         "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes",
+                         "fe00::2\tip6-allrouters"], hosts
+    assert hosts[7] == f"{ip}\t{'a' * 62}", hosts
+    assert hosts[8:] == ["", "# Entries added by HostAliases.",
+                         "192.0.2.10\tfoo.local\tbar.local", "2001:db8::1\tsix.local"], hosts
+    assert len(full) > 63
+
+    # hostNetwork: the node's own file, with a header and the aliases. The
+    # file is mounted only with pod IPs, a hostNetwork pod's being the
+    # node's: the node gets an address (a veth pair in the test's own
+    # network namespace, picked up at start).
+    for cmd in (["ip", "link", "add", "kl-sb0", "type", "veth", "peer", "name", "kl-sb1"],
+                ["ip", "addr", "add", "198.51.100.8/24", "dev", "kl-sb0"],
+                ["ip", "link", "set", "kl-sb0", "up"]):
+        subprocess.run(cmd, check=True)
+    env.restart_nodelet()
+    hn = f"""  terminationGracePeriodSeconds: 1
+  hostNetwork: true
+  hostAliases:
+  - {{ip: 192.0.2.11, hostnames: [baz.local]}}
+  containers:
+  - name: c
+    image: {BB}
+    command:
+    - sh
+    - -c
+    - |
+      cat /etc/hosts; echo END; {LOOP}
+"""
+    env.node.write("hn.yaml", manifest("hn", hn))
+    env.wait_running("hn", "c", timeout=60)
+    lines = output(env, "hn", "c", "END")
+    hosts = lines[:lines.index("END")]
+    node = open("/etc/hosts").read().splitlines()
+    assert hosts[0] == "# Kubernetes-managed hosts file (host network).", hosts
+    assert hosts[1:1 + len(node)] == node, hosts
+    assert hosts[-2:] == ["# Entries added by HostAliases.", "192.0.2.11\tbaz.local"], hosts
