@@ -103,6 +103,9 @@ struct worker {
 	int64_t start_time_ns;
 	bool deadline_done;
 	bool network_blocked; /* its last sync found NetworkReady false */
+	/* Refused at admission (maxPods): never synced, its status says why;
+	 * only a removal reaches it. */
+	bool rejected;
 	struct worker *next;
 };
 
@@ -1018,6 +1021,22 @@ static bool sync_pod(struct worker *w, struct pod *p)
 	struct kl_pod_actions act = {0}, *a = &act;
 	/* activeDeadlineSeconds (counted from the pod's start): the pod is
 	 * failed, its containers stopped and never restarted. */
+	/* status.startTime: the first sync (the status manager sets it the
+	 * first time it stores the pod's status), so a pod that never gets a
+	 * container (image pull back-off) has one and its deadline runs; a
+	 * pod adopted after a restart keeps its sandbox's creation time. */
+	if (!w->start_time_ns) {
+		int64_t first = 0;
+		size_t si;
+		json_t *sj;
+		json_array_foreach(ob.sandboxes, si, sj)
+		{
+			int64_t c = jint(sj, "created_at");
+			if (c > 0 && (!first || c < first))
+				first = c;
+		}
+		w->start_time_ns = first ? first : now;
+	}
 	bool deadline = p->has_active_deadline_seconds && w->start_time_ns &&
 			now - w->start_time_ns >= p->active_deadline_seconds * 1000000000LL;
 	if (deadline) {
@@ -1186,8 +1205,6 @@ static bool sync_pod(struct worker *w, struct pod *p)
 						"FailedPostStartHook");
 			}
 		}
-		if (!w->start_time_ns)
-			w->start_time_ns = now;
 		/* Started: the status below must not still call it waiting. */
 	}
 	/* Container GC once a minute (the kubelet's ContainerGCPeriod), not
@@ -1217,8 +1234,6 @@ status:;
 		.deadline_exceeded = deadline,
 		.prev = w->status, /* replaced only by this pod's syncs */
 	};
-	if (!w->start_time_ns && ob.n)
-		w->start_time_ns = ob.ctrs[0].created_at;
 	json_t *st = kl_pod_status(&in);
 	struct pod *old_pod = NULL;
 	pthread_mutex_lock(&l->mu);
@@ -1302,6 +1317,8 @@ static void pool_wake(struct kl_lifecycle *l)
 /* Under l->mu: sync w as soon as a thread is free (coalesces). */
 static void kick_locked(struct kl_lifecycle *l, struct worker *w)
 {
+	if (w->rejected && !w->terminate)
+		return;
 	int64_t now = now_mono();
 	if (w->due_ns > now)
 		w->due_ns = now;
@@ -1590,6 +1607,51 @@ static void worker_free(struct worker *w)
 
 static void publish(struct kl_lifecycle *l);
 
+/* Under l->mu: canAdmitPod's pod count (the predicate admit handler):
+ * with maxPods active pods (admitted, not terminating, not in a terminal
+ * phase) a new pod is rejected as the kubelet's rejectPod does: phase
+ * Failed, reason OutOfpods, never started. It stays so until removed; a
+ * changed manifest is a new pod and is admitted if there is room then. */
+static bool admit_locked(struct kl_lifecycle *l, struct pod *p)
+{
+	int32_t max = l->cfg->max_pods;
+	if (max <= 0)
+		return true;
+	int32_t used = 0;
+	for (struct worker *w = l->workers; w; w = w->next) {
+		if (w->terminate || w->done || w->rejected || !w->pod)
+			continue;
+		const char *ph = json_string_value(json_object_get(w->status, "phase"));
+		used += !ph || (strcmp(ph, "Succeeded") != 0 && strcmp(ph, "Failed") != 0);
+	}
+	if (used < max)
+		return true;
+	char msg[256], ts[40];
+	snprintf(msg, sizeof(msg),
+		 "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: %d, "
+		 "capacity: %d",
+		 used, max);
+	log_warn("pod rejected at admission", "pod=%s/%s reason=OutOfpods used=%d capacity=%d",
+		 p->namespace, p->name, used, max);
+	struct worker *w = xcalloc(1, sizeof(*w));
+	w->l = l;
+	w->uid = xstrdup(p->uid);
+	w->pod = pod_ref(p);
+	w->grace_s = -1;
+	w->due_ns = KL_DUE_NONE;
+	w->rejected = true;
+	w->start_time_ns = now_real();
+	w->status = json_pack("{s:s,s:s,s:s,s:s}", "phase", "Failed", "reason", "OutOfpods",
+			      "message", msg, "startTime",
+			      kl_rfc3339(w->start_time_ns, ts, sizeof(ts)));
+	w->status_pod = pod_ref(p);
+	w->next = l->workers;
+	l->workers = w;
+	l->pods_dirty = true;
+	pthread_cond_signal(&l->pub_cv);
+	return false;
+}
+
 void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *ev, size_t n)
 {
 	pthread_mutex_lock(&l->mu);
@@ -1618,7 +1680,9 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 			}
 			continue;
 		}
-		if (w && !w->terminate) {
+		if (w && w->rejected && !w->terminate) {
+			continue; /* a rejected pod stays Failed (terminal) */
+		} else if (w && !w->terminate) {
 			/* Same UID, new spec: handed over to the worker for its
 			 * next sync (a newer update replaces one not taken yet). */
 			if (w->pending)
@@ -1626,6 +1690,8 @@ void kl_lifecycle_handle_events(struct kl_lifecycle *l, const struct sp_event *e
 			w->pending = pod_ref(e->pod);
 			kick_locked(l, w);
 		} else if (!w) {
+			if (!admit_locked(l, e->pod))
+				continue;
 			spawn_worker(l, e->pod->uid, e->pod, false);
 		} else {
 			/* Back while still terminating (the kubelet waits for the

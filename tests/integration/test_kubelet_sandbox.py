@@ -2,16 +2,18 @@
 volumes, as the kubelet does: the hostname (the pod's name cut to 63
 characters without a trailing '-' or '.') and the kubelet-managed /etc/hosts
 (localhost entries, the pod's IP and hostname, hostAliases; for a
-hostNetwork pod the node's file plus the aliases). Runs on containerd 1.6
-and on our nodelet-cri."""
+hostNetwork pod the node's file plus the aliases); the admission of pods
+by maxPods (OutOfpods) and status.startTime from the first sync. Runs on
+containerd 1.6 and on our nodelet-cri."""
 import glob
 import os
 import subprocess
+import time
 
 import pytest
 
 import harness
-from test_kubelet_pods import BB, env, images, manifest  # noqa: F401 (fixtures)
+from test_kubelet_pods import BB, RUNTIMES, Env, env, images, manifest  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow]
 
@@ -98,3 +100,68 @@ def test_hostname_and_managed_hosts_file(env):
     assert hosts[0] == "# Kubernetes-managed hosts file (host network).", hosts
     assert hosts[1:1 + len(node)] == node, hosts
     assert hosts[-2:] == ["# Entries added by HostAliases.", "192.0.2.11\tbaz.local"], hosts
+
+
+# ---- admission and startTime ----
+
+@pytest.fixture(params=RUNTIMES)
+def env_max2(request, netns, tmp_path, images):
+    e = Env(request.param, str(tmp_path), images)
+    with open(e.args[0].split("=", 1)[1], "a") as f:
+        f.write("maxPods: 2\n")
+    try:
+        e.start()
+    except Exception:
+        e.stop()
+        raise
+    yield e
+    e.stop()
+
+
+@pytest.mark.network
+def test_max_pods_rejects_and_start_time_from_first_sync(env_max2):
+    env = env_max2
+    spec = f"""  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: c, image: {BB}, command: [sh, -c, "{LOOP}"]}}
+"""
+    # A pod that never gets a container still has a startTime (the first
+    # sync), and its activeDeadlineSeconds runs from it.
+    never = """  activeDeadlineSeconds: 4
+  containers:
+  - {name: c, image: nodelet.local/absent:1, imagePullPolicy: Never}
+"""
+    env.node.write("never.yaml", manifest("never", never))
+    harness.wait_for(lambda: (env.cstatus("never", "c") or {}).get("state", {}).get(
+        "waiting", {}).get("reason") == "ErrImageNeverPull", timeout=30, what="ErrImageNeverPull")
+    assert env.pod("never")["status"].get("startTime"), env.pod("never")
+    harness.wait_for(lambda: env.pod("never")["status"].get("reason") == "DeadlineExceeded",
+                     timeout=15, what=f"deadline exceeded: {env.pod('never')}")
+    assert env.pod("never")["status"]["phase"] == "Failed"
+    # maxPods 2: the pod above is Failed (terminal) and does not count;
+    # two more run, the third is refused.
+    env.node.write("p1.yaml", manifest("p1", spec))
+    env.node.write("p2.yaml", manifest("p2", spec))
+    env.wait_running("p1", "c", timeout=60)
+    env.wait_running("p2", "c", timeout=60)
+    env.node.write("p3.yaml", manifest("p3", spec))
+    harness.wait_for(lambda: (env.pod("p3") or {}).get("status", {}).get("phase") == "Failed",
+                     timeout=10, what=f"p3 rejected: {env.pod('p3')}")
+    st = env.pod("p3")["status"]
+    assert st["reason"] == "OutOfpods", st
+    assert st["message"] == ("Pod was rejected: Node didn't have enough resource: pods, "
+                             "requested: 1, used: 2, capacity: 2"), st
+    assert st.get("startTime"), st
+    time.sleep(2)
+    assert env.sandboxes(env.pod("p3")["metadata"]["uid"]) == []
+    # Room again, and the manifest changed (a new pod): admitted.
+    os.unlink(os.path.join(env.node.manifests, "p1.yaml"))
+    harness.wait_for(lambda: env.pod("p1") is None, timeout=30, what="p1 gone")
+    env.node.write("p3.yaml", manifest("p3", spec.replace("sleep 1", "sleep 2")))
+    env.wait_running("p3", "c", timeout=60)
+    # Removing a rejected pod works too.
+    env.node.write("p4.yaml", manifest("p4", spec))
+    harness.wait_for(lambda: (env.pod("p4") or {}).get("status", {}).get("reason") ==
+                     "OutOfpods", timeout=10, what="p4 rejected")
+    os.unlink(os.path.join(env.node.manifests, "p4.yaml"))
+    harness.wait_for(lambda: env.pod("p4") is None, timeout=10, what="p4 gone")
