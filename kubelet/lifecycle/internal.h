@@ -28,9 +28,15 @@ struct cri_client;
 #define KL_ANN_SPEC_HASH "nodelet.io/container-spec-hash"
 
 /* One CRI call with JSON in and out (proto field names, see
- * cri_msg_to_json). */
+ * cri_msg_to_json). timeout_ms: a time, 0 for none, or KL_CRI_TIMEOUT
+ * (runtimeRequestTimeout, as the kubelet's remote runtime uses for most
+ * calls) or KL_CRI_TIMEOUT_X2 (twice that: RunPodSandbox). */
+#define KL_CRI_TIMEOUT	  (-1)
+#define KL_CRI_TIMEOUT_X2 (-2)
 int kl_cri(struct cri_client *c, const char *method, json_t *req, int timeout_ms,
 	   json_t **ret_resp, ndl_error_t *err);
+void kl_cri_set_request_timeout(int64_t ns);
+int kl_cri_request_timeout_ms(void);
 
 /* ---- runtime.c: CRI configs from the Pod ---- */
 struct kl_runtime_opts {

@@ -113,6 +113,9 @@ struct kl_lifecycle {
 	const struct kubelet_config *cfg;
 	struct kl_runtime_opts o;
 	struct cri_client *cc;
+	/* The image service (imageServiceEndpoint): cc itself unless another
+	 * endpoint is configured. */
+	struct cri_client *ic;
 	char runtime_name[64];
 	char host_ip[64];
 	pthread_mutex_t mu;
@@ -218,7 +221,7 @@ static int observe(struct kl_lifecycle *l, const char *uid, struct observed *ob,
 	memset(ob, 0, sizeof(*ob));
 	json_t *resp = NULL;
 	json_t *req = json_pack("{s:{s:{s:s}}}", "filter", "label_selector", KL_LABEL_POD_UID, uid);
-	int r = kl_cri(l->cc, "ListPodSandbox", req, 30000, &resp, err);
+	int r = kl_cri(l->cc, "ListPodSandbox", req, KL_CRI_TIMEOUT, &resp, err);
 	json_decref(req);
 	if (r < 0)
 		return r;
@@ -227,7 +230,7 @@ static int observe(struct kl_lifecycle *l, const char *uid, struct observed *ob,
 		ob->sandboxes = json_array();
 	json_decref(resp);
 	req = json_pack("{s:{s:{s:s}}}", "filter", "label_selector", KL_LABEL_POD_UID, uid);
-	r = kl_cri(l->cc, "ListContainers", req, 30000, &resp, err);
+	r = kl_cri(l->cc, "ListContainers", req, KL_CRI_TIMEOUT, &resp, err);
 	json_decref(req);
 	if (r < 0)
 		return r;
@@ -241,7 +244,7 @@ static int observe(struct kl_lifecycle *l, const char *uid, struct observed *ob,
 		json_t *st = NULL;
 		json_t *sreq = json_pack("{s:s}", "container_id", jstr(c, "id"));
 		ndl_error_t e = NDL_ERROR_INIT;
-		int rr = kl_cri(l->cc, "ContainerStatus", sreq, 30000, &st, &e);
+		int rr = kl_cri(l->cc, "ContainerStatus", sreq, KL_CRI_TIMEOUT, &st, &e);
 		json_decref(sreq);
 		if (rr < 0) {
 			ndl_error_clear(&e); /* removed meanwhile */
@@ -461,7 +464,7 @@ static void kill_one(struct kill_job *j)
 		 j->name, (long long)left, ndl_log_quote(g->why, wq, sizeof(wq)));
 	ndl_error_t e = NDL_ERROR_INIT;
 	json_t *req = json_pack("{s:s,s:I}", "container_id", j->id, "timeout", (json_int_t)left);
-	if (kl_cri(l->cc, "StopContainer", req, (int)(left * 1000 + 30000), NULL, &e) < 0) {
+	if (kl_cri(l->cc, "StopContainer", req, (int)(left * 1000) + kl_cri_request_timeout_ms(), NULL, &e) < 0) {
 		log_warn("StopContainer failed", "container=%s error=%s", j->id, ndl_error_msg(&e));
 		ndl_error_clear(&e);
 	}
@@ -768,12 +771,12 @@ static void kill_pod(struct worker *w, struct observed *ob, const char *pod_ip, 
 	json_array_foreach(ob->sandboxes, i, s)
 	{
 		json_t *req = json_pack("{s:s}", "pod_sandbox_id", jstr(s, "id"));
-		if (kl_cri(l->cc, "StopPodSandbox", req, 60000, NULL, &e) < 0) {
+		if (kl_cri(l->cc, "StopPodSandbox", req, KL_CRI_TIMEOUT, NULL, &e) < 0) {
 			log_warn("StopPodSandbox failed", "sandbox=%s error=%s", jstr(s, "id"),
 				 ndl_error_msg(&e));
 			ndl_error_clear(&e);
 		}
-		if (remove && kl_cri(l->cc, "RemovePodSandbox", req, 60000, NULL, &e) < 0) {
+		if (remove && kl_cri(l->cc, "RemovePodSandbox", req, KL_CRI_TIMEOUT, NULL, &e) < 0) {
 			log_warn("RemovePodSandbox failed", "sandbox=%s error=%s", jstr(s, "id"),
 				 ndl_error_msg(&e));
 			ndl_error_clear(&e);
@@ -828,7 +831,7 @@ static char *sandbox_ip_check(struct kl_lifecycle *l, const char *sid, const str
 	if (ret_changed)
 		*ret_changed = NULL;
 	json_t *req = json_pack("{s:s}", "pod_sandbox_id", sid), *resp = NULL;
-	if (kl_cri(l->cc, "PodSandboxStatus", req, 30000, &resp, &e) == 0) {
+	if (kl_cri(l->cc, "PodSandboxStatus", req, KL_CRI_TIMEOUT, &resp, &e) == 0) {
 		const json_t *st = json_object_get(resp, "status");
 		const char *s = json_string_value(
 			json_object_get(json_object_get(st, "network"), "ip"));
@@ -876,7 +879,7 @@ static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct obs
 			continue;
 		remove_container_logs(o, p->name, p->namespace);
 		json_t *req = json_pack("{s:s}", "container_id", o->id);
-		if (kl_cri(l->cc, "RemoveContainer", req, 60000, NULL, &e) < 0) {
+		if (kl_cri(l->cc, "RemoveContainer", req, KL_CRI_TIMEOUT, NULL, &e) < 0) {
 			log_warn("RemoveContainer failed", "container=%s error=%s", o->id,
 				 ndl_error_msg(&e));
 			ndl_error_clear(&e);
@@ -908,7 +911,7 @@ static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct obs
 		if (used)
 			continue;
 		json_t *req = json_pack("{s:s}", "pod_sandbox_id", id);
-		if (kl_cri(l->cc, "RemovePodSandbox", req, 60000, NULL, &e) < 0) {
+		if (kl_cri(l->cc, "RemovePodSandbox", req, KL_CRI_TIMEOUT, NULL, &e) < 0) {
 			log_warn("RemovePodSandbox failed", "sandbox=%s error=%s", id,
 				 ndl_error_msg(&e));
 			ndl_error_clear(&e);
@@ -1067,7 +1070,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 	}
 	if (a->pod_done && sid) {
 		json_t *req = json_pack("{s:s}", "pod_sandbox_id", sid);
-		if (kl_cri(l->cc, "StopPodSandbox", req, 60000, NULL, &e) < 0)
+		if (kl_cri(l->cc, "StopPodSandbox", req, KL_CRI_TIMEOUT, NULL, &e) < 0)
 			ndl_error_clear(&e);
 		json_decref(req);
 	}
@@ -1091,7 +1094,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			goto status;
 		}
 		json_t *req = json_pack("{s:O}", "config", sbcfg);
-		int r = kl_cri(l->cc, "RunPodSandbox", req, 240000, &resp, &e);
+		int r = kl_cri(l->cc, "RunPodSandbox", req, KL_CRI_TIMEOUT_X2, &resp, &e);
 		json_decref(req);
 		if (r < 0) {
 			log_warn("RunPodSandbox failed", "pod=%s/%s error=%s", p->namespace, p->name,
@@ -1132,7 +1135,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			kl_pod_actions_wait(a, c->name, "ImagePullBackOff", msg);
 			continue;
 		}
-		if (kl_ensure_image(l->cc, c, sbcfg, &reason, &e) < 0) {
+		if (kl_ensure_image(l->ic, c, sbcfg, &reason, &e) < 0) {
 			log_warn("image pull failed", "pod=%s/%s container=%s error=%s", p->namespace,
 				 p->name, c->name, ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
 			/* As the kubelet's image manager: a missing image with
@@ -1160,7 +1163,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		json_t *req = json_pack("{s:s,s:o,s:O}", "pod_sandbox_id", sid, "config", cc,
 					"sandbox_config", sbcfg),
 		       *resp = NULL;
-		int r = kl_cri(l->cc, "CreateContainer", req, 240000, &resp, &e);
+		int r = kl_cri(l->cc, "CreateContainer", req, KL_CRI_TIMEOUT, &resp, &e);
 		json_decref(req);
 		if (r < 0) {
 			log_warn("CreateContainer failed", "pod=%s/%s container=%s error=%s",
@@ -1173,7 +1176,7 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		cleanup_free char *cid = xstrdup(jstr(resp, "container_id"));
 		json_decref(resp);
 		req = json_pack("{s:s}", "container_id", cid);
-		r = kl_cri(l->cc, "StartContainer", req, 240000, NULL, &e);
+		r = kl_cri(l->cc, "StartContainer", req, KL_CRI_TIMEOUT, NULL, &e);
 		json_decref(req);
 		if (r < 0) {
 			log_warn("StartContainer failed", "pod=%s/%s container=%s error=%s",
@@ -1842,7 +1845,7 @@ static void *relist_main(void *arg)
 			json_t *resp = NULL;
 			ndl_error_t e = NDL_ERROR_INIT;
 			json_t *req = json_object();
-			if (kl_cri(l->cc, "ListPodSandbox", req, 30000, &resp, &e) == 0) {
+			if (kl_cri(l->cc, "ListPodSandbox", req, KL_CRI_TIMEOUT, &resp, &e) == 0) {
 				size_t i;
 				json_t *s;
 				pthread_mutex_lock(&l->mu);
@@ -1887,7 +1890,7 @@ static int reopen_log(void *arg, ndl_error_t *err)
 {
 	struct reopen_ctx *c = arg;
 	json_t *req = json_pack("{s:s}", "container_id", c->id);
-	int r = kl_cri(c->l->cc, "ReopenContainerLog", req, 30000, NULL, err);
+	int r = kl_cri(c->l->cc, "ReopenContainerLog", req, KL_CRI_TIMEOUT, NULL, err);
 	json_decref(req);
 	return r;
 }
@@ -1899,7 +1902,7 @@ static void rotate_logs(struct kl_lifecycle *l, int64_t max_size)
 	ndl_error_t e = NDL_ERROR_INIT;
 	char q[600];
 	json_t *req = json_object(), *resp = NULL;
-	int r = kl_cri(l->cc, "ListContainers", req, 30000, &resp, &e);
+	int r = kl_cri(l->cc, "ListContainers", req, KL_CRI_TIMEOUT, &resp, &e);
 	json_decref(req);
 	if (r < 0) {
 		log_debug(2, "log rotation: cannot list containers", "error=%s", ndl_error_msg(&e));
@@ -1915,7 +1918,7 @@ static void rotate_logs(struct kl_lifecycle *l, int64_t max_size)
 		if (!id || !state || strcmp(state, "CONTAINER_RUNNING") != 0)
 			continue;
 		json_t *sreq = json_pack("{s:s}", "container_id", id), *st = NULL;
-		if (kl_cri(l->cc, "ContainerStatus", sreq, 30000, &st, &e) == 0) {
+		if (kl_cri(l->cc, "ContainerStatus", sreq, KL_CRI_TIMEOUT, &st, &e) == 0) {
 			const char *path = json_string_value(
 				json_object_get(json_object_get(st, "status"), "log_path"));
 			struct stat sb;
@@ -1960,7 +1963,7 @@ static void sweep_legacy_symlinks(struct kl_lifecycle *l)
 		ndl_error_t e = NDL_ERROR_INIT;
 		json_t *req = json_pack("{s:s}", "container_id", id), *st = NULL;
 		bool keep = false;
-		if (kl_cri(l->cc, "ContainerStatus", req, 30000, &st, &e) == 0) {
+		if (kl_cri(l->cc, "ContainerStatus", req, KL_CRI_TIMEOUT, &st, &e) == 0) {
 			const char *state = json_string_value(
 				json_object_get(json_object_get(st, "status"), "state"));
 			keep = !state || strcmp(state, "CONTAINER_EXITED") != 0;
@@ -2135,9 +2138,18 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 							      0);
 	/* libcurl's global state, before any prober runs (not thread-safe). */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	kl_cri_set_request_timeout(cfg->runtime_request_timeout_ns);
 	if (cri_client_connect(cfg->container_runtime_endpoint, &l->cc, err) < 0) {
 		free(l);
 		return ndl_error_wrap(err, "--container-runtime-endpoint");
+	}
+	l->ic = l->cc;
+	if (cfg->image_service_endpoint && *cfg->image_service_endpoint &&
+	    strcmp(cfg->image_service_endpoint, cfg->container_runtime_endpoint) != 0 &&
+	    cri_client_connect(cfg->image_service_endpoint, &l->ic, err) < 0) {
+		cri_client_close(l->cc);
+		free(l);
+		return ndl_error_wrap(err, "--image-service-endpoint");
 	}
 	snprintf(l->runtime_name, sizeof(l->runtime_name), "cri");
 	json_t *resp = NULL, *req = json_object();
@@ -2193,6 +2205,8 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 			pthread_cond_wait(&l->cv, &l->mu);
 		pthread_mutex_unlock(&l->mu);
 		pthread_cond_destroy(&l->pool_cv);
+		if (l->ic != l->cc)
+			cri_client_close(l->ic);
 		cri_client_close(l->cc);
 		if (l->cgm)
 			cgroup_manager_free(l->cgm);
@@ -2278,6 +2292,8 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 		abandoned = l; /* the threads still use it; the process exits */
 		return;
 	}
+	if (l->ic != l->cc)
+		cri_client_close(l->ic);
 	cri_client_close(l->cc);
 	if (l->cgm)
 		cgroup_manager_free(l->cgm);

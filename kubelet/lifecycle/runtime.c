@@ -26,9 +26,27 @@ static json_t *json_string_take(char *s)
 	return j;
 }
 
+/* runtimeRequestTimeout (2 min by default), set once at start. */
+static int request_timeout_ms = 120000;
+
+void kl_cri_set_request_timeout(int64_t ns)
+{
+	if (ns > 0)
+		request_timeout_ms = ns / 1000000 > INT32_MAX / 2 ? INT32_MAX / 2 : (int)(ns / 1000000);
+}
+
+int kl_cri_request_timeout_ms(void)
+{
+	return request_timeout_ms;
+}
+
 int kl_cri(struct cri_client *c, const char *method, json_t *req, int timeout_ms,
 	   json_t **ret_resp, ndl_error_t *err)
 {
+	if (timeout_ms == KL_CRI_TIMEOUT)
+		timeout_ms = request_timeout_ms;
+	else if (timeout_ms == KL_CRI_TIMEOUT_X2)
+		timeout_ms = 2 * request_timeout_ms;
 	const char *svc;
 	const ProtobufCMessageDescriptor *rq, *rs;
 	int streaming;
@@ -562,6 +580,24 @@ void kl_pull_limit_set(int limit)
 	pthread_mutex_unlock(&pull_mu);
 }
 
+/* The kubelet sees a CRI error as Go's gRPC prints it ("rpc error: code =
+ * ... desc = ..."); our client names the method first. The message becomes
+ * prefix (a format with one %s) followed by the error without that name. */
+static int grpc_error_as_kubelet(ndl_error_t *err, const char *method, const char *prefix,
+				 const char *arg)
+{
+	cleanup_free char *msg = xstrdup(ndl_error_msg(err));
+	int code = err->code;
+	size_t ml = strlen(method);
+	const char *m = msg;
+	if (strncmp(m, method, ml) == 0 && strncmp(m + ml, ": ", 2) == 0)
+		m += ml + 2;
+	char pre[512];
+	snprintf(pre, sizeof(pre), prefix, arg);
+	ndl_error_clear(err);
+	return ndl_error_setf(err, code ? code : EIO, "%s%s", pre, m);
+}
+
 int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t *sandbox_config,
 		    const char **ret_reason, ndl_error_t *err)
 {
@@ -570,11 +606,13 @@ int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t
 	if (strcmp(pol, "Always") != 0) {
 		json_t *st = NULL;
 		json_t *req = json_pack("{s:{s:s}}", "image", "image", c->image);
-		int r = kl_cri(cc, "ImageStatus", req, 30000, &st, err);
+		int r = kl_cri(cc, "ImageStatus", req, KL_CRI_TIMEOUT, &st, err);
 		json_decref(req);
 		if (r < 0) {
-			*ret_reason = "ErrImagePull";
-			return r;
+			/* The image manager's ErrImageInspect. */
+			*ret_reason = "ImageInspectError";
+			return grpc_error_as_kubelet(err, "ImageStatus", "Failed to inspect image \"%s\": ",
+						     c->image);
 		}
 		bool present = json_object_get(st, "image") != NULL;
 		json_decref(st);
@@ -602,8 +640,9 @@ int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t
 	pthread_mutex_unlock(&pull_mu);
 	json_decref(req);
 	if (r < 0) {
+		/* evalCRIPullErr's fallback: the runtime's error as it is. */
 		*ret_reason = "ErrImagePull";
-		return ndl_error_wrap(err, "Failed to pull image \"%s\"", c->image);
+		return grpc_error_as_kubelet(err, "PullImage", "%s", "");
 	}
 	return 0;
 }

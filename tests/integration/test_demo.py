@@ -80,7 +80,7 @@ def test_demo_runs_static_pods_and_stops_cleanly():
     # The back-off: restart count, reason, the kubelet's message.
     backoff = out.split("==> Crash loop back-off", 1)[1].split("\n\n", 1)[0]
     assert re.search(r"restartCount=[1-9]\d* state=waiting reason=CrashLoopBackOff "
-                     r"message=back-off \d+s restarting failed container=crash", backoff), backoff
+                     r"message=back-off (\d+m)?\d+s restarting failed container=crash", backoff), backoff
     assert "lastState=terminated(Error, exit 1)" in backoff
 
     # Stopped in order: the pods by nodelet, then nodelet, then nodelet-cri.

@@ -165,3 +165,57 @@ def test_max_pods_rejects_and_start_time_from_first_sync(env_max2):
                      "OutOfpods", timeout=10, what="p4 rejected")
     os.unlink(os.path.join(env.node.manifests, "p4.yaml"))
     harness.wait_for(lambda: env.pod("p4") is None, timeout=10, what="p4 gone")
+
+
+# ---- the image service ----
+
+@pytest.fixture(params=RUNTIMES)
+def env_img_ep(request, netns, tmp_path, images):
+    e = Env(request.param, str(tmp_path), images)
+    with open(e.args[0].split("=", 1)[1], "a") as f:
+        f.write(f"imageServiceEndpoint: unix://{tmp_path}/no-image-service.sock\n"
+                "runtimeRequestTimeout: 3s\n")
+    try:
+        e.start()
+    except Exception:
+        e.stop()
+        raise
+    yield e
+    e.stop()
+
+
+@pytest.mark.network
+def test_image_service_endpoint_is_used(env_img_ep):
+    """Image calls go to imageServiceEndpoint: with nothing there, the
+    image cannot be inspected (the kubelet's ImageInspectError, with the
+    gRPC error as Go prints it), while the runtime itself is fine."""
+    env = env_img_ep
+    env.node.write("img.yaml", manifest("img", f"""  containers:
+  - {{name: c, image: {BB}}}
+"""))
+
+    def waiting():
+        return (env.cstatus("img", "c") or {}).get("state", {}).get("waiting", {})
+    harness.wait_for(lambda: waiting().get("reason") == "ImageInspectError", timeout=30,
+                     what=f"ImageInspectError: {env.pod('img')}\n{env.node.log()[-2000:]}")
+    msg = waiting()["message"]
+    assert msg.startswith(f'Failed to inspect image "{BB}": rpc error: code = Unavailable desc = '), msg
+
+
+@pytest.mark.network
+def test_pull_error_then_back_off(env):
+    """A pull that fails: ErrImagePull with the runtime's error as the
+    kubelet shows it (Go's gRPC spelling), then ImagePullBackOff."""
+    image = "127.0.0.1:1/nothing/here:1"
+    env.node.write("pull.yaml", manifest("pull", f"""  containers:
+  - {{name: c, image: "{image}", imagePullPolicy: Always}}
+"""))
+
+    def waiting():
+        return (env.cstatus("pull", "c") or {}).get("state", {}).get("waiting", {})
+    harness.wait_for(lambda: waiting().get("reason") == "ErrImagePull", timeout=30,
+                     what=f"ErrImagePull: {env.pod('pull')}")
+    assert waiting()["message"].startswith("rpc error: code = "), waiting()
+    harness.wait_for(lambda: waiting().get("reason") == "ImagePullBackOff", timeout=30,
+                     what=f"ImagePullBackOff: {env.pod('pull')}")
+    assert waiting()["message"] == f'Back-off pulling image "{image}"', waiting()
