@@ -28,11 +28,13 @@ struct cri_client;
 #define KL_ANN_SPEC_HASH "nodelet.io/container-spec-hash"
 
 /* One CRI call with JSON in and out (proto field names, see
- * cri_msg_to_json). timeout_ms: a time, 0 for none, or KL_CRI_TIMEOUT
+ * cri_msg_to_json). timeout_ms: a time in ms, KL_CRI_TIMEOUT
  * (runtimeRequestTimeout, as the kubelet's remote runtime uses for most
- * calls) or KL_CRI_TIMEOUT_X2 (twice that: RunPodSandbox). */
-#define KL_CRI_TIMEOUT	  (-1)
-#define KL_CRI_TIMEOUT_X2 (-2)
+ * calls), KL_CRI_TIMEOUT_X2 (twice that: RunPodSandbox) or
+ * KL_CRI_NO_DEADLINE (PullImage). */
+#define KL_CRI_TIMEOUT	    (-1)
+#define KL_CRI_TIMEOUT_X2   (-2)
+#define KL_CRI_NO_DEADLINE (-3)
 int kl_cri(struct cri_client *c, const char *method, json_t *req, int timeout_ms,
 	   json_t **ret_resp, ndl_error_t *err);
 void kl_cri_set_request_timeout(int64_t ns);
@@ -47,6 +49,9 @@ struct kl_runtime_opts {
 	const char *host_ip; /* --node-ip, else the node's first address; may be "" */
 };
 char *kl_pod_log_dir(const struct kl_runtime_opts *o, const struct pod *p);
+/* The same directory from the pod's namespace, name and UID. */
+char *kl_pod_log_dir_of(const struct kl_runtime_opts *o, const char *ns, const char *name,
+			const char *uid);
 /* The sandbox's hostname (at most 63 characters; "" for hostNetwork);
  * size at least 64. */
 void kl_pod_hostname(const struct pod *p, char *buf, size_t size);
@@ -63,6 +68,12 @@ json_t *kl_container_config(const struct kl_runtime_opts *o, const struct pod *p
 /* Pull per imagePullPolicy; the returned reason on failure is ErrImagePull
  * or ErrImageNeverPull. */
 void kl_pull_limit_set(int limit);
+/* runAsNonRoot as the kubelet's verifyRunAsNonRoot: 0 when the container
+ * may start, else an error naming why (its reason is
+ * CreateContainerConfigError). May ask the image service for the image's
+ * user. */
+int kl_verify_run_as_non_root(struct cri_client *cc, const struct pod *p,
+			      const struct pod_container *c, ndl_error_t *err);
 int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t *sandbox_config,
 		    const char **ret_reason, ndl_error_t *err);
 

@@ -162,9 +162,13 @@ struct kl_lifecycle {
 	/* Next periodic QoS cgroup update (the qosContainerManager's 1 min
 	 * loop; relist thread only). */
 	int64_t qos_next_ns;
-	/* The container log manager's thread (rotation, dangling symlinks). */
+	/* The container log manager's thread (rotation, dangling symlinks),
+	 * and its lock: a rotation and the removal of the same logs (the GC,
+	 * a pod's removal) never overlap, as the kubelet's log manager
+	 * serialises rotateLogs and Clean. */
 	pthread_t logs;
 	bool has_logs;
+	pthread_mutex_t logs_mu;
 };
 
 static int64_t now_real(void)
@@ -428,6 +432,14 @@ static bool my_turn(const struct kill_group *g, const struct kill_job *j)
 	return true;
 }
 
+/* StopContainer's deadline: the grace period plus runtimeRequestTimeout,
+ * as the kubelet's remote runtime (clamped to what an int holds). */
+static int stop_deadline_ms(int64_t grace_s)
+{
+	int64_t ms = grace_s * 1000 + kl_cri_request_timeout_ms();
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 static void kill_one(struct kill_job *j)
 {
 	struct kill_group *g = j->g;
@@ -464,7 +476,7 @@ static void kill_one(struct kill_job *j)
 		 j->name, (long long)left, ndl_log_quote(g->why, wq, sizeof(wq)));
 	ndl_error_t e = NDL_ERROR_INIT;
 	json_t *req = json_pack("{s:s,s:I}", "container_id", j->id, "timeout", (json_int_t)left);
-	if (kl_cri(l->cc, "StopContainer", req, (int)(left * 1000) + kl_cri_request_timeout_ms(), NULL, &e) < 0) {
+	if (kl_cri(l->cc, "StopContainer", req, stop_deadline_ms(left), NULL, &e) < 0) {
 		log_warn("StopContainer failed", "container=%s error=%s", j->id, ndl_error_msg(&e));
 		ndl_error_clear(&e);
 	}
@@ -736,9 +748,10 @@ static void legacy_log_symlink(const struct pod *p, const struct pod_container *
 
 /* A container's logs go with it (removeContainerLog): its log file and the
  * rotated ones, and its legacy symlink. */
-static void remove_container_logs(const struct kl_observed *o, const char *pod_name,
-				  const char *pod_namespace)
+static void remove_container_logs(struct kl_lifecycle *l, const struct kl_observed *o,
+				  const char *pod_name, const char *pod_namespace)
 {
+	pthread_mutex_lock(&l->logs_mu);
 	kl_log_clean(o->log_path);
 	if (pod_name && pod_namespace) {
 		cleanup_free char *link = kl_legacy_log_symlink(KL_LEGACY_LOGS_DIR, pod_name,
@@ -747,6 +760,7 @@ static void remove_container_logs(const struct kl_observed *o, const char *pod_n
 			log_warn("cannot remove a container log symlink", "path=%s errno=%d", link,
 				 errno);
 	}
+	pthread_mutex_unlock(&l->logs_mu);
 }
 
 /* Stop every running container (in parallel, each within the pod's grace
@@ -792,11 +806,13 @@ static void kill_pod(struct worker *w, struct observed *ob, const char *pod_ip, 
 		const char *pn = json_string_value(json_object_get(md, "name"));
 		const char *pns = json_string_value(json_object_get(md, "namespace"));
 		for (size_t k = 0; k < ob->n; k++)
-			remove_container_logs(&ob->ctrs[k], pn, pns);
+			remove_container_logs(l, &ob->ctrs[k], pn, pns);
 		if (pn && pns) {
-			cleanup_free char *dir =
-				xasprintf("%s/%s_%s_%s", l->o.pod_logs_dir, pns, pn, w->uid);
-			if (ndl_rm_rf(dir, &e) < 0) {
+			cleanup_free char *dir = kl_pod_log_dir_of(&l->o, pns, pn, w->uid);
+			pthread_mutex_lock(&l->logs_mu);
+			int rr = ndl_rm_rf(dir, &e);
+			pthread_mutex_unlock(&l->logs_mu);
+			if (rr < 0) {
 				log_warn("cannot remove the pod's logs", "path=%s error=%s", dir,
 					 ndl_error_msg(&e));
 				ndl_error_clear(&e);
@@ -877,7 +893,7 @@ static void gc_pod(struct kl_lifecycle *l, const struct pod *p, const struct obs
 				ob->ctrs[k].created_at > o->created_at;
 		if (!newer)
 			continue;
-		remove_container_logs(o, p->name, p->namespace);
+		remove_container_logs(l, o, p->name, p->namespace);
 		json_t *req = json_pack("{s:s}", "container_id", o->id);
 		if (kl_cri(l->cc, "RemoveContainer", req, KL_CRI_TIMEOUT, NULL, &e) < 0) {
 			log_warn("RemoveContainer failed", "container=%s error=%s", o->id,
@@ -1017,7 +1033,11 @@ static bool sync_pod(struct worker *w, struct pod *p)
 	if (!w->cgroup_ensured || !pod_cgroup_exists(l, p)) {
 		/* Once per worker (and after an update), and again whenever it
 		 * has gone (the kubelet's Exists check in syncPod): the
-		 * runtime's pods adopted after a restart get their values too. */
+		 * runtime's pods adopted after a restart get their values too.
+		 * Unlike the kubelet, running containers are not killed first
+		 * when it is missing: under cgroup v1 and v2 alike it cannot be
+		 * removed while they run in it, and a creation that keeps
+		 * failing would otherwise kill the pod at every sync. */
 		ensure_pod_cgroup(l, p);
 		w->cgroup_ensured = true;
 	}
@@ -1139,10 +1159,12 @@ static bool sync_pod(struct worker *w, struct pod *p)
 			log_warn("image pull failed", "pod=%s/%s container=%s error=%s", p->namespace,
 				 p->name, c->name, ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
 			/* As the kubelet's image manager: a missing image with
-			 * pull policy Never is reported as ErrImageNeverPull at
-			 * every sync and never enters the pull back-off (no pull
+			 * pull policy Never (ErrImageNeverPull) and an image that
+			 * cannot be inspected (ImageInspectError) are reported at
+			 * every sync and never enter the pull back-off (no pull
 			 * was tried). */
-			if (!reason || strcmp(reason, "ErrImageNeverPull") != 0)
+			if (!reason || (strcmp(reason, "ErrImageNeverPull") != 0 &&
+					strcmp(reason, "ImageInspectError") != 0))
 				kl_backoff_next(&w->bt, key, now);
 			kl_pod_actions_wait(a, c->name, reason ? reason : "ErrImagePull", ndl_error_msg(&e));
 			ndl_error_clear(&e);
@@ -1150,7 +1172,10 @@ static bool sync_pod(struct worker *w, struct pod *p)
 		}
 		if (be)
 			be->backoff_ns = 0;
-		json_t *cc = kl_container_config(&l->o, p, c, a->start[k].restart_count, pod_ip, &e);
+		json_t *cc = kl_verify_run_as_non_root(l->ic, p, c, &e) < 0 ?
+				     NULL :
+				     kl_container_config(&l->o, p, c, a->start[k].restart_count,
+							 pod_ip, &e);
 		if (!cc) {
 			kl_pod_actions_wait(a, c->name, "CreateContainerConfigError", ndl_error_msg(&e));
 			ndl_error_clear(&e);
@@ -1611,10 +1636,13 @@ static void worker_free(struct worker *w)
 static void publish(struct kl_lifecycle *l);
 
 /* Under l->mu: canAdmitPod's pod count (the predicate admit handler):
- * with maxPods active pods (admitted, not terminating, not in a terminal
- * phase) a new pod is rejected as the kubelet's rejectPod does: phase
- * Failed, reason OutOfpods, never started. It stays so until removed; a
- * changed manifest is a new pod and is admitted if there is room then. */
+ * with maxPods active pods a new pod is rejected as the kubelet's rejectPod
+ * does: phase Failed, reason OutOfpods, never started. Active pods are
+ * those of the pod manager that are not in a terminal phase: a removed
+ * pod still in its grace period is no longer in the kubelet's pod manager
+ * and does not count, hence terminating workers do not. A rejected pod
+ * stays so until removed; a changed manifest is a new pod and is admitted
+ * if there is room then. */
 static bool admit_locked(struct kl_lifecycle *l, struct pod *p)
 {
 	int32_t max = l->cfg->max_pods;
@@ -1788,7 +1816,10 @@ static void *relist_main(void *arg)
 				worker_free(w);
 				pthread_mutex_lock(&l->mu);
 				if (then && !l->stop) {
-					spawn_worker(l, then->uid, then, false);
+					/* Admitted as any new pod (a pod rejected
+					 * and re-added is judged again). */
+					if (admit_locked(l, then))
+						spawn_worker(l, then->uid, then, false);
 					pod_unref(then);
 				} else if (then) {
 					pod_unref(then);
@@ -1922,8 +1953,23 @@ static void rotate_logs(struct kl_lifecycle *l, int64_t max_size)
 			const char *path = json_string_value(
 				json_object_get(json_object_get(st, "status"), "log_path"));
 			struct stat sb;
-			if (path && *path && stat(path, &sb) == 0 && sb.st_size >= max_size) {
-				struct reopen_ctx rc = {l, id};
+			struct reopen_ctx rc = {l, id};
+			int sr = path && *path ? stat(path, &sb) : 0;
+			if (sr < 0 && errno == ENOENT) {
+				/* The log is gone (a rotation whose reopen and
+				 * rename back both failed): have the runtime
+				 * open it again, as rotateLogs does. */
+				if (reopen_log(&rc, &e) < 0) {
+					log_warn("cannot reopen a missing container log",
+						 "container=%s error=%s", id,
+						 ndl_log_quote(ndl_error_msg(&e), q, sizeof(q)));
+					ndl_error_clear(&e);
+				}
+				sr = stat(path, &sb);
+			}
+			pthread_mutex_lock(&l->logs_mu);
+			if (path && *path && sr == 0 && sb.st_size >= max_size &&
+			    access(path, F_OK) == 0) {
 				if (kl_log_rotate(path, l->cfg->container_log_max_files, now_real(),
 						  reopen_log, &rc, &e) < 0) {
 					log_warn("cannot rotate a container log", "container=%s error=%s",
@@ -1934,6 +1980,7 @@ static void rotate_logs(struct kl_lifecycle *l, int64_t max_size)
 						  id, path, (long long)sb.st_size);
 				}
 			}
+			pthread_mutex_unlock(&l->logs_mu);
 		} else {
 			ndl_error_clear(&e); /* gone meanwhile */
 		}
@@ -1957,13 +2004,16 @@ static void sweep_legacy_symlinks(struct kl_lifecycle *l)
 		const char *link = g.gl_pathv[i];
 		struct stat sb;
 		char id[128];
-		if (stat(link, &sb) == 0 || lstat(link, &sb) < 0 || !S_ISLNK(sb.st_mode) ||
-		    kl_legacy_log_id(link, id, sizeof(id)) < 0)
+		if (stat(link, &sb) == 0 || errno != ENOENT)
 			continue;
-		ndl_error_t e = NDL_ERROR_INIT;
-		json_t *req = json_pack("{s:s}", "container_id", id), *st = NULL;
+		/* A dangling link goes unless its container still runs; one
+		 * without a container ID in its name goes too. */
 		bool keep = false;
-		if (kl_cri(l->cc, "ContainerStatus", req, KL_CRI_TIMEOUT, &st, &e) == 0) {
+		json_t *req = NULL, *st = NULL;
+		ndl_error_t e = NDL_ERROR_INIT;
+		if (kl_legacy_log_id(link, id, sizeof(id)) == 0 &&
+		    kl_cri(l->cc, "ContainerStatus", (req = json_pack("{s:s}", "container_id", id)),
+			   KL_CRI_TIMEOUT, &st, &e) == 0) {
 			const char *state = json_string_value(
 				json_object_get(json_object_get(st, "status"), "state"));
 			keep = !state || strcmp(state, "CONTAINER_EXITED") != 0;
@@ -2167,6 +2217,7 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 	json_decref(resp);
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_mutex_init(&l->cg_mu, NULL);
+	pthread_mutex_init(&l->logs_mu, NULL);
 	/* Pod and QoS cgroups are nodelet's with cgroupsPerQOS and the
 	 * cgroupfs driver (the systemd driver's are systemd's to make). */
 	if (cfg->cgroups_per_qos && (!cfg->cgroup_driver || strcmp(cfg->cgroup_driver, "cgroupfs") == 0)) {
@@ -2214,6 +2265,7 @@ int kl_lifecycle_start(const struct kubelet_config *cfg, struct kl_lifecycle **r
 		pthread_cond_destroy(&l->cv);
 		pthread_mutex_destroy(&l->mu);
 		pthread_mutex_destroy(&l->cg_mu);
+		pthread_mutex_destroy(&l->logs_mu);
 		free(l);
 		return ndl_error_set(err, EAGAIN, "start the pod worker and relist threads");
 	}
@@ -2302,5 +2354,6 @@ void kl_lifecycle_stop(struct kl_lifecycle *l)
 	pthread_cond_destroy(&l->pool_cv);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->cg_mu);
+	pthread_mutex_destroy(&l->logs_mu);
 	free(l);
 }

@@ -192,10 +192,12 @@ int kl_legacy_log_id(const char *path, char *id, size_t size)
 	for (const char *c = base; c < base + n - 4; c++)
 		if (*c == '-')
 			dash = c;
-	if (!dash || dash + 1 == base + n - 4)
+	if (!dash)
 		return -1;
+	/* A container ID as short as 6 characters still finds a container;
+	 * anything shorter is no ID. */
 	size_t len = (size_t)(base + n - 4 - (dash + 1));
-	if (len + 1 > size)
+	if (len < 6 || len + 1 > size)
 		return -1;
 	memcpy(id, dash + 1, len);
 	id[len] = '\0';

@@ -47,6 +47,8 @@ int kl_cri(struct cri_client *c, const char *method, json_t *req, int timeout_ms
 		timeout_ms = request_timeout_ms;
 	else if (timeout_ms == KL_CRI_TIMEOUT_X2)
 		timeout_ms = 2 * request_timeout_ms;
+	else if (timeout_ms == KL_CRI_NO_DEADLINE)
+		timeout_ms = INT32_MAX; /* ~24 days: the client has no "none" */
 	const char *svc;
 	const ProtobufCMessageDescriptor *rq, *rs;
 	int streaming;
@@ -99,10 +101,13 @@ char *kl_write_hosts_file(const struct kl_runtime_opts *o, const struct pod *p, 
 		      "fe00::1\tip6-allnodes\n"
 		      "fe00::2\tip6-allrouters\n",
 		      f);
+		/* GeneratePodHostNameAndDomain: with a subdomain, the domain
+		 * is <subdomain>.<ns>.svc.<clusterDomain> even when the
+		 * cluster domain is empty. */
 		const char *cd = o->cfg->cluster_domain;
-		if (p->subdomain && *p->subdomain && cd && *cd)
+		if (p->subdomain && *p->subdomain)
 			fprintf(f, "%s\t%s.%s.%s.svc.%s\t%s\n", pod_ip, host, p->subdomain,
-				p->namespace, cd, host);
+				p->namespace, cd ? cd : "", host);
 		else
 			fprintf(f, "%s\t%s\n", pod_ip, host);
 	}
@@ -152,9 +157,15 @@ void kl_pod_hostname(const struct pod *p, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
+char *kl_pod_log_dir_of(const struct kl_runtime_opts *o, const char *ns, const char *name,
+			const char *uid)
+{
+	return xasprintf("%s/%s_%s_%s", o->pod_logs_dir, ns, name, uid);
+}
+
 char *kl_pod_log_dir(const struct kl_runtime_opts *o, const struct pod *p)
 {
-	return xasprintf("%s/%s_%s_%s", o->pod_logs_dir, p->namespace, p->name, p->uid);
+	return kl_pod_log_dir_of(o, p->namespace, p->name, p->uid);
 }
 
 /* cgroupfs driver: <cgroupRoot>/kubepods[/burstable|/besteffort]/pod<uid>
@@ -598,6 +609,55 @@ static int grpc_error_as_kubelet(ndl_error_t *err, const char *method, const cha
 	return ndl_error_setf(err, code ? code : EIO, "%s%s", pre, m);
 }
 
+int kl_verify_run_as_non_root(struct cri_client *cc, const struct pod *p,
+			      const struct pod_container *c, ndl_error_t *err)
+{
+	/* verifyRunAsNonRoot over the effective security context (the
+	 * container's fields over the pod's). */
+	pod_tristate_t nr = c->sc.run_as_non_root != TRI_UNSET ? c->sc.run_as_non_root :
+								 p->run_as_non_root;
+	if (nr != TRI_TRUE)
+		return 0;
+	if (c->sc.has_run_as_user || p->has_run_as_user) {
+		int64_t uid = c->sc.has_run_as_user ? c->sc.run_as_user : p->run_as_user;
+		if (uid != 0)
+			return 0;
+		return ndl_error_setf(err, EPERM,
+				      "container's runAsUser breaks non-root policy (pod: \"%s_%s(%s)\", "
+				      "container: %s)",
+				      p->name, p->namespace, p->uid, c->name);
+	}
+	/* getImageUser: the image's numeric uid, else its user name; neither
+	 * means root. */
+	json_t *st = NULL;
+	json_t *req = json_pack("{s:{s:s}}", "image", "image", c->image);
+	int r = kl_cri(cc, "ImageStatus", req, KL_CRI_TIMEOUT, &st, err);
+	json_decref(req);
+	if (r < 0)
+		return ndl_error_wrap(err, "get the image user of %s", c->image);
+	const json_t *img = json_object_get(st, "image");
+	const json_t *uidj = json_object_get(img, "uid");
+	const char *user = json_string_value(json_object_get(img, "username"));
+	int64_t uid = json_integer_value(json_object_get(uidj, "value")); /* 0: omitted */
+	if (uidj && uid != 0) {
+		json_decref(st);
+		return 0;
+	}
+	if (!uidj && user && *user) {
+		r = ndl_error_setf(err, EPERM,
+				   "container has runAsNonRoot and image has non-numeric user (%s), cannot "
+				   "verify user is non-root (pod: \"%s_%s(%s)\", container: %s)",
+				   user, p->name, p->namespace, p->uid, c->name);
+		json_decref(st);
+		return r;
+	}
+	json_decref(st);
+	return ndl_error_setf(err, EPERM,
+			      "container has runAsNonRoot and image will run as root (pod: "
+			      "\"%s_%s(%s)\", container: %s)",
+			      p->name, p->namespace, p->uid, c->name);
+}
+
 int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t *sandbox_config,
 		    const char **ret_reason, ndl_error_t *err)
 {
@@ -633,7 +693,7 @@ int kl_ensure_image(struct cri_client *cc, const struct pod_container *c, json_t
 		pthread_cond_wait(&pull_cv, &pull_mu);
 	pull_active++;
 	pthread_mutex_unlock(&pull_mu);
-	int r = kl_cri(cc, "PullImage", req, 0, NULL, err);
+	int r = kl_cri(cc, "PullImage", req, KL_CRI_NO_DEADLINE, NULL, err);
 	pthread_mutex_lock(&pull_mu);
 	pull_active--;
 	pthread_cond_signal(&pull_cv);

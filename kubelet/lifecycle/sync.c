@@ -41,33 +41,24 @@ bool kl_backoff_in_backoff_since(struct kl_backoff_table *t, const char *key, in
 	return now_ns - event_ns < e->backoff_ns;
 }
 
-int64_t kl_backoff_next(struct kl_backoff_table *t, const char *key, int64_t now_ns)
-{
-	struct kl_backoff_entry *e = kl_backoff_get(t, key, true);
-	struct kubelet_backoff b = {.backoff_ns = e->backoff_ns, .last_update_ns = e->last_update_ns};
-	kubelet_backoff_next(&b, now_ns);
-	e->backoff_ns = b.backoff_ns;
-	e->last_update_ns = b.last_update_ns;
-	return e->backoff_ns;
-}
-
 int64_t kl_backoff_next_at(struct kl_backoff_table *t, const char *key, int64_t event_ns,
 			   int64_t now_ns)
 {
-	struct kl_backoff_entry *e = kl_backoff_get(t, key, true);
 	/* flowcontrol.Backoff.Next(id, eventTime): a new or expired entry
 	 * (eventTime more than 2*max after the last update) starts at the
-	 * initial delay, else it doubles up to the max; lastUpdate is the
-	 * clock's now, not eventTime. */
-	if (!e->backoff_ns || event_ns - e->last_update_ns > 2 * KUBELET_BACKOFF_MAX_NS) {
-		e->backoff_ns = KUBELET_BACKOFF_INITIAL_NS;
-	} else {
-		e->backoff_ns *= 2;
-		if (e->backoff_ns > KUBELET_BACKOFF_MAX_NS)
-			e->backoff_ns = KUBELET_BACKOFF_MAX_NS;
-	}
+	 * initial delay, else it doubles up to the max (kubelet_backoff_next
+	 * judged at eventTime); lastUpdate is the clock's now. */
+	struct kl_backoff_entry *e = kl_backoff_get(t, key, true);
+	struct kubelet_backoff b = {.backoff_ns = e->backoff_ns, .last_update_ns = e->last_update_ns};
+	kubelet_backoff_next(&b, event_ns);
+	e->backoff_ns = b.backoff_ns;
 	e->last_update_ns = now_ns;
 	return e->backoff_ns;
+}
+
+int64_t kl_backoff_next(struct kl_backoff_table *t, const char *key, int64_t now_ns)
+{
+	return kl_backoff_next_at(t, key, now_ns, now_ns);
 }
 
 /* Go's time.Duration.String(): "0s", "1.5s", "1m20s", "5m0s", "1h0m0s",

@@ -1,5 +1,5 @@
 /* Pod volumes in standalone mode: emptyDir (a directory, or tmpfs for
- * medium Memory with sizeLimit), hostPath with the kubelet's type checks,
+ * medium Memory, sized as the kubelet sizes it), hostPath with the kubelet's type checks,
  * downwardAPI files. configMap/secret/projected need the API server. */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 
 #include "kubelet/env.h"
 #include "kubelet/lifecycle/internal.h"
+#include "kubelet/qos.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
@@ -161,6 +162,31 @@ static int downward_api(const struct kl_runtime_opts *o, const struct pod *p,
 	return 0;
 }
 
+/* calculateEmptyDirMemorySize (SizeMemoryBackedVolumes, on by default): a
+ * memory-backed emptyDir is as large as the node's allocatable memory (its
+ * capacity less the memory.available hard eviction threshold; nothing is
+ * reserved), or the pod's memory limit when it has one and it is smaller,
+ * or the volume's sizeLimit when that is smaller still. */
+static int64_t empty_dir_memory_size(const struct kl_runtime_opts *o, const struct pod *p,
+				     const struct pod_volume *v)
+{
+	int64_t size = o->memory_capacity;
+	for (size_t i = 0; i < o->cfg->n_eviction_thresholds; i++) {
+		const struct kubelet_eviction_threshold *t = &o->cfg->eviction_thresholds[i];
+		if (strcmp(t->signal, "memory.available") != 0)
+			continue;
+		size -= t->percentage ? (int64_t)((double)o->memory_capacity * t->percent / 100.0) :
+					t->quantity_value;
+	}
+	struct kubelet_pod_cgroup_config rc;
+	kubelet_pod_resource_config(p, true, 100000, &rc);
+	if (rc.has_memory && rc.memory > 0 && rc.memory <= size)
+		size = rc.memory;
+	if (v->has_size_limit && v->size_limit.value > 0 && v->size_limit.value <= size)
+		size = v->size_limit.value;
+	return size;
+}
+
 int kl_volumes_setup(const struct kl_runtime_opts *o, const struct pod *p, ndl_error_t *err)
 {
 	for (size_t i = 0; i < p->n_volumes; i++) {
@@ -182,10 +208,9 @@ int kl_volumes_setup(const struct kl_runtime_opts *o, const struct pod *p, ndl_e
 				break;
 			}
 			if (v->medium && strcmp(v->medium, "Memory") == 0 && !is_mountpoint(dir)) {
-				char opts[64] = "mode=0777";
-				if (v->has_size_limit)
-					snprintf(opts, sizeof(opts), "mode=0777,size=%lld",
-						 (long long)v->size_limit.value);
+				char opts[64];
+				snprintf(opts, sizeof(opts), "mode=0777,size=%lld",
+					 (long long)empty_dir_memory_size(o, p, v));
 				if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
 					return ndl_error_set(err, errno, "volume %s: mount tmpfs on %s",
 							     v->name, dir);

@@ -200,6 +200,10 @@ def test_image_service_endpoint_is_used(env_img_ep):
                      what=f"ImageInspectError: {env.pod('img')}\n{env.node.log()[-2000:]}")
     msg = waiting()["message"]
     assert msg.startswith(f'Failed to inspect image "{BB}": rpc error: code = Unavailable desc = '), msg
+    # No pull was tried, so there is no pull back-off: every sync inspects
+    # again and says so (the kubelet's ErrImageInspect).
+    time.sleep(12)
+    assert waiting().get("reason") == "ImageInspectError", waiting()
 
 
 @pytest.mark.network
@@ -219,3 +223,62 @@ def test_pull_error_then_back_off(env):
     harness.wait_for(lambda: waiting().get("reason") == "ImagePullBackOff", timeout=30,
                      what=f"ImagePullBackOff: {env.pod('pull')}")
     assert waiting()["message"] == f'Back-off pulling image "{image}"', waiting()
+
+
+@pytest.mark.network
+def test_run_as_non_root_is_enforced(env):
+    """verifyRunAsNonRoot: an image without a user runs as root, so
+    runAsNonRoot without runAsUser refuses to create the container
+    (CreateContainerConfigError), as does runAsUser 0; a non-zero
+    runAsUser (the pod's, or the container's over it) runs."""
+    def pod(name, pod_sc, ctr_sc):
+        return manifest(name, f"""  terminationGracePeriodSeconds: 1
+  securityContext: {pod_sc}
+  containers:
+  - name: c
+    image: {BB}
+    command: [sh, -c, "{LOOP}"]
+    securityContext: {ctr_sc}
+""")
+    env.node.write("root.yaml", pod("root", "{runAsNonRoot: true}", "{}"))
+    env.node.write("zero.yaml", pod("zero", "{}", "{runAsNonRoot: true, runAsUser: 0}"))
+    env.node.write("user.yaml", pod("user", "{runAsNonRoot: true, runAsUser: 0}",
+                                    "{runAsUser: 1000}"))
+
+    def waiting(name):
+        return (env.cstatus(name, "c") or {}).get("state", {}).get("waiting", {})
+    for name, text in (("root", "container has runAsNonRoot and image will run as root"),
+                       ("zero", "container's runAsUser breaks non-root policy")):
+        harness.wait_for(lambda: waiting(name).get("reason") == "CreateContainerConfigError",
+                         timeout=30, what=f"{name}: {env.pod(name)}")
+        uid = env.pod(name)["metadata"]["uid"]
+        assert waiting(name)["message"] == (f'{text} (pod: "{name}-kl-node_default({uid})", '
+                                            "container: c)"), waiting(name)
+        assert env.containers(uid) == []
+    env.wait_running("user", "c", timeout=60)
+
+
+@pytest.mark.network
+def test_memory_empty_dir_sized_by_the_pod_limit(env):
+    """A memory-backed emptyDir without sizeLimit is as large as the pod's
+    memory limit (calculateEmptyDirMemorySize); a smaller sizeLimit wins."""
+    env.node.write("mem.yaml", manifest("mem", f"""  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {BB}
+    command:
+    - sh
+    - -c
+    - |
+      grep -E ' /(a|b) ' /proc/mounts; echo END; {LOOP}
+    resources: {{limits: {{memory: 48Mi}}}}
+    volumeMounts: [{{name: a, mountPath: /a}}, {{name: b, mountPath: /b}}]
+  volumes:
+  - {{name: a, emptyDir: {{medium: Memory}}}}
+  - {{name: b, emptyDir: {{medium: Memory, sizeLimit: 8Mi}}}}
+"""))
+    env.wait_running("mem", "c", timeout=60)
+    lines = output(env, "mem", "c", "END")
+    mounts = {ln.split()[1]: ln.split()[3] for ln in lines[:lines.index("END")]}
+    assert "size=49152k" in mounts["/a"].split(","), mounts
+    assert "size=8192k" in mounts["/b"].split(","), mounts
