@@ -116,9 +116,13 @@ def test_crash_loop_keeps_one_dead_container_and_its_log(env_logs):
                      timeout=60, what="two restarts")
     uid = env.pod("crash")["metadata"]["uid"]
     d = os.path.join(pod_log_dir(env, "crash"), "crash")
-    before = sorted(env.containers(uid), key=lambda c: c.get("metadata", {}).get("attempt", 0))
-    assert len(before) >= 3, before
-    assert all(c.get("state") == "CONTAINER_EXITED" for c in before[:-1]), before
+    # Every instance so far has exited (the newest one runs for an instant;
+    # a running one is not a dead instance, so the GC would keep one more).
+    def all_exited():
+        ctrs = env.containers(uid)
+        return len(ctrs) >= 3 and all(c.get("state") == "CONTAINER_EXITED" for c in ctrs) and ctrs
+    before = sorted(harness.wait_for(all_exited, timeout=15, what="three dead instances"),
+                    key=lambda c: c.get("metadata", {}).get("attempt", 0))
     old, newest = [c["id"] for c in before[:-1]], before[-1]
     assert sorted(os.listdir(d))[:2] == ["0.log", "1.log"], os.listdir(d)
     assert all(os.path.lexists(os.path.join(LEGACY, f"crash-kl-node_default_crash-{i}.log"))
@@ -139,6 +143,10 @@ def test_crash_loop_keeps_one_dead_container_and_its_log(env_logs):
         assert not os.path.lexists(os.path.join(
             LEGACY, f"crash-kl-node_default_crash-{c['id']}.log"))
     assert f"{newest.get('metadata', {}).get('attempt', 0)}.log" in logs, logs
-    # lastState still comes from a dead container that stayed.
-    cs = env.cstatus("crash", "crash")
+    # lastState still comes from a dead container that stayed (once the
+    # restarted nodelet has published the pod's status).
+    cs = harness.wait_for(
+        lambda: (lambda c: c if c and c.get("lastState", {}).get("terminated") else None)(
+            env.cstatus("crash", "crash")),
+        timeout=15, what=f"crash lastState: {env.pod('crash')}")
     assert cs["lastState"]["terminated"]["exitCode"] == 3, cs
